@@ -1,0 +1,53 @@
+// Package anomaly defines what a detector reports and what the exporter acts on.
+// It sits between processor/ and exporter/ so that neither depends on the other.
+package anomaly
+
+import (
+	"time"
+
+	"github.com/linuxdiag/aod/internal/smbevent"
+)
+
+// Types of anomaly, as AODv2 names them in its configuration.
+const (
+	TypeLatency  = "latency"
+	TypeError    = "error"
+	TypeSockconn = "sockconn"
+	// TypeSnapshot is an on-demand collection, not a detected anomaly.
+	TypeSnapshot = "snapshot"
+)
+
+// Tally is one entry of a "top N" list: how many triggering events had Value.
+type Tally struct {
+	Value string
+	Count int
+}
+
+// Anomaly is one detection: enough to name it in a span, a metric and a bundle
+// manifest, and the bounded set of events that triggered it.
+type Anomaly struct {
+	TraceID [16]byte // the anomaly span's trace; exporters hang child spans under SpanID
+	SpanID  [8]byte
+
+	Protocol string // "smb" (later "nfs", "io")
+	Type     string // TypeLatency, TypeError, TypeSockconn, TypeSnapshot
+	Rule     string // the rule that fired: an error rule's name, "count" or "ceiling" for latency
+	Reason   string // one human sentence: what crossed which limit
+
+	FirstEvent time.Time     // wall-clock time of the first triggering event in the window
+	DetectedAt time.Time     // wall-clock time the detector fired
+	Window     time.Duration // the detection window (watch_interval_sec)
+
+	Count      int           // triggering events in the window when it fired
+	Limit      int           // acceptable_count that was reached (0 for a ceiling hit)
+	Threshold  time.Duration // latency threshold involved, where one applies
+	MaxLatency time.Duration // slowest triggering request
+	Suppressed int           // repeats suppressed by the cooldown since the last emitted one
+
+	TopCommands  []Tally
+	TopShares    []Tally
+	TopProcesses []Tally
+	TopStatuses  []Tally
+
+	Events []smbevent.Event // the triggering events, oldest first, bounded
+}
