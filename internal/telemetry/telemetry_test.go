@@ -1,0 +1,200 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// otlpServer runs the collector's real OTLP receiver on loopback.
+type otlpServer struct {
+	grpc, http string
+	metrics    *consumertest.MetricsSink
+	logs       *consumertest.LogsSink
+	traces     *consumertest.TracesSink
+}
+
+func startOTLP(t *testing.T) *otlpServer {
+	t.Helper()
+	s := &otlpServer{grpc: freeAddr(t), http: freeAddr(t),
+		metrics: new(consumertest.MetricsSink), logs: new(consumertest.LogsSink), traces: new(consumertest.TracesSink)}
+	f := otlpreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig()
+	err := confmap.NewFromStringMap(map[string]any{"protocols": map[string]any{
+		"grpc": map[string]any{"endpoint": s.grpc},
+		"http": map[string]any{"endpoint": s.http},
+	}}).Unmarshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := receivertest.NewNopSettings(f.Type())
+	ctx := context.Background()
+	mr, err := f.CreateMetrics(ctx, set, cfg, s.metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr, err := f.CreateLogs(ctx, set, cfg, s.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := f.CreateTraces(ctx, set, cfg, s.traces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mr.Start(ctx, componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mr.Shutdown(ctx); _ = lr.Shutdown(ctx); _ = tr.Shutdown(ctx) })
+	return s
+}
+
+func sampleMetrics(name string) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName(name)
+	m.SetUnit("1")
+	sum := m.SetEmptySum()
+	sum.SetIsMonotonic(true)
+	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	dp := sum.DataPoints().AppendEmpty()
+	dp.SetIntValue(42)
+	dp.Attributes().PutStr("smb.command", "SMB2_READ")
+	dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	return md
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestOTLPExportReachesRealReceiver(t *testing.T) {
+	for _, proto := range []string{ProtocolGRPC, ProtocolHTTP} {
+		t.Run(proto, func(t *testing.T) {
+			srv := startOTLP(t)
+			endpoint := srv.grpc
+			if proto == ProtocolHTTP {
+				endpoint = "http://" + srv.http
+			}
+			ctx := context.Background()
+			s, err := New(ctx, Options{
+				OTLP:     OTLP{Endpoint: endpoint, Protocol: proto, Insecure: true, Headers: map[string]string{"x-tenant": "t1"}, Compression: "gzip"},
+				Resource: map[string]string{"service.name": "aod", "host.name": "h1"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ExportMetrics(ctx, sampleMetrics("smb.client.requests"), pmetric.NewMetrics()); err != nil {
+				t.Fatal(err)
+			}
+			ld := plog.NewLogs()
+			ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr("slow SMB2_READ")
+			if err := s.ExportLogs(ctx, ld); err != nil {
+				t.Fatal(err)
+			}
+			td := ptrace.NewTraces()
+			sp := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+			sp.SetName("smb.anomaly")
+			sp.SetTraceID([16]byte{1})
+			sp.SetSpanID([8]byte{2})
+			if err := s.ExportTraces(ctx, td); err != nil {
+				t.Fatal(err)
+			}
+			// Shutdown flushes the exporters' queues: everything must have arrived after it.
+			if err := s.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "all signals", func() bool {
+				return srv.metrics.DataPointCount() == 1 && srv.logs.LogRecordCount() == 1 && len(srv.traces.AllTraces()) == 1
+			})
+			got := srv.metrics.AllMetrics()[0].ResourceMetrics().At(0)
+			if v, _ := got.Resource().Attributes().Get("service.name"); v.Str() != "aod" {
+				t.Errorf("service.name = %q, want aod", v.Str())
+			}
+			m := got.ScopeMetrics().At(0).Metrics().At(0)
+			if m.Name() != "smb.client.requests" || m.Sum().DataPoints().At(0).IntValue() != 42 {
+				t.Errorf("metric = %s %d", m.Name(), m.Sum().DataPoints().At(0).IntValue())
+			}
+			if n := srv.traces.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Name(); n != "smb.anomaly" {
+				t.Errorf("span = %q", n)
+			}
+		})
+	}
+}
+
+func TestPrometheusServesClassicForm(t *testing.T) {
+	addr := freeAddr(t)
+	ctx := context.Background()
+	s, err := New(ctx, Options{PrometheusListen: addr, Resource: map[string]string{"service.name": "aod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(ctx)
+	if err := s.ExportMetrics(ctx, pmetric.NewMetrics(), sampleMetrics("smb.client.requests")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://%s/metrics", addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	want := `smb_client_requests_total{job="aod",smb_command="SMB2_READ"} 42`
+	if !strings.Contains(string(body), want) {
+		t.Fatalf("scrape lacks %q:\n%s", want, body)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	_, err := New(context.Background(), Options{OTLP: OTLP{Endpoint: "x:1", Protocol: "udp"}})
+	if err == nil || !strings.Contains(err.Error(), `"udp"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseHeaders(t *testing.T) {
+	h, err := ParseHeaders("a=1, b = two=2 ,")
+	if err != nil || h["a"] != "1" || h["b"] != "two=2" || len(h) != 2 {
+		t.Fatalf("%v %v", h, err)
+	}
+	if _, err := ParseHeaders("novalue"); err == nil {
+		t.Fatal("want error")
+	}
+}
