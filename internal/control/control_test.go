@@ -1,0 +1,121 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"log/slog"
+)
+
+func listen(t *testing.T, snap SnapshotFunc) (*Server, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "aod.sock")
+	s, err := Listen(path, snap, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	_, path := listen(t, func(context.Context) (string, error) { return "/var/log/aod/batches/x.tar.zst", nil })
+	got, err := Snapshot(context.Background(), path)
+	if err != nil || got != "/var/log/aod/batches/x.tar.zst" {
+		t.Fatalf("Snapshot = %q, %v", got, err)
+	}
+}
+
+func TestSnapshotErrorIsReported(t *testing.T) {
+	_, path := listen(t, func(context.Context) (string, error) { return "", errors.New("disk full") })
+	if _, err := Snapshot(context.Background(), path); err == nil || err.Error() != "disk full" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestNoAgent(t *testing.T) {
+	_, err := Snapshot(context.Background(), filepath.Join(t.TempDir(), "none.sock"))
+	if !errors.Is(err, ErrNoAgent) {
+		t.Fatalf("err = %v, want ErrNoAgent", err)
+	}
+}
+
+func TestSecondAgentRefused(t *testing.T) {
+	_, path := listen(t, nil)
+	if _, err := Listen(path, nil, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestWatchReceivesPublishedRecords(t *testing.T) {
+	s, path := listen(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan Record, 10)
+	done := make(chan error, 1)
+	go func() { done <- Watch(ctx, path, func(r Record) { got <- r }) }()
+	waitWatching(t, s)
+	s.Publish(Record{Kind: "slow", Command: "SMB2_READ", Latency: 0.25, Process: "cp", PID: 7})
+	r := <-got
+	if r.Command != "SMB2_READ" || r.Latency != 0.25 || r.Process != "cp" || r.PID != 7 {
+		t.Fatalf("record = %+v", r)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Watch = %v", err)
+	}
+}
+
+func TestSlowWatcherNeverBlocksPublisher(t *testing.T) {
+	s, path := listen(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	block := make(chan struct{})
+	first := make(chan Record, 1)
+	go Watch(ctx, path, func(r Record) {
+		select {
+		case first <- r:
+		default:
+		}
+		<-block
+	})
+	waitWatching(t, s)
+	// Far more than the queue holds: Publish must return regardless.
+	for i := 0; i < 10*watcherQueue; i++ {
+		s.Publish(Record{Kind: "slow"})
+	}
+	<-first
+	close(block)
+}
+
+func TestUnknownOp(t *testing.T) {
+	_, path := listen(t, nil)
+	c, err := dial(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte(`{"op":"reboot"}` + "\n"))
+	buf := make([]byte, 256)
+	n, _ := c.Read(buf)
+	if !strings.Contains(string(buf[:n]), `unknown op \"reboot\"`) {
+		t.Fatalf("reply = %s", buf[:n])
+	}
+}
+
+// waitWatching waits until a watcher is registered: a record published before that
+// would rightly be lost.
+func waitWatching(t *testing.T, s *Server) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.Watching() {
+		if time.Now().After(deadline) {
+			t.Fatal("watcher never registered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
