@@ -40,7 +40,7 @@ fuzz:
 	while IFS=: read -r file fn; do \
 		name=$${fn#func }; pkg=./$$(dirname "$${file#./}"); \
 		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s "$$pkg"; \
 	done
 
 lint:

@@ -1,0 +1,404 @@
+package config
+
+import (
+	"iter"
+	"regexp"
+	"strings"
+
+	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/smb"
+	"gopkg.in/yaml.v3"
+)
+
+var (
+	protocols    = []string{ProtocolSMB, ProtocolNFS, ProtocolIO}
+	anomalyTypes = []string{anomaly.TypeLatency, anomaly.TypeError, anomaly.TypeSockconn}
+
+	// tools names the one tool AODv2 runs for each protocol and anomaly type; a
+	// combination missing here does not exist.
+	tools = map[string]map[string]string{
+		ProtocolSMB: {anomaly.TypeLatency: "smbslower", anomaly.TypeError: "smbiosnoop", anomaly.TypeSockconn: "ss"},
+		ProtocolNFS: {anomaly.TypeLatency: "nfsslower", anomaly.TypeError: "nfsiosnoop", anomaly.TypeSockconn: "ss"},
+		ProtocolIO:  {anomaly.TypeLatency: "ioslower", anomaly.TypeError: "iosnoop"},
+	}
+
+	latencyKeys  = []string{"tool", "mode", "acceptable_count", "default_threshold_ms", "track_commands", "exclude_commands", "actions"}
+	errorKeys    = []string{"tool", "acceptable_count", "track_commands", "track_errors", "rules", "actions"}
+	ruleKeys     = []string{"name", "acceptable_count", "track_commands", "track_errors"}
+	sockconnKeys = []string{"tool", "acceptable_count", "actions"}
+	trackKeys    = []string{"command", "threshold"}
+	modes        = []string{string(ModeAll), string(ModeTrackOnly), string(ModeExcludeOnly)}
+
+	ruleNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+)
+
+// section identifies the anomaly being decoded.
+type section struct {
+	proto, typ string
+	legacy     bool // AODv2 2025 form: a type: key, actions as a list
+}
+
+func (s section) String() string { return s.proto + " " + s.typ }
+
+// typesOf lists the anomaly types a protocol has, in the canonical order.
+func typesOf(proto string) []string {
+	var t []string
+	for _, typ := range anomalyTypes {
+		if tools[proto][typ] != "" {
+			t = append(t, typ)
+		}
+	}
+	return t
+}
+
+func (a *Anomalies) protocol(name string) *Protocol {
+	switch name {
+	case ProtocolSMB:
+		return &a.SMB
+	case ProtocolNFS:
+		return &a.NFS
+	}
+	return &a.IO
+}
+
+func (d *decoder) anomalies(f field) Anomalies {
+	var a Anomalies
+	m := d.mapping(f.key, f.val, f.path, protocols)
+	for _, proto := range protocols {
+		pf, ok := m.get(proto)
+		if !ok {
+			continue
+		}
+		p := a.protocol(proto)
+		pm := d.mapping(pf.key, pf.val, pf.path, typesOf(proto))
+		for _, typ := range typesOf(proto) {
+			if tf, ok := pm.get(typ); ok {
+				d.anomaly(section{proto: proto, typ: typ}, tf, p)
+			}
+		}
+	}
+	return a
+}
+
+// anomaly decodes one anomaly section into its slot of p.
+func (d *decoder) anomaly(sec section, f field, p *Protocol) {
+	switch sec.typ {
+	case anomaly.TypeLatency:
+		p.Latency = d.latency(sec, f)
+	case anomaly.TypeError:
+		p.Error = d.errorAnomaly(sec, f)
+	case anomaly.TypeSockconn:
+		p.Sockconn = d.sockconn(sec, f)
+	}
+}
+
+// tool checks the tool: key, which AODv2 requires to name the section's one tool.
+func (d *decoder) tool(sec section, m *fields) string {
+	want := tools[sec.proto][sec.typ]
+	if f, ok := m.get("tool"); ok {
+		if s, ok := d.str(f, want); ok && s != want {
+			d.badHint(f.val, f.path, "unknown tool for "+sec.String(), suggest(s, seqOf([]string{want})), want)
+		}
+	}
+	return want
+}
+
+func (d *decoder) latency(sec section, f field) *LatencyAnomaly {
+	keys := latencyKeys
+	if sec.legacy {
+		keys = append([]string{"type"}, latencyKeys...)
+	}
+	m := d.mapping(f.key, f.val, f.path, keys)
+	errs := len(d.errs)
+	l := &LatencyAnomaly{Tool: d.tool(sec, m), Mode: ModeAll, DefaultThreshold: defaultThreshold}
+	if g, ok := m.get("mode"); ok {
+		if s, ok := d.enum(g, modes...); ok {
+			l.Mode = Mode(s)
+		}
+	}
+	if g, ok := d.required(m, "acceptable_count", countSpec.allowed()); ok {
+		l.AcceptableCount, _ = d.integer(g, countSpec)
+	}
+	d.setDuration(m, "default_threshold_ms", thresholdSpec, &l.DefaultThreshold)
+
+	tracked := map[string]int{} // command -> line
+	track, hasTrack := m.get("track_commands")
+	if hasTrack {
+		const allowed = "a list of {command: NAME, threshold: MILLISECONDS}"
+		for _, item := range d.list(track, allowed) {
+			im := d.mapping(item.val, item.val, item.path, trackKeys)
+			cf, ok := d.required(im, "command", d.commandsAllowed(sec))
+			if !ok {
+				continue
+			}
+			name, ok := d.command(sec, cf)
+			if !ok {
+				continue
+			}
+			if line, dup := tracked[name]; dup {
+				d.errorf(cf.val, cf.path, "%s is already in track_commands on line %d; allowed: each command once", name, line)
+				continue
+			}
+			tracked[name] = cf.val.Line
+			ct := CommandThreshold{Command: name, Threshold: l.DefaultThreshold}
+			d.setDuration(im, "threshold", thresholdSpec, &ct.Threshold)
+			l.TrackCommands = append(l.TrackCommands, ct)
+		}
+	}
+	exclude, hasExclude := m.get("exclude_commands")
+	if hasExclude {
+		excluded := map[string]int{}
+		for _, item := range d.list(exclude, "a list of command names") {
+			name, ok := d.command(sec, item)
+			if !ok {
+				continue
+			}
+			if line, dup := excluded[name]; dup {
+				d.errorf(item.val, item.path, "%s is already in exclude_commands on line %d; allowed: each command once", name, line)
+				continue
+			}
+			excluded[name] = item.val.Line
+			if line, both := tracked[name]; both && l.Mode == ModeAll {
+				d.errorf(item.val, item.path, "%s is also in track_commands (line %d): got it in both; allowed: a command in track_commands or in exclude_commands, not both", name, line)
+				continue
+			}
+			l.ExcludeCommands = append(l.ExcludeCommands, name)
+		}
+	}
+	if hasTrack && len(l.TrackCommands) > 0 && l.Mode == ModeExcludeOnly {
+		d.errorf(track.key, track.path, "not used in mode excludeonly, which watches every command not excluded at default_threshold_ms: got %d command(s); allowed: no track_commands, or mode all or trackonly", len(l.TrackCommands))
+	}
+	if hasExclude && len(l.ExcludeCommands) > 0 && l.Mode == ModeTrackOnly {
+		d.errorf(exclude.key, exclude.path, "not used in mode trackonly, which watches only track_commands: got %d command(s); allowed: no exclude_commands, or mode all or excludeonly", len(l.ExcludeCommands))
+	}
+	if f, ok := m.get("actions"); ok {
+		l.Actions = d.actions(sec, f)
+	}
+	if len(d.errs) == errs {
+		d.checkWatchesSomething(sec, f, l)
+	}
+	return l
+}
+
+// checkWatchesSomething reports a latency anomaly whose settings leave no command to
+// watch. Only SMB has a command table yet; elsewhere only trackonly can be judged.
+func (d *decoder) checkWatchesSomething(sec section, f field, l *LatencyAnomaly) {
+	const allowed = "settings that watch at least one command"
+	switch {
+	case l.Mode == ModeTrackOnly && len(l.TrackCommands) == 0:
+		d.errorf(f.key, f.path, "watches no command: got mode trackonly with no track_commands; allowed: %s", allowed)
+	case sec.proto == ProtocolSMB && l.SMBCommands().Len() == 0:
+		d.errorf(f.key, f.path, "watches no command: got mode %s with all %d SMB2 commands in exclude_commands; allowed: %s", l.Mode, smb.NumCommands, allowed)
+	}
+}
+
+func (d *decoder) errorAnomaly(sec section, f field) *ErrorAnomaly {
+	m := d.mapping(f.key, f.val, f.path, errorKeys)
+	e := &ErrorAnomaly{Tool: d.tool(sec, m)}
+	rules, hasRules := m.get("rules")
+	var legacyKeys []field
+	for _, k := range []string{"acceptable_count", "track_commands", "track_errors"} {
+		if g, ok := m.get(k); ok {
+			legacyKeys = append(legacyKeys, g)
+		}
+	}
+	switch {
+	case hasRules:
+		for _, g := range legacyKeys {
+			d.errorf(g.key, g.path, "the legacy single-rule form cannot be combined with rules (line %d): got both; allowed: either rules, or acceptable_count/track_commands/track_errors without rules", rules.key.Line)
+		}
+		e.Rules = d.rules(sec, rules)
+	case len(legacyKeys) > 0:
+		e.Legacy = true
+		r := ErrorRule{Name: LegacyRuleName}
+		d.ruleBody(sec, f, m, &r)
+		e.Rules = []ErrorRule{r}
+	default:
+		d.errorf(f.key, f.path, "no rule: got neither rules nor acceptable_count; allowed: rules: [{name, acceptable_count, track_commands, track_errors}], or acceptable_count with track_commands and/or track_errors")
+	}
+	if g, ok := m.get("actions"); ok {
+		e.Actions = d.actions(sec, g)
+	}
+	return e
+}
+
+func (d *decoder) rules(sec section, f field) []ErrorRule {
+	const allowed = "a list of {name, acceptable_count, track_commands, track_errors}"
+	items := d.list(f, allowed)
+	if len(items) == 0 && (isNull(f.val) || deref(f.val).Kind == yaml.SequenceNode) {
+		d.errorf(f.key, f.path, "no rules: got an empty list; allowed: %s, with at least one rule", allowed)
+		return nil
+	}
+	var rules []ErrorRule
+	names := map[string]int{}
+	for _, item := range items {
+		m := d.mapping(item.val, item.val, item.path, ruleKeys)
+		var r ErrorRule
+		if nf, ok := d.required(m, "name", "a unique rule name of letters, digits, _ . -"); ok {
+			if s, ok := d.str(nf, "a rule name"); ok {
+				switch line, dup := names[s]; {
+				case !ruleNameRE.MatchString(s):
+					d.bad(nf.val, nf.path, "invalid rule name", "letters, digits, _ . - (starting with a letter or digit)")
+				case dup:
+					d.errorf(nf.val, nf.path, "duplicate rule name %q (first on line %d); allowed: a name used by one rule only", s, line)
+				default:
+					names[s] = nf.val.Line
+				}
+				r.Name = s
+			}
+		}
+		d.ruleBody(sec, item, m, &r)
+		rules = append(rules, r)
+	}
+	return rules
+}
+
+// ruleBody decodes what a named rule and the legacy form share; at is the rule
+// (or section) reported when the rule has no axis.
+func (d *decoder) ruleBody(sec section, at field, m *fields, r *ErrorRule) {
+	if g, ok := d.required(m, "acceptable_count", countSpec.allowed()); ok {
+		r.AcceptableCount, _ = d.integer(g, countSpec)
+	}
+	if g, ok := m.get("track_commands"); ok {
+		r.TrackCommands = d.names(g, "command", func(f field) (string, bool) { return d.command(sec, f) })
+	}
+	if g, ok := m.get("track_errors"); ok {
+		r.TrackErrors = d.names(g, "error", func(f field) (string, bool) { return d.errorName(sec, f) })
+	}
+	if len(r.TrackCommands) == 0 && len(r.TrackErrors) == 0 {
+		d.reportNoAxis(at, m, "track_commands", "track_errors")
+	}
+}
+
+// reportNoAxis reports a rule that filters on nothing. A list whose names all failed
+// to decode already has its own errors, so only truly empty axes are reported.
+func (d *decoder) reportNoAxis(at field, m *fields, commands, errors string) {
+	for _, k := range []string{commands, errors} {
+		if g, ok := m.get(k); ok && !isNull(g.val) && deref(g.val).Kind == yaml.SequenceNode && len(deref(g.val).Content) > 0 {
+			return
+		}
+	}
+	d.errorf(at.key, at.path, "no axis: got neither %s nor %s, which would count every failure, including the end-of-file and no-more-files statuses of normal traffic; allowed: at least one of %s, %s", commands, errors, commands, errors)
+}
+
+// names decodes a list of names, canonicalised by one, each at most once.
+func (d *decoder) names(f field, what string, one func(field) (string, bool)) []string {
+	var out []string
+	seen := map[string]int{}
+	for _, item := range d.list(f, "a list of "+what+" names") {
+		name, ok := one(item)
+		if !ok {
+			continue
+		}
+		if line, dup := seen[name]; dup {
+			d.errorf(item.val, item.path, "%s is already listed on line %d; allowed: each %s once", name, line, what)
+			continue
+		}
+		seen[name] = item.val.Line
+		out = append(out, name)
+	}
+	return out
+}
+
+func (d *decoder) commandsAllowed(sec section) string {
+	if sec.proto != ProtocolSMB {
+		return "a command name"
+	}
+	var names []string
+	for _, n := range smb.Commands() {
+		names = append(names, n)
+	}
+	return strings.Join(names, ", ") + ` (the "SMB2_" prefix may be left out)`
+}
+
+// command decodes a command name; SMB names are checked and made canonical, other
+// protocols' tables come later.
+func (d *decoder) command(sec section, f field) (string, bool) {
+	allowed := d.commandsAllowed(sec)
+	s, ok := d.str(f, allowed)
+	if !ok {
+		return "", false
+	}
+	if sec.proto != ProtocolSMB {
+		if strings.TrimSpace(s) == "" {
+			d.bad(f.val, f.path, "empty command name", allowed)
+			return "", false
+		}
+		return s, true
+	}
+	code, ok := smb.LookupCommand(s)
+	if !ok {
+		hint := suggest(strings.TrimPrefix(strings.ToUpper(s), smb.CommandPrefix), bareCommands())
+		if hint != "" {
+			hint = smb.CommandPrefix + hint
+		}
+		d.badHint(f.val, f.path, "unknown SMB2 command", hint, allowed)
+		return "", false
+	}
+	return smb.CommandName(code), true
+}
+
+func bareCommands() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, n := range smb.Commands() {
+			if !yield(strings.TrimPrefix(n, smb.CommandPrefix)) {
+				return
+			}
+		}
+	}
+}
+
+const smbErrorsAllowed = "an NTSTATUS name (such as STATUS_IO_TIMEOUT; the full MS-ERREF table) or an errno name the kernel maps statuses to (such as EIO, EACCES)"
+
+// errorName decodes an error name: for SMB an NTSTATUS or errno name, made canonical.
+func (d *decoder) errorName(sec section, f field) (string, bool) {
+	if sec.proto != ProtocolSMB {
+		s, ok := d.str(f, "an error name")
+		if ok && strings.TrimSpace(s) == "" {
+			d.bad(f.val, f.path, "empty error name", "an error name")
+			return "", false
+		}
+		return s, ok
+	}
+	s, ok := d.str(f, smbErrorsAllowed)
+	if !ok {
+		return "", false
+	}
+	if name, ok := smb.CanonicalStatus(s); ok {
+		if code, _ := smb.LookupStatus(s); code == 0 {
+			d.bad(f.val, f.path, "not a failure status (its value is 0)", smbErrorsAllowed)
+			return "", false
+		}
+		return name, true
+	}
+	if e, ok := smb.LookupErrno(s); ok {
+		return smb.ErrnoName(e), true
+	}
+	d.badHint(f.val, f.path, "unknown error name", suggest(s, errorNames()), smbErrorsAllowed)
+	return "", false
+}
+
+func errorNames() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for n := range smb.StatusNames() {
+			if !yield(n) {
+				return
+			}
+		}
+		for n := range smb.ErrnoNames() {
+			if !yield(n) {
+				return
+			}
+		}
+	}
+}
+
+func (d *decoder) sockconn(sec section, f field) *SockconnAnomaly {
+	m := d.mapping(f.key, f.val, f.path, sockconnKeys)
+	s := &SockconnAnomaly{Tool: d.tool(sec, m), AcceptableCount: 1}
+	d.setInt(m, "acceptable_count", countSpec, &s.AcceptableCount)
+	if g, ok := m.get("actions"); ok {
+		s.Actions = d.actions(sec, g)
+	}
+	return s
+}

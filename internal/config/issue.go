@@ -1,0 +1,59 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Issue is one problem (or warning) found in a configuration file.
+type Issue struct {
+	File   string
+	Line   int // 1-based; 0 when the problem has no position (an unreadable file)
+	Column int // 1-based; 0 when unknown
+	// Path is the key path of the offending value, e.g.
+	// anomalies.smb.latency.track_commands[1].command; "" for the whole file.
+	Path string
+	// Message says what is wrong, with the bad value and what is allowed.
+	Message string
+}
+
+// String formats the issue the way compilers do: file:line:column: path: message.
+func (i Issue) String() string {
+	var b strings.Builder
+	b.WriteString(i.File)
+	if i.Line > 0 {
+		fmt.Fprintf(&b, ":%d", i.Line)
+		if i.Column > 0 {
+			fmt.Fprintf(&b, ":%d", i.Column)
+		}
+	}
+	b.WriteString(": ")
+	if i.Path != "" {
+		b.WriteString(i.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(i.Message)
+	return b.String()
+}
+
+// Error is every problem that made a file invalid, in file order.
+type Error struct {
+	Issues []Issue
+}
+
+// Error returns one issue per line.
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Issues))
+	for i, is := range e.Issues {
+		lines[i] = is.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func sortIssues(issues []Issue) {
+	slices.SortStableFunc(issues, func(a, b Issue) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+}

@@ -1,0 +1,241 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/linuxdiag/aod/internal/anomaly"
+	"gopkg.in/yaml.v3"
+)
+
+// The AODv2 2025 form: `watcher: actions: [...]` lists default actions and
+// `guardian: anomalies: <name>: {type: Latency|Error, tool: ..., ...}` lists the
+// anomalies, with actions as lists of names. It is translated to the 2026 form.
+
+var (
+	watcherKeys     = []string{"actions"}
+	guardianKeys    = []string{"anomalies"}
+	legacyErrorKeys = []string{"type", "tool", "mode", "acceptable_count", "track_codes", "exclude_codes", "track_commands", "actions"}
+	legacyTypes     = map[string]string{"latency": anomaly.TypeLatency, "error": anomaly.TypeError}
+)
+
+const legacyTypesAllowed = "Latency, Error"
+
+// legacyKey returns the first of the 2025 form's watcher: and guardian: keys in the
+// file, or a zero field when there is neither.
+func (d *decoder) legacyKey(top *fields) field {
+	var first field
+	for _, k := range []string{"watcher", "guardian"} {
+		if f, ok := top.get(k); ok && (first.key == nil || f.key.Line < first.key.Line) {
+			first = f
+		}
+	}
+	return first
+}
+
+// legacy translates watcher:/guardian: into anomalies and issues the one warning
+// that says how to migrate.
+func (d *decoder) legacy(top *fields, at field) Anomalies {
+	how := fmt.Sprintf("AODv2 2025 form (watcher:/guardian:), translated to the 2026 form: run `aod config migrate %s` to print it", d.file)
+	if _, ok := top.get("audit"); ok {
+		how += "; the migrated file drops audit:, as aod records every action of a bundle in its manifest.json"
+	}
+	d.warnf(at.key, at.path, "%s", how)
+
+	var defaults []Action
+	if f, ok := top.get("watcher"); ok {
+		wm := d.mapping(f.key, f.val, f.path, watcherKeys)
+		if g, ok := wm.get("actions"); ok {
+			defaults = d.actionList(g)
+		}
+	}
+	var a Anomalies
+	g, ok := top.get("guardian")
+	if !ok {
+		return a
+	}
+	gm := d.mapping(g.key, g.val, g.path, guardianKeys)
+	af, ok := gm.get("anomalies")
+	if !ok {
+		return a
+	}
+	am := d.mapping(af.key, af.val, af.path, nil)
+	firstOf := map[section]field{}
+	for _, name := range am.order {
+		f := am.byName[name]
+		sec, ok := d.legacySection(f)
+		if !ok {
+			continue
+		}
+		if prev, dup := firstOf[sec]; dup {
+			d.errorf(f.key, f.path, "a second %s anomaly (the first is %q on line %d); allowed: one anomaly per protocol and type", sec, strings.TrimPrefix(prev.path, af.path+"."), prev.key.Line)
+			continue
+		}
+		firstOf[sec] = f
+		p := a.protocol(sec.proto)
+		if sec.typ == anomaly.TypeError {
+			p.Error = d.legacyError(sec, f)
+		} else {
+			d.anomaly(sec, f, p)
+		}
+		if !hasKey(f.val, "actions") {
+			switch sec.typ {
+			case anomaly.TypeLatency:
+				p.Latency.Actions = slices.Clone(defaults)
+			case anomaly.TypeError:
+				p.Error.Actions = slices.Clone(defaults)
+			}
+		}
+	}
+	return a
+}
+
+// legacySection reads an entry's type: and tool: to find which protocol and anomaly
+// type it is, before its other keys can be checked.
+func (d *decoder) legacySection(f field) (section, bool) {
+	tf, ok := lookupKey(f.val, "type")
+	if !ok {
+		if deref(f.val) == nil || deref(f.val).Kind != yaml.MappingNode {
+			d.wrongType(f.val, f.path, "a mapping with type: "+legacyTypesAllowed)
+		} else {
+			d.errorf(f.key, join(f.path, "type"), "missing required key; allowed: %s", legacyTypesAllowed)
+		}
+		return section{}, false
+	}
+	tf.path = join(f.path, "type")
+	s, ok := d.str(tf, legacyTypesAllowed)
+	if !ok {
+		return section{}, false
+	}
+	typ, ok := legacyTypes[strings.ToLower(s)]
+	if !ok {
+		d.badHint(tf.val, tf.path, "unknown anomaly type", suggest(s, seqOf([]string{"Latency", "Error"})), legacyTypesAllowed)
+		return section{}, false
+	}
+	sec := section{proto: ProtocolSMB, typ: typ, legacy: true}
+	toolF, ok := lookupKey(f.val, "tool")
+	if !ok {
+		return sec, true
+	}
+	toolF.path = join(f.path, "tool")
+	var known []string
+	for _, proto := range protocols {
+		if t := tools[proto][typ]; t != "" {
+			known = append(known, t)
+		}
+	}
+	allowed := strings.Join(known, ", ")
+	tool, ok := d.str(toolF, allowed)
+	if !ok {
+		return section{}, false
+	}
+	for _, proto := range protocols {
+		if tools[proto][typ] == tool {
+			sec.proto = proto
+			return sec, true
+		}
+	}
+	d.badHint(toolF.val, toolF.path, "unknown tool for a "+s+" anomaly", suggest(tool, seqOf(known)), allowed)
+	return section{}, false
+}
+
+// lookupKey finds key in a mapping node without checking the rest of it.
+func lookupKey(n *yaml.Node, key string) (field, bool) {
+	v := deref(n)
+	if v == nil || v.Kind != yaml.MappingNode {
+		return field{}, false
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		if k := deref(v.Content[i]); k.Kind == yaml.ScalarNode && k.Value == key {
+			return field{key: v.Content[i], val: v.Content[i+1]}, true
+		}
+	}
+	return field{}, false
+}
+
+func hasKey(n *yaml.Node, key string) bool {
+	_, ok := lookupKey(n, key)
+	return ok
+}
+
+// legacyError translates a 2025 error anomaly: its mode and track_codes become the
+// single rule of the legacy 2026 form.
+func (d *decoder) legacyError(sec section, f field) *ErrorAnomaly {
+	m := d.mapping(f.key, f.val, f.path, legacyErrorKeys)
+	errs := len(d.errs)
+	e := &ErrorAnomaly{Tool: d.tool(sec, m), Legacy: true}
+	r := ErrorRule{Name: LegacyRuleName}
+	mode := ModeTrackOnly
+	if g, ok := m.get("mode"); ok {
+		if s, ok := d.enum(g, modes...); ok {
+			mode = Mode(s)
+		}
+		if mode == ModeExcludeOnly {
+			d.errorf(g.val, g.path, "mode excludeonly has no equivalent: aod error rules list the errors to track, not those to ignore: got excludeonly; allowed: trackonly with track_codes, or all with track_commands")
+		}
+	}
+	if g, ok := m.get("exclude_codes"); ok && !isNull(g.val) {
+		d.errorf(g.key, g.path, "exclude_codes has no equivalent: aod error rules list the errors to track: got %s; allowed: track_codes with mode trackonly", describe(g.val))
+	}
+	if g, ok := d.required(m, "acceptable_count", countSpec.allowed()); ok {
+		r.AcceptableCount, _ = d.integer(g, countSpec)
+	}
+	if g, ok := m.get("track_commands"); ok {
+		r.TrackCommands = d.names(g, "command", func(f field) (string, bool) { return d.command(sec, f) })
+	}
+	if g, ok := m.get("track_codes"); ok {
+		if mode == ModeAll && !isNull(g.val) {
+			d.errorf(g.key, g.path, "not used in mode all, which counts every error: got %s; allowed: mode trackonly with track_codes", describe(g.val))
+		} else {
+			r.TrackErrors = d.names(g, "error", func(f field) (string, bool) { return d.errorName(sec, f) })
+		}
+	}
+	if len(d.errs) == errs && len(r.TrackCommands) == 0 && len(r.TrackErrors) == 0 {
+		d.reportNoAxis(f, m, "track_commands", "track_codes")
+	}
+	if g, ok := m.get("actions"); ok {
+		e.Actions = d.actionList(g)
+	}
+	e.Rules = []ErrorRule{r}
+	return e
+}
+
+// Migrate rewrites a file in the AODv2 2025 form into the 2026 form: watcher: and
+// guardian: become anomalies: (where guardian: was), audit: is dropped, and every other
+// section is kept as written, comments included. migrated is false, and out is data,
+// when the file is already in the 2026 form. An invalid file gives an *Error.
+func Migrate(name string, data []byte) (out []byte, migrated bool, err error) {
+	cfg, _, err := Parse(name, data)
+	if err != nil {
+		return nil, false, err
+	}
+	root, _ := parseYAML(name, data) // Parse succeeded, so this does too
+	top := deref(root)
+	if top == nil || top.Kind != yaml.MappingNode || (!hasKey(top, "watcher") && !hasKey(top, "guardian")) {
+		return data, false, nil
+	}
+	note := "Migrated from the AODv2 2025 form (watcher:/guardian:) by `aod config migrate`."
+	if hasKey(top, "audit") {
+		note += "\naudit: was dropped: aod records every action of a bundle in its manifest.json."
+	}
+	migratedTop := &yaml.Node{Kind: yaml.MappingNode, Tag: top.Tag, Style: top.Style}
+	placed := false
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		switch deref(k).Value {
+		case "watcher", "guardian":
+			if !placed {
+				key := strNode("anomalies")
+				key.HeadComment = note
+				migratedTop.Content = append(migratedTop.Content, key, renderAnomalies(&cfg.Anomalies))
+				placed = true
+			}
+		case "audit":
+		default:
+			migratedTop.Content = append(migratedTop.Content, k, v)
+		}
+	}
+	out, err = encode(migratedTop)
+	return out, err == nil, err
+}
