@@ -127,6 +127,10 @@ func (d *decoder) latency(sec section, f field) *LatencyAnomaly {
 		const allowed = "a list of {command: NAME, threshold: MILLISECONDS}"
 		for _, item := range d.list(track, allowed) {
 			im := d.mapping(item.val, item.val, item.path, trackKeys)
+			// The threshold is checked even when the command is bad, so that one run
+			// reports every problem of the entry.
+			ct := CommandThreshold{Threshold: l.DefaultThreshold}
+			d.setDuration(im, "threshold", thresholdSpec, &ct.Threshold)
 			cf, ok := d.required(im, "command", d.commandsAllowed(sec))
 			if !ok {
 				continue
@@ -140,8 +144,7 @@ func (d *decoder) latency(sec section, f field) *LatencyAnomaly {
 				continue
 			}
 			tracked[name] = cf.val.Line
-			ct := CommandThreshold{Command: name, Threshold: l.DefaultThreshold}
-			d.setDuration(im, "threshold", thresholdSpec, &ct.Threshold)
+			ct.Command = name
 			l.TrackCommands = append(l.TrackCommands, ct)
 		}
 	}

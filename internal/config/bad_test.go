@@ -256,6 +256,7 @@ anomalies:
       acceptable_count: 0
       track_commands:
         - command: SMB2_FOO
+          threshold: soon
     error:
       rules:
         - {name: a, acceptable_count: 1, track_errors: [STATUS_NOPE]}
@@ -268,7 +269,7 @@ cleanup:
 	if !errors.As(err, &cerr) {
 		t.Fatalf("err = %v", err)
 	}
-	wantLines := []int{1, 2, 6, 7, 9, 12, 13, 15}
+	wantLines := []int{1, 2, 6, 7, 9, 10, 13, 14, 16}
 	var got []int
 	for _, is := range cerr.Issues {
 		got = append(got, is.Line)
