@@ -48,6 +48,9 @@ type Anomaly struct {
 	TopShares    []Tally
 	TopProcesses []Tally
 	TopStatuses  []Tally
+	// TopServers names the servers of a connection anomaly: host names from kernel
+	// connection events, remote addresses of connections that disappeared.
+	TopServers []Tally
 
 	Events []smbevent.Event // the triggering events, oldest first, bounded
 }

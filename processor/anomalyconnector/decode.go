@@ -1,0 +1,98 @@
+package anomalyconnector
+
+import (
+	"math"
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/smbevent"
+	"github.com/linuxdiag/aod/receiver/smbotel"
+)
+
+// kindByName inverts smbevent.Kind.String, the receiver's aod.event.kind attribute.
+var kindByName = func() map[string]smbevent.Kind {
+	m := make(map[string]smbevent.Kind)
+	for k := smbevent.KindSlow; k <= smbevent.KindConnectError; k++ {
+		m[k.String()] = k
+	}
+	return m
+}()
+
+// unknownCommand marks a command name outside SMB2; no latency rule tracks it.
+const unknownCommand = math.MaxUint16
+
+// decode turns one of the receiver's log records (receiver/smbotel.LogBuilder) back
+// into the event it was built from, with times in Unix nanoseconds instead of
+// CLOCK_MONOTONIC. It reports false for records that are not aod events.
+func decode(lr plog.LogRecord, e *smbevent.Event) bool {
+	attrs := lr.Attributes()
+	kv, ok := attrs.Get(smbotel.AttrEventKind)
+	if !ok {
+		return false
+	}
+	kind, ok := kindByName[kv.Str()]
+	if !ok {
+		return false
+	}
+	*e = smbevent.Event{Kind: kind}
+	e.EndNs = uint64(lr.Timestamp())
+	if e.EndNs == 0 {
+		e.EndNs = uint64(lr.ObservedTimestamp())
+	}
+	e.Rc = int32(intAttr(attrs, smbotel.AttrRc))
+	switch kind {
+	case smbevent.KindSlow, smbevent.KindError:
+		e.Command = unknownCommand
+		if v, ok := attrs.Get(smbotel.AttrCommand); ok {
+			if c, ok := smb.LookupCommand(v.Str()); ok {
+				e.Command = c
+			}
+		}
+		if v, ok := attrs.Get(smbotel.AttrDuration); ok && v.Type() == pcommon.ValueTypeDouble {
+			// Without a usable duration StartNs stays 0 and the latency detector skips
+			// the event as having no start.
+			if ns := math.Round(v.Double() * 1e9); ns >= 0 && ns <= float64(e.EndNs) {
+				e.StartNs = e.EndNs - uint64(ns)
+			}
+		}
+		e.Status = uint32(intAttr(attrs, smbotel.AttrStatus))
+		e.SessionID = hexAttr(attrs, smbotel.AttrSessionID)
+		e.TreeID = uint32(hexAttr(attrs, smbotel.AttrTreeID))
+		e.MessageID = uint64(intAttr(attrs, smbotel.AttrMessageID))
+		e.Tgid = uint32(intAttr(attrs, smbotel.AttrPid))
+		e.Pid = uint32(intAttr(attrs, smbotel.AttrTid))
+		if v, ok := attrs.Get(smbotel.AttrComm); ok {
+			copy(e.Comm[:len(e.Comm)-1], v.Str())
+		}
+	default:
+		e.ConnID = hexAttr(attrs, smbotel.AttrConnID)
+		if v, ok := attrs.Get(smbotel.AttrServer); ok {
+			copy(e.Server[:len(e.Server)-1], v.Str())
+		}
+	}
+	return true
+}
+
+func intAttr(m pcommon.Map, key string) int64 {
+	v, ok := m.Get(key)
+	if !ok {
+		return 0
+	}
+	return v.Int()
+}
+
+// hexAttr reads the receiver's "0x..."-formatted ids; anything else is 0.
+func hexAttr(m pcommon.Map, key string) uint64 {
+	v, ok := m.Get(key)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseUint(v.Str(), 0, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}

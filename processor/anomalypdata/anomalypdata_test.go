@@ -1,0 +1,168 @@
+package anomalypdata
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/smbevent"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func sample() anomaly.Anomaly {
+	return anomaly.Anomaly{
+		TraceID:      [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:       [8]byte{1, 2, 3, 4, 5, 6, 7, 8},
+		Protocol:     "smb",
+		Type:         anomaly.TypeLatency,
+		Rule:         "count",
+		Reason:       "10 SMB requests at or over their latency threshold",
+		FirstEvent:   t0,
+		DetectedAt:   t0.Add(750 * time.Millisecond),
+		Window:       time.Second,
+		Count:        10,
+		Limit:        10,
+		Threshold:    20 * time.Millisecond,
+		MaxLatency:   1500 * time.Millisecond,
+		Suppressed:   3,
+		TopCommands:  []anomaly.Tally{{Value: "SMB2_WRITE", Count: 7}, {Value: "SMB2_READ", Count: 3}},
+		TopShares:    []anomaly.Tally{{Value: `\\srv\data`, Count: 10}},
+		TopProcesses: []anomaly.Tally{{Value: "fio[42]", Count: 10}},
+		TopServers:   []anomaly.Tally{{Value: "srv", Count: 1}},
+		Events:       make([]smbevent.Event, 10),
+	}
+}
+
+func TestTraces(t *testing.T) {
+	res := pcommon.NewResource()
+	res.Attributes().PutStr("host.name", "client1")
+	a := sample()
+	td := Traces(res, []anomaly.Anomaly{a})
+	if td.SpanCount() != 1 {
+		t.Fatalf("%d spans, want 1", td.SpanCount())
+	}
+	rs := td.ResourceSpans().At(0)
+	if v, _ := rs.Resource().Attributes().Get("host.name"); v.Str() != "client1" {
+		t.Errorf("resource attributes not copied: %v", rs.Resource().Attributes().AsRaw())
+	}
+	if rs.ScopeSpans().At(0).Scope().Name() != ScopeName {
+		t.Errorf("scope %q", rs.ScopeSpans().At(0).Scope().Name())
+	}
+	span := rs.ScopeSpans().At(0).Spans().At(0)
+	if span.Name() != "smb.anomaly" || span.Kind() != ptrace.SpanKindInternal ||
+		span.TraceID() != pcommon.TraceID(a.TraceID) || span.SpanID() != pcommon.SpanID(a.SpanID) ||
+		!span.ParentSpanID().IsEmpty() {
+		t.Errorf("span identity: name %q kind %v trace %v span %v parent %v", span.Name(), span.Kind(), span.TraceID(), span.SpanID(), span.ParentSpanID())
+	}
+	if span.StartTimestamp().AsTime() != t0 || span.EndTimestamp().AsTime() != a.DetectedAt {
+		t.Errorf("span runs %v..%v, want first event to detection", span.StartTimestamp(), span.EndTimestamp())
+	}
+	want := map[string]any{
+		AttrProtocol:        "smb",
+		AttrType:            "latency",
+		AttrRule:            "count",
+		AttrReason:          a.Reason,
+		AttrCount:           int64(10),
+		AttrAcceptableCount: int64(10),
+		AttrThreshold:       0.02,
+		AttrWindow:          1.0,
+		AttrMaxLatency:      1.5,
+		AttrSuppressed:      int64(3),
+		AttrEvents:          int64(10),
+		AttrTopCommands:     []any{"SMB2_WRITE=7", "SMB2_READ=3"},
+		AttrTopShares:       []any{`\\srv\data=10`},
+		AttrTopProcesses:    []any{"fio[42]=10"},
+		AttrTopServers:      []any{"srv=1"},
+	}
+	got := span.Attributes().AsRaw()
+	if len(got) != len(want) {
+		t.Errorf("attributes %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if !reflect.DeepEqual(got[k], v) {
+			t.Errorf("%s = %#v, want %#v", k, got[k], v)
+		}
+	}
+}
+
+func TestSpanOmitsWhatDoesNotApply(t *testing.T) {
+	a := anomaly.Anomaly{Protocol: "smb", Type: anomaly.TypeSockconn, Rule: "dropped", DetectedAt: t0, Count: 1}
+	td := Traces(pcommon.NewResource(), []anomaly.Anomaly{a})
+	span := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	for _, k := range []string{AttrThreshold, AttrMaxLatency, AttrAcceptableCount, AttrTopCommands, AttrReason, AttrWindow} {
+		if _, ok := span.Attributes().Get(k); ok {
+			t.Errorf("attribute %s set on an anomaly without it", k)
+		}
+	}
+	// No first event: the span is an instant at detection, not a span from 1970.
+	if span.StartTimestamp() != span.EndTimestamp() || span.EndTimestamp().AsTime() != t0 {
+		t.Errorf("span runs %v..%v", span.StartTimestamp(), span.EndTimestamp())
+	}
+	// A first event after detection (clock step) is clamped.
+	a.FirstEvent = t0.Add(time.Second)
+	FillSpan(span, &a)
+	if span.StartTimestamp() != span.EndTimestamp() {
+		t.Errorf("span starts after it ends: %v..%v", span.StartTimestamp(), span.EndTimestamp())
+	}
+}
+
+func TestCounter(t *testing.T) {
+	c := NewCounter(t0)
+	c.Declare(Key{"smb", "error", "severe"}, Key{"smb", "latency", "count"})
+	lat := sample()
+	sev := anomaly.Anomaly{Protocol: "smb", Type: "error", Rule: "severe"}
+	c.Add([]anomaly.Anomaly{lat, lat})
+	c.Declare(Key{"smb", "latency", "count"}) // declaring again keeps the count
+	c.Add([]anomaly.Anomaly{lat, sev})
+	now := t0.Add(time.Minute)
+	md := c.Metrics(pcommon.NewResource(), now)
+	if md.MetricCount() != 1 {
+		t.Fatalf("%d metrics", md.MetricCount())
+	}
+	m := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0)
+	if m.Name() != MetricName || m.Unit() != MetricUnit || m.Type() != pmetric.MetricTypeSum ||
+		!m.Sum().IsMonotonic() || m.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+		t.Fatalf("metric %s %s %v", m.Name(), m.Unit(), m.Type())
+	}
+	dps := m.Sum().DataPoints()
+	got := map[Key]int64{}
+	for i := range dps.Len() {
+		dp := dps.At(i)
+		a := dp.Attributes().AsRaw()
+		got[Key{a[AttrProtocol].(string), a[AttrType].(string), a[AttrRule].(string)}] = dp.IntValue()
+		if dp.StartTimestamp().AsTime() != t0 || dp.Timestamp().AsTime() != now || len(a) != 3 {
+			t.Errorf("data point %v: start %v time %v", a, dp.StartTimestamp(), dp.Timestamp())
+		}
+	}
+	want := map[Key]int64{{"smb", "error", "severe"}: 1, {"smb", "latency", "count"}: 3}
+	if len(got) != len(want) || got[Key{"smb", "error", "severe"}] != 1 || got[Key{"smb", "latency", "count"}] != 3 {
+		t.Errorf("counts %v, want %v", got, want)
+	}
+}
+
+func TestFromSpanInvertsFillSpan(t *testing.T) {
+	a := sample()
+	a.TopProcesses = []anomaly.Tally{{Value: "weird=name[1]", Count: 4}}
+	span := ptrace.NewSpan()
+	FillSpan(span, &a)
+	got, ok := FromSpan(span)
+	if !ok {
+		t.Fatal("anomaly span not recognised")
+	}
+	want := a
+	want.Events = nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+	other := ptrace.NewSpan()
+	other.SetName("GET /")
+	if _, ok := FromSpan(other); ok {
+		t.Error("an unrelated span read as an anomaly")
+	}
+}
