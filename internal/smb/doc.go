@@ -6,3 +6,4 @@
 package smb
 
 //go:generate go run ./gen -in ntstatus.tsv -out ntstatus_table.go
+//go:generate go run ./generrno -include /usr/include/asm-generic -out errno_table.go
