@@ -8,7 +8,7 @@ import "time"
 // Kind says what an Event records.
 type Kind uint8
 
-// Kinds of events. The values are shared with the BPF programs (bpf/aod.h).
+// Kinds of events. The values are shared with the BPF programs (bpf/include/aod.h).
 const (
 	KindSlow         Kind = 1 // a request that completed at or over its command's threshold
 	KindError        Kind = 2 // a request that failed with a tracked NTSTATUS

@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package wallclock converts the kernel's CLOCK_MONOTONIC timestamps (bpf_ktime_get_ns)
 // to wall-clock time. The offset between the two clocks is measured directly, not
 // derived from the boot time: CLOCK_MONOTONIC stops during suspend and wall time is
@@ -9,8 +7,6 @@ package wallclock
 import (
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // samples is how many readings Refresh takes; it keeps the tightest one, so a
@@ -69,16 +65,4 @@ func Monotonic() uint64 { return uint64(monotonic()) }
 // BootTime returns when the system booted, by the wall clock now: the start time that
 // counters kept since boot are given (CLOCK_BOOTTIME counts suspend, unlike the
 // monotonic clock).
-func BootTime() time.Time {
-	return time.Unix(0, realtime()-clock(unix.CLOCK_BOOTTIME))
-}
-
-func monotonic() int64 { return clock(unix.CLOCK_MONOTONIC) }
-func realtime() int64  { return clock(unix.CLOCK_REALTIME) }
-
-func clock(id int32) int64 {
-	var ts unix.Timespec
-	// clock_gettime cannot fail for these clocks with a valid pointer.
-	_ = unix.ClockGettime(id, &ts)
-	return ts.Nano()
-}
+func BootTime() time.Time { return time.Unix(0, realtime()-boottime()) }

@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//go:build ignore
+/*
+ * aod's SMB request probes: raw tracepoint programs on the cifs module's
+ * smb3_cmd_enter/done/err and connection tracepoints. Per request, in the kernel:
+ * pair enter with completion, measure latency, count it into a per-(command, session,
+ * tree) histogram, count failures per NTSTATUS, and pass only slow or failed requests
+ * (by thresholds and failure sets user space writes into maps) to the ring buffer.
+ * Map and record layout: include/aod.h; design notes: README.md.
+ */
+#include "kernel.h"
+#include <bpf/bpf_helpers.h>
+#include "aod.h"
+#include "aod_hist.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* A record submit forces a reader wake-up every wakeup_every records per CPU (the
+ * others are submitted with BPF_RB_NO_WAKEUP), or when the ring is half full. Set by
+ * the loader before load. */
+const volatile __u32 wakeup_every = 64;
+
+/* Buckets of the starts table minus one (a power of two minus one: the table has
+ * twice as many slots). Set by the loader with the table size. */
+const volatile __u32 start_bucket_mask = 32767;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, AOD_F_MMAPABLE);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct start_slot);
+} starts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AOD_RECENT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct recent_slot);
+} recent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 512);
+	__type(key, struct hist_key);
+	__type(value, struct hist_val);
+} histograms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct err_key);
+	__type(value, __u64);
+} errors SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AOD_NUM_COMMANDS);
+	__type(key, __u32);
+	__type(value, struct threshold);
+} thresholds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} tracked_statuses SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __s32);
+	__type(value, __u8);
+} tracked_errnos SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, AOD_NUM_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} wakeup_seq SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+/* Referenced only so that the types reach BTF and bpf2go writes them out for Go. */
+const struct event *unused_event __attribute__((unused));
+const enum event_kind *unused_event_kind __attribute__((unused));
+const enum counter *unused_counter __attribute__((unused));
+
+/* Value a new histogram entry starts from (read-only, never written). */
+static const struct hist_val zero_hist;
+
+/* Atomic even though per-CPU: done and err are distinct programs and may interleave
+ * on one CPU on preemptible kernels. */
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		__sync_fetch_and_add(c, 1);
+}
+
+static __always_inline __u64 wakeup_flags(void)
+{
+	__u32 zero = 0;
+	__u32 *seq = bpf_map_lookup_elem(&wakeup_seq, &zero);
+
+	if (!seq)
+		return BPF_RB_FORCE_WAKEUP;
+	if (++*seq >= wakeup_every) {
+		*seq = 0;
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline struct event *reserve_event(__u8 kind, __u64 now)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(AOD_CTR_RING_FULL);
+		return 0;
+	}
+	/* Ring memory is not zeroed: clear every byte, reserved and server included. */
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->end_ns = now;
+	return e;
+}
+
+static __always_inline void submit_event(struct event *e)
+{
+	bpf_ringbuf_submit(e, wakeup_flags());
+	count(AOD_CTR_EMITTED);
+}
+
+static __always_inline __u32 recent_index(__u64 session_id, __u64 mid, __u16 command)
+{
+	return (__u32)(((mid ^ (session_id * 0x9E3779B97F4A7C15ULL) ^ command) * 0xBF58476D1CE4E5B9ULL) >>
+		       (64 - AOD_RECENT_BITS));
+}
+
+static __always_inline __u32 start_bucket(__u64 session_id, __u64 mid)
+{
+	return ((__u32)mid + (__u32)((session_id * 0x9E3779B97F4A7C15ULL) >> 32)) & start_bucket_mask;
+}
+
+static __always_inline int same_request(const struct start_slot *s, __u64 session_id, __u64 mid, __u16 command)
+{
+	return s->start_ns && s->session_id == session_id && s->mid == mid && s->command == command;
+}
+
+static __always_inline struct start_slot *find_start(__u64 session_id, __u64 mid, __u16 command)
+{
+	__u32 i = start_bucket(session_id, mid) * 2;
+	struct start_slot *s = bpf_map_lookup_elem(&starts, &i);
+
+	if (s && same_request(s, session_id, mid, command))
+		return s;
+	i++;
+	s = bpf_map_lookup_elem(&starts, &i);
+	if (s && same_request(s, session_id, mid, command))
+		return s;
+	return 0;
+}
+
+SEC("raw_tp/smb3_cmd_enter")
+int aod_cmd_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* TP_PROTO(__u32 tid, __u64 sesid, __u16 cmd, __u64 mid) */
+	__u64 now = bpf_ktime_get_ns();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tree_id = (__u32)ctx->args[0];
+	__u64 session_id = ctx->args[1];
+	__u16 command = (__u16)ctx->args[2];
+	__u64 mid = ctx->args[3];
+	__u32 i = start_bucket(session_id, mid) * 2, j = i + 1;
+	struct start_slot *a = bpf_map_lookup_elem(&starts, &i);
+	struct start_slot *b = bpf_map_lookup_elem(&starts, &j);
+	struct start_slot *s;
+
+	if (!a || !b)
+		return 0;
+	if (same_request(a, session_id, mid, command) || same_request(b, session_id, mid, command)) {
+		/* Still in flight: a lost completion or a cross-connection collision.
+		 * The newer request wins. */
+		s = same_request(a, session_id, mid, command) ? a : b;
+		count(AOD_CTR_START_COLLISION);
+	} else if (!a->start_ns) {
+		s = a;
+	} else if (!b->start_ns) {
+		s = b;
+	} else {
+		/* Both taken: the older entry, most likely one that will never complete,
+		 * makes room. Its completion, if any, will be an orphan. */
+		s = a->start_ns <= b->start_ns ? a : b;
+		count(AOD_CTR_START_EVICTED);
+	}
+	/* Free while rewriting, so no completion matches a half-written entry. */
+	s->start_ns = 0;
+	s->session_id = session_id;
+	s->mid = mid;
+	s->command = command;
+	s->reserved = 0;
+	s->tree_id = tree_id;
+	s->pid = (__u32)pid_tgid;
+	s->tgid = pid_tgid >> 32;
+	bpf_get_current_comm(s->comm, sizeof(s->comm));
+	s->start_ns = now ? now : 1;
+	return 0;
+}
+
+static __always_inline void record_latency(__u64 session_id, __u32 tree_id, __u16 command, __u64 latency_ns)
+{
+	struct hist_key key = {};
+	struct hist_val *h;
+	__u32 slot;
+	long err;
+
+	key.session_id = session_id;
+	key.tree_id = tree_id;
+	key.command = command;
+	h = bpf_map_lookup_elem(&histograms, &key);
+	if (!h) {
+		err = bpf_map_update_elem(&histograms, &key, &zero_hist, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			count(AOD_CTR_HIST_FULL);
+			return;
+		}
+		h = bpf_map_lookup_elem(&histograms, &key);
+		if (!h) {
+			count(AOD_CTR_HIST_FULL);
+			return;
+		}
+	}
+	slot = aod_hist_slot(latency_ns);
+	if (slot < AOD_HIST_SLOTS)
+		__sync_fetch_and_add(&h->slots[slot], 1);
+	__sync_fetch_and_add(&h->sum_ns, latency_ns);
+}
+
+static __always_inline void count_error(__u64 session_id, __u32 tree_id, __u16 command, __u32 status)
+{
+	struct err_key key = {};
+	__u64 one = 1, *n;
+	long err;
+
+	key.session_id = session_id;
+	key.tree_id = tree_id;
+	key.status = status;
+	key.command = command;
+	n = bpf_map_lookup_elem(&errors, &key);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return;
+	}
+	err = bpf_map_update_elem(&errors, &key, &one, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* Created meanwhile, on another CPU or by the other completion program. */
+		n = bpf_map_lookup_elem(&errors, &key);
+		if (n) {
+			__sync_fetch_and_add(n, 1);
+			return;
+		}
+	}
+	if (err)
+		count(AOD_CTR_ERRORS_FULL);
+}
+
+/* Whether a failure becomes an error event: all failures, or its NTSTATUS or the
+ * errno the kernel mapped it to (rc = -errno) is in the tracked sets. */
+static __always_inline int failure_tracked(__u32 status, __s32 rc)
+{
+	__u32 zero = 0;
+	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
+	__s32 err = -rc;
+
+	if (cfg && cfg->track_all_failures)
+		return 1;
+	return bpf_map_lookup_elem(&tracked_statuses, &status) || bpf_map_lookup_elem(&tracked_errnos, &err);
+}
+
+static __always_inline int is_slow(__u16 command, __u64 latency_ns)
+{
+	__u32 idx = command;
+	struct threshold *t = bpf_map_lookup_elem(&thresholds, &idx);
+
+	return t && t->enabled && latency_ns >= t->ns;
+}
+
+/* Shared by smb3_cmd_done (failed = 0) and smb3_cmd_err (failed = 1), whose
+ * TP_PROTO is (__u32 tid, __u64 sesid, __u16 cmd, __u64 mid[, __u32 status, int rc]),
+ * all read from the response header. */
+static __always_inline int on_completion(struct bpf_raw_tracepoint_args *ctx, int failed)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 resp_tree_id = (__u32)ctx->args[0];
+	__u64 session_id = ctx->args[1];
+	__u16 command = (__u16)ctx->args[2];
+	__u64 mid = ctx->args[3];
+	__u32 status = failed ? (__u32)ctx->args[4] : 0;
+	__s32 rc = failed ? (__s32)ctx->args[5] : 0;
+	struct start_slot *s, start;
+	struct recent_slot *rs;
+	struct event *e;
+	__u32 ri, tree_id;
+	__u64 latency_ns;
+	__u8 kind = 0;
+
+	ri = recent_index(session_id, mid, command);
+	s = find_start(session_id, mid, command);
+	if (!s && command == AOD_SMB2_SESSION_SETUP && session_id)
+		/* The first SESSION_SETUP leg is sent with session id 0; its response
+		 * carries the new session id. */
+		s = find_start(0, mid, command);
+	if (!s) {
+		rs = bpf_map_lookup_elem(&recent, &ri);
+		if (rs && rs->valid && rs->session_id == session_id && rs->mid == mid && rs->command == command) {
+			count(AOD_CTR_DOUBLE_DONE);
+			return 0;
+		}
+		count(AOD_CTR_ORPHANS);
+		if (!failed)
+			return 0;
+		/* No start, no latency; the failure still counts, and its event, if
+		 * tracked, says "unknown start" with start_ns == end_ns. */
+		count_error(session_id, resp_tree_id, command, status);
+		if (!failure_tracked(status, rc)) {
+			count(AOD_CTR_FILTERED);
+			return 0;
+		}
+		e = reserve_event(AOD_KIND_ERROR, now);
+		if (!e)
+			return 0;
+		e->start_ns = now;
+		e->session_id = session_id;
+		e->mid = mid;
+		e->tree_id = resp_tree_id;
+		e->status = status;
+		e->rc = rc;
+		e->command = command;
+		submit_event(e);
+		return 0;
+	}
+
+	/* Copy, then free the slot: the first completion wins, repeats find nothing. */
+	start = *s;
+	s->start_ns = 0;
+	rs = bpf_map_lookup_elem(&recent, &ri);
+	if (rs) {
+		rs->session_id = session_id;
+		rs->mid = mid;
+		rs->command = command;
+		rs->valid = 1;
+	}
+
+	/* The request's tree id, unless it had none yet (TREE_CONNECT gets it in the
+	 * response). The response's would be an AsyncId half for async responses. */
+	tree_id = start.tree_id ? start.tree_id : resp_tree_id;
+	latency_ns = now > start.start_ns ? now - start.start_ns : 0;
+	record_latency(session_id, tree_id, command, latency_ns);
+	if (failed) {
+		count_error(session_id, tree_id, command, status);
+		if (failure_tracked(status, rc))
+			kind = AOD_KIND_ERROR;
+	}
+	if (!kind && is_slow(command, latency_ns))
+		kind = AOD_KIND_SLOW;
+	if (!kind) {
+		count(AOD_CTR_FILTERED);
+		return 0;
+	}
+
+	e = reserve_event(kind, now);
+	if (!e)
+		return 0;
+	e->start_ns = start.start_ns;
+	e->session_id = session_id;
+	e->mid = mid;
+	e->pid = start.pid;
+	e->tgid = start.tgid;
+	e->tree_id = tree_id;
+	e->status = status;
+	e->rc = rc;
+	e->command = command;
+	__builtin_memcpy(e->comm, start.comm, sizeof(e->comm));
+	submit_event(e);
+	return 0;
+}
+
+SEC("raw_tp/smb3_cmd_done")
+int aod_cmd_done(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_completion(ctx, 0);
+}
+
+SEC("raw_tp/smb3_cmd_err")
+int aod_cmd_err(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_completion(ctx, 1);
+}
+
+static __always_inline int on_connection(__u8 kind, __u64 conn_id, const char *hostname, __u64 mid, __s32 rc)
+{
+	struct event *e = reserve_event(kind, bpf_ktime_get_ns());
+	__u64 pid_tgid;
+
+	if (!e)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	e->start_ns = e->end_ns;
+	e->conn_id = conn_id;
+	e->mid = mid;
+	e->rc = rc;
+	e->pid = (__u32)pid_tgid;
+	e->tgid = pid_tgid >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/* Leaves an empty string if the pointer cannot be read. */
+	bpf_probe_read_kernel_str(e->server, sizeof(e->server), hostname);
+	submit_event(e);
+	return 0;
+}
+
+SEC("raw_tp/smb3_reconnect")
+int aod_reconnect(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* TP_PROTO(__u64 currmid, __u64 conn_id, char *hostname) */
+	return on_connection(AOD_KIND_RECONNECT, ctx->args[1], (const char *)ctx->args[2], ctx->args[0], 0);
+}
+
+SEC("raw_tp/smb3_connect_done")
+int aod_connect_done(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* TP_PROTO(char *hostname, __u64 conn_id, const struct __kernel_sockaddr_storage *addr) */
+	return on_connection(AOD_KIND_CONNECT, ctx->args[1], (const char *)ctx->args[0], 0, 0);
+}
+
+SEC("raw_tp/smb3_connect_err")
+int aod_connect_err(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* TP_PROTO(char *hostname, __u64 conn_id, const struct __kernel_sockaddr_storage *addr, int rc) */
+	return on_connection(AOD_KIND_CONNECT_ERROR, ctx->args[1], (const char *)ctx->args[0], 0,
+			     (__s32)ctx->args[3]);
+}

@@ -1,0 +1,101 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/linuxdiag/aod/internal/smbevent"
+)
+
+// EventSize is the size of one ring-buffer record (struct event in include/aod.h).
+const EventSize = 144
+
+// Offsets of struct event's fields; a Linux test pins them to the bpf2go type.
+const (
+	offStartNs   = 0
+	offEndNs     = 8
+	offSessionID = 16
+	offMid       = 24
+	offConnID    = 32
+	offPid       = 40
+	offTgid      = 44
+	offTreeID    = 48
+	offStatus    = 52
+	offRc        = 56
+	offCommand   = 60
+	offKind      = 62
+	offReserved  = 63
+	offComm      = 64
+	offServer    = 80
+)
+
+// Errors of DecodeEvent. They are fixed values so that decoding never allocates.
+var (
+	ErrShortEvent   = errors.New("bpf: ring record shorter than an event")
+	ErrUnknownEvent = errors.New("bpf: ring record of unknown kind")
+)
+
+// DecodeEvent decodes one ring-buffer record into ev without allocating. A record
+// longer than EventSize is accepted (the ring pads records to 8 bytes).
+//
+// How the record maps onto smbevent.Event:
+//   - request events (KindSlow, KindError): StartNs is the enter time; a failure whose
+//     enter was never seen (orphan) has StartNs == EndNs, Pid 0 and an empty Comm.
+//     Pid, Tgid and Comm are those of the task that issued the request.
+//   - connection events: EndNs (== StartNs) is when the tracepoint fired; ConnID and
+//     Server are set, MessageID is the connection's current mid for KindReconnect and
+//     Rc the error for KindConnectError; Pid, Tgid and Comm are the task that fired it.
+func DecodeEvent(raw []byte, ev *smbevent.Event) error {
+	if len(raw) < EventSize {
+		return ErrShortEvent
+	}
+	raw = raw[:EventSize]
+	kind := smbevent.Kind(raw[offKind])
+	if kind < smbevent.KindSlow || kind > smbevent.KindConnectError {
+		return ErrUnknownEvent
+	}
+	le := binary.LittleEndian
+	ev.Kind = kind
+	ev.StartNs = le.Uint64(raw[offStartNs:])
+	ev.EndNs = le.Uint64(raw[offEndNs:])
+	ev.SessionID = le.Uint64(raw[offSessionID:])
+	ev.MessageID = le.Uint64(raw[offMid:])
+	ev.ConnID = le.Uint64(raw[offConnID:])
+	ev.Pid = le.Uint32(raw[offPid:])
+	ev.Tgid = le.Uint32(raw[offTgid:])
+	ev.TreeID = le.Uint32(raw[offTreeID:])
+	ev.Status = le.Uint32(raw[offStatus:])
+	ev.Rc = int32(le.Uint32(raw[offRc:]))
+	ev.Command = le.Uint16(raw[offCommand:])
+	copy(ev.Comm[:], raw[offComm:offComm+len(ev.Comm)])
+	copy(ev.Server[:], raw[offServer:offServer+len(ev.Server)])
+	return nil
+}
+
+// EncodeEvent writes ev as a ring-buffer record into dst[:EventSize], the inverse of
+// DecodeEvent, and returns that slice; dst needs room for EventSize bytes or a new
+// slice is allocated. It lets tests feed readers records exactly as the kernel lays
+// them out.
+func EncodeEvent(dst []byte, ev *smbevent.Event) []byte {
+	if cap(dst) < EventSize {
+		dst = make([]byte, EventSize)
+	}
+	raw := dst[:EventSize]
+	le := binary.LittleEndian
+	le.PutUint64(raw[offStartNs:], ev.StartNs)
+	le.PutUint64(raw[offEndNs:], ev.EndNs)
+	le.PutUint64(raw[offSessionID:], ev.SessionID)
+	le.PutUint64(raw[offMid:], ev.MessageID)
+	le.PutUint64(raw[offConnID:], ev.ConnID)
+	le.PutUint32(raw[offPid:], ev.Pid)
+	le.PutUint32(raw[offTgid:], ev.Tgid)
+	le.PutUint32(raw[offTreeID:], ev.TreeID)
+	le.PutUint32(raw[offStatus:], ev.Status)
+	le.PutUint32(raw[offRc:], uint32(ev.Rc))
+	le.PutUint16(raw[offCommand:], ev.Command)
+	raw[offKind] = byte(ev.Kind)
+	raw[offReserved] = 0
+	copy(raw[offComm:], ev.Comm[:])
+	copy(raw[offServer:], ev.Server[:])
+	return raw
+}

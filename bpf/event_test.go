@@ -1,0 +1,111 @@
+package bpf
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/linuxdiag/aod/internal/smbevent"
+)
+
+func sampleEvent() smbevent.Event {
+	ev := smbevent.Event{
+		Kind: smbevent.KindError, Command: 5, Status: 0xc0000034, Rc: -2, Pid: 423, Tgid: 420,
+		SessionID: 0x936c11ff, TreeID: 0x53dfe4a, MessageID: 359, ConnID: 7,
+		StartNs: 13_819_789_000, EndNs: 13_824_935_000,
+	}
+	copy(ev.Comm[:], "stat")
+	copy(ev.Server[:], "fileserver.example")
+	return ev
+}
+
+func TestDecodeEventRoundTrip(t *testing.T) {
+	want := sampleEvent()
+	raw := EncodeEvent(nil, &want)
+	if len(raw) != EventSize {
+		t.Fatalf("encoded %d bytes, want %d", len(raw), EventSize)
+	}
+	var got smbevent.Event
+	// The ring pads records to 8 bytes: longer input is fine.
+	if err := DecodeEvent(append(raw, 0, 0, 0, 0), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("decoded %+v, want %+v", got, want)
+	}
+	if got.Latency() != 5_146_000 || got.CommString() != "stat" || got.ServerString() != "fileserver.example" {
+		t.Errorf("decoded latency %v comm %q server %q", got.Latency(), got.CommString(), got.ServerString())
+	}
+	// Little-endian fields at the documented offsets.
+	if raw[offKind] != byte(smbevent.KindError) || raw[offStatus] != 0x34 || raw[offStatus+3] != 0xc0 || raw[offRc] != 0xfe {
+		t.Errorf("encoding is not the kernel's layout: % x", raw)
+	}
+	dst := make([]byte, 0, 2*EventSize)
+	if out := EncodeEvent(dst, &want); &out[0] != &dst[:1][0] || !bytes.Equal(out, raw) {
+		t.Error("EncodeEvent did not reuse a large enough dst")
+	}
+}
+
+func TestDecodeEventRejectsBadRecords(t *testing.T) {
+	ev := sampleEvent()
+	raw := EncodeEvent(nil, &ev)
+	var got smbevent.Event
+	if err := DecodeEvent(raw[:EventSize-1], &got); !errors.Is(err, ErrShortEvent) {
+		t.Errorf("short record: %v", err)
+	}
+	if err := DecodeEvent(nil, &got); !errors.Is(err, ErrShortEvent) {
+		t.Errorf("empty record: %v", err)
+	}
+	for _, kind := range []byte{0, 6, 255} {
+		raw[offKind] = kind
+		if err := DecodeEvent(raw, &got); !errors.Is(err, ErrUnknownEvent) {
+			t.Errorf("kind %d: %v", kind, err)
+		}
+	}
+	if got != (smbevent.Event{}) {
+		t.Errorf("a rejected record changed the event: %+v", got)
+	}
+}
+
+func TestDecodeEventDoesNotAllocate(t *testing.T) {
+	ev := sampleEvent()
+	raw := EncodeEvent(nil, &ev)
+	var got smbevent.Event
+	if n := testing.AllocsPerRun(1000, func() {
+		if err := DecodeEvent(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		_ = DecodeEvent(raw[:10], &got) // the error path too
+	}); n != 0 {
+		t.Errorf("DecodeEvent allocates %v times", n)
+	}
+}
+
+func FuzzDecodeRingEvent(f *testing.F) {
+	ev := sampleEvent()
+	f.Add(EncodeEvent(nil, &ev))
+	f.Add(make([]byte, EventSize))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var got smbevent.Event
+		err := DecodeEvent(raw, &got)
+		if len(raw) < EventSize {
+			if !errors.Is(err, ErrShortEvent) {
+				t.Fatalf("%d bytes: %v", len(raw), err)
+			}
+			return
+		}
+		if err != nil {
+			if !errors.Is(err, ErrUnknownEvent) {
+				t.Fatal(err)
+			}
+			return
+		}
+		// Every field round-trips; only the reserved byte is normalised to 0.
+		want := append([]byte(nil), raw[:EventSize]...)
+		want[offReserved] = 0
+		if enc := EncodeEvent(nil, &got); !bytes.Equal(enc, want) {
+			t.Fatalf("re-encoded\n% x\nwant\n% x", enc, want)
+		}
+	})
+}

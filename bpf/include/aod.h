@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The ABI between the BPF programs and Go: event kinds, counters, map keys and values,
+ * and the ring-buffer record. bpf2go turns every struct and enum here into a Go type
+ * (aodEvent, aodHistKey, ...), so the two sides cannot drift; Go tests pin the layout.
+ * Every struct has explicit padding (reserved fields, always zero) so that keys compare
+ * byte-wise and records have no holes with stale kernel memory.
+ */
+#ifndef AOD_H
+#define AOD_H
+
+#include "aod_buckets.h"
+
+/* SMB2 command codes are 0..18 (MS-SMB2 2.2.1). */
+#define AOD_NUM_COMMANDS 19
+#define AOD_SMB2_SESSION_SETUP 1
+
+/* map_flags of arrays user space maps into memory */
+#define AOD_F_MMAPABLE (1U << 10)
+
+/* Event kinds; the values are internal/smbevent's Kind constants. */
+enum event_kind {
+	AOD_KIND_SLOW = 1,          /* completed at or over its command's threshold */
+	AOD_KIND_ERROR = 2,         /* failed with a tracked NTSTATUS or errno */
+	AOD_KIND_RECONNECT = 3,     /* smb3_reconnect */
+	AOD_KIND_CONNECT = 4,       /* smb3_connect_done */
+	AOD_KIND_CONNECT_ERROR = 5, /* smb3_connect_err */
+};
+
+/* Indexes into the per-CPU "counters" array. */
+enum counter {
+	AOD_CTR_RING_FULL = 0,   /* ring reserve failed: an event was lost */
+	AOD_CTR_ORPHANS,         /* completion without a recorded start */
+	AOD_CTR_DOUBLE_DONE,     /* repeated completion of an already completed request */
+	AOD_CTR_FILTERED,        /* completion neither slow nor a tracked failure */
+	AOD_CTR_EMITTED,         /* records submitted to the ring */
+	AOD_CTR_START_COLLISION, /* enter for a request identity already in flight */
+	AOD_CTR_START_EVICTED,   /* in-flight entry overwritten: both slots of its bucket taken */
+	AOD_CTR_HIST_FULL,       /* latency not recorded: histogram map full */
+	AOD_CTR_ERRORS_FULL,     /* failure not counted: error map full */
+	AOD_NUM_COUNTERS,
+};
+
+/* Slots of a histogram value: slot 0 is the zero bucket, slot j+1 is kernel bucket j. */
+#define AOD_HIST_SLOTS (AOD_HIST_NUM_BUCKETS + 1)
+
+/*
+ * One in-flight request, in the "starts" table. Its identity is (session_id, mid,
+ * command): a mid is unique per TCP connection, and several sessions share a
+ * connection; a session id is unique per server. (session, mid) is therefore unique
+ * per connection, and the command, which the response repeats, tells apart the rare
+ * same-(session, mid) pairs of two connections to different servers (sessionless
+ * NEGOTIATE, mid 0). The tree id is not part of it on purpose: the completion
+ * tracepoints read the response header, where an async response carries its AsyncId
+ * in place of the tree id and a TREE_CONNECT response carries the new tree id.
+ *
+ * The table is a 2-way set-associative array: the bucket of a request is
+ * (mid + hash(session_id)) mod buckets, so the consecutive mids of one session never
+ * share a bucket and the two slots absorb a second session of the same connection.
+ * Lookup, insert and free are a few loads and stores, no locks, no allocation.
+ * start_ns == 0 marks a free slot; enter writes it last, completion clears it.
+ * User space reads the table through mmap (in-flight listing) and frees entries that
+ * never complete with a compare-and-swap on start_ns (age-out sweep).
+ */
+struct start_slot {
+	__u64 start_ns; /* bpf_ktime_get_ns (CLOCK_MONOTONIC) at enter; 0: free */
+	__u64 session_id;
+	__u64 mid;
+	__u32 tree_id; /* from the request header */
+	__u32 pid;     /* thread id: completions run in cifsd or a kworker, not the caller */
+	__u32 tgid;    /* process id */
+	__u16 command;
+	__u16 reserved;
+	__u8 comm[16];
+};
+
+/* A recently completed request, to tell a repeated completion from an orphan. */
+struct recent_slot {
+	__u64 session_id;
+	__u64 mid;
+	__u16 command;
+	__u16 valid;
+	__u32 reserved;
+};
+
+#define AOD_RECENT_BITS 12
+#define AOD_RECENT_SLOTS (1 << AOD_RECENT_BITS)
+
+struct hist_key {
+	__u64 session_id;
+	__u32 tree_id;
+	__u16 command;
+	__u16 reserved;
+};
+
+struct hist_val {
+	__u64 slots[AOD_HIST_SLOTS]; /* request counts; see AOD_HIST_SLOTS */
+	__u64 sum_ns;                /* sum of the latencies counted */
+};
+
+struct err_key {
+	__u64 session_id;
+	__u32 tree_id;
+	__u32 status; /* NTSTATUS */
+	__u16 command;
+	__u16 reserved[3];
+};
+
+/* Per-command latency threshold; zero value: not tracked (no slow events). */
+struct threshold {
+	__u64 ns; /* slow when latency >= ns */
+	__u32 enabled;
+	__u32 reserved;
+};
+
+struct config {
+	__u32 track_all_failures; /* non-zero: every failure is an error event */
+	__u32 reserved;
+};
+
+/*
+ * One ring-buffer record, 144 bytes, little-endian, all fields naturally aligned:
+ *
+ *   off size field
+ *     0    8 start_ns    enter time; == end_ns when no enter was seen (orphan error)
+ *     8    8 end_ns      completion time, or when a connection event fired
+ *    16    8 session_id  request events
+ *    24    8 mid         request: SMB MessageId; smb3_reconnect: the connection's current mid
+ *    32    8 conn_id     connection events
+ *    40    4 pid         request: thread that issued it (0 if unknown); connection: current
+ *    44    4 tgid
+ *    48    4 tree_id     request events
+ *    52    4 status      NTSTATUS of a failed request, else 0
+ *    56    4 rc          smb3_cmd_err: -errno the status maps to; smb3_connect_err: rc
+ *    60    2 command     SMB2 command code
+ *    62    1 kind        enum event_kind
+ *    63    1 reserved    0
+ *    64   16 comm        NUL-padded task name
+ *    80   64 server      connection events: server host name, NUL-terminated
+ */
+struct event {
+	__u64 start_ns;
+	__u64 end_ns;
+	__u64 session_id;
+	__u64 mid;
+	__u64 conn_id;
+	__u32 pid;
+	__u32 tgid;
+	__u32 tree_id;
+	__u32 status;
+	__s32 rc;
+	__u16 command;
+	__u8 kind;
+	__u8 reserved;
+	__u8 comm[16];
+	__u8 server[64];
+};
+
+#endif /* AOD_H */

@@ -1,0 +1,270 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxdiag/aod/internal/smb"
+)
+
+// Probes are the loaded BPF programs and maps. Create them with Load, attach them
+// with Attach, release everything with Close. Methods are safe for concurrent use.
+type Probes struct {
+	objs aodObjects
+	opts Options
+	log  *slog.Logger
+	ncpu int
+
+	attachMu sync.Mutex // guards links and closed; not held while waiting for cifs
+	links    []link.Link
+	closed   bool
+
+	agedOut atomic.Uint64 // entries SweepStale freed
+
+	mu      sync.Mutex // guards starts and the scratch buffers
+	scratch snapshotScratch
+	// starts is the in-flight table mapped into memory: []aodStartSlot, shared with
+	// the programs (see struct start_slot in include/aod.h). nil after Close.
+	starts []byte
+}
+
+// Load loads the programs and maps through the verifier, sized by opts. Nothing is
+// attached yet: see Attach.
+func Load(opts Options) (*Probes, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(os.Getpagesize()); err != nil {
+		return nil, err
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; a no-op after.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("bpf: raise RLIMIT_MEMLOCK: %w", err)
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: %w", err)
+	}
+
+	spec, err := loadAod()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: %w", err)
+	}
+	spec.Maps[aodMapStarts].MaxEntries = opts.StartEntries
+	if err := spec.Variables[aodVarStartBucketMask].Set(opts.StartEntries/2 - 1); err != nil {
+		return nil, fmt.Errorf("bpf: set start_bucket_mask: %w", err)
+	}
+	spec.Maps[aodMapHistograms].MaxEntries = opts.HistogramEntries
+	spec.Maps[aodMapErrors].MaxEntries = opts.ErrorEntries
+	spec.Maps[aodMapEvents].MaxEntries = opts.RingBytes
+	if err := spec.Variables[aodVarWakeupEvery].Set(opts.WakeupEvery); err != nil {
+		return nil, fmt.Errorf("bpf: set wakeup_every: %w", err)
+	}
+
+	p := &Probes{opts: opts, log: opts.Logger, ncpu: ncpu}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("bpf: the verifier rejected the probes: %+v", ve)
+		}
+		return nil, fmt.Errorf("bpf: load probes: %w", err)
+	}
+	size := int(unsafe.Sizeof(aodStartSlot{})) * int(opts.StartEntries)
+	size = (size + os.Getpagesize() - 1) &^ (os.Getpagesize() - 1)
+	p.starts, err = unix.Mmap(p.objs.Starts.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		p.objs.Close()
+		return nil, fmt.Errorf("bpf: map the in-flight table: %w", err)
+	}
+	return p, nil
+}
+
+// errClosed is returned by methods called after Close.
+var errClosed = errors.New("bpf: probes closed")
+
+// startSlots returns the in-flight table; the caller holds p.mu. Its entries change
+// under the caller's feet: read start_ns atomically, and treat the other fields as
+// valid only while it holds.
+func (p *Probes) startSlots() ([]aodStartSlot, error) {
+	if p.starts == nil {
+		return nil, errClosed
+	}
+	return unsafe.Slice((*aodStartSlot)(unsafe.Pointer(&p.starts[0])), p.opts.StartEntries), nil
+}
+
+// Close detaches every program and releases the programs and maps. Readers created
+// with NewReader must be closed by their owner.
+func (p *Probes) Close() error {
+	p.attachMu.Lock()
+	defer p.attachMu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	err := p.detachLocked()
+	p.mu.Lock()
+	err = errors.Join(err, unix.Munmap(p.starts))
+	p.starts = nil
+	p.mu.Unlock()
+	return errors.Join(err, p.objs.Close())
+}
+
+// NewReader opens a reader on the event ring. The programs wake it only every
+// Options.WakeupEvery records per CPU (or when the ring is half full), so the reader
+// must use a deadline (ringbuf.Reader.SetDeadline) to pick up a quiet tail: records
+// written without a wake-up are returned once the deadline passes, followed by
+// os.ErrDeadlineExceeded. Decode records with DecodeEvent.
+func (p *Probes) NewReader() (*ringbuf.Reader, error) {
+	return ringbuf.NewReader(p.objs.Events)
+}
+
+// SetThresholds replaces the per-command latency thresholds, indexed by SMB2 command
+// code. The programs read them on every completion: the change applies to the next one.
+func (p *Probes) SetThresholds(t *[smb.NumCommands]Threshold) error {
+	for cmd, th := range t {
+		if th.Latency < 0 {
+			return fmt.Errorf("bpf: negative threshold %v for %s", th.Latency, smb.CommandName(uint16(cmd)))
+		}
+	}
+	for cmd, th := range t {
+		v := aodThreshold{Ns: uint64(th.Latency)}
+		if th.Tracked {
+			v.Enabled = 1
+		}
+		if err := p.objs.Thresholds.Put(uint32(cmd), &v); err != nil {
+			return fmt.Errorf("bpf: set threshold of %s: %w", smb.CommandName(uint16(cmd)), err)
+		}
+	}
+	return nil
+}
+
+// SetErrorFilter replaces the set of failures that become error events; it applies to
+// the next completion. The writes are ordered so that while they happen the programs
+// select at least every failure both the old and the new filter select.
+func (p *Probes) SetErrorFilter(f ErrorFilter) error {
+	for _, e := range f.Errnos {
+		if e <= 0 {
+			return fmt.Errorf("bpf: errno %d is not a positive errno value", e)
+		}
+	}
+	setAll := func(all bool) error {
+		var cfg aodConfig
+		if all {
+			cfg.TrackAllFailures = 1
+		}
+		if err := p.objs.Config.Put(uint32(0), &cfg); err != nil {
+			return fmt.Errorf("bpf: set config: %w", err)
+		}
+		return nil
+	}
+	if f.All {
+		if err := setAll(true); err != nil {
+			return err
+		}
+	}
+	if err := replaceSet(p.objs.TrackedStatuses, f.Statuses); err != nil {
+		return fmt.Errorf("bpf: tracked statuses: %w", err)
+	}
+	if err := replaceSet(p.objs.TrackedErrnos, f.Errnos); err != nil {
+		return fmt.Errorf("bpf: tracked errnos: %w", err)
+	}
+	if !f.All {
+		return setAll(false)
+	}
+	return nil
+}
+
+// replaceSet makes the keys of a u8-valued hash map exactly want: new keys first, then
+// the stale ones deleted.
+func replaceSet[K comparable](m *ebpf.Map, want []K) error {
+	if uint32(len(want)) > m.MaxEntries() {
+		return fmt.Errorf("%d entries exceed the map's %d", len(want), m.MaxEntries())
+	}
+	keep := make(map[K]bool, len(want))
+	one := uint8(1)
+	for _, k := range want {
+		keep[k] = true
+		if err := m.Put(k, one); err != nil {
+			return err
+		}
+	}
+	var (
+		k     K
+		v     uint8
+		stale []K
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if !keep[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	_, err := deleteAll(m, stale)
+	return err
+}
+
+// Counters returns the loss and activity counters summed over CPUs.
+func (p *Probes) Counters() (Counters, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	vals := p.scratch.counterVals(p.ncpu)
+	read := func(idx aodCounter) (uint64, error) {
+		if err := p.objs.Counters.Lookup(uint32(idx), vals); err != nil {
+			return 0, fmt.Errorf("bpf: read counter %d: %w", idx, err)
+		}
+		var sum uint64
+		for _, v := range vals {
+			sum += v
+		}
+		return sum, nil
+	}
+	var c Counters
+	var errs []error
+	for _, f := range []struct {
+		idx aodCounter
+		dst *uint64
+	}{
+		{aodCounterAOD_CTR_RING_FULL, &c.RingReserveFailures},
+		{aodCounterAOD_CTR_ORPHANS, &c.Orphans},
+		{aodCounterAOD_CTR_DOUBLE_DONE, &c.DoubleCompletions},
+		{aodCounterAOD_CTR_FILTERED, &c.EventsFiltered},
+		{aodCounterAOD_CTR_EMITTED, &c.EventsEmitted},
+		{aodCounterAOD_CTR_START_COLLISION, &c.StartCollisions},
+		{aodCounterAOD_CTR_START_EVICTED, &c.StartEvictions},
+		{aodCounterAOD_CTR_HIST_FULL, &c.HistogramMapFull},
+		{aodCounterAOD_CTR_ERRORS_FULL, &c.ErrorMapFull},
+	} {
+		v, err := read(f.idx)
+		*f.dst = v
+		errs = append(errs, err)
+	}
+	c.AgedOut = p.agedOut.Load()
+	for _, prog := range p.programs() {
+		st, err := prog.Stats()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bpf: program stats: %w", err))
+			continue
+		}
+		c.ProgramMisses += st.RecursionMisses
+	}
+	return c, errors.Join(errs...)
+}
+
+func (p *Probes) programs() []*ebpf.Program {
+	o := &p.objs
+	return []*ebpf.Program{o.AodCmdEnter, o.AodCmdDone, o.AodCmdErr, o.AodReconnect, o.AodConnectDone, o.AodConnectErr}
+}

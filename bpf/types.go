@@ -1,0 +1,186 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/linuxdiag/aod/internal/latencyhist"
+)
+
+// ErrUnsupported is returned by Load where the probes cannot run (not Linux).
+var ErrUnsupported = errors.New("bpf: aod's kernel probes need Linux")
+
+// ErrRequiredTracepoints is returned by Attach when smb3_cmd_enter or smb3_cmd_done
+// cannot be attached: without them no request can be measured.
+var ErrRequiredTracepoints = errors.New("bpf: cifs request tracepoints unavailable")
+
+// Defaults for zero Options fields.
+const (
+	DefaultStartEntries       = 65536
+	DefaultHistogramEntries   = 512
+	DefaultErrorEntries       = 1024
+	DefaultRingBytes          = 8 << 20
+	DefaultWakeupEvery        = 64
+	DefaultModulePollInterval = time.Second
+)
+
+// Options sizes the maps and tunes the ring buffer. Zero fields take the defaults.
+type Options struct {
+	// Logger receives the attach report and the wait for the cifs module
+	// (default slog.Default()).
+	Logger *slog.Logger
+	// StartEntries is the size of the in-flight request table, a power of two (56
+	// bytes each). It is 2-way set-associative: when both slots of a request's bucket
+	// are taken the older entry is evicted (Counters.StartEvictions) and its
+	// completion, if it ever comes, is an orphan.
+	StartEntries uint32
+	// HistogramEntries bounds the (command, session, tree) histograms. Each costs
+	// about 1 KiB per possible CPU, preallocated; a full map is counted
+	// (Counters.HistogramMapFull), never overwritten.
+	HistogramEntries uint32
+	// ErrorEntries bounds the (command, session, tree, NTSTATUS) error counters.
+	ErrorEntries uint32
+	// RingBytes is the ring buffer size: a power of two, at least one page.
+	RingBytes uint32
+	// WakeupEvery is how many records a CPU submits before it forces a reader wake-up
+	// (the others do not wake it; a half-full ring also forces one). The reader must
+	// therefore read with a deadline: records below the count wait for it.
+	WakeupEvery uint32
+	// ModulePollInterval is how often Attach looks for the cifs module while waiting.
+	ModulePollInterval time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.StartEntries == 0 {
+		o.StartEntries = DefaultStartEntries
+	}
+	if o.HistogramEntries == 0 {
+		o.HistogramEntries = DefaultHistogramEntries
+	}
+	if o.ErrorEntries == 0 {
+		o.ErrorEntries = DefaultErrorEntries
+	}
+	if o.RingBytes == 0 {
+		o.RingBytes = DefaultRingBytes
+	}
+	if o.WakeupEvery == 0 {
+		o.WakeupEvery = DefaultWakeupEvery
+	}
+	if o.ModulePollInterval <= 0 {
+		o.ModulePollInterval = DefaultModulePollInterval
+	}
+	return o
+}
+
+func (o Options) validate(pageSize int) error {
+	if o.StartEntries < 2 || o.StartEntries&(o.StartEntries-1) != 0 {
+		return fmt.Errorf("bpf: in-flight table size %d is not a power of two >= 2", o.StartEntries)
+	}
+	if o.RingBytes < uint32(pageSize) || o.RingBytes&(o.RingBytes-1) != 0 {
+		return fmt.Errorf("bpf: ring size %d is not a power of two of at least one page (%d)", o.RingBytes, pageSize)
+	}
+	return nil
+}
+
+// Threshold is one command's slow-request rule in the kernel.
+type Threshold struct {
+	// Tracked false: the command never produces slow events (it is still measured).
+	Tracked bool
+	// Latency: a tracked request is slow when its latency is >= Latency (0: all are).
+	Latency time.Duration
+}
+
+// ErrorFilter selects the failed requests that become error events. A failure is
+// still counted in the error map whether or not it is selected.
+type ErrorFilter struct {
+	All      bool     // every failure
+	Statuses []uint32 // NTSTATUS values, e.g. 0xc0000034
+	Errnos   []int32  // positive errno values the kernel mapped the status to (rc = -errno)
+}
+
+// Counters are the probes' loss and activity counters, summed over CPUs since load.
+type Counters struct {
+	RingReserveFailures uint64 // events lost: the ring was full
+	Orphans             uint64 // completions with no recorded start (evicted, aged out, or began before load)
+	DoubleCompletions   uint64 // repeated completions of a completed request, ignored
+	EventsFiltered      uint64 // completions neither slow nor failed with a tracked error
+	EventsEmitted       uint64 // records submitted to the ring (requests and connection events)
+	StartCollisions     uint64 // enters whose request identity was still in flight
+	StartEvictions      uint64 // in-flight entries overwritten for lack of room (completion becomes an orphan)
+	HistogramMapFull    uint64 // latencies not recorded: histogram map full
+	ErrorMapFull        uint64 // failures not counted: error map full
+	AgedOut             uint64 // in-flight entries freed by SweepStale: never completed
+	// ProgramMisses counts probe runs the kernel skipped because another BPF program
+	// was running on that CPU (kernel 5.12+; 0 before).
+	ProgramMisses uint64
+}
+
+// HistogramSample is one (command, session, tree) latency histogram in the layout of
+// internal/latencyhist: Buckets[j] is OTel bucket latencyhist.OTelIndex(j) at
+// latencyhist.Scale, ZeroCount the latencies at or below latencyhist.ZeroThreshold().
+type HistogramSample struct {
+	Command   uint16
+	SessionID uint64
+	TreeID    uint32
+	ZeroCount uint64
+	Buckets   [latencyhist.NumBuckets]uint64
+	// Count is ZeroCount plus all Buckets, so a snapshot is always self-consistent.
+	Count uint64
+	// SumNs is the sum of the latencies in nanoseconds. It is read in the same pass as
+	// the buckets but not atomically with them: it may include a request or two more.
+	SumNs uint64
+}
+
+// ErrorSample is the count of failures with one NTSTATUS for one (command, session, tree).
+type ErrorSample struct {
+	Command   uint16
+	SessionID uint64
+	TreeID    uint32
+	Status    uint32
+	Count     uint64
+}
+
+// InFlightRequest is a request whose start was seen and whose completion was not (yet).
+type InFlightRequest struct {
+	SessionID uint64
+	MessageID uint64
+	Command   uint16
+	TreeID    uint32
+	Pid       uint32 // thread that issued the request
+	Tgid      uint32
+	Comm      [16]byte
+	StartNs   uint64        // CLOCK_MONOTONIC ns at smb3_cmd_enter
+	Age       time.Duration // at the time of the snapshot
+}
+
+// TracepointStatus reports one tracepoint of the cifs module.
+type TracepointStatus struct {
+	Name     string // e.g. "smb3_cmd_enter"
+	Required bool   // without it nothing is measured
+	Attached bool
+	// Verified: the tracepoint's prototype was checked against the module's BTF.
+	// Without module BTF the kernel's own argument-count check is the only guard.
+	Verified bool
+	Err      error // why it is not attached
+}
+
+// AttachReport lists every tracepoint Attach tried, in a fixed order.
+type AttachReport struct {
+	Tracepoints []TracepointStatus
+}
+
+// Attached returns the names of the attached tracepoints.
+func (r AttachReport) Attached() []string {
+	var names []string
+	for _, t := range r.Tracepoints {
+		if t.Attached {
+			names = append(names, t.Name)
+		}
+	}
+	return names
+}
