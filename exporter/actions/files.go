@@ -1,0 +1,163 @@
+package actions
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// openSource opens a file to collect without following a symlink in its last
+// component (a planted link must not pull /etc/shadow into a bundle) and without
+// blocking on a FIFO. A missing file is a skip.
+func openSource(path, missing string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, Skip("%s", missing)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// ctxReader stops a copy once its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// File returns an action that copies path into member file. Files under /proc and
+// /sys report a size of 0, so it reads to end of file rather than trusting the size.
+// missing is the skip reason when path does not exist.
+func File(name, file, path, missing string) Action {
+	return Action{Name: name, Run: func(ctx context.Context, _ *Env, out *Output, r *Result) error {
+		r.Source = path
+		f, err := openSource(path, missing)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w, err := out.Create(file)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, ctxReader{ctx, f}); err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		return nil
+	}}
+}
+
+// Params returns an action that writes "name = value" for every file in dir (a
+// module's parameters directory), in name order.
+func Params(name, file, dir, missing string) Action {
+	return Action{Name: name, Run: func(ctx context.Context, _ *Env, out *Output, r *Result) error {
+		r.Source = dir
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return Skip("%s", missing)
+		}
+		if err != nil {
+			return err
+		}
+		w, err := out.Create(file)
+		if err != nil {
+			return err
+		}
+		var failed []error
+		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if !e.Type().IsRegular() {
+				continue
+			}
+			value, err := readSmall(filepath.Join(dir, e.Name()))
+			if err != nil {
+				failed = append(failed, err)
+				value = "<" + err.Error() + ">"
+			}
+			if _, err := fmt.Fprintf(w, "%s = %s\n", e.Name(), value); err != nil {
+				return err
+			}
+		}
+		return errors.Join(failed...)
+	}}
+}
+
+// readSmall reads a one-value sysfs file.
+func readSmall(path string) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return string(bytes.TrimSpace(b)), nil
+}
+
+// Tail returns an action that copies the end of the first existing file among paths:
+// as many whole lines as fit in the output limit, ending at the file's size when it
+// was opened (a log being appended to does not stretch the copy).
+func Tail(name, file string, paths []string, missing string) Action {
+	return Action{Name: name, Run: func(ctx context.Context, _ *Env, out *Output, r *Result) error {
+		var f *os.File
+		for _, p := range paths {
+			var err error
+			f, err = openSource(p, missing)
+			var skip *skipError
+			if errors.As(err, &skip) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			r.Source = p
+			break
+		}
+		if f == nil {
+			return Skip("%s", missing)
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", r.Source)
+		}
+		start := max(st.Size()-out.Remaining(), 0)
+		if start > 0 {
+			// Begin at a line boundary: skip the partial first line.
+			br := bufio.NewReader(io.NewSectionReader(f, start, st.Size()-start))
+			skipped, err := br.ReadSlice('\n')
+			if err != nil && !errors.Is(err, bufio.ErrBufferFull) && !errors.Is(err, io.EOF) {
+				return err
+			}
+			start += int64(len(skipped))
+		}
+		w, err := out.Create(file)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(w, ctxReader{ctx, io.NewSectionReader(f, start, st.Size()-start)})
+		return err
+	}}
+}
