@@ -9,7 +9,7 @@ LDFLAGS   := -s -w -X github.com/linuxdiag/aod/internal/version.Version=$(VERSIO
 STATICCHECK_VERSION := v0.8.2
 APT_PACKAGES := clang llvm libbpf-dev bpftool zstd tcpdump trace-cmd prometheus cpio
 
-.PHONY: all setup build run test unit fuzz lint generate clean
+.PHONY: all setup build run test unit fuzz lint generate clean otelcol otelcol-ocb e2e
 
 all: build
 
@@ -55,3 +55,12 @@ generate:
 
 clean:
 	rm -rf bin
+
+## otelcol: the collector distribution with aod's components (cmd/otelcol-aod).
+otelcol:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/otelcol-aod ./cmd/otelcol-aod
+
+## otelcol-ocb: the same distribution built by the collector builder from builder-config.yaml.
+OCB_VERSION := v0.165.0
+otelcol-ocb:
+	CGO_ENABLED=0 $(GO) run go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION) --config builder-config.yaml

@@ -32,6 +32,9 @@ metrics over OpenTelemetry, and collects a diagnostic bundle when an anomaly fir
 Commands:
   run [--config FILE]       run the agent (without --config: the embedded default,
                             configs/aod.yaml)
+  top [--config FILE]       live view of slow and failed SMB requests, from the
+                            running agent or, when none runs, from its own probes
+  snapshot                  ask the running agent for a diagnostic bundle now
   config validate FILE      check a configuration file and print every problem
   config show [FILE]        print the effective configuration, every default
                             included (without FILE: the embedded default)
@@ -132,6 +135,10 @@ func aod(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return c.run(ctx, rest)
 	case "config":
 		return c.config(rest)
+	case "top":
+		return c.top(ctx, rest)
+	case "snapshot":
+		return c.snapshot(ctx, rest)
 	case "version":
 		if code, done := c.parse(c.newFlags("version"), rest); done {
 			return code
@@ -142,5 +149,5 @@ func aod(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usageText)
 		return exitOK
 	}
-	return c.usageError("unknown command %q; commands: run, config, version, help", cmd)
+	return c.usageError("unknown command %q; commands: run, top, snapshot, config, version, help", cmd)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linuxdiag/aod/configs"
 	"github.com/linuxdiag/aod/internal/config"
 )
 
@@ -35,6 +36,32 @@ func writeFile(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// hermetic returns a copy of the configuration src (a file, or the embedded default
+// when "") that writes bundles to a temporary directory and serves no Prometheus
+// port, and a control socket path, so that agent tests touch nothing of the host's.
+func hermetic(t *testing.T, src string) (cfgPath, sock string) {
+	t.Helper()
+	data := configs.Default
+	if src != "" {
+		var err error
+		if data, err = os.ReadFile(src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	s := string(data)
+	if !strings.Contains(s, "aod_output_dir: /var/log/aod") {
+		t.Fatalf("%s: no aod_output_dir to replace", src)
+	}
+	s = strings.Replace(s, "aod_output_dir: /var/log/aod", "aod_output_dir: "+dir, 1)
+	if strings.Contains(s, "listen: 127.0.0.1:9464") {
+		s = strings.Replace(s, "listen: 127.0.0.1:9464", `listen: ""`, 1)
+	} else {
+		s += "\ntelemetry:\n  prometheus:\n    listen: \"\"\n"
+	}
+	return writeFile(t, s), filepath.Join(dir, "aod.sock")
 }
 
 const badConfig = `watch_interval_sec: -1
@@ -152,7 +179,8 @@ func TestMigrateOutputLoads(t *testing.T) {
 func TestRunReportsPlan(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	code, stdout, stderr := call(ctx, "--log-format", "json", "run", "--config", fixture2026)
+	cfg, sock := hermetic(t, fixture2026)
+	code, stdout, stderr := call(ctx, "--log-format", "json", "run", "--config", cfg, "--control-socket", sock)
 	if code != exitOK || stdout != "" {
 		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
@@ -204,7 +232,8 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 	defer stop()
 	var stderr syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- aod(ctx, []string{"run"}, &bytes.Buffer{}, &stderr) }()
+	cfg, sock := hermetic(t, "")
+	go func() { done <- aod(ctx, []string{"run", "--config", cfg, "--control-socket", sock}, &bytes.Buffer{}, &stderr) }()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(stderr.String(), "watching SMB latency") {

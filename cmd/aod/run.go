@@ -4,18 +4,28 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/linuxdiag/aod/configs"
+	"github.com/linuxdiag/aod/internal/agent"
 	"github.com/linuxdiag/aod/internal/config"
-	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/control"
 	"github.com/linuxdiag/aod/internal/version"
 )
+
+// shutdownTimeout bounds a clean stop: flushing exports, finishing bundles in
+// progress and detaching the probes.
+const shutdownTimeout = 20 * time.Second
 
 // run is `aod run [--config FILE]`.
 func (c *cli) run(ctx context.Context, args []string) int {
 	fs := c.newFlags("run")
 	file := fs.String("config", "", "configuration file (default: the embedded configs/aod.yaml)")
+	sock := fs.String("control-socket", control.DefaultPath, "socket for aod top and aod snapshot (empty: none)")
 	if code, done := c.parse(fs, args); done {
 		return code
 	}
@@ -28,7 +38,23 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		source = configs.DefaultName
 	}
 	log.Info("aod starting", "version", version.Version, "commit", version.Revision(), "config", source)
-	cfg, warnings, err := loadConfig(*file)
+	cfg, ok := loadLogged(*file, log)
+	if !ok {
+		log.Error("invalid configuration; not starting", "config", source)
+		return exitFailure
+	}
+	if err := runAgent(ctx, cfg, agent.Options{Logger: log, ControlSocket: *sock}, func() (*config.Config, bool) {
+		return loadLogged(*file, log)
+	}); err != nil {
+		log.Error("agent failed", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// loadLogged loads the configuration, logging every warning and problem.
+func loadLogged(file string, log *slog.Logger) (*config.Config, bool) {
+	cfg, warnings, err := loadConfig(file)
 	for _, w := range warnings {
 		log.Warn("configuration", "warning", w.String())
 	}
@@ -41,82 +67,63 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		} else {
 			log.Error("configuration", "problem", err)
 		}
-		log.Error("invalid configuration; not starting", "config", source)
-		return exitFailure
+		return nil, false
 	}
-	if err := runAgent(ctx, cfg, log); err != nil {
-		log.Error("agent failed", "err", err)
-		return exitFailure
-	}
-	return exitOK
+	return cfg, true
 }
 
-// runAgent runs the agent on a loaded configuration until ctx is cancelled (SIGINT,
-// SIGTERM) or a component fails. It is where the pipeline (probes, detectors,
-// exporters) is assembled; for now it reports what it will watch and waits.
-func runAgent(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	logPlan(cfg, log)
-	<-ctx.Done()
+// runAgent runs the agent until ctx is cancelled (SIGINT, SIGTERM). SIGHUP reloads
+// the configuration (a bad one is logged and the running one stays); SIGUSR1 writes
+// an on-demand snapshot bundle.
+func runAgent(ctx context.Context, cfg *config.Config, o agent.Options, reload func() (*config.Config, bool)) error {
+	log := o.Logger
+	a, err := agent.New(cfg, o)
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sig)
+	if err := a.Start(ctx); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		return errors.Join(err, a.Shutdown(sctx))
+	}
+	var snapshots sync.WaitGroup
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case s := <-sig:
+			switch s {
+			case syscall.SIGHUP:
+				log.Info("SIGHUP: reloading the configuration")
+				next, ok := reload()
+				if !ok {
+					log.Error("new configuration rejected; the running one stays in force")
+					continue
+				}
+				if err := a.Reload(ctx, next); err != nil {
+					log.Error("reload failed", "err", err)
+					continue
+				}
+				log.Info("configuration reloaded")
+			case syscall.SIGUSR1:
+				snapshots.Add(1)
+				go func() {
+					defer snapshots.Done()
+					if _, err := a.Snapshot(ctx); err != nil {
+						log.Error("snapshot failed", "err", err)
+					}
+				}()
+			}
+		}
+	}
 	log.Info("aod stopping", "reason", context.Cause(ctx))
-	return nil
-}
-
-// logPlan says what the configuration asks aod to watch, and once, plainly, each
-// section aod cannot act on yet.
-func logPlan(cfg *config.Config, log *slog.Logger) {
-	window := cfg.WatchInterval
-	smbP := &cfg.Anomalies.SMB
-	if l := smbP.Latency; l != nil {
-		log.Info("watching SMB latency",
-			"mode", l.Mode, "commands", l.SMBCommands().Len(),
-			"default_threshold", l.DefaultThreshold, "overrides", len(l.TrackCommands),
-			"acceptable_count", l.AcceptableCount, "window", window,
-			"ceiling", cfg.Detection.LatencyCeiling, "actions", actionNames(l.Actions))
-	}
-	if e := smbP.Error; e != nil {
-		for _, r := range e.Rules {
-			m := r.SMBMatch()
-			log.Info("watching SMB errors", "rule", r.Name, "acceptable_count", r.AcceptableCount,
-				"window", window, "commands", orAny(commandNames(m.Commands)), "errors", orAny(r.TrackErrors),
-				"actions", actionNames(e.Actions))
-		}
-	}
-	if s := smbP.Sockconn; s != nil {
-		log.Info("watching SMB connections", "acceptable_count", s.AcceptableCount, "window", window,
-			"actions", actionNames(s.Actions))
-	}
-	for _, p := range []struct {
-		name string
-		p    *config.Protocol
-	}{{config.ProtocolNFS, &cfg.Anomalies.NFS}, {config.ProtocolIO, &cfg.Anomalies.IO}} {
-		for _, typ := range p.p.Types() {
-			log.Warn("this version of aod cannot watch this yet; skipping it", "section", "anomalies."+p.name+"."+typ)
-		}
-	}
-	if smbP.Types() == nil {
-		log.Warn("no SMB anomaly configured: nothing will be detected")
-	}
-}
-
-func actionNames(actions []config.Action) string {
-	names := make([]string, len(actions))
-	for i, a := range actions {
-		names[i] = a.Name
-	}
-	return strings.Join(names, ",")
-}
-
-func commandNames(codes []uint16) []string {
-	var names []string
-	for _, c := range codes {
-		names = append(names, smb.CommandName(c))
-	}
-	return names
-}
-
-func orAny(names []string) string {
-	if len(names) == 0 {
-		return "any"
-	}
-	return strings.Join(names, ",")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = a.Shutdown(sctx)
+	snapshots.Wait()
+	return err
 }

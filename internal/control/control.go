@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/smbevent"
 )
 
 // DefaultPath is where the agent listens unless configured otherwise.
@@ -52,6 +55,27 @@ type Record struct {
 	Server  string    `json:"server,omitempty"`
 	Share   string    `json:"share,omitempty"`
 	Dropped uint64    `json:"dropped,omitempty"` // records this watcher missed before this one
+}
+
+// NewRecord describes event e for `aod top`: end is e's completion in wall-clock time,
+// server and share name its share (empty when unknown).
+func NewRecord(e *smbevent.Event, end time.Time, server, share string) Record {
+	r := Record{Time: end, Kind: e.Kind.String(), Process: e.CommString(), PID: e.Tgid}
+	switch e.Kind {
+	case smbevent.KindSlow, smbevent.KindError:
+		r.Command = smb.CommandName(e.Command)
+		r.Latency = e.Latency().Seconds()
+		if e.Status != 0 {
+			r.Status = smb.StatusName(e.Status)
+		}
+		r.Server, r.Share = server, share
+	default:
+		r.Server = e.ServerString()
+		if e.Rc != 0 {
+			r.Status = smb.ErrnoName(-e.Rc)
+		}
+	}
+	return r
 }
 
 // SnapshotFunc writes an on-demand bundle and returns its path.

@@ -39,6 +39,7 @@ type OTLP struct {
 	Headers            map[string]string
 	Insecure           bool // plaintext (gRPC); for HTTP the endpoint's scheme decides
 	InsecureSkipVerify bool
+	ServerName         string // overrides the name checked in the server certificate
 	CAFile             string
 	CertFile           string
 	KeyFile            string
@@ -132,6 +133,9 @@ func otlpConfig(o OTLP) (exporter.Factory, map[string]any, error) {
 	tls := map[string]any{
 		"insecure":             o.Insecure,
 		"insecure_skip_verify": o.InsecureSkipVerify,
+	}
+	if o.ServerName != "" {
+		tls["server_name_override"] = o.ServerName
 	}
 	if o.CAFile != "" {
 		tls["ca_file"] = o.CAFile

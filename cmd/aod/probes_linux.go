@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/agent"
+	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/control"
+	"github.com/linuxdiag/aod/internal/smbevent"
+	"github.com/linuxdiag/aod/internal/version"
+	"github.com/linuxdiag/aod/receiver/smbreceiver"
+	"github.com/linuxdiag/aod/receiver/wallclock"
+)
+
+// watchProbes loads aod's probes with cfg's thresholds and hands every slow or failed
+// request to fn until ctx ends: `aod top` when no agent runs. It exports nothing and
+// writes no bundles.
+func watchProbes(ctx context.Context, cfg *config.Config, log *slog.Logger, fn func(control.Record)) error {
+	th, ef := agent.KernelFilters(cfg)
+	clock := wallclock.New(time.Minute)
+	var recv *smbreceiver.Receiver
+	recv, err := smbreceiver.New(smbreceiver.Settings{
+		Probes:  smbreceiver.ProbeConfig{Thresholds: th, Errors: ef},
+		Logger:  log,
+		Version: version.Version,
+		OnAttach: func(_ bpf.AttachReport, err error) {
+			if err != nil {
+				log.Error("kernel probes not attached", "err", err)
+			}
+		},
+	}, smbreceiver.Consumers{Events: func(batch []smbevent.Event) {
+		for i := range batch {
+			e := &batch[i]
+			n, _ := recv.Names().Lookup(e.SessionID, e.TreeID)
+			fn(control.NewRecord(e, clock.Time(e.EndNs), n.Server, n.Share))
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	if err := recv.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return recv.Shutdown(sctx)
+}

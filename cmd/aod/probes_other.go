@@ -1,0 +1,16 @@
+//go:build !linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/control"
+)
+
+func watchProbes(context.Context, *config.Config, *slog.Logger, func(control.Record)) error {
+	return errors.New("aod's probes need Linux: eBPF on the kernel's cifs tracepoints")
+}
