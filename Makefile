@@ -7,9 +7,10 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X github.com/linuxdiag/aod/internal/version.Version=$(VERSION) \
              -X github.com/linuxdiag/aod/internal/version.Commit=$(COMMIT)
 STATICCHECK_VERSION := v0.8.2
-APT_PACKAGES := clang llvm libbpf-dev bpftool zstd tcpdump trace-cmd prometheus cpio
+APT_PACKAGES := clang llvm libbpf-dev bpftool linux-libc-dev zstd tcpdump trace-cmd iproute2 prometheus \
+                qemu-system-x86 mmdebstrap cpio
 
-.PHONY: all setup build run test unit fuzz lint generate clean otelcol otelcol-ocb e2e
+.PHONY: all setup build run test unit fuzz lint generate clean otelcol otelcol-ocb collector e2e install
 
 all: build
 
@@ -28,8 +29,10 @@ build:
 run: build
 	./bin/aod run
 
-## test: lint, every unit test (BPF tests need root), then each fuzz target briefly.
-test: lint unit fuzz
+## test: what CI runs: lint, every unit test (the BPF tests need root), each fuzz
+## target briefly, the collector distribution from its ocb manifest, and the
+## end-to-end test in qemu guests.
+test: lint unit fuzz collector e2e
 
 unit:
 	$(GO) test -count=1 ./...
@@ -63,4 +66,24 @@ otelcol:
 ## otelcol-ocb: the same distribution built by the collector builder from builder-config.yaml.
 OCB_VERSION := v0.165.0
 otelcol-ocb:
+	mkdir -p dist
 	CGO_ENABLED=0 $(GO) run go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION) --config builder-config.yaml
+
+## collector: the ocb-built distribution loads and validates the example configuration.
+collector: otelcol-ocb
+	OTLP_ENDPOINT=localhost:4317 dist/otelcol-aod/otelcol-aod validate --config otel-collector-example.yaml
+
+## e2e: real SMB traffic from the kernel's cifs client to Samba in qemu guests
+## (kernels 6.1 and 6.12), with the agent inside; see test/e2e/README.md.
+e2e:
+	$(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
+
+## install: the agent, its configuration (kept if present) and the systemd unit.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	install -D -m 0755 bin/aod $(DESTDIR)$(PREFIX)/bin/aod
+	install -d -m 0755 $(DESTDIR)/etc/aod
+	test -e $(DESTDIR)/etc/aod/aod.yaml || install -m 0644 configs/aod.yaml $(DESTDIR)/etc/aod/aod.yaml
+	install -D -m 0644 packaging/systemd/aod.service $(DESTDIR)/etc/systemd/system/aod.service
+	@echo "installed; start with: systemctl daemon-reload && systemctl enable --now aod"

@@ -4,7 +4,7 @@
  * aod's SMB request probes: raw tracepoint programs on the cifs module's
  * smb3_cmd_enter/done/err and connection tracepoints. Per request, in the kernel:
  * pair enter with completion, measure latency, count it into a per-(command, session,
- * tree) histogram, count failures per NTSTATUS, and pass only slow or failed requests
+ * tree, NTSTATUS) histogram, count failures, and pass only slow or failed requests
  * (by thresholds and failure sets user space writes into maps) to the ring buffer.
  * Map and record layout: include/aod.h; design notes: README.md.
  */
@@ -42,14 +42,14 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 512);
-	__type(key, struct hist_key);
+	__type(key, struct req_key);
 	__type(value, struct hist_val);
 } histograms SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1024);
-	__type(key, struct err_key);
+	__type(key, struct req_key);
 	__type(value, __u64);
 } errors SEC(".maps");
 
@@ -231,24 +231,20 @@ int aod_cmd_enter(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-static __always_inline void record_latency(__u64 session_id, __u32 tree_id, __u16 command, __u64 latency_ns)
+static __always_inline void record_latency(const struct req_key *key, __u64 latency_ns)
 {
-	struct hist_key key = {};
 	struct hist_val *h;
 	__u32 slot;
 	long err;
 
-	key.session_id = session_id;
-	key.tree_id = tree_id;
-	key.command = command;
-	h = bpf_map_lookup_elem(&histograms, &key);
+	h = bpf_map_lookup_elem(&histograms, key);
 	if (!h) {
-		err = bpf_map_update_elem(&histograms, &key, &zero_hist, BPF_NOEXIST);
+		err = bpf_map_update_elem(&histograms, key, &zero_hist, BPF_NOEXIST);
 		if (err && err != -EEXIST) {
 			count(AOD_CTR_HIST_FULL);
 			return;
 		}
-		h = bpf_map_lookup_elem(&histograms, &key);
+		h = bpf_map_lookup_elem(&histograms, key);
 		if (!h) {
 			count(AOD_CTR_HIST_FULL);
 			return;
@@ -260,25 +256,20 @@ static __always_inline void record_latency(__u64 session_id, __u32 tree_id, __u1
 	__sync_fetch_and_add(&h->sum_ns, latency_ns);
 }
 
-static __always_inline void count_error(__u64 session_id, __u32 tree_id, __u16 command, __u32 status)
+static __always_inline void count_error(const struct req_key *key)
 {
-	struct err_key key = {};
 	__u64 one = 1, *n;
 	long err;
 
-	key.session_id = session_id;
-	key.tree_id = tree_id;
-	key.status = status;
-	key.command = command;
-	n = bpf_map_lookup_elem(&errors, &key);
+	n = bpf_map_lookup_elem(&errors, key);
 	if (n) {
 		__sync_fetch_and_add(n, 1);
 		return;
 	}
-	err = bpf_map_update_elem(&errors, &key, &one, BPF_NOEXIST);
+	err = bpf_map_update_elem(&errors, key, &one, BPF_NOEXIST);
 	if (err == -EEXIST) {
 		/* Created meanwhile, on another CPU or by the other completion program. */
-		n = bpf_map_lookup_elem(&errors, &key);
+		n = bpf_map_lookup_elem(&errors, key);
 		if (n) {
 			__sync_fetch_and_add(n, 1);
 			return;
@@ -323,6 +314,8 @@ static __always_inline int on_completion(struct bpf_raw_tracepoint_args *ctx, in
 	__s32 rc = failed ? (__s32)ctx->args[5] : 0;
 	struct start_slot *s, start;
 	struct recent_slot *rs;
+	/* The histogram and error map key; the tree id depends on the path taken. */
+	struct req_key key = { .session_id = session_id, .status = status, .command = command };
 	struct event *e;
 	__u32 ri, tree_id;
 	__u64 latency_ns;
@@ -345,7 +338,8 @@ static __always_inline int on_completion(struct bpf_raw_tracepoint_args *ctx, in
 			return 0;
 		/* No start, no latency; the failure still counts, and its event, if
 		 * tracked, says "unknown start" with start_ns == end_ns. */
-		count_error(session_id, resp_tree_id, command, status);
+		key.tree_id = resp_tree_id;
+		count_error(&key);
 		if (!failure_tracked(status, rc)) {
 			count(AOD_CTR_FILTERED);
 			return 0;
@@ -379,9 +373,10 @@ static __always_inline int on_completion(struct bpf_raw_tracepoint_args *ctx, in
 	 * response). The response's would be an AsyncId half for async responses. */
 	tree_id = start.tree_id ? start.tree_id : resp_tree_id;
 	latency_ns = now > start.start_ns ? now - start.start_ns : 0;
-	record_latency(session_id, tree_id, command, latency_ns);
+	key.tree_id = tree_id;
+	record_latency(&key, latency_ns);
 	if (failed) {
-		count_error(session_id, tree_id, command, status);
+		count_error(&key);
 		if (failure_tracked(status, rc))
 			kind = AOD_KIND_ERROR;
 	}

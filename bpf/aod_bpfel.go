@@ -34,15 +34,6 @@ const (
 	aodCounterAOD_NUM_COUNTERS        aodCounter = 9
 )
 
-type aodErrKey struct {
-	_         structs.HostLayout
-	SessionId uint64
-	TreeId    uint32
-	Status    uint32
-	Command   uint16
-	Reserved  [3]uint16
-}
-
 type aodEvent struct {
 	_         structs.HostLayout
 	StartNs   uint64
@@ -72,14 +63,6 @@ const (
 	aodEventKindAOD_KIND_CONNECT_ERROR aodEventKind = 5
 )
 
-type aodHistKey struct {
-	_         structs.HostLayout
-	SessionId uint64
-	TreeId    uint32
-	Command   uint16
-	Reserved  uint16
-}
-
 type aodHistVal struct {
 	_     structs.HostLayout
 	Slots [129]uint64
@@ -93,6 +76,15 @@ type aodRecentSlot struct {
 	Command   uint16
 	Valid     uint16
 	Reserved  uint32
+}
+
+type aodReqKey struct {
+	_         structs.HostLayout
+	SessionId uint64
+	TreeId    uint32
+	Status    uint32
+	Command   uint16
+	Reserved  [3]uint16
 }
 
 type aodStartSlot struct {

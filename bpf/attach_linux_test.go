@@ -17,6 +17,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
+
+	"github.com/linuxdiag/aod/bpf/internal/testprog"
 )
 
 // syncBuffer collects log output written from the attaching goroutine.
@@ -71,7 +73,7 @@ func TestAttachWaitsForCifsThenAttachesAndCloseDetaches(t *testing.T) {
 		Logger:             slog.New(slog.NewTextHandler(&logs, nil)),
 		ModulePollInterval: 5 * time.Millisecond,
 	})
-	tp := loadTestProgs(t, nil)
+	tp := testprog.Loaded(t, nil)
 	moduleDir := filepath.Join(t.TempDir(), "cifs")
 	// Stand-ins for the cifs tracepoints: one that exists everywhere (sys_enter:
 	// struct pt_regs *regs, long id) and one that exists nowhere.
@@ -214,7 +216,7 @@ func TestAttachReportsMissingCifsTracepoints(t *testing.T) {
 
 func TestRequiredTracepointMissingDetachesAll(t *testing.T) {
 	p := loadProbes(t, Options{Logger: slog.New(slog.DiscardHandler)})
-	tp := loadTestProgs(t, nil)
+	tp := testprog.Loaded(t, nil)
 	r, err := p.attach(context.Background(), t.TempDir(), []tracepoint{
 		{"sys_enter", tp.Count, []protoArg{argPtr, argU64}, false},
 		{"aod_no_such_tracepoint", tp.Count, nil, true},

@@ -1,6 +1,6 @@
 // Package bpf loads and attaches aod's SMB request probes (aod.c) and gives user space
 // what it needs from them: the ring buffer of slow and failed requests and connection
-// events (DecodeEvent), per-(command, session, tree) latency histograms and per-NTSTATUS
+// events (DecodeEvent), per-(command, session, tree, NTSTATUS) latency histograms and
 // error counts summed over CPUs, loss counters, the requests still in flight, and live
 // control of thresholds and the tracked failures without reloading the programs.
 //

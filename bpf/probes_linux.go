@@ -253,18 +253,44 @@ func (p *Probes) Counters() (Counters, error) {
 		errs = append(errs, err)
 	}
 	c.AgedOut = p.agedOut.Load()
-	for _, prog := range p.programs() {
-		st, err := prog.Stats()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("bpf: program stats: %w", err))
-			continue
-		}
+	stats, err := p.ProgramStats()
+	errs = append(errs, err)
+	for _, st := range stats {
 		c.ProgramMisses += st.RecursionMisses
 	}
 	return c, errors.Join(errs...)
 }
 
-func (p *Probes) programs() []*ebpf.Program {
+// ProgramStats returns each program's run statistics from the kernel, keyed by program
+// name (aod_cmd_enter, aod_cmd_done, aod_cmd_err, aod_reconnect, aod_connect_done,
+// aod_connect_err). The kernel counts run time and runs only while BPF statistics are
+// enabled (sysctl kernel.bpf_stats_enabled=1, or an ebpf.EnableStats handle held by
+// some process), since timing costs every run a little; otherwise they stay where they
+// were, 0 if never enabled. RecursionMisses is always counted (Linux 5.12+).
+func (p *Probes) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
+	progs := p.programs()
+	stats := make(map[string]*ebpf.ProgramStats, len(progs))
+	var errs []error
+	for name, prog := range progs {
+		st, err := prog.Stats()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bpf: stats of %s: %w", name, err))
+			continue
+		}
+		stats[name] = st
+	}
+	return stats, errors.Join(errs...)
+}
+
+// programs returns every program by name.
+func (p *Probes) programs() map[string]*ebpf.Program {
 	o := &p.objs
-	return []*ebpf.Program{o.AodCmdEnter, o.AodCmdDone, o.AodCmdErr, o.AodReconnect, o.AodConnectDone, o.AodConnectErr}
+	return map[string]*ebpf.Program{
+		aodProgAodCmdEnter:    o.AodCmdEnter,
+		aodProgAodCmdDone:     o.AodCmdDone,
+		aodProgAodCmdErr:      o.AodCmdErr,
+		aodProgAodReconnect:   o.AodReconnect,
+		aodProgAodConnectDone: o.AodConnectDone,
+		aodProgAodConnectErr:  o.AodConnectErr,
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/linuxdiag/aod/internal/smb"
@@ -35,6 +36,9 @@ func (*Probes) SetErrorFilter(ErrorFilter) error { return ErrUnsupported }
 
 // Counters returns ErrUnsupported.
 func (*Probes) Counters() (Counters, error) { return Counters{}, ErrUnsupported }
+
+// ProgramStats returns ErrUnsupported.
+func (*Probes) ProgramStats() (map[string]*ebpf.ProgramStats, error) { return nil, ErrUnsupported }
 
 // Histograms returns ErrUnsupported.
 func (*Probes) Histograms(dst []HistogramSample) ([]HistogramSample, error) {

@@ -22,9 +22,9 @@ const batchKeys = 64
 // allocate once they reached their size.
 type snapshotScratch struct {
 	counters []uint64
-	histKeys []aodHistKey
+	histKeys []aodReqKey
 	histVals []aodHistVal
-	errKeys  []aodErrKey
+	errKeys  []aodReqKey
 	errVals  []uint64
 }
 
@@ -64,18 +64,19 @@ func forEachBatch[K, V any](m *ebpf.Map, keys *[]K, vals *[]V, perKey int, fn fu
 	}
 }
 
-// Histograms appends to dst[:0] one sample per (command, session, tree) histogram,
-// summed over CPUs. Counts are cumulative since load (or since PruneSessions removed
-// the key).
+// Histograms appends to dst[:0] one sample per (command, session, tree, NTSTATUS)
+// histogram, summed over CPUs: the successful requests of a (command, session, tree)
+// have status 0, its failed ones one histogram per status. Counts are cumulative
+// since load (or since PruneSessions removed the key).
 func (p *Probes) Histograms(dst []HistogramSample) ([]HistogramSample, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	dst = dst[:0]
 	err := forEachBatch(p.objs.Histograms, &p.scratch.histKeys, &p.scratch.histVals, p.ncpu,
-		func(k *aodHistKey, perCPU []aodHistVal) {
+		func(k *aodReqKey, perCPU []aodHistVal) {
 			dst = append(dst, HistogramSample{})
 			s := &dst[len(dst)-1]
-			s.Command, s.SessionID, s.TreeID = k.Command, k.SessionId, k.TreeId
+			s.Command, s.SessionID, s.TreeID, s.Status = k.Command, k.SessionId, k.TreeId, k.Status
 			for c := range perCPU {
 				v := &perCPU[c]
 				s.ZeroCount += v.Slots[0]
@@ -102,7 +103,7 @@ func (p *Probes) Errors(dst []ErrorSample) ([]ErrorSample, error) {
 	defer p.mu.Unlock()
 	dst = dst[:0]
 	err := forEachBatch(p.objs.Errors, &p.scratch.errKeys, &p.scratch.errVals, p.ncpu,
-		func(k *aodErrKey, perCPU []uint64) {
+		func(k *aodReqKey, perCPU []uint64) {
 			s := ErrorSample{Command: k.Command, SessionID: k.SessionId, TreeID: k.TreeId, Status: k.Status}
 			for _, n := range perCPU {
 				s.Count += n
@@ -193,15 +194,36 @@ func (p *Probes) SweepStale(maxAge time.Duration) (int, error) {
 	return freed, nil
 }
 
+// setStart sets the start time of the in-flight request (session, mid, command) to
+// start(), called just before the store: the programs' clock cannot be set, so this is
+// how the test harness gives a completion a latency of its choosing (see
+// internal/probeaccess).
+func (p *Probes) setStart(session, mid uint64, command uint16, start func() uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	slots, err := p.startSlots()
+	if err != nil {
+		return err
+	}
+	for i := range slots {
+		s := &slots[i]
+		if atomic.LoadUint64(&s.StartNs) != 0 && s.SessionId == session && s.Mid == mid && s.Command == command {
+			atomic.StoreUint64(&s.StartNs, start())
+			return nil
+		}
+	}
+	return fmt.Errorf("bpf: no request of session %#x, mid %d, command %s in flight", session, mid, smb.CommandName(command))
+}
+
 // PruneSessions deletes the histograms and error counts of every session for which
 // keep returns false (sessions that ended: a reconnect makes a new session id), so
 // their entries do not fill the maps. It returns the number of entries deleted.
 func (p *Probes) PruneSessions(keep func(sessionID uint64) bool) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var histDoomed []aodHistKey
+	var histDoomed []aodReqKey
 	err := forEachBatch(p.objs.Histograms, &p.scratch.histKeys, &p.scratch.histVals, p.ncpu,
-		func(k *aodHistKey, _ []aodHistVal) {
+		func(k *aodReqKey, _ []aodHistVal) {
 			if !keep(k.SessionId) {
 				histDoomed = append(histDoomed, *k)
 			}
@@ -209,9 +231,9 @@ func (p *Probes) PruneSessions(keep func(sessionID uint64) bool) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bpf: read histograms: %w", err)
 	}
-	var errDoomed []aodErrKey
+	var errDoomed []aodReqKey
 	err = forEachBatch(p.objs.Errors, &p.scratch.errKeys, &p.scratch.errVals, p.ncpu,
-		func(k *aodErrKey, _ []uint64) {
+		func(k *aodReqKey, _ []uint64) {
 			if !keep(k.SessionId) {
 				errDoomed = append(errDoomed, *k)
 			}

@@ -36,7 +36,8 @@ type Options struct {
 	// are taken the older entry is evicted (Counters.StartEvictions) and its
 	// completion, if it ever comes, is an orphan.
 	StartEntries uint32
-	// HistogramEntries bounds the (command, session, tree) histograms. Each costs
+	// HistogramEntries bounds the (command, session, tree, NTSTATUS) histograms: one
+	// per command a share sees succeed, plus one per status it fails with. Each costs
 	// about 1 KiB per possible CPU, preallocated; a full map is counted
 	// (Counters.HistogramMapFull), never overwritten.
 	HistogramEntries uint32
@@ -120,13 +121,16 @@ type Counters struct {
 	ProgramMisses uint64
 }
 
-// HistogramSample is one (command, session, tree) latency histogram in the layout of
-// internal/latencyhist: Buckets[j] is OTel bucket latencyhist.OTelIndex(j) at
-// latencyhist.Scale, ZeroCount the latencies at or below latencyhist.ZeroThreshold().
+// HistogramSample is one (command, session, tree, NTSTATUS) latency histogram in the
+// layout of internal/latencyhist: Buckets[j] is OTel bucket latencyhist.OTelIndex(j)
+// at latencyhist.Scale, ZeroCount the latencies at or below
+// latencyhist.ZeroThreshold().
 type HistogramSample struct {
 	Command   uint16
 	SessionID uint64
 	TreeID    uint32
+	// Status is the NTSTATUS the requests counted here failed with; 0: they succeeded.
+	Status    uint32
 	ZeroCount uint64
 	Buckets   [latencyhist.NumBuckets]uint64
 	// Count is ZeroCount plus all Buckets, so a snapshot is always self-consistent.

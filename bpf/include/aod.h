@@ -86,24 +86,22 @@ struct recent_slot {
 #define AOD_RECENT_BITS 12
 #define AOD_RECENT_SLOTS (1 << AOD_RECENT_BITS)
 
-struct hist_key {
+/*
+ * Key of the "histograms" and "errors" maps: one series per (session, tree, command,
+ * NTSTATUS), so that the latencies of failed requests are apart from those of
+ * successful ones, by status. A completion builds it once for both maps.
+ */
+struct req_key {
 	__u64 session_id;
 	__u32 tree_id;
+	__u32 status; /* NTSTATUS of a failed request; 0: succeeded (histograms only) */
 	__u16 command;
-	__u16 reserved;
+	__u16 reserved[3];
 };
 
 struct hist_val {
 	__u64 slots[AOD_HIST_SLOTS]; /* request counts; see AOD_HIST_SLOTS */
 	__u64 sum_ns;                /* sum of the latencies counted */
-};
-
-struct err_key {
-	__u64 session_id;
-	__u32 tree_id;
-	__u32 status; /* NTSTATUS */
-	__u16 command;
-	__u16 reserved[3];
 };
 
 /* Per-command latency threshold; zero value: not tracked (no slow events). */

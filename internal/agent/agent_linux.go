@@ -78,8 +78,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
-	params := detector.FromConfig(cfg)
-	th, ef := kernelFilters(params)
+	th, ef := KernelFilters(cfg)
 	rc := smbreceiver.Config{
 		CollectionInterval: cfg.Telemetry.OTLP.ExportInterval,
 		Exponential:        cfg.Telemetry.OTLP.Endpoint != "",
@@ -149,6 +148,12 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.recv.Start(ctx); err != nil {
 		return fmt.Errorf("receiver: %w", err)
 	}
+	if a.opts.Kernel != nil {
+		// Probes the caller loaded start with nothing tracked.
+		if err := a.applyFilters(a.cfg); err != nil {
+			return err
+		}
+	}
 	if a.opts.ControlSocket != "" {
 		ctl, err := control.Listen(a.opts.ControlSocket, a.snapshot, a.log)
 		if err != nil {
@@ -197,19 +202,8 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
 	if cfg.Telemetry.OTLP.Endpoint != old.Telemetry.OTLP.Endpoint || cfg.Telemetry.Prometheus.Listen != old.Telemetry.Prometheus.Listen {
 		a.log.Warn("telemetry destinations changed: they take effect when aod restarts")
 	}
-	th, ef := kernelFilters(detector.FromConfig(cfg))
-	if k := a.recv.Kernel(); k != nil {
-		if p, ok := k.(interface {
-			SetThresholds(*[smb.NumCommands]bpf.Threshold) error
-			SetErrorFilter(bpf.ErrorFilter) error
-		}); ok {
-			if err := p.SetThresholds(th); err != nil {
-				return fmt.Errorf("kernel thresholds: %w", err)
-			}
-			if err := p.SetErrorFilter(ef); err != nil {
-				return fmt.Errorf("kernel error filter: %w", err)
-			}
-		}
+	if err := a.applyFilters(cfg); err != nil {
+		return err
 	}
 	if err := a.configure(cfg); err != nil {
 		return err
@@ -225,6 +219,25 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
 		a.log.Warn("previous bundler did not stop cleanly", "err", err)
 	}
 	logPlan(cfg, a.log)
+	return nil
+}
+
+// applyFilters writes cfg's thresholds and error filter into the kernel maps.
+func (a *Agent) applyFilters(cfg *config.Config) error {
+	th, ef := KernelFilters(cfg)
+	k, ok := a.recv.Kernel().(interface {
+		SetThresholds(*[smb.NumCommands]bpf.Threshold) error
+		SetErrorFilter(bpf.ErrorFilter) error
+	})
+	if !ok {
+		return nil // not loaded yet: the receiver loads them with cfg's filters
+	}
+	if err := k.SetThresholds(th); err != nil {
+		return fmt.Errorf("kernel thresholds: %w", err)
+	}
+	if err := k.SetErrorFilter(ef); err != nil {
+		return fmt.Errorf("kernel error filter: %w", err)
+	}
 	return nil
 }
 

@@ -4,74 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/consumer/consumertest"
+	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/receiver/otlpreceiver"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// otlpServer runs the collector's real OTLP receiver on loopback.
-type otlpServer struct {
-	grpc, http string
-	metrics    *consumertest.MetricsSink
-	logs       *consumertest.LogsSink
-	traces     *consumertest.TracesSink
-}
-
-func startOTLP(t *testing.T) *otlpServer {
-	t.Helper()
-	s := &otlpServer{grpc: freeAddr(t), http: freeAddr(t),
-		metrics: new(consumertest.MetricsSink), logs: new(consumertest.LogsSink), traces: new(consumertest.TracesSink)}
-	f := otlpreceiver.NewFactory()
-	cfg := f.CreateDefaultConfig()
-	err := confmap.NewFromStringMap(map[string]any{"protocols": map[string]any{
-		"grpc": map[string]any{"endpoint": s.grpc},
-		"http": map[string]any{"endpoint": s.http},
-	}}).Unmarshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := receivertest.NewNopSettings(f.Type())
-	ctx := context.Background()
-	mr, err := f.CreateMetrics(ctx, set, cfg, s.metrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lr, err := f.CreateLogs(ctx, set, cfg, s.logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := f.CreateTraces(ctx, set, cfg, s.traces)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mr.Start(ctx, componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = mr.Shutdown(ctx); _ = lr.Shutdown(ctx); _ = tr.Shutdown(ctx) })
-	return s
-}
 
 func sampleMetrics(name string) pmetric.Metrics {
 	md := pmetric.NewMetrics()
@@ -88,24 +31,13 @@ func sampleMetrics(name string) pmetric.Metrics {
 	return md
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestOTLPExportReachesRealReceiver(t *testing.T) {
 	for _, proto := range []string{ProtocolGRPC, ProtocolHTTP} {
 		t.Run(proto, func(t *testing.T) {
-			srv := startOTLP(t)
-			endpoint := srv.grpc
+			srv := telemetrytest.StartOTLP(t)
+			endpoint := srv.GRPC
 			if proto == ProtocolHTTP {
-				endpoint = "http://" + srv.http
+				endpoint = "http://" + srv.HTTP
 			}
 			ctx := context.Background()
 			s, err := New(ctx, Options{
@@ -138,10 +70,10 @@ func TestOTLPExportReachesRealReceiver(t *testing.T) {
 			if err := s.Shutdown(ctx); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "all signals", func() bool {
-				return srv.metrics.DataPointCount() == 1 && srv.logs.LogRecordCount() == 1 && len(srv.traces.AllTraces()) == 1
+			telemetrytest.WaitFor(t, 10*time.Second, "all signals", func() bool {
+				return srv.Metrics.DataPointCount() == 1 && srv.Logs.LogRecordCount() == 1 && len(srv.Traces.AllTraces()) == 1
 			})
-			got := srv.metrics.AllMetrics()[0].ResourceMetrics().At(0)
+			got := srv.Metrics.AllMetrics()[0].ResourceMetrics().At(0)
 			if v, _ := got.Resource().Attributes().Get("service.name"); v.Str() != "aod" {
 				t.Errorf("service.name = %q, want aod", v.Str())
 			}
@@ -149,7 +81,7 @@ func TestOTLPExportReachesRealReceiver(t *testing.T) {
 			if m.Name() != "smb.client.requests" || m.Sum().DataPoints().At(0).IntValue() != 42 {
 				t.Errorf("metric = %s %d", m.Name(), m.Sum().DataPoints().At(0).IntValue())
 			}
-			if n := srv.traces.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Name(); n != "smb.anomaly" {
+			if n := srv.Traces.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Name(); n != "smb.anomaly" {
 				t.Errorf("span = %q", n)
 			}
 		})
@@ -157,7 +89,7 @@ func TestOTLPExportReachesRealReceiver(t *testing.T) {
 }
 
 func TestPrometheusServesClassicForm(t *testing.T) {
-	addr := freeAddr(t)
+	addr := telemetrytest.FreeAddr(t)
 	ctx := context.Background()
 	s, err := New(ctx, Options{PrometheusListen: addr, Resource: map[string]string{"service.name": "aod"}})
 	if err != nil {

@@ -5,7 +5,6 @@ package aodsmbreceiver
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -15,15 +14,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/sys/unix"
-)
 
-// requireBPF skips where BPF programs cannot be loaded.
-func requireBPF(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the receiver loads BPF programs, which needs root (CI runs as root)")
-	}
-}
+	"github.com/linuxdiag/aod/bpf/bpftest"
+)
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -52,7 +45,7 @@ func metricNames(md pmetric.Metrics) map[string]pmetric.Metric {
 }
 
 func TestLifecycleSharesOneInstance(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t) // the receiver loads the probes
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
 	cfg.CollectionInterval = 20 * time.Millisecond

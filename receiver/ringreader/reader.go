@@ -23,6 +23,8 @@ type Source interface {
 	// after Close.
 	ReadInto(rec *ringbuf.Record) error
 	SetDeadline(t time.Time)
+	// Flush makes ReadInto return what the ring holds now, then ringbuf.ErrFlushed.
+	Flush() error
 	AvailableBytes() int
 	BufferSize() int
 	Close() error
@@ -95,6 +97,9 @@ type Reader struct {
 	// level once closed.
 	closeMu sync.RWMutex
 	closed  bool
+
+	// draining is set by Drain: the next ErrFlushed means the ring is empty.
+	draining atomic.Bool
 }
 
 // New returns a reader of src; nothing is read until Run.
@@ -132,6 +137,14 @@ func (r *Reader) Run() error {
 					cur = r.handOff(cur)
 				}
 				r.src.SetDeadline(time.Now().Add(r.cfg.FlushInterval))
+				continue
+			case errors.Is(err, ringbuf.ErrFlushed):
+				if len(cur.Events) > 0 {
+					cur = r.handOff(cur)
+				}
+				if r.draining.Load() {
+					return nil
+				}
 				continue
 			case errors.Is(err, os.ErrClosed):
 				if len(cur.Events) > 0 {
@@ -199,7 +212,16 @@ func (r *Reader) Deliver(fn func([]smbevent.Event)) {
 	}
 }
 
+// Drain makes Run read every record the ring holds now, hand them over and return:
+// what the kernel recorded before shutdown is not lost. Close the reader after Run
+// has returned.
+func (r *Reader) Drain() error {
+	r.draining.Store(true)
+	return r.src.Flush()
+}
+
 // Close closes the source, which makes Run hand over its last events and return.
+// Records still in the ring are lost: Drain first to keep them.
 func (r *Reader) Close() error {
 	r.closeMu.Lock()
 	defer r.closeMu.Unlock()

@@ -22,6 +22,7 @@ type fakeRing struct {
 	cond      *sync.Cond
 	queue     [][]byte
 	closed    bool
+	flushed   bool
 	blocking  bool
 	deadlines int
 	failWith  error
@@ -55,6 +56,10 @@ func (f *fakeRing) ReadInto(rec *ringbuf.Record) error {
 		if f.closed {
 			return fmt.Errorf("ringbuffer: %w", os.ErrClosed)
 		}
+		if f.flushed {
+			f.flushed = false
+			return ringbuf.ErrFlushed
+		}
 		if !f.blocking {
 			f.deadlines++
 			f.blocking = true // report the deadline once, then wait for data
@@ -66,7 +71,14 @@ func (f *fakeRing) ReadInto(rec *ringbuf.Record) error {
 
 func (f *fakeRing) SetDeadline(time.Time) {}
 func (f *fakeRing) AvailableBytes() int   { f.mu.Lock(); defer f.mu.Unlock(); return 16 * len(f.queue) }
-func (f *fakeRing) BufferSize() int       { return 4096 }
+func (f *fakeRing) Flush() error {
+	f.mu.Lock()
+	f.flushed = true
+	f.mu.Unlock()
+	f.cond.Broadcast()
+	return nil
+}
+func (f *fakeRing) BufferSize() int { return 4096 }
 func (f *fakeRing) Close() error {
 	f.mu.Lock()
 	f.closed = true
@@ -216,5 +228,33 @@ func TestFillAfterClose(t *testing.T) {
 	}
 	if err := r.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestDrainKeepsWhatTheRingHolds stops a reader with Drain: every record still in the
+// ring, read or not, is delivered before Run returns, though no deadline passed.
+func TestDrainKeepsWhatTheRingHolds(t *testing.T) {
+	ring := newFakeRing()
+	r := New(ring, decodeTest, Config{BatchSize: 64, QueueLen: 2, FlushInterval: time.Hour})
+	ring.push(record(1, 8), record(2, 8), record(3, 9))
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run() }()
+	if err := r.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	var mids []uint64
+	r.Deliver(func(evs []smbevent.Event) {
+		for _, e := range evs {
+			mids = append(mids, e.MessageID)
+		}
+	})
+	if err := <-runErr; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if fmt.Sprint(mids) != "[1 2 3]" {
+		t.Fatalf("delivered %v, want [1 2 3]", mids)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -137,7 +137,7 @@ func (m *Metrics) buildDurations(b *builder, form HistogramForm) {
 	metric := b.ms.AppendEmpty()
 	metric.SetName(MetricDuration)
 	metric.SetUnit("s")
-	metric.SetDescription("Duration of SMB requests the kernel client completed, measured in the kernel from smb3_cmd_enter to smb3_cmd_done or smb3_cmd_err.")
+	metric.SetDescription("Duration of SMB requests the kernel client completed, measured in the kernel from smb3_cmd_enter to smb3_cmd_done or smb3_cmd_err; failed requests carry error.type.")
 	switch form {
 	case Explicit:
 		h := metric.SetEmptyHistogram()
@@ -149,7 +149,7 @@ func (m *Metrics) buildDurations(b *builder, form HistogramForm) {
 			s := m.lat.series[key]
 			dp := dps.AppendEmpty()
 			b.times(dp)
-			requestAttrs(dp.Attributes(), key, false)
+			requestAttrs(dp.Attributes(), key)
 			m.promBuckets = latencyhist.FoldPrometheus(s.zero, &s.buckets, m.promBuckets)
 			dp.ExplicitBounds().FromRaw(bounds)
 			dp.BucketCounts().FromRaw(m.promBuckets)
@@ -165,7 +165,7 @@ func (m *Metrics) buildDurations(b *builder, form HistogramForm) {
 			s := m.lat.series[key]
 			dp := dps.AppendEmpty()
 			b.times(dp)
-			requestAttrs(dp.Attributes(), key, false)
+			requestAttrs(dp.Attributes(), key)
 			dp.SetScale(latencyhist.Scale)
 			dp.SetZeroThreshold(latencyhist.ZeroThreshold())
 			dp.SetZeroCount(s.zero)
@@ -189,14 +189,16 @@ func (m *Metrics) buildErrors(b *builder) {
 		dp := dps.AppendEmpty()
 		b.times(dp)
 		dp.SetIntValue(int64(m.errs.series[key]))
-		requestAttrs(dp.Attributes(), key, true)
+		requestAttrs(dp.Attributes(), key)
 	}
 }
 
-func requestAttrs(attrs pcommon.Map, key requestSeries, withStatus bool) {
+// requestAttrs puts a request series' attributes: error.type only on series of failed
+// requests (the kernel reports every failure with a non-zero NTSTATUS).
+func requestAttrs(attrs pcommon.Map, key requestSeries) {
 	attrs.EnsureCapacity(4)
 	attrs.PutStr(AttrCommand, commandName(key.command))
-	if withStatus {
+	if key.status != 0 {
 		attrs.PutStr(AttrErrorType, statusName(key.status))
 	}
 	attrs.PutStr(AttrServer, key.server)

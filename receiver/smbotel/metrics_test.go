@@ -1,6 +1,7 @@
 package smbotel
 
 import (
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -217,6 +218,83 @@ func TestExplicitHistogramRoundTrip(t *testing.T) {
 	}
 	if !matches(dp.Attributes(), AttrCommand, "SMB2_CREATE", AttrServer, "127.0.0.1", AttrShare, "share") {
 		t.Errorf("attributes %v", dp.Attributes().AsRaw())
+	}
+}
+
+func TestFailedRequestDurationsCarryErrorType(t *testing.T) {
+	names := mapNames{{1, 10}: {Server: "srv", Share: "a"}, {2, 20}: {Server: "srv", Share: "a"}}
+	failed := func(ses uint64, tree uint32, status uint32, latencies ...time.Duration) bpf.HistogramSample {
+		e := kernelEntry(ses, tree, 8, latencies...)
+		e.Status = status
+		return e
+	}
+	ms := time.Millisecond
+	entries := []bpf.HistogramSample{
+		kernelEntry(1, 10, 8, ms, 2*ms),
+		failed(1, 10, 0xc0000011, 5*ms, 300*ms),
+		failed(2, 20, 0xc0000011, 40*time.Second), // another session on the share: same series
+		failed(1, 10, 0xc0000034, 17*ms),
+	}
+	for _, form := range []HistogramForm{Exponential, Explicit} {
+		m := NewMetrics(names, t0, bootTime, "v1")
+		m.Update(&Snapshot{Time: t0.Add(time.Minute), Latencies: entries})
+		metric := findMetric(t, m.Build(form), MetricDuration)
+		for _, c := range []struct {
+			errorType string // "": the successful requests, without error.type
+			latencies []time.Duration
+		}{
+			{"", []time.Duration{ms, 2 * ms}},
+			{"STATUS_END_OF_FILE", []time.Duration{5 * ms, 300 * ms, 40 * time.Second}},
+			{"STATUS_OBJECT_NAME_NOT_FOUND", []time.Duration{17 * ms}},
+		} {
+			kv := []string{AttrCommand, "SMB2_READ", AttrServer, "srv", AttrShare, "a"}
+			if c.errorType != "" {
+				kv = append(kv, AttrErrorType, c.errorType)
+			}
+			var sumNs uint64
+			for _, l := range c.latencies {
+				sumNs += uint64(l)
+			}
+			// Every known latency is in the exported bucket whose bounds hold it.
+			want := map[int32]uint64{}
+			for _, l := range c.latencies {
+				want[int32(math.Ceil(math.Log2(l.Seconds())*4))-1]++
+			}
+			n := 0
+			switch form {
+			case Exponential:
+				dps := metric.ExponentialHistogram().DataPoints()
+				for i := range dps.Len() {
+					dp := dps.At(i)
+					if !matches(dp.Attributes(), kv...) {
+						continue
+					}
+					n++
+					got := map[int32]uint64{}
+					for k, v := range dp.Positive().BucketCounts().AsRaw() {
+						if v != 0 {
+							got[dp.Positive().Offset()+int32(k)] = v
+						}
+					}
+					if dp.Count() != uint64(len(c.latencies)) || dp.Sum() != float64(sumNs)/1e9 || !maps.Equal(got, want) {
+						t.Errorf("%q: count %d sum %v buckets %v; want %d, %v, %v", c.errorType, dp.Count(), dp.Sum(), got, len(c.latencies), float64(sumNs)/1e9, want)
+					}
+				}
+			case Explicit:
+				dps := metric.Histogram().DataPoints()
+				for i := range dps.Len() {
+					if dp := dps.At(i); matches(dp.Attributes(), kv...) {
+						n++
+						if dp.Count() != uint64(len(c.latencies)) || dp.Sum() != float64(sumNs)/1e9 {
+							t.Errorf("explicit %q: count %d sum %v", c.errorType, dp.Count(), dp.Sum())
+						}
+					}
+				}
+			}
+			if n != 1 {
+				t.Errorf("form %d: %d points with %v, want 1", form, n, kv)
+			}
+		}
 	}
 }
 

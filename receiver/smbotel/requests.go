@@ -15,7 +15,7 @@ type kernelKey struct {
 // requestSeries names one exported series of the request metrics.
 type requestSeries struct {
 	command uint16
-	status  uint32 // errors only
+	status  uint32 // NTSTATUS of failed requests (error.type); 0: succeeded
 	server  string
 	share   string
 }
@@ -27,10 +27,10 @@ type latencyState struct {
 }
 
 // latencies turns successive reads of the kernel histogram map into cumulative series
-// per (command, server, share). Each kernel entry's growth since the previous read is
-// added to the series its ids resolve to, so several sessions on one share add up, and
-// an entry that starts over (deleted and re-created in the kernel) only adds its new
-// counts: the exported series never go backwards.
+// per (command, status, server, share). Each kernel entry's growth since the previous
+// read is added to the series its ids resolve to, so several sessions on one share add
+// up, and an entry that starts over (deleted and re-created in the kernel) only adds
+// its new counts: the exported series never go backwards.
 type latencies struct {
 	prev   map[kernelKey]*latencyState
 	series map[requestSeries]*latencyState
@@ -46,7 +46,7 @@ func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
 	clear(l.seen)
 	for i := range entries {
 		e := &entries[i]
-		k := kernelKey{session: e.SessionID, tree: e.TreeID, command: e.Command}
+		k := kernelKey{session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status}
 		l.seen[k] = true
 		p := l.prev[k]
 		if p == nil {
@@ -63,7 +63,7 @@ func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
 		if e.ZeroCount == p.zero && e.SumNs == p.sumNs && e.Buckets == p.buckets {
 			continue
 		}
-		s := l.seriesFor(e.SessionID, e.TreeID, e.Command, names)
+		s := l.seriesFor(k, names)
 		s.zero += e.ZeroCount - p.zero
 		s.sumNs += e.SumNs - p.sumNs
 		for j := range e.Buckets {
@@ -78,9 +78,9 @@ func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
 	}
 }
 
-func (l *latencies) seriesFor(session uint64, tree uint32, command uint16, names Resolver) *latencyState {
-	name, _ := names.Lookup(session, tree)
-	key := requestSeries{command: command, server: name.Server, share: name.Share}
+func (l *latencies) seriesFor(k kernelKey, names Resolver) *latencyState {
+	name, _ := names.Lookup(k.session, k.tree)
+	key := requestSeries{command: k.command, status: k.status, server: name.Server, share: name.Share}
 	s := l.series[key]
 	if s == nil {
 		s = &latencyState{}

@@ -306,7 +306,9 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 	r.mu.Unlock()
 
 	r.cancel()
-	err := r.reader.Close()
+	// Read what the kernel put in the ring before stopping; the source is closed once
+	// the reader has returned (or if the wait is cut short).
+	err := r.reader.Drain()
 	done := make(chan struct{})
 	go func() {
 		r.wg.Wait()
@@ -314,9 +316,13 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		err = errors.Join(err, r.reader.Close())
 	case <-ctx.Done():
-		return errors.Join(err, fmt.Errorf("smbreceiver: shutdown: %w", ctx.Err()))
+		return errors.Join(err, r.reader.Close(), fmt.Errorf("smbreceiver: shutdown: %w", ctx.Err()))
 	}
+	// One last collection, so that what was measured since the previous one is not
+	// lost with the process.
+	r.collect(ctx, time.Now())
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return errors.Join(err, r.closeOwned())

@@ -4,6 +4,7 @@ package smbreceiver
 
 import (
 	"context"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,8 +17,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"golang.org/x/sys/unix"
 
 	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/internal/latencyhist"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/smbevent"
@@ -124,16 +127,9 @@ func intPoint(t *testing.T, dps pmetric.NumberDataPointSlice, kv ...string) int6
 }
 
 func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
-	k := loadKernel(t)
-	var th [smb.NumCommands]bpf.Threshold
-	th[smb.Read] = bpf.Threshold{Tracked: true, Latency: 100 * time.Millisecond}
-	th[smb.Create] = bpf.Threshold{Tracked: true, Latency: time.Second}
-	if err := k.probes.SetThresholds(&th); err != nil {
-		t.Fatal(err)
-	}
-	if err := k.probes.SetErrorFilter(bpf.ErrorFilter{Statuses: []uint32{0xc0000034}}); err != nil {
-		t.Fatal(err)
-	}
+	h := bpftest.New(t)
+	h.SetThresholds(map[uint16]time.Duration{smb.Read: 100 * time.Millisecond, smb.Create: time.Second})
+	h.SetErrorFilter(bpf.ErrorFilter{Statuses: []uint32{0xc0000034}})
 
 	var c capture
 	r, err := New(Settings{
@@ -143,7 +139,7 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 			Explicit:           true,
 			ProcDir:            "testdata/proc",
 		},
-		Kernel:  k.probes,
+		Kernel:  h.Probes(),
 		Version: "test",
 	}, c.consumers())
 	if err != nil {
@@ -158,19 +154,23 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 		}
 	})
 
-	// A slow READ (a real 150 ms between enter and done), a READ under its threshold,
-	// a CREATE failing with a tracked status, and one failing with an untracked status.
+	// A slow READ of 150 ms, a READ under its threshold, a CREATE failing with a
+	// tracked status, and one failing with an untracked status.
 	wallBefore := time.Now()
-	k.start(testTree, testSession, smb.Read, 1)
-	time.Sleep(150 * time.Millisecond) // the request's latency, not a synchronisation
-	k.complete(testTree, testSession, smb.Read, 1)
-	k.start(testTree, testSession, smb.Read, 2)
-	k.complete(testTree, testSession, smb.Read, 2)
-	k.start(testTree, testSession, smb.Create, 3)
-	k.failWith(testTree, testSession, smb.Create, 3, 0xc0000034, -2)
-	k.start(testTree, testSession, smb.Create, 4)
-	k.failWith(testTree, testSession, smb.Create, 4, 0xc0000011, -61)
+	latency := h.Request(bpftest.Request{Session: testSession, Tree: testTree, Command: smb.Read, Mid: 1, Latency: 150 * time.Millisecond})
+	h.Enter(testSession, testTree, smb.Read, 2)
+	h.Done(testSession, testTree, smb.Read, 2)
+	h.Enter(testSession, testTree, smb.Create, 3)
+	h.Fail(testSession, testTree, smb.Create, 3, 0xc0000034, -2)
+	h.Enter(testSession, testTree, smb.Create, 4)
+	h.Fail(testSession, testTree, smb.Create, 4, 0xc0000011, -61)
 	wallAfter := time.Now()
+	// Two READs failing at EOF, under the threshold and untracked (no events): their
+	// latencies are measured apart from the successful READs'.
+	var eofLatencies []time.Duration
+	for _, l := range []time.Duration{20 * time.Millisecond, 60 * time.Millisecond} {
+		eofLatencies = append(eofLatencies, h.Request(bpftest.Request{Session: testSession, Tree: testTree, Command: smb.Read, Latency: l, Status: 0xc0000011, Rc: -61}))
+	}
 
 	// The programs wrote without waking the reader: the reader's deadline brings the
 	// two events out anyway, to the detectors' hook and as log records.
@@ -187,7 +187,8 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 	for k, want := range map[string]any{
 		smbotel.AttrCommand: "SMB2_READ", smbotel.AttrServer: "127.0.0.1", smbotel.AttrShare: "share",
 		smbotel.AttrSessionID: "0x936c11ff", smbotel.AttrTreeID: "0x53dfe4a", smbotel.AttrMessageID: int64(1),
-		smbotel.AttrPid: int64(os.Getpid()), smbotel.AttrTid: int64(k.tid), smbotel.AttrComm: k.comm(),
+		smbotel.AttrPid: int64(os.Getpid()), smbotel.AttrTid: int64(h.Tid()), smbotel.AttrComm: h.Comm(),
+		smbotel.AttrDuration: latency.Seconds(),
 	} {
 		if sa[k] != want {
 			t.Errorf("slow record %s = %#v, want %#v", k, sa[k], want)
@@ -202,12 +203,8 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 			t.Errorf("failed record %s = %#v, want %#v", k, fa[k], want)
 		}
 	}
-	// The latency is the kernel's, and the monotonic times became wall-clock times
-	// inside the window in which the programs ran.
-	latency := sa[smbotel.AttrDuration].(float64)
-	if latency < 0.150 || latency > 0.150+wallAfter.Sub(wallBefore).Seconds() {
-		t.Errorf("slow latency %v s", latency)
-	}
+	// The completion's monotonic time became a wall-clock time inside the window in
+	// which the programs ran, and the start is the latency before it.
 	end := slow.Timestamp().AsTime()
 	if end.Before(wallBefore.Add(-time.Millisecond)) || end.After(wallAfter.Add(time.Millisecond)) {
 		t.Errorf("end %v outside [%v, %v]", end, wallBefore, wallAfter)
@@ -216,21 +213,18 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := end.Sub(start).Seconds() - latency; math.Abs(d) > 1e-6 {
-		t.Errorf("start %v and end %v are %v s apart, latency %v s", start, end, end.Sub(start).Seconds(), latency)
+	if d := end.Sub(start) - latency; d.Abs() > time.Microsecond {
+		t.Errorf("start %v and end %v are %v apart, latency %v", start, end, end.Sub(start), latency)
 	}
 
 	// A collection: the kernel histograms, exactly, in both forms.
-	kernelHist, err := k.probes.Histograms(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kernelHist := h.Histograms()
 	r.collect(context.Background(), time.Now())
 	got := <-c.metrics
 	exp, explicit := got[0], got[1]
 	var readSample bpf.HistogramSample
 	for _, s := range kernelHist {
-		if s.Command == smb.Read {
+		if s.Command == smb.Read && s.Status == 0 {
 			readSample = s
 		}
 	}
@@ -245,7 +239,7 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 		t.Fatalf("READ count %d sum %v; kernel has 2 and %d ns", read.Count(), read.Sum(), readSample.SumNs)
 	}
 	// The slow READ's exact latency lies in an exported bucket that holds a request.
-	idx := int32(math.Ceil(math.Log2(latency)*4)) - 1
+	idx := int32(math.Ceil(math.Log2(latency.Seconds())*4)) - 1
 	pos := read.Positive()
 	if k := idx - pos.Offset(); k < 0 || int(k) >= pos.BucketCounts().Len() || pos.BucketCounts().At(int(k)) == 0 {
 		t.Errorf("latency %v s: bucket %d (%v, %v] empty; offset %d counts %v", latency, idx,
@@ -274,6 +268,31 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 		}
 	}
 
+	// The failed READs' series carries error.type, and each known latency sits in the
+	// exported bucket whose bounds hold it.
+	var eof pmetric.ExponentialHistogramDataPoint
+	for i := range dps.Len() {
+		if attrsAre(dps.At(i).Attributes(), smbotel.AttrCommand, "SMB2_READ", smbotel.AttrErrorType, "STATUS_END_OF_FILE", smbotel.AttrServer, "127.0.0.1", smbotel.AttrShare, "share") {
+			eof = dps.At(i)
+		}
+	}
+	if eof.Count() != 2 || eof.Sum() != float64(eofLatencies[0]+eofLatencies[1])/1e9 {
+		t.Errorf("failed READs: count %d sum %v; want 2 and %v", eof.Count(), eof.Sum(), eofLatencies[0]+eofLatencies[1])
+	}
+	wantEOF := map[int32]uint64{}
+	for _, l := range eofLatencies {
+		wantEOF[int32(math.Ceil(math.Log2(l.Seconds())*4))-1]++
+	}
+	gotEOF := map[int32]uint64{}
+	for k, n := range eof.Positive().BucketCounts().AsRaw() {
+		if n != 0 {
+			gotEOF[eof.Positive().Offset()+int32(k)] = n
+		}
+	}
+	if !maps.Equal(gotEOF, wantEOF) {
+		t.Errorf("failed READs of %v in exported buckets %v, want %v", eofLatencies, gotEOF, wantEOF)
+	}
+
 	// Failures by status, tracked or not; the cifs Stats; the receiver's own counters.
 	errDps := metricByName(t, exp, smbotel.MetricErrors).Sum().DataPoints()
 	for _, status := range []string{"STATUS_OBJECT_NAME_NOT_FOUND", "STATUS_END_OF_FILE"} {
@@ -284,7 +303,7 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 	if n := intPoint(t, metricByName(t, exp, "cifs.share.requests").Sum().DataPoints(), smbotel.AttrServer, "127.0.0.1", smbotel.AttrShare, "share"); n != 310 {
 		t.Errorf("cifs.share.requests %d", n)
 	}
-	for name, want := range map[string]int64{"aod.events.read": 2, "aod.events.emitted": 2, "aod.requests.filtered": 2} {
+	for name, want := range map[string]int64{"aod.events.read": 2, "aod.events.emitted": 2, "aod.requests.filtered": 4} {
 		if n := intPoint(t, metricByName(t, exp, name).Sum().DataPoints()); n != want {
 			t.Errorf("%s = %d, want %d", name, n, want)
 		}
@@ -295,11 +314,11 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 }
 
 func TestEndedSessionsArePrunedAndKeepTheirCounts(t *testing.T) {
-	k := loadKernel(t)
+	h := bpftest.New(t)
 	var c capture
 	r, err := New(Settings{
 		Config: Config{CollectionInterval: time.Hour, PruneInterval: time.Nanosecond, ProcDir: "testdata/proc"},
-		Kernel: k.probes,
+		Kernel: h.Probes(),
 	}, c.consumers())
 	if err != nil {
 		t.Fatal(err)
@@ -311,10 +330,8 @@ func TestEndedSessionsArePrunedAndKeepTheirCounts(t *testing.T) {
 
 	// One request on the listed session, one on a session DebugData no longer lists.
 	const ended = 0x99
-	k.start(testTree, testSession, smb.Write, 1)
-	k.complete(testTree, testSession, smb.Write, 1)
-	k.start(7, ended, smb.Write, 1)
-	k.complete(7, ended, smb.Write, 1)
+	h.Request(bpftest.Request{Session: testSession, Tree: testTree, Command: smb.Write})
+	h.Request(bpftest.Request{Session: ended, Tree: 7, Command: smb.Write})
 
 	count := func(md pmetric.Metrics, server, share string) uint64 {
 		dps := metricByName(t, md, smbotel.MetricDuration).ExponentialHistogram().DataPoints()
@@ -334,11 +351,7 @@ func TestEndedSessionsArePrunedAndKeepTheirCounts(t *testing.T) {
 		if n := count(md, "", ""); n != 1 {
 			t.Errorf("round %d: ended session's writes %d, want its one write kept", round, n)
 		}
-		hist, err := k.probes.Histograms(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range hist {
+		for _, s := range h.Histograms() {
 			if s.SessionID == ended {
 				t.Errorf("round %d: the ended session's histogram is still in the kernel", round)
 			}
@@ -346,27 +359,21 @@ func TestEndedSessionsArePrunedAndKeepTheirCounts(t *testing.T) {
 	}
 }
 
-// timedProbes adds per-program run statistics to probes, as kernels report them under
-// kernel.bpf_stats_enabled.
-type timedProbes struct {
-	*bpf.Probes
-	stats map[string]*ebpf.ProgramStats
-}
-
-func (p timedProbes) ProgramStats() (map[string]*ebpf.ProgramStats, error) { return p.stats, nil }
-
 func TestProgramRunTimeOnlyWhileTheKernelTimesPrograms(t *testing.T) {
-	k := loadKernel(t)
+	h := bpftest.New(t)
+	// Time the programs for this test only (the handle turns it off again when closed);
+	// the sysctl the receiver looks at is a stand-in, so the host's stays as it is.
+	timing, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		t.Skipf("BPF run-time statistics unavailable: %v", err)
+	}
+	defer timing.Close()
 	sysctl := filepath.Join(t.TempDir(), "bpf_stats_enabled")
 	defer func(old string) { bpfStatsEnabled = old }(bpfStatsEnabled)
 	bpfStatsEnabled = sysctl
 
 	var c capture
-	kernel := timedProbes{k.probes, map[string]*ebpf.ProgramStats{
-		"aod_cmd_enter": {Runtime: 3 * time.Millisecond, RunCount: 1000},
-		"aod_cmd_done":  {Runtime: 5 * time.Millisecond, RunCount: 990},
-	}}
-	r, err := New(Settings{Config: Config{CollectionInterval: time.Hour, ProcDir: "testdata/proc"}, Kernel: kernel}, c.consumers())
+	r, err := New(Settings{Config: Config{CollectionInterval: time.Hour, ProcDir: "testdata/proc"}, Kernel: h.Probes()}, c.consumers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,6 +381,18 @@ func TestProgramRunTimeOnlyWhileTheKernelTimesPrograms(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
+
+	// Five requests completed, two failed: every enter, done and err program run.
+	for range 5 {
+		h.Request(bpftest.Request{Session: testSession, Tree: testTree, Command: smb.Read, Latency: time.Millisecond})
+	}
+	for range 2 {
+		h.Request(bpftest.Request{Session: testSession, Tree: testTree, Command: smb.Create, Status: 0xc0000034, Rc: -2})
+	}
+	runs := map[string]int64{
+		"aod_cmd_enter": 7, "aod_cmd_done": 5, "aod_cmd_err": 2,
+		"aod_reconnect": 0, "aod_connect_done": 0, "aod_connect_err": 0,
+	}
 
 	has := func(md pmetric.Metrics, name string) bool {
 		ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
@@ -390,18 +409,26 @@ func TestProgramRunTimeOnlyWhileTheKernelTimesPrograms(t *testing.T) {
 		}
 		r.collect(context.Background(), time.Now())
 		md := (<-c.metrics)[0]
-		if has(md, "aod.bpf.run_time") != (on == "1\n") {
-			t.Fatalf("bpf_stats_enabled=%q: run time exported %v", on, has(md, "aod.bpf.run_time"))
+		if has(md, "aod.bpf.run_time") != (on == "1\n") || has(md, "aod.bpf.run_count") != (on == "1\n") {
+			t.Fatalf("bpf_stats_enabled=%q: run time exported %v, run count %v", on, has(md, "aod.bpf.run_time"), has(md, "aod.bpf.run_count"))
 		}
-		if on == "1\n" {
-			dps := metricByName(t, md, "aod.bpf.run_time").Sum().DataPoints()
-			for i := range dps.Len() {
-				if v, _ := dps.At(i).Attributes().Get(smbotel.AttrProgram); v.Str() == "aod_cmd_done" && dps.At(i).DoubleValue() != 0.005 {
-					t.Errorf("done run time %v", dps.At(i).DoubleValue())
-				}
+		if on != "1\n" {
+			continue
+		}
+		counts := metricByName(t, md, "aod.bpf.run_count").Sum().DataPoints()
+		times := metricByName(t, md, "aod.bpf.run_time").Sum().DataPoints()
+		if counts.Len() != len(runs) || times.Len() != len(runs) {
+			t.Fatalf("%d run counts, %d run times; want one per program (%d)", counts.Len(), times.Len(), len(runs))
+		}
+		for prog, want := range runs {
+			if n := intPoint(t, counts, smbotel.AttrProgram, prog); n != want {
+				t.Errorf("%s ran %d times, want %d", prog, n, want)
 			}
-			if n := intPoint(t, metricByName(t, md, "aod.bpf.run_count").Sum().DataPoints(), smbotel.AttrProgram, "aod_cmd_enter"); n != 1000 {
-				t.Errorf("enter runs %d", n)
+			for i := range times.Len() {
+				dp := times.At(i)
+				if v, _ := dp.Attributes().Get(smbotel.AttrProgram); v.Str() == prog && (dp.DoubleValue() > 0) != (want > 0) {
+					t.Errorf("%s: run time %v s after %d runs", prog, dp.DoubleValue(), want)
+				}
 			}
 		}
 	}

@@ -1,5 +1,7 @@
-// Package testprog holds BPF programs that only tests use, in an object of their own so
-// that the production object carries none of them.
+// Package testprog is what bpf's tests share and production code must not carry: BPF
+// programs that only tests use, in an object of their own so that the production
+// object carries none of them, and the checks of whether BPF can be loaded here
+// (which bpf/bpftest applies too).
 package testprog
 
 // Regenerate with `go generate ./bpf/...` (see bpf/gen.go).

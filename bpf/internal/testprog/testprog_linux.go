@@ -4,6 +4,7 @@ package testprog
 
 import (
 	"fmt"
+	"testing"
 
 	"github.com/cilium/ebpf"
 )
@@ -47,3 +48,14 @@ func Load(events *ebpf.Map) (*Objects, error) {
 
 // Close releases the programs and maps.
 func (o *Objects) Close() error { return o.objs.Close() }
+
+// Loaded loads the test programs as Load does (after Require), skipping tb where BPF
+// is not available and failing it on other errors; they are closed when tb ends.
+func Loaded(tb testing.TB, events *ebpf.Map) *Objects {
+	tb.Helper()
+	Require(tb)
+	o, err := Load(events)
+	CheckLoad(tb, err)
+	tb.Cleanup(func() { o.Close() })
+	return o
+}

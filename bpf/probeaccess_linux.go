@@ -1,0 +1,25 @@
+//go:build linux
+
+package bpf
+
+import "github.com/linuxdiag/aod/bpf/internal/probeaccess"
+
+// The test harness (bpf/bpftest) reaches the programs and the in-flight table through
+// probeaccess, so that they stay out of the package's API.
+func init() {
+	probeaccess.Of = func(v any) probeaccess.Internals {
+		p := v.(*Probes)
+		o := &p.objs
+		return probeaccess.Internals{
+			CmdEnter:    o.AodCmdEnter,
+			CmdDone:     o.AodCmdDone,
+			CmdErr:      o.AodCmdErr,
+			Reconnect:   o.AodReconnect,
+			ConnectDone: o.AodConnectDone,
+			ConnectErr:  o.AodConnectErr,
+			Events:      o.Events,
+			SetStart:    p.setStart,
+			Now:         monotonicNow,
+		}
+	}
+}

@@ -1,0 +1,249 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/linuxdiag/aod/bpf/bpftest"
+	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
+)
+
+// The session and tree of \\127.0.0.1\share in testdata/proc/DebugData (kernel 6.12).
+const (
+	session = 0x936c11ff
+	tree    = 0x53dfe4a
+)
+
+const agentConfig = `watch_interval_sec: 10
+aod_output_dir: %s
+anomalies:
+  smb:
+    latency:
+      tool: smbslower
+      mode: all
+      acceptable_count: 3
+      default_threshold_ms: %d
+      actions:
+        stats:
+        mounts:
+telemetry:
+  otlp:
+    endpoint: %s
+    export_interval_sec: %d
+    tls: {insecure: true}
+  prometheus:
+    listen: %s
+detection:
+  cooldown_sec: 60
+`
+
+type fixture struct {
+	every   time.Duration // metrics collection interval
+	h       *bpftest.Harness
+	otlp    *telemetrytest.OTLPServer
+	prom    string
+	dir     string
+	agent   *Agent
+	stopped bool
+}
+
+func (f *fixture) config(t *testing.T, thresholdMs int) *config.Config {
+	t.Helper()
+	cfg, _, err := config.Parse("agent-test.yaml", fmt.Appendf(nil, agentConfig, f.dir, thresholdMs, f.otlp.GRPC, int(f.every.Seconds()), f.prom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// start runs an agent on the harness's probes, exporting to a real OTLP receiver and
+// serving Prometheus on a free loopback port, collecting metrics every interval.
+func start(t *testing.T, every time.Duration) *fixture {
+	h := bpftest.New(t)
+	f := &fixture{every: every, h: h, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
+	a, err := New(f.config(t, 50), Options{
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Kernel:        h.Probes(),
+		ProcDir:       "testdata/proc",
+		ControlSocket: filepath.Join(f.dir, "aod.sock"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.agent = a
+	t.Cleanup(func() { f.stop(t) })
+	return f
+}
+
+func (f *fixture) stop(t *testing.T) {
+	if f.stopped {
+		return
+	}
+	f.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.agent.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+func (f *fixture) read(ms int) {
+	f.h.Request(bpftest.Request{Session: session, Tree: tree, Command: smb.Read, Latency: time.Duration(ms) * time.Millisecond})
+}
+
+// TestAgentEndToEnd drives the real probes with slow READs and checks every output:
+// an anomaly span and event records at the OTLP receiver, a bundle on disk, the
+// duration histogram with its attributes at the OTLP receiver and on the Prometheus
+// endpoint, and the agent's resource.
+func TestAgentEndToEnd(t *testing.T) {
+	f := start(t, time.Second)
+	for range 3 {
+		f.read(150)
+	}
+	f.read(1) // fast: measured, but no event
+
+	telemetrytest.WaitFor(t, 20*time.Second, "the anomaly span", func() bool { return hasSpan(f.otlp, "smb.anomaly") })
+	telemetrytest.WaitFor(t, 20*time.Second, "a bundle", func() bool {
+		m, _ := filepath.Glob(filepath.Join(f.dir, "batches", "aod_quick_*_smb_latency.tar.zst"))
+		return len(m) == 1
+	})
+	telemetrytest.WaitFor(t, 20*time.Second, "4 READs at the OTLP receiver", func() bool {
+		dp, ok := lastDuration(f.otlp.Metrics.AllMetrics())
+		return ok && dp.Count() == 4
+	})
+	dp, _ := lastDuration(f.otlp.Metrics.AllMetrics())
+	attrs := dp.Attributes().AsRaw()
+	if attrs["smb.command"] != "SMB2_READ" || attrs["smb.share"] != "share" || attrs["server.address"] != "127.0.0.1" {
+		t.Errorf("duration attributes = %v", attrs)
+	}
+	if n := f.otlp.Logs.LogRecordCount(); n != 3 {
+		t.Errorf("OTLP got %d event records, want the 3 slow READs", n)
+	}
+	res := f.otlp.Metrics.AllMetrics()[0].ResourceMetrics().At(0).Resource().Attributes().AsRaw()
+	if res["service.name"] != "aod" || res["os.type"] != "linux" || res["host.name"] == nil || res["os.version"] == nil {
+		t.Errorf("resource = %v", res)
+	}
+	body := scrape(t, f.prom)
+	for _, want := range []string{
+		`smb_client_operation_duration_seconds_bucket{`,
+		`smb_command="SMB2_READ"`,
+		`smb_share="share"`,
+		`server_address="127.0.0.1"`,
+		`aod_anomalies_total{`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("Prometheus scrape lacks %s", want)
+		}
+	}
+}
+
+// TestShutdownFlushesFinalMetrics collects metrics only once an hour: whatever reaches
+// the OTLP receiver was collected and flushed by Shutdown.
+func TestShutdownFlushesFinalMetrics(t *testing.T) {
+	f := start(t, time.Hour)
+	f.read(150)
+	f.read(2)
+	f.stop(t)
+	dp, ok := lastDuration(f.otlp.Metrics.AllMetrics())
+	if !ok || dp.Count() != 2 {
+		t.Fatalf("after shutdown: duration point found %v, count %d; want 2 READs", ok, dp.Count())
+	}
+	if n := f.otlp.Logs.LogRecordCount(); n != 1 {
+		t.Errorf("OTLP got %d event records, want the slow READ", n)
+	}
+}
+
+func hasSpan(s *telemetrytest.OTLPServer, name string) bool {
+	for _, td := range s.Traces.AllTraces() {
+		rs := td.ResourceSpans()
+		for i := range rs.Len() {
+			ss := rs.At(i).ScopeSpans()
+			for j := range ss.Len() {
+				for k := range ss.At(j).Spans().Len() {
+					if ss.At(j).Spans().At(k).Name() == name {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// TestReloadChangesKernelFiltering raises the threshold with Reload: the same slow
+// request that made an event before is filtered in the kernel after, with the
+// programs still loaded.
+func TestReloadChangesKernelFiltering(t *testing.T) {
+	f := start(t, time.Hour)
+	before := f.h.Counters()
+	f.read(150)
+	mid := f.h.Counters()
+	if mid.EventsEmitted != before.EventsEmitted+1 {
+		t.Fatalf("at 50 ms: events emitted %d -> %d, want one more", before.EventsEmitted, mid.EventsEmitted)
+	}
+	if err := f.agent.Reload(context.Background(), f.config(t, 500)); err != nil {
+		t.Fatal(err)
+	}
+	f.read(150)
+	after := f.h.Counters()
+	if after.EventsEmitted != mid.EventsEmitted || after.EventsFiltered != mid.EventsFiltered+1 {
+		t.Fatalf("at 500 ms: emitted %d -> %d, filtered %d -> %d; want the request filtered",
+			mid.EventsEmitted, after.EventsEmitted, mid.EventsFiltered, after.EventsFiltered)
+	}
+}
+
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// lastDuration returns the newest SMB2_READ data point of the duration histogram.
+func lastDuration(all []pmetric.Metrics) (pmetric.ExponentialHistogramDataPoint, bool) {
+	var found pmetric.ExponentialHistogramDataPoint
+	ok := false
+	for _, md := range all {
+		rms := md.ResourceMetrics()
+		for i := range rms.Len() {
+			sms := rms.At(i).ScopeMetrics()
+			for j := range sms.Len() {
+				ms := sms.At(j).Metrics()
+				for k := range ms.Len() {
+					m := ms.At(k)
+					if m.Name() != "smb.client.operation.duration" || m.Type() != pmetric.MetricTypeExponentialHistogram {
+						continue
+					}
+					dps := m.ExponentialHistogram().DataPoints()
+					for l := range dps.Len() {
+						if v, _ := dps.At(l).Attributes().Get("smb.command"); v.Str() == "SMB2_READ" {
+							found, ok = dps.At(l), true
+						}
+					}
+				}
+			}
+		}
+	}
+	return found, ok
+}
