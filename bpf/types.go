@@ -18,10 +18,13 @@ var ErrRequiredTracepoints = errors.New("bpf: cifs request tracepoints unavailab
 
 // Defaults for zero Options fields.
 const (
-	DefaultStartEntries       = 65536
-	DefaultHistogramEntries   = 512
-	DefaultErrorEntries       = 1024
-	DefaultRingBytes          = 8 << 20
+	DefaultStartEntries     = 65536
+	DefaultHistogramEntries = 512
+	DefaultErrorEntries     = 1024
+	// DefaultRingBytes holds about 14,500 events: only slow or failed requests are
+	// recorded, and the reader drains tens of millions a second. The ring is mapped
+	// twice into the agent, so it counts double in its resident memory.
+	DefaultRingBytes          = 2 << 20
 	DefaultWakeupEvery        = 64
 	DefaultModulePollInterval = time.Second
 )

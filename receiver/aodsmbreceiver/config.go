@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -66,7 +67,7 @@ func createDefaultConfig() *Config {
 		TrackErrors:     []string{TrackAllErrors},
 		StaleRequestAge: 5 * time.Minute,
 		FlushInterval:   100 * time.Millisecond,
-		RingBufferBytes: 8 << 20,
+		RingBufferBytes: bpf.DefaultRingBytes,
 	}
 }
 
