@@ -91,7 +91,7 @@ func runCommand(ctx context.Context, env *Env, w io.Writer, r *Result, argv ...s
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Env = []string{"PATH=" + strings.Join(systemPath, ":"), "LC_ALL=C", "TZ=UTC", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER="}
 	cmd.Stdout, cmd.Stderr = pw, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = ProcAttr()
 	cmd.WaitDelay = killGrace
 	err = cmd.Start()
 	pw.Close()

@@ -5,11 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/procnet"
 	"github.com/linuxdiag/aod/internal/smbevent"
 )
 
@@ -193,7 +195,9 @@ func TestEventsJSONLines(t *testing.T) {
 	if r, _ := run(t, eventsAction(), &Env{Anomaly: &anomaly.Anomaly{Count: 5}}, 1<<20, time.Minute); r.Status != StatusSkipped {
 		t.Fatalf("no events: %+v", r)
 	}
-	a := &anomaly.Anomaly{Events: sampleEvents()}
+	// The monotonic clock read 0 at t0.
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a := &anomaly.Anomaly{Events: sampleEvents(), EventTimeOffset: t0.UnixNano()}
 	r, mem := run(t, eventsAction(), &Env{Anomaly: a}, 1<<20, time.Minute)
 	if r.Status != StatusOK || len(r.Files) != 1 || r.Files[0] != "events.jsonl" {
 		t.Fatalf("result %+v", r)
@@ -210,20 +214,21 @@ func TestEventsJSONLines(t *testing.T) {
 		}
 		got = append(got, m)
 	}
-	if got[0]["kind"] != "slow" || got[0]["command"] != "SMB2_READ" || got[0]["latency_ms"] != 250.0 ||
-		got[0]["comm"] != "dd" || got[0]["session_id"] != "0xabc" || got[0]["mid"] != 77.0 {
-		t.Errorf("slow event %v", got[0])
+	// The receiver's log attribute names, and the times of the anomaly's clock.
+	want := []map[string]any{
+		{"time": "2026-03-01T12:00:01.25Z", "aod.event.kind": "slow", "smb.command": "SMB2_READ",
+			"smb.operation.start_time": "2026-03-01T12:00:01Z", "smb.operation.duration": 0.25,
+			"thread.name": "dd", "thread.id": 42.0, "process.pid": 40.0, "smb.session.id": "0xabc", "smb.tree.id": "0x5",
+			"smb.message.id": 77.0},
+		{"time": "2026-03-01T12:00:02.001Z", "aod.event.kind": "error", "smb.command": "SMB2_CREATE",
+			"smb.operation.start_time": "2026-03-01T12:00:02Z", "smb.operation.duration": 0.001,
+			"error.type": "STATUS_OBJECT_NAME_NOT_FOUND", "smb.status": float64(0xc0000034), "smb.rc": -2.0,
+			"smb.session.id": "0x0", "smb.tree.id": "0x0", "smb.message.id": 0.0},
+		{"time": "2026-03-01T12:00:03Z", "aod.event.kind": "reconnect", "server.address": "fileserver", "smb.connection.id": "0x9"},
 	}
-	if got[1]["kind"] != "error" || got[1]["command"] != "SMB2_CREATE" || got[1]["status"] != "STATUS_OBJECT_NAME_NOT_FOUND" ||
-		got[1]["status_code"] != "0xc0000034" || got[1]["errno"] != "ENOENT" {
-		t.Errorf("error event %v", got[1])
-	}
-	if got[2]["kind"] != "reconnect" || got[2]["server"] != "fileserver" || got[2]["command"] != nil {
-		t.Errorf("reconnect event %v", got[2])
-	}
-	for _, m := range got {
-		if _, err := time.Parse(time.RFC3339Nano, m["time"].(string)); err != nil {
-			t.Errorf("time %v: %v", m["time"], err)
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("line %d:\n got %v\nwant %v", i, got[i], want[i])
 		}
 	}
 }
@@ -245,20 +250,13 @@ func TestInflight(t *testing.T) {
 	if r.Status != StatusOK || len(lines) != 2 {
 		t.Fatalf("result %+v, %q", r, mem.get("inflight.jsonl"))
 	}
-	var first struct {
-		Kind      string  `json:"kind"`
-		Mid       uint64  `json:"mid"`
-		Command   string  `json:"command"`
-		AgeMs     float64 `json:"age_ms"`
-		Comm      string  `json:"comm"`
-		SessionID string  `json:"session_id"`
-		Time      string  `json:"time"`
-	}
+	var first map[string]any
 	json.Unmarshal([]byte(lines[0]), &first)
-	start, err := time.Parse(time.RFC3339Nano, first.Time)
-	if first.Kind != "inflight" || first.Mid != 1 || first.Command != "SMB2_READ" || first.AgeMs != 60000 ||
-		first.Comm != "tar" || first.SessionID != "0x77" || err != nil || time.Since(start) < time.Minute {
-		t.Fatalf("longest outstanding first, with its age and start: %+v (%v)", first, err)
+	start, err := time.Parse(time.RFC3339Nano, first["smb.operation.start_time"].(string))
+	if first["aod.event.kind"] != "inflight" || first["smb.message.id"] != 1.0 || first["smb.command"] != "SMB2_READ" ||
+		first["smb.operation.age"] != 60.0 || first["thread.name"] != "tar" || first["smb.session.id"] != "0x77" ||
+		first["process.pid"] != 5.0 || first["thread.id"] != 6.0 || err != nil || time.Since(start) < time.Minute {
+		t.Fatalf("longest outstanding first, with its age and start: %v (%v)", first, err)
 	}
 	env.Inflight = func(context.Context) ([]bpf.InFlightRequest, error) { return nil, errors.New("map gone") }
 	if r, _ := run(t, inflightAction(), env, 1<<20, time.Minute); r.Status != StatusFailed || !strings.Contains(r.Error, "map gone") {
@@ -267,48 +265,37 @@ func TestInflight(t *testing.T) {
 }
 
 func TestProcNetTCPFallback(t *testing.T) {
-	var b bytes.Buffer
-	if err := copyProcNetTCP(&b, "testdata/proc_net_tcp.txt", smbPort); err != nil {
-		t.Fatal(err)
+	var conns []procnet.Conn
+	for _, p := range []string{"testdata/proc_net_tcp.txt", "testdata/proc_net_tcp6.txt"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if conns, err = procnet.Parse(data, conns); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
 	}
-	if err := copyProcNetTCP(&b, "testdata/proc_net_tcp6.txt", smbPort); err != nil {
+	var b bytes.Buffer
+	if err := writeSockets(&b, conns, smbPort); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	var rows []string
-	for _, l := range lines {
-		if f := strings.Fields(l); f[0] != "sl" {
-			rows = append(rows, f[0])
+	// The header, then every socket on port 445 (0x01BD), and only those, decoded.
+	want := []string{
+		"State Recv-Q Send-Q Local Address:Port Peer Address:Port Retrans UID Inode",
+		"LISTEN 0 0 127.0.0.1:445 0.0.0.0:0 0 0 63216",
+		"ESTAB 0 0 127.0.0.1:43506 127.0.0.1:445 0 0 63217",
+		"ESTAB 100 0 127.0.0.1:445 127.0.0.1:43506 0 0 63218",
+		"ESTAB 0 128 10.0.2.15:50000 192.168.10.10:445 3 1000 63300",
+	}
+	for i, w := range want {
+		if got := strings.Join(strings.Fields(lines[i]), " "); got != w {
+			t.Errorf("line %d: %q, want %q", i, got, w)
 		}
 	}
-	// Every row on port 445 (0x01BD), and only those, with both headers.
-	if want := []string{"1:", "2:", "9:", "10:", "0:", "1:", "2:"}; strings.Join(rows, " ") != strings.Join(want, " ") ||
-		len(lines) != 9 || strings.Contains(b.String(), ":0CEA") {
-		t.Fatalf("rows %v\n%s", rows, b.String())
+	if len(lines) != 8 || strings.Contains(b.String(), ":3306") {
+		t.Fatalf("want 4 IPv4 and 3 IPv6 sockets on port 445:\n%s", b.String())
 	}
-	if !strings.Contains(b.String(), "0F02000A:C350 0A0AA8C0:01BD 01 00000080:00000000 01:00000033 00000003  1000") {
-		t.Fatalf("row not copied as the kernel wrote it:\n%s", b.String())
-	}
-	for _, bad := range []string{"0: 0100007F:01BD", "0100007F:01BD 0:0 0A", "0: 0100007F:1FFFF 00000000:0000 0A", "0: 0100007F 00000000:0000 0A"} {
-		if _, _, err := rowPorts(bad); err == nil {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-}
-
-func FuzzProcNetTCPRowPorts(f *testing.F) {
-	f.Add("   9: 0100007F:01BD 0100007F:A9F2 01 00000000:00000064 00:00000000 00000000     0        0 63218 1")
-	f.Add("   1: 00000000000000000000000001000000:01BD 00000000000000000000000001000000:D6CE 01")
-	f.Fuzz(func(t *testing.T, line string) {
-		local, remote, err := rowPorts(line)
-		if err != nil {
-			return
-		}
-		f := strings.Fields(line)
-		if !strings.HasSuffix(strings.ToUpper(f[1]), fmt.Sprintf("%X", local)) || !strings.HasSuffix(strings.ToUpper(f[2]), fmt.Sprintf("%X", remote)) {
-			t.Fatalf("ports %d, %d from %q", local, remote, line)
-		}
-	})
 }
 
 // listen445 opens a loopback connection to the SMB port, or skips. SO_REUSEPORT lets
@@ -350,7 +337,7 @@ func TestSocketsWithoutSs(t *testing.T) {
 	r, mem := run(t, socketsAction(), env, 1<<20, time.Minute)
 	out := mem.get("sockets.txt")
 	if r.Status != StatusOK || r.Command != nil || !strings.Contains(r.Source, "/proc/net/tcp") ||
-		!strings.Contains(out, "ss is not installed") || !strings.Contains(out, "0100007F:01BD 00000000:0000 0A") {
+		!strings.Contains(out, "ss is not installed") || !regexp.MustCompile(`(?m)^LISTEN +\d+ +\d+ +127\.0\.0\.1:445 +0\.0\.0\.0:0 `).MatchString(out) {
 		t.Fatalf("result %+v\n%s", r, out)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -99,25 +97,6 @@ func TestConfigValidateRejects(t *testing.T) {
 		if err := cfg.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
-	}
-}
-
-func TestAnomalyFromSpanRoundTrip(t *testing.T) {
-	a := sample()
-	span := ptrace.NewSpan()
-	anomalypdata.FillSpan(span, &a)
-	got, ok := anomalyFromSpan(span)
-	if !ok {
-		t.Fatal("an anomaly span was not recognised")
-	}
-	if !reflect.DeepEqual(got, a) {
-		t.Fatalf("round trip\n got %+v\nwant %+v", got, a)
-	}
-	other := ptrace.NewSpan()
-	other.SetName("GET /")
-	other.Attributes().PutStr("http.method", "GET")
-	if _, ok := anomalyFromSpan(other); ok {
-		t.Fatal("a non-anomaly span was taken for an anomaly")
 	}
 }
 
@@ -212,7 +191,7 @@ func TestLifecycleBundlesAndChildSpans(t *testing.T) {
 	if err := reader.Collect(ctx, &rm); err != nil {
 		t.Fatal(err)
 	}
-	if v := counter(rm, "aod.bundles", "outcome", "written"); v != 1 {
+	if v := counter(rm, bundler.MetricBundles, bundler.AttrOutcome, bundler.OutcomeWritten); v != 1 {
 		t.Errorf("aod.bundles{outcome=written} = %d", v)
 	}
 	if err := e.shutdown(ctx); err != nil {

@@ -34,6 +34,9 @@ type Dir struct {
 // and opens the latter. It refuses either directory when it is a symlink or is owned
 // by another user, and tightens a wider mode to 0700.
 func OpenDir(outputDir string) (*Dir, error) {
+	if err := checkPlatform(); err != nil {
+		return nil, err
+	}
 	if outputDir == "" {
 		return nil, errors.New("archive: output directory is not set")
 	}
@@ -99,7 +102,7 @@ func (d *Dir) Available() (int64, error) {
 	if err := unix.Fstatfs(d.fd(), &st); err != nil {
 		return 0, fmt.Errorf("archive: statfs %s: %w", d.Path(), err)
 	}
-	return int64(st.Bavail) * st.Bsize, nil
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // Spool returns an anonymous read-write file on the directory's filesystem, for an
@@ -147,8 +150,7 @@ func (d *Dir) List() ([]Entry, error) {
 			}
 			return nil, fmt.Errorf("archive: lstat %s: %w", filepath.Join(d.Path(), name), err)
 		}
-		out = append(out, Entry{Name: name, Mode: fileMode(st.Mode), Size: st.Size,
-			ModTime: time.Unix(st.Mtim.Unix())})
+		out = append(out, Entry{Name: name, Mode: fileMode(uint32(st.Mode)), Size: st.Size, ModTime: modTime(&st)})
 	}
 	return out, nil
 }
@@ -209,7 +211,7 @@ func (d *Dir) RemoveStaleTemp(name string, cutoff time.Time) (int64, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return 0, fmt.Errorf("archive: %s is not a regular file; not removed", name)
 	}
-	if !time.Unix(st.Mtim.Unix()).Before(cutoff) {
+	if !modTime(&st).Before(cutoff) {
 		return 0, ErrInUse
 	}
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {

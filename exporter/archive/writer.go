@@ -126,12 +126,7 @@ func (w *Writer) Commit() (string, int64, error) {
 		}
 	}
 	if err == nil {
-		// Never replace a bundle: names are unique within a process, and this keeps
-		// them unique against another writer too.
-		err = unix.Renameat2(w.dir.fd(), w.temp, w.dir.fd(), w.final, unix.RENAME_NOREPLACE)
-		if errors.Is(err, unix.EINVAL) { // a filesystem without RENAME_NOREPLACE
-			err = unix.Renameat(w.dir.fd(), w.temp, w.dir.fd(), w.final)
-		}
+		err = renameNoReplace(w.dir.fd(), w.temp, w.final) // never replace a bundle
 	}
 	// Closing releases the lock; by now the temporary is either renamed or about
 	// to be removed.

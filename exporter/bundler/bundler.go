@@ -154,15 +154,18 @@ type Report struct {
 	Actions  []actions.Result
 }
 
-// Stats count the bundler's work since start, for aod's own metrics.
+// Stats count the bundler's work since start, for aod's own metrics (Metrics,
+// RegisterMetrics).
 type Stats struct {
-	Bundles         uint64 // bundles written
+	Started         time.Time // when the Bundler was made: the counters' start
+	Bundles         uint64    // bundles written
 	BundleBytes     uint64
-	Failed          uint64 // bundles that could not be written
-	SkippedBusy     uint64 // skipped: MaxPending bundles already in progress
-	SkippedLowSpace uint64 // skipped: below the free-space floor
-	Shrunk          uint64 // written with smaller action limits to keep the floor
-	Retention       retention.Stats
+	Failed          uint64          // bundles that could not be written
+	SkippedBusy     uint64          // skipped: MaxPending bundles already in progress
+	SkippedLowSpace uint64          // skipped: below the free-space floor
+	Shrunk          uint64          // written with smaller action limits to keep the floor
+	Retention       retention.Stats // with the bundles' disk use at the last sweep
+	DiskLimit       int64           // MaxTotalBytes; 0: no limit
 }
 
 // Bundler makes bundles. Create it with New, Start it, and Shutdown it.
@@ -182,6 +185,7 @@ type Bundler struct {
 	// closed is set by Shutdown; sweepDone ends when the retention loop does.
 	closed    bool
 	sweepDone chan struct{}
+	started   time.Time
 	lastNanos atomic.Int64
 
 	bundles, bundleBytes, failed, busy, lowSpace, shrunk atomic.Uint64
@@ -196,7 +200,7 @@ func New(o Options) (*Bundler, error) {
 	if o.ZstdLevel < 1 || o.ZstdLevel > 22 {
 		return nil, fmt.Errorf("bundler: zstd level %d out of range 1..22", o.ZstdLevel)
 	}
-	b := &Bundler{o: o, log: o.Logger.With(zap.String("component", "bundler")), table: actions.Builtin(),
+	b := &Bundler{o: o, started: time.Now(), log: o.Logger.With(zap.String("component", "bundler")), table: actions.Builtin(),
 		slots: make(chan struct{}, o.Concurrency), pending: make(chan struct{}, o.MaxPending)}
 	seen := map[string]string{}
 	for _, spec := range o.Captures {
@@ -287,7 +291,7 @@ func (b *Bundler) Shutdown(ctx context.Context) error {
 
 // Stats returns the counters.
 func (b *Bundler) Stats() Stats {
-	return Stats{Bundles: b.bundles.Load(), BundleBytes: b.bundleBytes.Load(), Failed: b.failed.Load(),
+	return Stats{Started: b.started, DiskLimit: b.o.MaxTotalBytes, Bundles: b.bundles.Load(), BundleBytes: b.bundleBytes.Load(), Failed: b.failed.Load(),
 		SkippedBusy: b.busy.Load(), SkippedLowSpace: b.lowSpace.Load(), Shrunk: b.shrunk.Load(),
 		Retention: b.sweeper.Stats()}
 }

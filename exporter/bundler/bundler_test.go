@@ -100,12 +100,15 @@ var logText = sync.OnceValue(func() []byte {
 })
 
 func sample() anomaly.Anomaly {
-	e := smbevent.Event{Kind: smbevent.KindSlow, Command: 9, StartNs: 1, EndNs: 2_000_000_001, MessageID: 7}
+	e := smbevent.Event{Kind: smbevent.KindSlow, Command: 9, StartNs: 1, EndNs: 2_000_000_001, MessageID: 7, Pid: 43, Tgid: 42}
 	copy(e.Comm[:], "fio")
+	now := time.Now()
+	// The event completed as the anomaly fired.
 	return anomaly.Anomaly{TraceID: [16]byte{1, 2, 3}, SpanID: [8]byte{4, 5}, Protocol: "smb", Type: anomaly.TypeLatency,
-		Rule: "count", Reason: "12 requests over 20ms in 1s", DetectedAt: time.Now(), Window: time.Second,
+		Rule: "count", Reason: "12 requests over 20ms in 1s", DetectedAt: now, Window: time.Second,
 		Count: 12, Limit: 10, Threshold: 20 * time.Millisecond, MaxLatency: 2 * time.Second,
-		TopCommands: []anomaly.Tally{{Value: "SMB2_WRITE", Count: 12}}, Events: []smbevent.Event{e}}
+		TopCommands: []anomaly.Tally{{Value: "SMB2_WRITE", Count: 12}}, Events: []smbevent.Event{e},
+		EventTimeOffset: now.UnixNano() - int64(e.EndNs)}
 }
 
 func newBundler(t *testing.T, o Options) *Bundler {
@@ -288,7 +291,9 @@ func TestCollectManifestAndEvents(t *testing.T) {
 		t.Fatalf("window %+v", m.Window)
 	}
 	ev, err := os.ReadFile(filepath.Join(top, "events.jsonl"))
-	if err != nil || !strings.Contains(string(ev), `"command":"SMB2_WRITE"`) || !strings.Contains(string(ev), `"comm":"fio"`) {
+	completed := `"time":"` + a.DetectedAt.UTC().Format(time.RFC3339Nano) + `"`
+	if err != nil || !strings.Contains(string(ev), `"smb.command":"SMB2_WRITE"`) || !strings.Contains(string(ev), `"thread.name":"fio"`) ||
+		!strings.Contains(string(ev), completed) {
 		t.Fatalf("events.jsonl: %v %s", err, ev)
 	}
 	st, _ := os.Stat(rep.Path)

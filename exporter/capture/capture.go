@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linuxdiag/aod/exporter/actions"
+	"github.com/linuxdiag/aod/internal/captureargs"
 )
 
 // Spec is one capture: a tool run for a protocol with the user's arguments.
@@ -108,7 +109,7 @@ type tool interface {
 // New checks spec and prepares a capture; nothing runs until Start.
 func New(spec Spec, o Options) (*Capture, error) {
 	o.defaults()
-	if err := ValidateArgs(spec.Tool, spec.Args); err != nil {
+	if err := captureargs.Validate(spec.Tool, spec.Args); err != nil {
 		return nil, err
 	}
 	if spec.Protocol == "" || strings.ContainsAny(spec.Protocol, "/_. ") {
@@ -296,7 +297,7 @@ func (c *Capture) startProcess(argv []string) (*exec.Cmd, *actions.TailWriter, e
 	cmd.Dir = c.dir
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = actions.ProcAttr()
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linuxdiag/aod/exporter/actions"
+	"github.com/linuxdiag/aod/internal/captureargs"
 )
 
 // defaultFilters restrict a capture to the protocol's traffic when the user's
@@ -33,20 +34,20 @@ type tcpdump struct {
 }
 
 func newTcpdump(spec Spec, dir string) (tcpdump, error) {
-	o, err := scanTcpdump(spec.Args)
-	if err != nil {
-		return tcpdump{}, err
+	o, probs := captureargs.Check(spec.Tool, spec.Args)
+	if len(probs) > 0 {
+		return tcpdump{}, captureargs.Validate(spec.Tool, spec.Args)
 	}
 	base := spec.Protocol + ".pcap"
 	// -Z root keeps the privileges needed to open each new file of the ring in a
 	// root-only directory; -U writes every packet at once, so a snapshot holds the
 	// packets up to the anomaly rather than up to the last full buffer.
 	argv := []string{"-Z", "root", "-U", "-w", filepath.Join(dir, base)}
-	if !o.flags["-i"] && !o.flags["--interface"] {
+	if !o.Options["-i"] {
 		argv = append(argv, "-i", "any")
 	}
 	argv = append(argv, spec.Args...)
-	if len(o.filter) == 0 {
+	if len(o.Operands) == 0 {
 		argv = append(argv, defaultFilters[spec.Protocol]...)
 	}
 	return tcpdump{base: base, argv: argv}, nil

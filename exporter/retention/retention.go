@@ -76,6 +76,10 @@ type Stats struct {
 	Sweeps, Errors                 uint64
 	Deleted, DeletedBytes          uint64 // bundles
 	TempsRemoved, TempsRemovedSize uint64
+	// TotalBytes is what bundles and bundles in progress used after the last sweep
+	// that could list the directory; Measured is false until one could.
+	TotalBytes int64
+	Measured   bool
 }
 
 // Sweeper applies the retention rules.
@@ -86,6 +90,7 @@ type Sweeper struct {
 	trigger chan struct{}
 
 	sweeps, errs, deleted, deletedBytes, temps, tempBytes atomic.Uint64
+	total                                                 atomic.Int64 // -1 until measured
 }
 
 // New checks the options.
@@ -105,13 +110,17 @@ func New(o Options) (*Sweeper, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	return &Sweeper{o: o, log: o.Logger.With(zap.String("component", "retention")), trigger: make(chan struct{}, 1)}, nil
+	s := &Sweeper{o: o, log: o.Logger.With(zap.String("component", "retention")), trigger: make(chan struct{}, 1)}
+	s.total.Store(-1)
+	return s, nil
 }
 
 // Stats returns the counters.
 func (s *Sweeper) Stats() Stats {
+	total := s.total.Load()
 	return Stats{Sweeps: s.sweeps.Load(), Errors: s.errs.Load(), Deleted: s.deleted.Load(),
-		DeletedBytes: s.deletedBytes.Load(), TempsRemoved: s.temps.Load(), TempsRemovedSize: s.tempBytes.Load()}
+		DeletedBytes: s.deletedBytes.Load(), TempsRemoved: s.temps.Load(), TempsRemovedSize: s.tempBytes.Load(),
+		TotalBytes: max(total, 0), Measured: total >= 0}
 }
 
 type bundle struct {
@@ -215,6 +224,7 @@ func (s *Sweeper) sweep() (Report, error) {
 		rep.Kept = append(rep.Kept, b.name)
 	}
 	rep.TotalBytes = total
+	s.total.Store(total) // removals that failed left their bundles, still counted
 	if err := errors.Join(errs...); err != nil {
 		return rep, fmt.Errorf("retention: %w", err)
 	}

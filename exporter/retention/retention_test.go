@@ -73,6 +73,9 @@ func TestSweepByAge(t *testing.T) {
 	os.WriteFile(foreign, []byte("mine"), 0o600)
 
 	s, logs := sweeper(t, Options{OutputDir: out, MaxAge: 48 * time.Hour})
+	if st := s.Stats(); st.Measured || st.TotalBytes != 0 {
+		t.Fatalf("disk use known before any sweep: %+v", st)
+	}
 	rep, err := s.Sweep()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +89,8 @@ func TestSweepByAge(t *testing.T) {
 	if got := names(t, out); !slices.Equal(got, []string{edge, fresh, "notes.txt"}) {
 		t.Fatalf("directory holds %v", got)
 	}
-	if st := s.Stats(); st.Deleted != 1 || st.DeletedBytes != 10 || st.Sweeps != 1 {
+	// The survivors' 20 bytes are the disk use; the foreign file is not aod's.
+	if st := s.Stats(); st.Deleted != 1 || st.DeletedBytes != 10 || st.Sweeps != 1 || !st.Measured || st.TotalBytes != 20 || rep.TotalBytes != 20 {
 		t.Fatalf("stats %+v", st)
 	}
 	if logs.FilterMessage("deleted bundle").FilterField(zap.String("name", old)).Len() != 1 {

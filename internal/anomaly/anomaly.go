@@ -53,4 +53,14 @@ type Anomaly struct {
 	TopServers []Tally
 
 	Events []smbevent.Event // the triggering events, oldest first, bounded
+	// EventTimeOffset turns the Events' timestamps (StartNs, EndNs) into Unix
+	// nanoseconds: unix = ns + EventTimeOffset. The kernel stamps events with
+	// CLOCK_MONOTONIC, so the detector records the clocks' offset when it fires;
+	// events decoded from OpenTelemetry records are already Unix time (offset 0).
+	EventTimeOffset int64
+}
+
+// EventTime converts one of the Events' timestamps to wall-clock time.
+func (a *Anomaly) EventTime(ns uint64) time.Time {
+	return time.Unix(0, int64(ns)+a.EventTimeOffset)
 }

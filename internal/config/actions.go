@@ -6,38 +6,12 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/linuxdiag/aod/internal/captureargs"
 )
 
 // quickActions take no value; captures take an argument list.
 var quickActions = []string{ActionDmesg, ActionJournalctl, ActionDebugData, ActionStats, ActionMounts, ActionSMBInfo, ActionSyslogs}
-
-// captureSpec describes a capture tool's command line well enough to find options
-// in it the way getopt would, including clustered short options (-nw FILE).
-type captureSpec struct {
-	valued     string   // short options that take a value
-	reserved   []string // options aod sets itself: the output file
-	required   []string // options that bound the capture's disk use or say what to trace
-	why        string   // why the required ones are required
-	noOperands bool     // positional arguments are refused
-}
-
-var captureSpecs = map[string]*captureSpec{
-	// tcpdump's SHORTOPTS; -C/-W make its output a bounded ring of files.
-	ActionTcpdump: {
-		valued:   "BcCEFGijmMQrsTVwWyzZ",
-		reserved: []string{"-w", "--write-file"},
-		required: []string{"-C", "-W"},
-		why:      "-C (file size) and -W (file count) bound the capture's disk use",
-	},
-	// `trace-cmd record` options; -e picks the events to trace.
-	ActionTraceCmd: {
-		valued:     "efApCoOsrVglnPNbRBmMH",
-		reserved:   []string{"-o"},
-		required:   []string{"-e"},
-		why:        "-e names the events to trace",
-		noOperands: true,
-	},
-}
 
 var actionNames = append(slices.Clone(quickActions), ActionTcpdump, ActionTraceCmd)
 
@@ -63,7 +37,7 @@ func (d *decoder) actions(sec section, f field) []Action {
 	var out []Action
 	for _, name := range m.order {
 		g := m.byName[name]
-		if captureSpecs[name] == nil {
+		if !captureargs.Known(name) {
 			if !isNull(g.val) {
 				d.bad(g.val, g.path, "a quick action takes no value", fmt.Sprintf("nothing: write %q", name+":"))
 				continue
@@ -90,7 +64,7 @@ func (d *decoder) actionList(f field) []Action {
 			continue
 		}
 		switch line, dup := seen[s]; {
-		case captureSpecs[s] != nil:
+		case captureargs.Known(s):
 			d.bad(item.val, item.path, s+" needs arguments, which the 2025 list form cannot give", allowed+`; or the 2026 form, printed by "aod config migrate", where `+s+": takes an argument list")
 		case !slices.Contains(quickActions, s):
 			d.badHint(item.val, item.path, "unknown action", suggest(s, seqOf(quickActions)), allowed)
@@ -104,11 +78,10 @@ func (d *decoder) actionList(f field) []Action {
 	return out
 }
 
-// captureArgs decodes and checks a capture's argument list.
+// captureArgs decodes a capture's argument list and checks it with the rules the
+// capture itself runs by.
 func (d *decoder) captureArgs(tool string, f field) ([]string, bool) {
-	spec := captureSpecs[tool]
-	req := strings.Join(spec.required, " and ")
-	allowed := fmt.Sprintf("a list of %s arguments with %s and without %s", tool, req, strings.Join(spec.reserved, " or "))
+	allowed := captureargs.Allowed(tool)
 	v := deref(f.val)
 	if v == nil || v.Kind != yaml.SequenceNode {
 		d.wrongType(f.val, f.path, allowed)
@@ -127,52 +100,15 @@ func (d *decoder) captureArgs(tool string, f field) ([]string, bool) {
 	if len(d.errs) > errs {
 		return nil, false
 	}
-
-	seen := map[string]bool{}
-	at := func(i int) (*yaml.Node, string) { return v.Content[i], fmt.Sprintf("%s[%d]", f.path, i) }
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			i = len(args)
-		case strings.HasPrefix(a, "--"):
-			name, _, _ := strings.Cut(a, "=")
-			seen[name] = true
-			if slices.Contains(spec.reserved, name) {
-				n, p := at(i)
-				d.bad(n, p, "reserved option: aod chooses where captures are written", allowed)
-			}
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			for j := 1; j < len(a); j++ {
-				opt := "-" + a[j:j+1]
-				seen[opt] = true
-				if slices.Contains(spec.reserved, opt) {
-					n, p := at(i)
-					d.bad(n, p, "reserved option "+opt+": aod chooses where captures are written", allowed)
-				}
-				if strings.IndexByte(spec.valued, a[j]) < 0 {
-					continue
-				}
-				if j == len(a)-1 { // the value is the next argument
-					if i+1 == len(args) {
-						n, p := at(i)
-						d.bad(n, p, "option "+opt+" needs a value, and nothing follows it", allowed)
-					}
-					i++
-				}
-				break
-			}
-		case spec.noOperands:
-			n, p := at(i)
-			d.bad(n, p, "not an option: the arguments follow `"+tool+" record`", allowed)
+	_, probs := captureargs.Check(tool, args)
+	for _, p := range probs {
+		if p.Arg < 0 {
+			d.errorf(f.key, f.path, "%s: got %s; allowed: %s", p.Message, fmtList(args), allowed)
+			continue
 		}
+		d.bad(v.Content[p.Arg], fmt.Sprintf("%s[%d]", f.path, p.Arg), p.Message, allowed)
 	}
-	for _, r := range spec.required {
-		if !seen[r] {
-			d.errorf(f.key, f.path, "missing required option %s (%s): got %s; allowed: %s", r, spec.why, fmtList(args), allowed)
-		}
-	}
-	return args, len(d.errs) == errs
+	return args, len(probs) == 0
 }
 
 // checkCaptures enforces what one running capture per tool implies: a tool serves

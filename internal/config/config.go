@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/captureargs"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -50,8 +51,8 @@ const (
 	ActionMounts     = "mounts"
 	ActionSMBInfo    = "smbinfo"
 	ActionSyslogs    = "syslogs"
-	ActionTcpdump    = "tcpdump"
-	ActionTraceCmd   = "trace-cmd"
+	ActionTcpdump    = captureargs.Tcpdump
+	ActionTraceCmd   = captureargs.TraceCmd
 )
 
 // Config is the whole effective configuration.
@@ -219,7 +220,7 @@ type Action struct {
 
 // IsCapture reports whether a is a capture tool (tcpdump, trace-cmd) rather than a
 // quick action.
-func (a Action) IsCapture() bool { return captureSpecs[a.Name] != nil }
+func (a Action) IsCapture() bool { return captureargs.Known(a.Name) }
 
 // Cleanup is AODv2's retention of bundles under OutputDir.
 type Cleanup struct {

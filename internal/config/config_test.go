@@ -427,3 +427,17 @@ func BenchmarkParseDefault(b *testing.B) {
 		}
 	}
 }
+
+// Long options take their value from the next argument, as getopt_long reads them:
+// the value is not an operand (trace-cmd refuses those) nor an option of its own.
+func TestCaptureLongOptionValues(t *testing.T) {
+	yaml := "anomalies:\n  smb:\n    sockconn:\n      actions:\n        tcpdump: [-C, 2, -W, 3, --interface, lo, port 445]\n" +
+		"  nfs:\n    sockconn:\n      actions:\n        trace-cmd: [-e, nfs, --module, nfs, -b, 1024]\n"
+	c, _, err := Parse("captures.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Anomalies.NFS.Sockconn.Actions[0]; !a.IsCapture() || !slices.Equal(a.Args, []string{"-e", "nfs", "--module", "nfs", "-b", "1024"}) {
+		t.Fatalf("trace-cmd %+v", a)
+	}
+}

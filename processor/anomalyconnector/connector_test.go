@@ -223,7 +223,7 @@ func TestEventsToAnomalySpans(t *testing.T) {
 		anomalypdata.AttrThreshold:       0.02,
 		anomalypdata.AttrWindow:          1.0,
 		anomalypdata.AttrMaxLatency:      0.07,
-		anomalypdata.AttrEvents:          int64(3),
+		anomalypdata.AttrEventCount:      int64(3),
 	}
 	for k, v := range want {
 		if attrs[k] != v {

@@ -9,17 +9,9 @@ import (
 
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/smbevent"
+	"github.com/linuxdiag/aod/processor/anomalypdata"
 	"github.com/linuxdiag/aod/receiver/smbotel"
 )
-
-// kindByName inverts smbevent.Kind.String, the receiver's aod.event.kind attribute.
-var kindByName = func() map[string]smbevent.Kind {
-	m := make(map[string]smbevent.Kind)
-	for k := smbevent.KindSlow; k <= smbevent.KindConnectError; k++ {
-		m[k.String()] = k
-	}
-	return m
-}()
 
 // unknownCommand marks a command name outside SMB2; no latency rule tracks it.
 const unknownCommand = math.MaxUint16
@@ -33,7 +25,7 @@ func decode(lr plog.LogRecord, e *smbevent.Event) bool {
 	if !ok {
 		return false
 	}
-	kind, ok := kindByName[kv.Str()]
+	kind, ok := anomalypdata.KindByName(kv.Str())
 	if !ok {
 		return false
 	}

@@ -29,7 +29,11 @@ const (
 	AttrWindow          = "aod.anomaly.window"           // s; watch_interval_sec
 	AttrMaxLatency      = "aod.anomaly.max_latency"      // s; slowest triggering request
 	AttrSuppressed      = "aod.anomaly.suppressed"       // repeats the cooldown suppressed before this one
-	AttrEvents          = "aod.anomaly.events"           // triggering events kept for the bundle
+	AttrEventCount      = "aod.anomaly.event_count"      // triggering events kept with the anomaly
+	// AttrEvents holds those events for the bundle, one JSON line each (AppendEvent),
+	// newest kept when they exceed MaxEventsBytes. A collector's bundle exporter reads
+	// them back (FromSpan); the standalone agent hands the events over directly.
+	AttrEvents = "aod.anomaly.events"
 	// Top lists are string arrays of "value=count", most frequent first.
 	AttrTopCommands  = "aod.anomaly.top.commands"
 	AttrTopShares    = "aod.anomaly.top.shares"
@@ -73,7 +77,7 @@ func FillSpan(span ptrace.Span, a *anomaly.Anomaly) {
 	span.SetEndTimestamp(pcommon.NewTimestampFromTime(a.DetectedAt))
 
 	attrs := span.Attributes()
-	attrs.EnsureCapacity(16)
+	attrs.EnsureCapacity(18)
 	attrs.PutStr(AttrProtocol, a.Protocol)
 	attrs.PutStr(AttrType, a.Type)
 	attrs.PutStr(AttrRule, a.Rule)
@@ -94,7 +98,10 @@ func FillSpan(span ptrace.Span, a *anomaly.Anomaly) {
 		attrs.PutDouble(AttrMaxLatency, a.MaxLatency.Seconds())
 	}
 	attrs.PutInt(AttrSuppressed, int64(a.Suppressed))
-	attrs.PutInt(AttrEvents, int64(len(a.Events)))
+	attrs.PutInt(AttrEventCount, int64(len(a.Events)))
+	if len(a.Events) > 0 {
+		attrs.PutStr(AttrEvents, encodeEvents(a.Events, a.EventTime))
+	}
 	putTop(attrs, AttrTopCommands, a.TopCommands)
 	putTop(attrs, AttrTopShares, a.TopShares)
 	putTop(attrs, AttrTopProcesses, a.TopProcesses)

@@ -2,6 +2,7 @@ package anomalypdata
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,8 +36,32 @@ func sample() anomaly.Anomaly {
 		TopShares:    []anomaly.Tally{{Value: `\\srv\data`, Count: 10}},
 		TopProcesses: []anomaly.Tally{{Value: "fio[42]", Count: 10}},
 		TopServers:   []anomaly.Tally{{Value: "srv", Count: 1}},
-		Events:       make([]smbevent.Event, 10),
+		Events:       sampleEvents(),
+		// The events' monotonic clock read 5 s at t0.
+		EventTimeOffset: t0.UnixNano() - int64(5*time.Second),
 	}
+}
+
+// sampleEvents has one event of each kind, on a monotonic clock that reads 5 s at t0,
+// and the odd cases: a failure whose start is unknown, a command outside SMB2.
+func sampleEvents() []smbevent.Event {
+	mono := func(d time.Duration) uint64 { return uint64(5*time.Second + d) }
+	slow := smbevent.Event{Kind: smbevent.KindSlow, Command: 9, Pid: 43, Tgid: 42, SessionID: 0x936c11ff,
+		TreeID: 0x5, MessageID: 77, StartNs: mono(0), EndNs: mono(1234567891 * time.Nanosecond)}
+	copy(slow.Comm[:], "fio")
+	failed := slow
+	failed.Kind, failed.Status, failed.Rc, failed.Command = smbevent.KindError, 0xC00000B5, -110, 5
+	orphan := failed
+	orphan.StartNs, orphan.Status = orphan.EndNs, 0xC0FFEE00 // start unknown, status without a name
+	odd := slow
+	odd.Command, odd.Pid, odd.Tgid, odd.Comm = 40, 0, 0, [16]byte{}
+	reconnect := smbevent.Event{Kind: smbevent.KindReconnect, ConnID: 0xabc, EndNs: mono(2 * time.Second)}
+	copy(reconnect.Server[:], "fileserver.example")
+	connErr := reconnect
+	connErr.Kind, connErr.Rc = smbevent.KindConnectError, -111
+	connect := reconnect
+	connect.Kind = smbevent.KindConnect
+	return []smbevent.Event{slow, failed, orphan, odd, reconnect, connErr, connect}
 }
 
 func TestTraces(t *testing.T) {
@@ -74,7 +99,8 @@ func TestTraces(t *testing.T) {
 		AttrWindow:          1.0,
 		AttrMaxLatency:      1.5,
 		AttrSuppressed:      int64(3),
-		AttrEvents:          int64(10),
+		AttrEventCount:      int64(7),
+		AttrEvents:          encodeEvents(a.Events, a.EventTime),
 		AttrTopCommands:     []any{"SMB2_WRITE=7", "SMB2_READ=3"},
 		AttrTopShares:       []any{`\\srv\data=10`},
 		AttrTopProcesses:    []any{"fio[42]=10"},
@@ -151,18 +177,65 @@ func TestFromSpanInvertsFillSpan(t *testing.T) {
 	a.TopProcesses = []anomaly.Tally{{Value: "weird=name[1]", Count: 4}}
 	span := ptrace.NewSpan()
 	FillSpan(span, &a)
-	got, ok := FromSpan(span)
-	if !ok {
-		t.Fatal("anomaly span not recognised")
+	got, ok, err := FromSpan(span)
+	if !ok || err != nil {
+		t.Fatalf("anomaly span not recognised: %v, %v", ok, err)
 	}
+	// The events come back on the wall clock, which is where the span put them.
 	want := a
-	want.Events = nil
+	want.EventTimeOffset = 0
+	want.Events = sampleEvents()
+	for i := range want.Events {
+		e := &want.Events[i]
+		e.EndNs = uint64(int64(e.EndNs) + a.EventTimeOffset)
+		if e.StartNs != 0 {
+			e.StartNs = uint64(int64(e.StartNs) + a.EventTimeOffset)
+		}
+	}
+	want.Events[2].StartNs = 0 // the orphan's start was never known
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
 	}
+	for i := range got.Events {
+		if got.Events[i] != want.Events[i] {
+			t.Errorf("event %d:\n got %+v\nwant %+v", i, got.Events[i], want.Events[i])
+		}
+	}
+
 	other := ptrace.NewSpan()
 	other.SetName("GET /")
-	if _, ok := FromSpan(other); ok {
+	if _, ok, _ := FromSpan(other); ok {
 		t.Error("an unrelated span read as an anomaly")
+	}
+}
+
+// A span from elsewhere without timestamps reads as zero times, not 1970, so the
+// exporter dates the bundle itself.
+func TestFromSpanWithoutTimestamps(t *testing.T) {
+	span := ptrace.NewSpan()
+	span.SetName("smb.anomaly")
+	span.Attributes().PutStr(AttrProtocol, "smb")
+	span.Attributes().PutStr(AttrType, "error")
+	a, ok, err := FromSpan(span)
+	if !ok || err != nil || !a.DetectedAt.IsZero() || !a.FirstEvent.IsZero() || a.Events != nil {
+		t.Fatalf("%+v %v %v", a, ok, err)
+	}
+}
+
+// Damaged event lines are reported and left out; the others and the anomaly stay.
+func TestFromSpanWithBadEvents(t *testing.T) {
+	a := sample()
+	span := ptrace.NewSpan()
+	FillSpan(span, &a)
+	lines := strings.Split(strings.TrimSpace(encodeEvents(a.Events, a.EventTime)), "\n")
+	lines[1] = `{"time":"yesterday","aod.event.kind":"slow"}`
+	lines[3] = lines[3][:20]
+	span.Attributes().PutStr(AttrEvents, strings.Join(lines, "\n"))
+	got, ok, err := FromSpan(span)
+	if !ok || got.Rule != a.Rule || len(got.Events) != len(a.Events)-2 {
+		t.Fatalf("ok %v, %d events, rule %q", ok, len(got.Events), got.Rule)
+	}
+	if err == nil || !strings.Contains(err.Error(), "event line 2: time:") || !strings.Contains(err.Error(), "event line 4: not a JSON object") {
+		t.Errorf("error %v", err)
 	}
 }

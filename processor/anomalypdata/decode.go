@@ -13,22 +13,25 @@ import (
 
 // FromSpan reads an anomaly back from its span, for a collector exporter that receives
 // anomalies as traces. It reports false for spans that are not anomaly spans. The
-// triggering events do not travel on the span: Events is only sized, left nil.
-func FromSpan(span ptrace.Span) (anomaly.Anomaly, bool) {
+// triggering events come back from AttrEvents with Unix-nanosecond timestamps
+// (EventTimeOffset 0); lines that do not decode are left out and described by err,
+// and the rest of the anomaly is still good. Missing timestamps are zero times, not
+// the Unix epoch.
+func FromSpan(span ptrace.Span) (a anomaly.Anomaly, ok bool, err error) {
 	attrs := span.Attributes()
 	protocol, typ := str(attrs, AttrProtocol), str(attrs, AttrType)
 	if protocol == "" || typ == "" || span.Name() != SpanName(protocol) {
-		return anomaly.Anomaly{}, false
+		return anomaly.Anomaly{}, false, nil
 	}
-	return anomaly.Anomaly{
+	a = anomaly.Anomaly{
 		TraceID:      span.TraceID(),
 		SpanID:       span.SpanID(),
 		Protocol:     protocol,
 		Type:         typ,
 		Rule:         str(attrs, AttrRule),
 		Reason:       str(attrs, AttrReason),
-		FirstEvent:   span.StartTimestamp().AsTime(),
-		DetectedAt:   span.EndTimestamp().AsTime(),
+		FirstEvent:   timeOrZero(span.StartTimestamp()),
+		DetectedAt:   timeOrZero(span.EndTimestamp()),
 		Window:       seconds(attrs, AttrWindow),
 		Count:        int(integer(attrs, AttrCount)),
 		Limit:        int(integer(attrs, AttrAcceptableCount)),
@@ -40,7 +43,18 @@ func FromSpan(span ptrace.Span) (anomaly.Anomaly, bool) {
 		TopProcesses: top(attrs, AttrTopProcesses),
 		TopStatuses:  top(attrs, AttrTopStatuses),
 		TopServers:   top(attrs, AttrTopServers),
-	}, true
+	}
+	if s := str(attrs, AttrEvents); s != "" {
+		a.Events, err = DecodeEvents(s)
+	}
+	return a, true, err
+}
+
+func timeOrZero(ts pcommon.Timestamp) time.Time {
+	if ts == 0 {
+		return time.Time{}
+	}
+	return ts.AsTime()
 }
 
 func str(m pcommon.Map, key string) string {

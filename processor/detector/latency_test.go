@@ -189,6 +189,8 @@ func TestLatencyAnomalyContents(t *testing.T) {
 	check("SpanID", a.SpanID, [8]byte{7: 1})
 	// MaxEvents 3: the three most recent triggering events, oldest first.
 	check("Events", a.Events, events[1:])
+	check("EventTimeOffset", a.EventTimeOffset, epoch.UnixNano()) // wall = epoch + monotonic
+	check("EventTime", a.EventTime(a.Events[0].EndNs).UnixNano(), epoch.Add(time.Duration(a.Events[0].EndNs)).UnixNano())
 	check("MaxLatency", a.MaxLatency, 80*ms)
 	check("TopCommands", a.TopCommands, []anomaly.Tally{{Value: "SMB2_WRITE", Count: 2}, {Value: "SMB2_READ", Count: 1}})
 	check("TopShares", a.TopShares, []anomaly.Tally{{Value: `\\srv\data`, Count: 2}, {Value: "session 0x9 tree 0x3", Count: 1}})

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/procnet"
 	"github.com/linuxdiag/aod/internal/smbevent"
-	"github.com/linuxdiag/aod/processor/detector/internal/procnet"
 )
 
 // Connection rules, as anomaly.Anomaly.Rule names them: what completed the count.

@@ -21,13 +21,17 @@ func isRequest(k smbevent.Kind) bool { return k == smbevent.KindSlow || k == smb
 // newAnomaly fills what every anomaly has from its triggering events; the detector
 // adds its rule, counts and reason.
 func (env *Env) newAnomaly(typ, rule string, first uint64, events []smbevent.Event) anomaly.Anomaly {
+	firstTime := env.Clock.Time(first)
 	a := anomaly.Anomaly{
 		Protocol:   Protocol,
 		Type:       typ,
 		Rule:       rule,
-		FirstEvent: env.Clock.Time(first),
+		FirstEvent: firstTime,
 		DetectedAt: env.Clock.Now(),
 		Events:     events,
+		// The offset Clock.Time just applied, so the events can be dated later
+		// without the detector's clock.
+		EventTimeOffset: firstTime.UnixNano() - int64(first),
 	}
 	a.TraceID, a.SpanID = env.NewIDs()
 	var commands, shares, processes, statuses tally

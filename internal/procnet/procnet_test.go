@@ -18,16 +18,16 @@ func TestParseRealTables(t *testing.T) {
 		want []Conn
 	}{
 		{"tcp", []Conn{
-			{netip.MustParseAddrPort("127.0.0.1:445"), netip.MustParseAddrPort("0.0.0.0:0"), 0x0A},
-			{netip.MustParseAddrPort("127.0.0.1:37558"), netip.MustParseAddrPort("127.0.0.1:445"), StateEstablished},
-			{netip.MustParseAddrPort("127.0.0.1:37568"), netip.MustParseAddrPort("127.0.0.1:445"), StateEstablished},
-			{netip.MustParseAddrPort("127.0.0.1:445"), netip.MustParseAddrPort("127.0.0.1:37568"), StateEstablished},
-			{netip.MustParseAddrPort("127.0.0.1:445"), netip.MustParseAddrPort("127.0.0.1:37558"), StateEstablished},
+			conn("127.0.0.1:445", "0.0.0.0:0", 0x0A, 48422),
+			conn("127.0.0.1:37558", "127.0.0.1:445", StateEstablished, 48424),
+			conn("127.0.0.1:37568", "127.0.0.1:445", StateEstablished, 48426),
+			conn("127.0.0.1:445", "127.0.0.1:37568", StateEstablished, 48427),
+			conn("127.0.0.1:445", "127.0.0.1:37558", StateEstablished, 48425),
 		}},
 		{"tcp6", []Conn{
-			{netip.MustParseAddrPort("[::1]:445"), netip.MustParseAddrPort("[::]:0"), 0x0A},
-			{netip.MustParseAddrPort("[::1]:48510"), netip.MustParseAddrPort("[::1]:445"), StateEstablished},
-			{netip.MustParseAddrPort("[::1]:445"), netip.MustParseAddrPort("[::1]:48510"), StateEstablished},
+			conn("[::1]:445", "[::]:0", 0x0A, 48423),
+			conn("[::1]:48510", "[::1]:445", StateEstablished, 48428),
+			conn("[::1]:445", "[::1]:48510", StateEstablished, 48429),
 		}},
 	} {
 		data, err := os.ReadFile("testdata/" + tc.file)
@@ -49,6 +49,40 @@ func TestParseRealTables(t *testing.T) {
 	}
 }
 
+func conn(local, remote string, st uint8, inode uint64) Conn {
+	return Conn{Local: netip.MustParseAddrPort(local), Remote: netip.MustParseAddrPort(remote), State: st, Inode: inode}
+}
+
+// The columns after st: queues and retransmits in hex, uid and inode in decimal.
+func TestParseLaterColumns(t *testing.T) {
+	const header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+	row := "   2: 0F02000A:C350 0A0AA8C0:01BD 01 00000080:0000001F 01:00000033 00000003  1000        0 63217 1 00000000af9b4962 20 4 30 10 -1\n"
+	got, err := Parse([]byte(header+row), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Conn{Local: netip.MustParseAddrPort("10.0.2.15:50000"), Remote: netip.MustParseAddrPort("192.168.10.10:445"),
+		State: StateEstablished, TxQueue: 0x80, RxQueue: 0x1F, Retransmits: 3, UID: 1000, Inode: 63217}
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{
+		"   2: 0F02000A:C350 0A0AA8C0:01BD 01 00000080 01:00000033 00000003  1000        0 63217\n",
+		"   2: 0F02000A:C350 0A0AA8C0:01BD 01 00000080:0000001F 01:00000033 0000000X  1000        0 63217\n",
+		"   2: 0F02000A:C350 0A0AA8C0:01BD 01 00000080:0000001F 01:00000033 00000003  -1        0 63217\n",
+		"   2: 0F02000A:C350 0A0AA8C0:01BD 01 00000080:0000001F 01:00000033 00000003  1000        0 inode\n",
+	} {
+		if _, err := Parse([]byte(header+bad), nil); err == nil || !strings.Contains(err.Error(), "column") {
+			t.Errorf("%q: error %v", bad, err)
+		}
+	}
+	for st, name := range map[uint8]string{StateEstablished: "ESTAB", 0x0A: "LISTEN", 0x06: "TIME-WAIT", 0: "0x00", 0x2A: "0x2A"} {
+		if got := StateName(st); got != name {
+			t.Errorf("StateName(%d) = %q, want %q", st, got, name)
+		}
+	}
+}
+
 func TestParseV4MappedAndAppend(t *testing.T) {
 	table := "  sl  local_address                         remote_address                        st\n" +
 		"   0: 0000000000000000FFFF00000A00000A:D431 0000000000000000FFFF00000500000A:01BD 01 0\n"
@@ -57,7 +91,7 @@ func TestParseV4MappedAndAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Conn{netip.MustParseAddrPort("10.0.0.10:54321"), netip.MustParseAddrPort("10.0.0.5:445"), StateEstablished}
+	want := conn("10.0.0.10:54321", "10.0.0.5:445", StateEstablished, 0)
 	if len(got) != 2 || got[0] != prior[0] || got[1] != want {
 		t.Fatalf("got %v, want prior row then %v", got, want)
 	}
@@ -107,7 +141,8 @@ func FuzzParseProcNetTCP(f *testing.F) {
 		var b strings.Builder
 		b.WriteString("  sl  local_address rem_address   st\n")
 		for i, c := range conns {
-			fmt.Fprintf(&b, "%4d: %s %s %02X\n", i, format(c.Local), format(c.Remote), c.State)
+			fmt.Fprintf(&b, "%4d: %s %s %02X %08X:%08X 00:00000000 %08X %5d %8d %d\n", i, format(c.Local), format(c.Remote),
+				c.State, c.TxQueue, c.RxQueue, c.Retransmits, c.UID, 0, c.Inode)
 		}
 		again, err := Parse([]byte(b.String()), nil)
 		if err != nil {

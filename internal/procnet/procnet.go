@@ -17,6 +17,23 @@ const StateEstablished = 0x01
 type Conn struct {
 	Local, Remote netip.AddrPort
 	State         uint8 // TCP state, as include/net/tcp_states.h numbers it
+	// The columns after st, zero when a row stops at st.
+	TxQueue, RxQueue uint32 // bytes queued to send and received unread (tx_queue:rx_queue)
+	Retransmits      uint32 // retransmission timeouts not yet recovered (retrnsmt)
+	UID              uint32 // owner of the socket
+	Inode            uint64 // the socket's inode, as /proc/<pid>/fd links name it ("socket:[N]")
+}
+
+// stateNames are ss's names of the TCP states, by include/net/tcp_states.h number.
+var stateNames = [...]string{1: "ESTAB", 2: "SYN-SENT", 3: "SYN-RECV", 4: "FIN-WAIT-1", 5: "FIN-WAIT-2",
+	6: "TIME-WAIT", 7: "UNCONN", 8: "CLOSE-WAIT", 9: "LAST-ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW-SYN-RECV"}
+
+// StateName names a TCP state as ss does ("ESTAB"), or in hex when it is unknown.
+func StateName(st uint8) string {
+	if int(st) < len(stateNames) && stateNames[st] != "" {
+		return stateNames[st]
+	}
+	return fmt.Sprintf("0x%02X", st)
 }
 
 // Parse appends the rows of a /proc/net/tcp or /proc/net/tcp6 table to dst. An empty
@@ -45,7 +62,8 @@ func Parse(data []byte, dst []Conn) ([]Conn, error) {
 	return dst, nil
 }
 
-// parseRow reads "sl: local remote st ..." and ignores the columns after st.
+// parseRow reads "sl: local remote st tx:rx tr:when retrnsmt uid timeout inode ..."
+// (the columns after st when present) and ignores the later, per-state ones.
 func parseRow(line []byte) (Conn, error) {
 	f := bytes.Fields(line)
 	if len(f) < 4 || len(f[0]) < 2 || f[0][len(f[0])-1] != ':' {
@@ -63,7 +81,27 @@ func parseRow(line []byte) (Conn, error) {
 	if err != nil || len(f[3]) != 2 {
 		return Conn{}, fmt.Errorf("state %.10q is not two hex digits", f[3])
 	}
-	return Conn{Local: local, Remote: remote, State: uint8(st)}, nil
+	c := Conn{Local: local, Remote: remote, State: uint8(st)}
+	if len(f) < 10 {
+		return c, nil
+	}
+	num := func(name string, b []byte, base, bits int) uint64 {
+		n, e := strconv.ParseUint(string(b), base, bits)
+		if e != nil && err == nil {
+			err = fmt.Errorf("%s column %.20q is not a number", name, b)
+		}
+		return n
+	}
+	tx, rx, _ := bytes.Cut(f[4], []byte(":")) // without the colon rx is empty: an error
+	c.TxQueue = uint32(num("tx_queue", tx, 16, 32))
+	c.RxQueue = uint32(num("rx_queue", rx, 16, 32))
+	c.Retransmits = uint32(num("retrnsmt", f[6], 16, 32))
+	c.UID = uint32(num("uid", f[7], 10, 32))
+	c.Inode = num("inode", f[9], 10, 64)
+	if err != nil {
+		return Conn{}, err
+	}
+	return c, nil
 }
 
 // parseAddrPort reads "ADDR:PORT". The kernel prints each 32-bit word of the address
