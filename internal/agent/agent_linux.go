@@ -329,11 +329,15 @@ func (a *Agent) handle(b *bundler.Bundler, found []anomaly.Anomaly) {
 // exportMetrics adds the agent's own counters to each collection and exports it.
 func (a *Agent) exportMetrics(ctx context.Context, exp, explicit pmetric.Metrics) error {
 	now := time.Now()
+	a.mu.Lock()
+	stats := a.bundler.Stats()
+	a.mu.Unlock()
 	for _, md := range []pmetric.Metrics{exp, explicit} {
 		if md.ResourceMetrics().Len() == 0 {
 			continue
 		}
 		a.counter.Metrics(a.res, now).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
+		bundler.Metrics(stats, a.res, now).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
 	return a.sinks.ExportMetrics(ctx, exp, explicit)
 }

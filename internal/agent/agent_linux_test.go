@@ -137,18 +137,27 @@ func TestAgentEndToEnd(t *testing.T) {
 	if res["service.name"] != "aod" || res["os.type"] != "linux" || res["host.name"] == nil || res["os.version"] == nil {
 		t.Errorf("resource = %v", res)
 	}
-	body := scrape(t, f.prom)
-	for _, want := range []string{
+	wants := []string{
 		`smb_client_operation_duration_seconds_bucket{`,
 		`smb_command="SMB2_READ"`,
 		`smb_share="share"`,
 		`server_address="127.0.0.1"`,
 		`aod_anomalies_total{`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("Prometheus scrape lacks %s", want)
-		}
+		`aod_bundles_total{`,
+		`aod_bundle_disk_usage_bytes`,
 	}
+	// The bundle's disk use is measured by the retention sweep that follows it, and
+	// served from the next collection: poll the endpoint until everything is there.
+	var body string
+	telemetrytest.WaitFor(t, 20*time.Second, "the Prometheus endpoint's series", func() bool {
+		body = scrape(t, f.prom)
+		for _, w := range wants {
+			if !strings.Contains(body, w) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // TestShutdownFlushesFinalMetrics collects metrics only once an hour: whatever reaches
