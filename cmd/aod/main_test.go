@@ -233,7 +233,9 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	cfg, sock := hermetic(t, "")
-	go func() { done <- aod(ctx, []string{"run", "--config", cfg, "--control-socket", sock}, &bytes.Buffer{}, &stderr) }()
+	go func() {
+		done <- aod(ctx, []string{"run", "--config", cfg, "--control-socket", sock}, &bytes.Buffer{}, &stderr)
+	}()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(stderr.String(), "watching SMB latency") {
