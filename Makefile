@@ -39,7 +39,7 @@ unit:
 
 FUZZTIME ?= 20s
 fuzz:
-	@set -e; grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' . | sort | \
+	@set -e; git ls-files '*_test.go' | xargs grep -Ho '^func Fuzz[A-Za-z0-9_]*' | sort | \
 	while IFS=: read -r file fn; do \
 		name=$${fn#func }; pkg=./$$(dirname "$${file#./}"); \
 		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
