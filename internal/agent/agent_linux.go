@@ -145,15 +145,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.bundler.Start(); err != nil {
 		return fmt.Errorf("bundles: %w", err)
 	}
-	if err := a.recv.Start(ctx); err != nil {
-		return fmt.Errorf("receiver: %w", err)
-	}
-	if a.opts.Kernel != nil {
-		// Probes the caller loaded start with nothing tracked.
-		if err := a.applyFilters(a.cfg); err != nil {
-			return err
-		}
-	}
+	// The control socket exists before the first event arrives: onEvents reads a.ctl
+	// without a lock.
 	if a.opts.ControlSocket != "" {
 		ctl, err := control.Listen(a.opts.ControlSocket, a.snapshot, a.log)
 		if err != nil {
@@ -161,6 +154,15 @@ func (a *Agent) Start(ctx context.Context) error {
 			a.log.Warn("control socket unavailable: aod top and aod snapshot cannot reach this agent", "err", err)
 		} else {
 			a.ctl = ctl
+		}
+	}
+	if err := a.recv.Start(ctx); err != nil {
+		return fmt.Errorf("receiver: %w", err)
+	}
+	if a.opts.Kernel != nil {
+		// Probes the caller loaded start with nothing tracked.
+		if err := a.applyFilters(a.cfg); err != nil {
+			return err
 		}
 	}
 	a.pollStop, a.pollDone = make(chan struct{}), make(chan struct{})
