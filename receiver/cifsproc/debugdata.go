@@ -4,8 +4,6 @@
 package cifsproc
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -48,12 +46,7 @@ var ErrNotDebugData = errors.New("not a /proc/fs/cifs/DebugData listing")
 // in the returned error, next to everything that did parse.
 func ParseDebugData(data []byte) (*DebugData, error) {
 	p := debugDataParser{out: &DebugData{}}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		p.line(sc.Text())
-	}
-	if err := sc.Err(); err != nil {
+	if err := eachLine(data, p.line); err != nil {
 		p.errs = append(p.errs, err)
 	}
 	p.endShare()

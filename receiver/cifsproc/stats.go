@@ -1,8 +1,6 @@
 package cifsproc
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -117,12 +115,7 @@ var ErrNotStats = errors.New("not a /proc/fs/cifs/Stats listing")
 // to everything that did parse.
 func ParseStats(data []byte) (*Stats, error) {
 	p := statsParser{out: &Stats{}}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		p.line(sc.Text())
-	}
-	if err := sc.Err(); err != nil {
+	if err := eachLine(data, p.line); err != nil {
 		p.errs = append(p.errs, err)
 	}
 	if !p.sawHeader {
