@@ -1,5 +1,6 @@
-// Package anomalypdata turns detected anomalies into OpenTelemetry data: one span per
-// anomaly and a counter of anomalies by protocol, type and rule. The collector
+// Package anomalypdata turns detected anomalies into OpenTelemetry data: one span and
+// one log record per anomaly and a counter of anomalies by protocol, type and rule.
+// The collector
 // connector and the standalone agent both use it, so an anomaly looks the same
 // whichever way aod runs.
 package anomalypdata
@@ -76,7 +77,12 @@ func FillSpan(span ptrace.Span, a *anomaly.Anomaly) {
 	span.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
 	span.SetEndTimestamp(pcommon.NewTimestampFromTime(a.DetectedAt))
 
-	attrs := span.Attributes()
+	putAttributes(span.Attributes(), a, true)
+}
+
+// putAttributes fills in the anomaly's attributes, shared by its span and its log
+// record. withEvents adds AttrEvents, which only the span carries.
+func putAttributes(attrs pcommon.Map, a *anomaly.Anomaly, withEvents bool) {
 	attrs.EnsureCapacity(18)
 	attrs.PutStr(AttrProtocol, a.Protocol)
 	attrs.PutStr(AttrType, a.Type)
@@ -99,7 +105,7 @@ func FillSpan(span ptrace.Span, a *anomaly.Anomaly) {
 	}
 	attrs.PutInt(AttrSuppressed, int64(a.Suppressed))
 	attrs.PutInt(AttrEventCount, int64(len(a.Events)))
-	if len(a.Events) > 0 {
+	if withEvents && len(a.Events) > 0 {
 		attrs.PutStr(AttrEvents, encodeEvents(a.Events, a.EventTime))
 	}
 	putTop(attrs, AttrTopCommands, a.TopCommands)
