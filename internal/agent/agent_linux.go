@@ -308,23 +308,37 @@ func (a *Agent) poll() {
 // handle reports anomalies and starts their bundles. Called with a.mu held; it never
 // blocks on a bundle (Submit returns at once).
 func (a *Agent) handle(b *bundler.Bundler, found []anomaly.Anomaly) {
+	ctx := context.Background()
 	a.counter.Add(found)
-	if err := a.sinks.ExportTraces(context.Background(), anomalypdata.Traces(a.res, found)); err != nil {
+	if err := a.sinks.ExportTraces(ctx, anomalypdata.Traces(a.res, found)); err != nil {
 		a.log.Warn("anomaly spans not exported", "err", err)
+	}
+	if err := a.sinks.ExportLogs(ctx, anomalypdata.Logs(a.res, found)); err != nil {
+		a.log.Warn("anomaly records not exported", "err", err)
 	}
 	for _, an := range found {
 		a.log.Warn("anomaly", "protocol", an.Protocol, "type", an.Type, "rule", an.Rule,
 			"count", an.Count, "reason", an.Reason, "suppressed", an.Suppressed)
-		err := b.Submit(an, func(r bundler.Report, err error) {
-			if err != nil {
-				a.log.Error("bundle not written", "type", an.Type, "rule", an.Rule, "err", err)
-				return
-			}
-			a.log.Info("bundle written", "path", r.Path, "bytes", r.Bytes, "actions", len(r.Actions))
-		})
-		if err != nil {
-			a.log.Warn("bundle skipped", "type", an.Type, "rule", an.Rule, "err", err)
+		if err := b.Submit(an, func(r bundler.Report, err error) { a.bundled(&an, r, err) }); err != nil {
+			a.bundled(&an, bundler.Report{}, err)
 		}
+	}
+}
+
+// bundled reports a bundle's outcome: in the log, and as spans under the anomaly's
+// span plus a log record, over OTLP.
+func (a *Agent) bundled(an *anomaly.Anomaly, r bundler.Report, err error) {
+	if err != nil {
+		a.log.Error("bundle not written", "type", an.Type, "rule", an.Rule, "err", err)
+	} else {
+		a.log.Info("bundle written", "path", r.Path, "bytes", r.Bytes, "actions", len(r.Actions))
+	}
+	ctx := context.Background()
+	if err := a.sinks.ExportTraces(ctx, bundler.Traces(a.res, an, r, err)); err != nil {
+		a.log.Warn("bundle spans not exported", "err", err)
+	}
+	if err := a.sinks.ExportLogs(ctx, bundler.Logs(a.res, an, r, err)); err != nil {
+		a.log.Warn("bundle record not exported", "err", err)
 	}
 }
 

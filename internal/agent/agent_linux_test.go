@@ -121,6 +121,10 @@ func TestAgentEndToEnd(t *testing.T) {
 		m, _ := filepath.Glob(filepath.Join(f.dir, "batches", "aod_quick_*_smb_latency.tar.zst"))
 		return len(m) == 1
 	})
+	// The bundle's spans hang under the anomaly's; its actions are children too.
+	telemetrytest.WaitFor(t, 20*time.Second, "the bundle's spans", func() bool {
+		return hasSpan(f.otlp, "aod.bundle") && hasSpan(f.otlp, "aod.action stats")
+	})
 	telemetrytest.WaitFor(t, 20*time.Second, "4 READs at the OTLP receiver", func() bool {
 		dp, ok := lastDuration(f.otlp.Metrics.AllMetrics())
 		return ok && dp.Count() == 4
@@ -130,8 +134,9 @@ func TestAgentEndToEnd(t *testing.T) {
 	if attrs["smb.command"] != "SMB2_READ" || attrs["smb.share"] != "share" || attrs["server.address"] != "127.0.0.1" {
 		t.Errorf("duration attributes = %v", attrs)
 	}
-	if n := f.otlp.Logs.LogRecordCount(); n != 3 {
-		t.Errorf("OTLP got %d event records, want the 3 slow READs", n)
+	// Three slow READs, the anomaly and the bundle: one record each.
+	if n := f.otlp.Logs.LogRecordCount(); n != 5 {
+		t.Errorf("OTLP got %d log records, want 5 (3 events, the anomaly, the bundle)", n)
 	}
 	res := f.otlp.Metrics.AllMetrics()[0].ResourceMetrics().At(0).Resource().Attributes().AsRaw()
 	if res["service.name"] != "aod" || res["os.type"] != "linux" || res["host.name"] == nil || res["os.version"] == nil {

@@ -1,11 +1,11 @@
 package detector
 
 import (
-	"crypto/rand"
 	"io/fs"
 	"os"
 	"time"
 
+	"github.com/linuxdiag/aod/processor/anomalypdata"
 	"github.com/linuxdiag/aod/receiver/cifsproc"
 	"github.com/linuxdiag/aod/receiver/wallclock"
 )
@@ -89,21 +89,10 @@ func (e Env) withDefaults() Env {
 		e.Clock = NewSystemClock()
 	}
 	if e.NewIDs == nil {
-		e.NewIDs = randomIDs
+		e.NewIDs = anomalypdata.NewIDs
 	}
 	if e.Proc == nil {
 		e.Proc = os.DirFS("/proc")
 	}
 	return e
-}
-
-// randomIDs draws W3C-valid (non-zero) trace and span ids.
-func randomIDs() (trace [16]byte, span [8]byte) {
-	for trace == [16]byte{} {
-		_, _ = rand.Read(trace[:]) // crypto/rand.Read never fails (it aborts the program)
-	}
-	for span == [8]byte{} {
-		_, _ = rand.Read(span[:])
-	}
-	return trace, span
 }
