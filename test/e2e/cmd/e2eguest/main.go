@@ -1,0 +1,99 @@
+// Command e2eguest runs inside the e2e guest (see test/e2e/guest/main.sh), which has
+// neither curl nor Go:
+//
+//	e2eguest probe -ready FILE -out FILE
+//
+// loads and attaches aod's BPF programs, independently of the agent, creates the ready
+// file (listing the attached tracepoints) and, at SIGTERM or SIGINT, writes a
+// guestprobe.Snapshot as JSON to the out file and exits.
+//
+//	e2eguest scrape URL
+//
+// prints the body of an HTTP GET (the agent's Prometheus /metrics); it fails unless the
+// answer is 200 OK.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/test/e2e/internal/guestprobe"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "e2eguest:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = "usage: e2eguest probe -ready FILE -out FILE | e2eguest scrape URL"
+
+func run(args []string) error {
+	if len(args) == 2 && args[0] == "scrape" {
+		return scrape(args[1], os.Stdout)
+	}
+	if len(args) == 0 || args[0] != "probe" {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	ready := fs.String("ready", "", "file created once the programs are attached")
+	out := fs.String("out", "", "file the snapshot is written to at SIGTERM")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *ready == "" || *out == "" {
+		return errors.New("probe needs -ready and -out")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return probe(ctx, *ready, *out)
+}
+
+func probe(ctx context.Context, ready, out string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	p, err := bpf.Load(bpf.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	report, err := p.Attach(ctx)
+	if err != nil {
+		return err
+	}
+	attached := report.Attached()
+	if err := os.WriteFile(ready, []byte(strings.Join(attached, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	snap, err := guestprobe.Take(p, attached)
+	if err != nil {
+		return err
+	}
+	return snap.Write(out)
+}
+
+func scrape(url string, w io.Writer) error {
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}

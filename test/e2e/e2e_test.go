@@ -1,0 +1,544 @@
+//go:build e2e
+
+package e2e
+
+// The end-to-end test: real SMB traffic from the kernel's cifs client to Samba, in a qemu
+// guest booting a Debian kernel (6.1 and 6.12), with aod's BPF programs and the agent running
+// beside the workload. Run as root on Debian (it installs qemu, mmdebstrap and cpio when
+// missing):
+//
+//	go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
+//
+// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors reconnect") narrow a
+// run; E2E_AOD=off leaves the agent out (the kernel-side checks and the test's own probe of
+// aod's BPF programs still run). Guests are cached in .cache/ (see image.sh); each
+// kernel's run folder, with every piece of evidence and the console log, stays in
+// .cache/run-<kernel>/ for inspection.
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/receiver/cifsproc"
+	"github.com/linuxdiag/aod/test/e2e/internal/guestprobe"
+)
+
+const (
+	statusEndOfFile       = 0xc0000011 // STATUS_END_OF_FILE
+	statusNameNotFound    = 0xc0000034 // STATUS_OBJECT_NAME_NOT_FOUND
+	statusNoMoreFiles     = 0x80000006 // STATUS_NO_MORE_FILES
+	injectedRoundTripSecs = 0.100      // netem delay 50ms on lo, crossed by the request and the response
+)
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// checks are each scenario's assertions on the kernel's evidence and on the agent's.
+var checks = map[string]struct {
+	kernel func(*testing.T, *scenario)
+	agent  func(*testing.T, *scenario, *agentRun)
+}{
+	"baseline":  {checkBaseline, checkAgentBaseline},
+	"latency":   {checkLatency, checkAgentLatency},
+	"errors":    {checkErrors, checkAgentErrors},
+	"reconnect": {checkReconnect, checkAgentReconnect},
+}
+
+func TestE2E(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the e2e test builds the guest with mmdebstrap as root: run it as root")
+	}
+	here, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(here, ".cache")
+	bins := buildGuestBinaries(t, filepath.Join(here, "..", ".."), filepath.Join(cache, "bin"))
+	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors reconnect"))
+	for _, name := range scenarios {
+		if _, ok := checks[name]; !ok {
+			t.Fatalf("E2E_SCENARIOS: no scenario %q (have %v)", name, slices.Sorted(maps.Keys(checks)))
+		}
+	}
+	for _, kernel := range strings.Fields(env("E2E_KERNELS", "6.1 6.12")) {
+		t.Run(kernel, func(t *testing.T) {
+			start := time.Now()
+			image := strings.TrimSpace(lastLine(runScript(t, here, "image.sh", kernel)))
+			t.Logf("guest image ready in %v: %s", time.Since(start).Round(time.Millisecond), image)
+
+			run := filepath.Join(cache, "run-"+kernel)
+			prepareRun(t, here, run, bins, scenarios)
+			start = time.Now()
+			out, err := exec.Command(filepath.Join(here, "boot.sh"), image, run).CombinedOutput()
+			t.Logf("guest ran in %v", time.Since(start).Round(time.Millisecond))
+			logTiming(t, filepath.Join(run, "out"))
+			if err != nil {
+				t.Errorf("guest failed: %v\n%s", err, out)
+			}
+			want, _ := os.ReadFile(filepath.Join(image, "kernel-version"))
+			got, _ := os.ReadFile(filepath.Join(run, "out", "kernel-release"))
+			if w := strings.TrimSpace(string(want)); w == "" || strings.TrimSpace(string(got)) != w {
+				t.Fatalf("the guest ran kernel %q, the image holds %q", got, want)
+			}
+			for _, name := range scenarios {
+				t.Run(name, func(t *testing.T) {
+					dir := filepath.Join(run, "out", name)
+					s := loadScenario(t, dir)
+					checkCommon(t, s)
+					c := checks[name]
+					c.kernel(t, s)
+					a := loadAgent(t, dir)
+					if a == nil {
+						if _, ok := bins["aod"]; ok {
+							t.Error("the agent did not run")
+						}
+						return
+					}
+					checkAgentCounts(t, s, a)
+					c.agent(t, s, a)
+				})
+			}
+		})
+	}
+}
+
+// buildGuestBinaries builds, statically, the programs the guest runs: the test's own probe
+// (e2eguest) and, unless E2E_AOD=off, the agent.
+func buildGuestBinaries(t *testing.T, module, dir string) map[string]string {
+	t.Helper()
+	pkgs := map[string]string{"e2eguest": "./test/e2e/cmd/e2eguest"}
+	if env("E2E_AOD", "on") != "off" {
+		pkgs["aod"] = "./cmd/aod"
+	}
+	bins := map[string]string{}
+	for name, pkg := range pkgs {
+		out := filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+		cmd.Dir = module
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", pkg, err, msg)
+		}
+		bins[name] = out
+	}
+	return bins
+}
+
+// runScript runs one of the harness scripts and returns its standard output; its standard
+// error (progress) goes to the test log.
+func runScript(t *testing.T, dir, script string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(dir, script), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if s := strings.TrimSpace(stderr.String()); s != "" {
+		t.Log(s)
+	}
+	if err != nil {
+		t.Fatalf("%s %s: %v", script, strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// prepareRun lays out the guest's host folder: the guest scripts, the binaries, the
+// scenario list and the agent's command line.
+func prepareRun(t *testing.T, here, run string, bins map[string]string, scenarios []string) {
+	t.Helper()
+	if err := os.RemoveAll(run); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"guest", "bin", "aod"} {
+		if err := os.MkdirAll(filepath.Join(run, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile := func(src, dst string, mode os.FileMode) {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, data, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scripts, err := filepath.Glob(filepath.Join(here, "guest", "*.sh"))
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no guest scripts: %v", err)
+	}
+	for _, s := range scripts {
+		copyFile(s, filepath.Join(run, "guest", filepath.Base(s)), 0o755)
+	}
+	for name, path := range bins {
+		copyFile(path, filepath.Join(run, "bin", name), 0o755)
+	}
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(run, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("scenarios", strings.Join(scenarios, "\n")+"\n")
+	if aod, ok := bins["aod"]; ok {
+		writeAodConfigs(t, aod, filepath.Join(run, "aod"), scenarios)
+	}
+}
+
+// logTiming reports the guest's own clock: boot to script, boot to mounted share, and each
+// scenario's duration.
+func logTiming(t *testing.T, out string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(out, "timing"))
+	if err != nil {
+		t.Errorf("no guest timing: %v", err)
+		return
+	}
+	t.Logf("guest timing (seconds of guest uptime):\n%s", data)
+}
+
+// scenario is the evidence one scenario left.
+type scenario struct {
+	dir           string
+	trace         *trace
+	reqs          []*request
+	unpaired      []traceEvent // completions without a start in the trace
+	reconnects    []float64    // times of smb3_reconnect, when the scenario traced it
+	phases        []phase
+	before, after *cifsproc.Stats
+	probe         *guestprobe.Snapshot
+}
+
+// wallTime converts a time of the scenario's trace to wall-clock time.
+func (s *scenario) wallTime(uptime float64) time.Time { return wallTime(s.phases, uptime) }
+
+// phaseWall is the wall-clock time a phase began.
+func (s *scenario) phaseWall(name string) time.Time {
+	for _, p := range s.phases {
+		if p.Name == name {
+			return time.Unix(0, int64(p.Wall*1e9))
+		}
+	}
+	panic("no phase " + name)
+}
+
+func loadScenario(t *testing.T, dir string) *scenario {
+	t.Helper()
+	s := &scenario{dir: dir}
+	exit, err := os.ReadFile(filepath.Join(dir, "exit"))
+	if err != nil {
+		t.Fatalf("scenario did not run: %v", err)
+	}
+	if strings.TrimSpace(string(exit)) != "0" {
+		t.Errorf("scenario script exited with %s (console: %s)", strings.TrimSpace(string(exit)), filepath.Join(dir, "..", "console.log"))
+	}
+	traces, _ := filepath.Glob(filepath.Join(dir, "trace.*"))
+	if len(traces) != 1 {
+		t.Fatalf("want one trace file in %s, have %v", dir, traces)
+	}
+	data, err := os.ReadFile(traces[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.trace, err = parseTrace(data); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.trace.requests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.reqs, s.unpaired = p.Requests, p.Unpaired
+	for _, e := range s.trace.Events {
+		if e.Name == "smb3_reconnect" {
+			s.reconnects = append(s.reconnects, e.Time)
+		}
+	}
+	if data, err = os.ReadFile(filepath.Join(dir, "phases")); err != nil {
+		t.Fatal(err)
+	}
+	if s.phases, err = parsePhases(data); err != nil {
+		t.Fatal(err)
+	}
+	if s.before, err = readStats(dir, "before"); err != nil {
+		t.Fatal(err)
+	}
+	if s.after, err = readStats(dir, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if snap, err := guestprobe.Read(filepath.Join(dir, "probe.json")); err != nil {
+		t.Errorf("no probe snapshot (log: %s): %v", filepath.Join(dir, "probe.log"), err)
+	} else {
+		s.probe = &snap
+	}
+	return s
+}
+
+func cmdName(c uint16) string {
+	if n := smb.CommandName(c); n != "" {
+		return n
+	}
+	return "command " + strconv.Itoa(int(c))
+}
+
+// checkCommon holds for every scenario: the trace lost nothing, every request the kernel
+// counted in Stats fired smb3_cmd_enter once (the premise aod is built on), the requests
+// that never completed are explained, and aod's BPF programs counted exactly what the
+// trace shows.
+func checkCommon(t *testing.T, s *scenario) {
+	if s.trace.Written != s.trace.InBuffer {
+		t.Errorf("the trace ring lost events: %d written, %d kept", s.trace.Written, s.trace.InBuffer)
+	}
+	before, err := commandCounts(s.before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := commandCounts(s.after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enters := s.trace.countByCommand("smb3_cmd_enter")
+	var table strings.Builder
+	fmt.Fprintf(&table, "%-22s %8s %8s\n", "command", "Stats", "trace")
+	total := int64(0)
+	for c := uint16(0); c < smb.NumCommands; c++ {
+		delta := after[c] - before[c]
+		total += delta
+		if delta != 0 || enters[c] != 0 {
+			fmt.Fprintf(&table, "%-22s %8d %8d\n", cmdName(c), delta, enters[c])
+		}
+		if delta != enters[c] {
+			t.Errorf("%s: Stats counted %d requests, smb3_cmd_enter fired %d times", cmdName(c), delta, enters[c])
+		}
+	}
+	if total == 0 {
+		t.Error("the scenario sent no SMB request")
+	}
+	t.Logf("requests per command, kernel Stats delta vs trace:\n%s", table.String())
+
+	checkNeverCompleted(t, s)
+	if s.probe != nil {
+		checkProbe(t, s)
+	}
+}
+
+// checkNeverCompleted explains every request that started and never completed. The kernel
+// fires no completion for the requests chained behind a failed first request of a compound
+// (open + query/set info + close where the open fails), nor for requests a reconnect aborted.
+func checkNeverCompleted(t *testing.T, s *scenario) {
+	failedCreate := map[[2]uint64]bool{}
+	for _, r := range s.reqs {
+		if r.Failed && r.Command == smb.Create {
+			failedCreate[[2]uint64{r.Session, r.MID}] = true
+		}
+	}
+	var chained, aborted int
+	for _, r := range s.reqs {
+		switch {
+		case r.completed():
+		case failedCreate[[2]uint64{r.Session, r.MID - 1}] || failedCreate[[2]uint64{r.Session, r.MID - 2}]:
+			chained++
+		case slices.ContainsFunc(s.reconnects, func(at float64) bool { return at > r.Start }):
+			aborted++
+		default:
+			t.Errorf("%s mid %d (session %#x) never completed, follows no failed CREATE and no reconnect aborted it", cmdName(r.Command), r.MID, r.Session)
+		}
+	}
+	t.Logf("never completed: %d requests chained behind a failed CREATE, %d aborted by a reconnect; %d repeated completions",
+		chained, aborted, len(s.unpaired))
+}
+
+// checkProbe compares what aod's BPF programs counted, over the same interval, with the
+// trace: completions per command, failures per command and status, the requests they hold
+// as in flight (exactly the ones that never completed: no leak), and no loss.
+func checkProbe(t *testing.T, s *scenario) {
+	p := s.probe
+	for _, tp := range []string{"smb3_cmd_enter", "smb3_cmd_done", "smb3_cmd_err", "smb3_reconnect", "smb3_connect_done", "smb3_connect_err"} {
+		if !slices.Contains(p.Attached, tp) {
+			t.Errorf("the probes did not attach to %s (attached: %v)", tp, p.Attached)
+		}
+	}
+	completed := map[uint16]uint64{}
+	failures := map[[2]uint32]uint64{}
+	open := map[[2]uint64]uint16{}
+	superseded := 0
+	for _, r := range s.reqs {
+		switch {
+		case r.Failed:
+			completed[r.Command]++
+			failures[[2]uint32{uint32(r.Command), r.Status}]++
+		case r.End != 0:
+			completed[r.Command]++
+		case r.Superseded:
+			// Its slot went to the request that reused its identity.
+			superseded++
+		default:
+			open[[2]uint64{r.Session, r.MID}] = r.Command
+		}
+	}
+	for c := uint16(0); c < smb.NumCommands; c++ {
+		if p.Completions[c] != completed[c] {
+			t.Errorf("%s: the probes measured %d completions, the trace shows %d", cmdName(c), p.Completions[c], completed[c])
+		}
+	}
+	got := map[[2]uint32]uint64{}
+	for _, f := range p.Failures {
+		got[[2]uint32{uint32(f.Command), f.Status}] += f.Count
+	}
+	for k, n := range failures {
+		if got[k] != n {
+			t.Errorf("%s %s: the probes counted %d failures, the trace shows %d", cmdName(uint16(k[0])), smb.StatusName(k[1]), got[k], n)
+		}
+	}
+	for k, n := range got {
+		if _, ok := failures[k]; !ok {
+			t.Errorf("%s %s: the probes counted %d failures the trace does not show", cmdName(uint16(k[0])), smb.StatusName(k[1]), n)
+		}
+	}
+	held := map[[2]uint64]uint16{}
+	for _, r := range p.InFlight {
+		held[[2]uint64{r.SessionID, r.MessageID}] = r.Command
+	}
+	for k, c := range open {
+		if hc, ok := held[k]; !ok || hc != c {
+			t.Errorf("%s mid %d never completed but the probes do not hold it as in flight", cmdName(c), k[1])
+		}
+	}
+	for k, c := range held {
+		if _, ok := open[k]; !ok {
+			t.Errorf("the probes hold %s mid %d as in flight, but it completed or never started (a leak)", cmdName(c), k[1])
+		}
+	}
+	c := p.Counters
+	if c.Orphans != 0 || c.StartEvictions != 0 || c.RingReserveFailures != 0 ||
+		c.HistogramMapFull != 0 || c.ErrorMapFull != 0 || c.ProgramMisses != 0 {
+		t.Errorf("the probes lost or misattributed requests: %+v", c)
+	}
+	if int(c.StartCollisions) != superseded {
+		t.Errorf("the probes saw %d starts reuse an in-flight identity, the trace shows %d", c.StartCollisions, superseded)
+	}
+	if int(c.DoubleCompletions) != len(s.unpaired) {
+		t.Errorf("the probes ignored %d repeated completions, the trace shows %d", c.DoubleCompletions, len(s.unpaired))
+	}
+	t.Logf("probes: %d completions, %d in flight, counters %+v", sum(p.Completions), len(p.InFlight), c)
+}
+
+func sum(m map[uint16]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// checkBaseline: the workload exercised every kind of request, and its only failures are
+// the normal ones (lookups of names about to be created, the end of a listing).
+func checkBaseline(t *testing.T, s *scenario) {
+	enters := s.trace.countByCommand("smb3_cmd_enter")
+	for _, c := range []uint16{smb.Create, smb.Close, smb.Read, smb.Write, smb.QueryDirectory, smb.QueryInfo, smb.SetInfo} {
+		if enters[c] == 0 {
+			t.Errorf("the workload sent no %s", cmdName(c))
+		}
+	}
+	for _, r := range s.reqs {
+		if r.Failed && r.Status != statusNameNotFound && r.Status != statusNoMoreFiles {
+			t.Errorf("%s mid %d failed with %s on healthy traffic", cmdName(r.Command), r.MID, smb.StatusName(r.Status))
+		}
+	}
+}
+
+// latencies returns the latencies (seconds) of the completed requests by the phase they
+// started in.
+func (s *scenario) latencies() map[string][]float64 {
+	lat := map[string][]float64{}
+	for _, r := range s.reqs {
+		if r.completed() {
+			ph := phaseAt(s.phases, r.Start)
+			lat[ph] = append(lat[ph], r.End-r.Start)
+		}
+	}
+	return lat
+}
+
+// checkLatency: the median request latency rises by the injected round-trip delay within
+// ±20 %. Absolute latencies mean nothing under emulation; the difference does.
+func checkLatency(t *testing.T, s *scenario) {
+	lat := s.latencies()
+	clean, delayed := lat["clean"], lat["measured"]
+	if len(clean) < 10 || len(delayed) < 10 {
+		t.Fatalf("too few completed requests to compare: %d clean, %d delayed", len(clean), len(delayed))
+	}
+	mc, md := median(clean), median(delayed)
+	delta := md - mc
+	t.Logf("median latency %.1f ms clean (%d requests), %.1f ms delayed (%d): +%.1f ms for %.0f ms injected",
+		mc*1e3, len(clean), md*1e3, len(delayed), delta*1e3, injectedRoundTripSecs*1e3)
+	if delta < 0.8*injectedRoundTripSecs || delta > 1.2*injectedRoundTripSecs {
+		t.Errorf("median latency rose by %.1f ms, want %.0f ms ± 20 %%", delta*1e3, injectedRoundTripSecs*1e3)
+	}
+}
+
+// checkErrors: reads to the end of a file fail with STATUS_END_OF_FILE only, and the burst
+// of lookups fails with STATUS_OBJECT_NAME_NOT_FOUND once per missing name.
+func checkErrors(t *testing.T, s *scenario) {
+	type key struct {
+		phase  string
+		cmd    uint16
+		status uint32
+	}
+	n := map[key]int{}
+	for _, r := range s.reqs {
+		if r.Failed {
+			n[key{phaseAt(s.phases, r.Start), r.Command, r.Status}]++
+		}
+	}
+	t.Logf("failures by phase, command and status: %v", n)
+	if got := n[key{"eof", smb.Read, statusEndOfFile}]; got < 5 {
+		t.Errorf("%d READs ended with STATUS_END_OF_FILE in the eof phase, want at least 5 (one per direct read)", got)
+	}
+	for k, c := range n {
+		if k.phase == "eof" && k.status != statusEndOfFile {
+			t.Errorf("eof phase: %d %s failed with %s", c, cmdName(k.cmd), smb.StatusName(k.status))
+		}
+	}
+	if got := n[key{"missing", smb.Create, statusNameNotFound}]; got < 50 {
+		t.Errorf("%d CREATEs failed with STATUS_OBJECT_NAME_NOT_FOUND in the missing phase, want at least 50 (one per name)", got)
+	}
+}
+
+// checkReconnect: the client lost the connection and made a new one, and both the kernel's
+// counters and its connection tracepoints show it.
+func checkReconnect(t *testing.T, s *scenario) {
+	if d := s.after.SessionReconnects - s.before.SessionReconnects; d < 1 {
+		t.Errorf("Stats counted %d session reconnects, want at least 1", d)
+	}
+	var reconnects, connected int
+	for _, e := range s.trace.Events {
+		switch {
+		case e.Name == "smb3_reconnect":
+			reconnects++
+		case e.Name == "smb3_connect_done" && phaseAt(s.phases, e.Time) != "stop":
+			connected++
+		}
+	}
+	if reconnects == 0 || connected == 0 {
+		t.Errorf("the trace shows %d smb3_reconnect and %d smb3_connect_done after the server came back, want both", reconnects, connected)
+	}
+	t.Logf("session reconnects %d -> %d, share reconnects %d -> %d; %d smb3_reconnect, %d smb3_connect_err, %d connects after restart",
+		s.before.SessionReconnects, s.after.SessionReconnects, s.before.ShareReconnects, s.after.ShareReconnects,
+		reconnects, s.trace.count("smb3_connect_err"), connected)
+}

@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linuxdiag/aod/receiver/cifsproc"
+)
+
+func readTrace(t *testing.T, file string) *trace {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := parseTrace(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// Real output of Debian 6.1 (tab after the event name) and 6.12 (a second done for one
+// request) parses into the events and requests it holds.
+func TestParseTraceRealKernels(t *testing.T) {
+	tr := readTrace(t, "testdata/trace-6.1.txt")
+	if tr.Written != 26 || tr.InBuffer != 26 || len(tr.Events) != 26 {
+		t.Fatalf("6.1: written %d, in buffer %d, events %d; want 26 each", tr.Written, tr.InBuffer, len(tr.Events))
+	}
+	if n := tr.count("smb3_cmd_enter"); n != 14 {
+		t.Errorf("6.1: %d enters, want 14", n)
+	}
+	first := tr.Events[0]
+	if first.Task != "smbvm-default-t" || first.PID != 184 || first.Time != 11.939030 || first.Fields["cmd"] != "5" || first.Fields["mid"] != "314" {
+		t.Errorf("6.1 first event = %+v", first)
+	}
+	p, err := tr.requests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, unpaired := p.Requests, p.Unpaired
+	if len(reqs) != 14 || len(unpaired) != 0 {
+		t.Errorf("6.1: %d requests, %d unpaired completions; want 14 and 0", len(reqs), len(unpaired))
+	}
+	failed := map[uint64]uint32{}
+	for _, r := range reqs {
+		if r.Failed {
+			failed[r.MID] = r.Status
+		}
+	}
+	// A READ at the end of the file and a lookup of a missing name.
+	if len(failed) != 2 || failed[339] != 0xc0000011 || failed[355] != 0xc0000034 {
+		t.Errorf("6.1: failed requests (mid: status) %x, want 339: c0000011, 355: c0000034", failed)
+	}
+
+	tr = readTrace(t, "testdata/trace-6.12-delay.txt")
+	if p, err = tr.requests(); err != nil {
+		t.Fatal(err)
+	}
+	reqs, unpaired = p.Requests, p.Unpaired
+	if len(unpaired) != 1 || unpaired[0].Fields["mid"] != "366" || unpaired[0].Name != "smb3_cmd_done" {
+		t.Fatalf("6.12: unpaired completions %+v, want the second done of mid 366", unpaired)
+	}
+	for _, r := range reqs {
+		if r.MID == 366 && (r.End != 14.633803 || r.Command != 17) {
+			t.Errorf("6.12: mid 366 = %+v, want SET_INFO ending at its first done", r)
+		}
+		if r.MID == 369 && (!r.Failed || r.Status != 0xc0000034) {
+			t.Errorf("6.12: mid 369 = %+v, want failed with STATUS_OBJECT_NAME_NOT_FOUND", r)
+		}
+	}
+	if got := tr.countByCommand("smb3_cmd_enter")[6]; got != 7 {
+		t.Errorf("6.12: %d CLOSE enters, want 7", got)
+	}
+}
+
+func TestParseTraceRejectsGarbage(t *testing.T) {
+	for name, in := range map[string]string{
+		"no header":   " cat-1 [000] ..... 1.000000: smb3_cmd_enter: sid=0x1 tid=0x2 cmd=5 mid=3\n",
+		"not a trace": "# entries-in-buffer/entries-written: 1/1   #P:2\nhello\n",
+	} {
+		if _, err := parseTrace([]byte(in)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	tr, err := parseTrace([]byte("# entries-in-buffer/entries-written: 1/1   #P:2\n cat-1 [000] ..... 1.000000: smb3_cmd_done: sid=0x1 tid=0x2 mid=3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.requests(); err == nil || !strings.Contains(err.Error(), "lacks") {
+		t.Errorf("completion without cmd: err = %v", err)
+	}
+}
+
+func TestPhases(t *testing.T) {
+	ph, err := parsePhases([]byte("clean 10.5 1795664358.5\ndelayed 20.25 1795664368.25\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for at, want := range map[float64]string{1: "", 10.5: "clean", 20.2: "clean", 99: "delayed"} {
+		if got := phaseAt(ph, at); got != want {
+			t.Errorf("phaseAt(%v) = %q, want %q", at, got, want)
+		}
+	}
+	if got := wallTime(ph, 15).Sub(time.Unix(1795664363, 0)); got < -time.Millisecond || got > time.Millisecond {
+		t.Errorf("wallTime(15) is %v off", got)
+	}
+	for _, bad := range []string{"clean 10.5\n", "clean x 1\n", "clean 1 x\n", "b 2 1\na 1 1\n"} {
+		if _, err := parsePhases([]byte(bad)); err == nil {
+			t.Errorf("parsePhases(%q): no error", bad)
+		}
+	}
+}
+
+func FuzzParseE2ETrace(f *testing.F) {
+	for _, file := range []string{"testdata/trace-6.1.txt", "testdata/trace-6.12-delay.txt"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tr, err := parseTrace(data)
+		if err != nil {
+			return
+		}
+		p, err := tr.requests()
+		if err != nil {
+			return
+		}
+		completions := tr.count("smb3_cmd_done") + tr.count("smb3_cmd_err")
+		paired := 0
+		for _, r := range p.Requests {
+			if r.completed() {
+				paired++
+			}
+		}
+		if paired+len(p.Unpaired) != completions {
+			t.Fatalf("%d paired + %d unpaired completions out of %d", paired, len(p.Unpaired), completions)
+		}
+		if len(p.Requests) != tr.count("smb3_cmd_enter") {
+			t.Fatalf("%d requests from %d enters", len(p.Requests), tr.count("smb3_cmd_enter"))
+		}
+	})
+}
+
+// The first leg of a session setup goes out with session id 0 and its answer carries the
+// new session's id: they are one request.
+func TestSessionSetupPairsAcrossTheNewSessionID(t *testing.T) {
+	tr, err := parseTrace([]byte(`# entries-in-buffer/entries-written: 3/3   #P:2
+ cifsd-129 [001] ..... 74.0: smb3_cmd_enter: sid=0x0 tid=0x0 cmd=1 mid=1
+ cifsd-129 [001] ..... 74.1: smb3_cmd_err: sid=0x8a2 tid=0x0 cmd=1 mid=1 status=0xc0000016 rc=-5
+ cifsd-129 [001] ..... 74.2: smb3_cmd_done: sid=0x8a2 tid=0x0 cmd=5 mid=1
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tr.requests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, unpaired := p.Requests, p.Unpaired
+	if len(reqs) != 1 || reqs[0].End != 74.1 || reqs[0].Status != 0xc0000016 {
+		t.Errorf("requests %+v, want the session setup ending with its error", reqs)
+	}
+	if len(unpaired) != 1 || unpaired[0].Fields["cmd"] != "5" {
+		t.Errorf("unpaired %+v, want only the CREATE completion (only SESSION_SETUP changes session id)", unpaired)
+	}
+}
+
+// After a reconnect message ids start again: a request aborted by the reconnect is superseded
+// by the new one with the same identity, which gets the completion.
+func TestReusedIdentitySupersedes(t *testing.T) {
+	tr, err := parseTrace([]byte(`# entries-in-buffer/entries-written: 3/3   #P:2
+ kworker/1:0-28 [001] ..... 106.29: smb3_cmd_enter: sid=0x0 tid=0x0 cmd=0 mid=0
+ kworker/1:0-28 [001] ..... 109.76: smb3_cmd_enter: sid=0x0 tid=0x0 cmd=0 mid=0
+ kworker/1:0-28 [001] ..... 109.85: smb3_cmd_done: sid=0x0 tid=0x0 cmd=0 mid=0
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tr.requests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Requests) != 2 || !p.Requests[0].Superseded || p.Requests[0].completed() ||
+		p.Requests[1].Superseded || p.Requests[1].End != 109.85 {
+		t.Errorf("requests %+v %+v, want the first superseded and open, the second completed", *p.Requests[0], *p.Requests[1])
+	}
+}
+
+// The per-command table of real Stats files (STATS2) gives the request counts.
+func TestCommandCounts(t *testing.T) {
+	for kernel, want := range map[string]map[uint16]int64{
+		"6.1":  {0: 1, 1: 2, 5: 55, 6: 54, 8: 69, 9: 65, 16: 50, 17: 5, 18: 0},
+		"6.12": {0: 1, 1: 2, 5: 58, 6: 57, 8: 69, 9: 65, 16: 50, 17: 5, 18: 0},
+	} {
+		s, err := readStats("testdata", kernel)
+		if err != nil {
+			t.Fatalf("%s: %v", kernel, err)
+		}
+		got, err := commandCounts(s)
+		if err != nil {
+			t.Fatalf("%s: %v", kernel, err)
+		}
+		for c, n := range want {
+			if got[c] != n {
+				t.Errorf("%s: command %d counted %d, want %d", kernel, c, got[c], n)
+			}
+		}
+	}
+	if _, err := commandCounts(&cifsproc.Stats{}); err == nil {
+		t.Error("Stats without a server: no error")
+	}
+	if _, err := commandCounts(&cifsproc.Stats{Servers: []cifsproc.ServerStats{{}}}); err == nil {
+		t.Error("Stats without the STATS2 table: no error")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	if got := median([]float64{3, 1, 2}); got != 2 {
+		t.Errorf("median of 3 = %v", got)
+	}
+	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("median of 4 = %v", got)
+	}
+}

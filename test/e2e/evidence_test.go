@@ -1,0 +1,287 @@
+package e2e
+
+// Readers of the evidence the guest scenarios leave in the run folder: tracefs output of the
+// cifs tracepoints, the phase marks, and /proc/fs/cifs/Stats (through the receiver's parser).
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/receiver/cifsproc"
+)
+
+// traceEvent is one line of the tracefs `trace` file.
+type traceEvent struct {
+	Task   string
+	PID    int
+	Time   float64 // seconds on the trace clock (CLOCK_MONOTONIC in the guest)
+	Name   string  // e.g. "smb3_cmd_enter"
+	Fields map[string]string
+}
+
+// field returns a numeric field (decimal or 0x hex), and whether it was there and parsed.
+func (e traceEvent) field(name string) (uint64, bool) {
+	v, ok := e.Fields[name]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v, 0, 64)
+	return n, err == nil
+}
+
+// trace is a parsed `trace` file.
+type trace struct {
+	Events []traceEvent
+	// Written and InBuffer are the header's entries-written and entries-in-buffer: they
+	// differ when the ring buffer overwrote events.
+	Written, InBuffer int
+}
+
+var (
+	traceLine   = regexp.MustCompile(`^\s*(.+)-(\d+)\s+\[\d+\]\s+\S+\s+(\d+\.\d+):\s+(\w+):\s*(.*)$`)
+	traceHeader = regexp.MustCompile(`^# entries-in-buffer/entries-written: (\d+)/(\d+)`)
+)
+
+// parseTrace reads tracefs output. Comment lines other than the entries header are skipped;
+// any other line that is not an event is an error.
+func parseTrace(data []byte) (*trace, error) {
+	t := &trace{}
+	sawHeader := false
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			if m := traceHeader.FindStringSubmatch(line); m != nil {
+				t.InBuffer, _ = strconv.Atoi(m[1])
+				t.Written, _ = strconv.Atoi(m[2])
+				sawHeader = true
+			}
+			continue
+		}
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		m := traceLine.FindStringSubmatch(line)
+		if m == nil {
+			return nil, fmt.Errorf("trace line %d: not an event: %q", n, line)
+		}
+		pid, err := strconv.Atoi(m[2])
+		if err != nil {
+			return nil, fmt.Errorf("trace line %d: pid: %w", n, err)
+		}
+		ts, err := strconv.ParseFloat(m[3], 64)
+		if err != nil {
+			return nil, fmt.Errorf("trace line %d: timestamp: %w", n, err)
+		}
+		e := traceEvent{Task: strings.TrimSpace(m[1]), PID: pid, Time: ts, Name: m[4], Fields: map[string]string{}}
+		for _, kv := range strings.Fields(m[5]) {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				e.Fields[k] = v
+			}
+		}
+		t.Events = append(t.Events, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if !sawHeader {
+		return nil, errors.New("trace: no entries-in-buffer/entries-written header")
+	}
+	return t, nil
+}
+
+// request is one SMB request of a trace, identified by session and message id.
+type request struct {
+	Session, MID uint64
+	Command      uint16
+	Start, End   float64 // End is 0 when the request never completed
+	Status       uint32  // NTSTATUS of a failed completion, else 0
+	Failed       bool
+	// Superseded: a later request took the same session and message id before this one
+	// completed (after a reconnect, message ids start again from 0).
+	Superseded bool
+}
+
+// pairing is the outcome of matching a trace's starts with its completions.
+type pairing struct {
+	Requests []*request
+	// Unpaired are the completions that had no start: repeated completions of a completed
+	// request (6.12 completes some twice) or completions of requests started before the trace.
+	Unpaired []traceEvent
+}
+
+// requests pairs the smb3_cmd_enter events of a trace with their first completion
+// (smb3_cmd_done or smb3_cmd_err).
+func (t *trace) requests() (*pairing, error) {
+	p := &pairing{}
+	open := map[[2]uint64]*request{}
+	done := map[[2]uint64]bool{}
+	for _, e := range t.Events {
+		if !strings.HasPrefix(e.Name, "smb3_cmd_") {
+			continue
+		}
+		sid, ok1 := e.field("sid")
+		mid, ok2 := e.field("mid")
+		cmd, ok3 := e.field("cmd")
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("%s at %.6f lacks sid, mid or cmd: %v", e.Name, e.Time, e.Fields)
+		}
+		key := [2]uint64{sid, mid}
+		switch e.Name {
+		case "smb3_cmd_enter":
+			if prev := open[key]; prev != nil && !done[key] {
+				prev.Superseded = true
+			}
+			r := &request{Session: sid, MID: mid, Command: uint16(cmd), Start: e.Time}
+			open[key] = r
+			delete(done, key)
+			p.Requests = append(p.Requests, r)
+		case "smb3_cmd_done", "smb3_cmd_err":
+			r := open[key]
+			if r == nil && uint16(cmd) == smb.SessionSetup {
+				// The first leg of a session setup is sent with session id 0 and answered
+				// with the new session's id.
+				key = [2]uint64{0, mid}
+				r = open[key]
+			}
+			if r == nil || done[key] {
+				p.Unpaired = append(p.Unpaired, e)
+				continue
+			}
+			done[key] = true
+			r.End = e.Time
+			if e.Name == "smb3_cmd_err" {
+				st, _ := e.field("status")
+				r.Status, r.Failed = uint32(st), true
+			}
+		}
+	}
+	return p, nil
+}
+
+// completed reports whether the request's completion was seen.
+func (r *request) completed() bool { return r.End != 0 || r.Failed }
+
+// countByCommand counts the events with the given name per SMB2 command code.
+func (t *trace) countByCommand(name string) map[uint16]int64 {
+	out := map[uint16]int64{}
+	for _, e := range t.Events {
+		if e.Name == name {
+			if cmd, ok := e.field("cmd"); ok {
+				out[uint16(cmd)]++
+			}
+		}
+	}
+	return out
+}
+
+// count counts the events with the given name.
+func (t *trace) count(name string) int {
+	n := 0
+	for _, e := range t.Events {
+		if e.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// phase is one mark a scenario left with `phase NAME`.
+type phase struct {
+	Name   string
+	Uptime float64 // guest seconds, the trace clock
+	Wall   float64 // Unix seconds at the same instant
+}
+
+// parsePhases reads a phases file: "NAME UPTIME WALLCLOCK" per line, in time order.
+func parsePhases(data []byte) ([]phase, error) {
+	var out []phase
+	for n, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("phases line %d: want NAME UPTIME WALLCLOCK, got %q", n+1, line)
+		}
+		up, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			return nil, fmt.Errorf("phases line %d: %w", n+1, err)
+		}
+		wall, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			return nil, fmt.Errorf("phases line %d: %w", n+1, err)
+		}
+		if len(out) > 0 && up < out[len(out)-1].Uptime {
+			return nil, fmt.Errorf("phases line %d: %s goes back in time", n+1, f[0])
+		}
+		out = append(out, phase{Name: f[0], Uptime: up, Wall: wall})
+	}
+	return out, nil
+}
+
+// phaseAt names the phase a guest time falls in ("" before the first mark).
+func phaseAt(phases []phase, t float64) string {
+	name := ""
+	for _, p := range phases {
+		if p.Uptime > t {
+			break
+		}
+		name = p.Name
+	}
+	return name
+}
+
+// wallTime converts a guest uptime (the trace clock) to wall-clock time, with the offset
+// between the two clocks the phase marks recorded (uptime has 10 ms resolution).
+func wallTime(phases []phase, uptime float64) time.Time {
+	var offset float64
+	for _, p := range phases {
+		offset += p.Wall - p.Uptime
+	}
+	offset /= float64(len(phases))
+	return time.Unix(0, int64((uptime+offset)*1e9))
+}
+
+// commandCounts returns the per-command request counts of a Stats file's only server (the
+// guest has one): the STATS2 table, which counts every request the client released.
+func commandCounts(s *cifsproc.Stats) (map[uint16]int64, error) {
+	if len(s.Servers) != 1 {
+		return nil, fmt.Errorf("want one server in Stats, have %d", len(s.Servers))
+	}
+	if s.Servers[0].JiffiesPerSecond == 0 {
+		return nil, errors.New("Stats has no per-command table (kernel without CONFIG_CIFS_STATS2)")
+	}
+	out := map[uint16]int64{}
+	for _, c := range s.Servers[0].Commands {
+		out[c.Command] = c.Count
+	}
+	return out, nil
+}
+
+// readStats parses dir/Stats.<name>.
+func readStats(dir, name string) (*cifsproc.Stats, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "Stats."+name))
+	if err != nil {
+		return nil, err
+	}
+	return cifsproc.ParseStats(data)
+}
+
+// median of xs (not empty), which it sorts.
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}

@@ -1,0 +1,100 @@
+# shellcheck shell=bash disable=SC2154 # dir is set by main.sh for each scenario
+# Helpers for the scenario scripts in the e2e guest (sourced by main.sh). Scenarios only produce
+# evidence under $dir; the host reads it and asserts.
+
+mnt=/mnt/smb
+tracing=/sys/kernel/tracing
+metrics_url=http://127.0.0.1:9464/metrics
+
+# now prints the guest's uptime in seconds: CLOCK_BOOTTIME, which is CLOCK_MONOTONIC (the clock of
+# the trace timestamps) in a guest that never suspends.
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# phase NAME records when a part of a scenario starts (uptime and wall clock), so the host can
+# tell which part an event or an anomaly belongs to.
+phase() { echo "$1 $(now) $(date +%s.%N)" >>"$dir/phases"; }
+
+# metrics_snap NAME keeps the agent's /metrics as $dir/metrics.NAME, when the agent runs. Call
+# it with the client idle, so the agent's last collection holds all the traffic.
+metrics_snap() {
+	[ -n "${bg_pids[aod]:-}" ] || return 0
+	/host/bin/e2eguest scrape "$metrics_url" >"$dir/metrics.$1"
+}
+
+# bundle_written waits, when the agent runs, until it has written a bundle (at most 120 s).
+bundle_written() {
+	[ -n "${bg_pids[aod]:-}" ] || return 0
+	until_ok 120 sh -c 'ls /var/log/aod/batches/*.tar.zst >/dev/null'
+}
+
+# snap NAME keeps the kernel's own view of the client: /proc/fs/cifs/Stats and DebugData.
+snap() {
+	cat /proc/fs/cifs/Stats >"$dir/Stats.$1"
+	cat /proc/fs/cifs/DebugData >"$dir/DebugData.$1"
+}
+
+# quiesce waits until the client is idle: nothing in flight and Stats unchanged for two seconds
+# (deferred closes are sent about a second after the last close). It gives up after 60 s.
+quiesce() {
+	local prev="" cur deadline=$((SECONDS + 60))
+	while [ $SECONDS -lt $deadline ]; do
+		cur=$(cat /proc/fs/cifs/Stats)
+		if [ "$cur" = "$prev" ] && grep -q '^Operations (MIDs): 0$' <<<"$cur"; then
+			return 0
+		fi
+		prev=$cur
+		sleep 2
+	done
+	echo "quiesce: SMB traffic did not stop within 60 s" >&2
+	return 1
+}
+
+# trace_start EVENT...: records the given cifs tracepoints into a fresh ring buffer.
+trace_start() {
+	echo 0 >"$tracing/tracing_on"
+	echo 8192 >"$tracing/buffer_size_kb"
+	# Timestamps on CLOCK_MONOTONIC, the clock of /proc/uptime and of the phase marks.
+	echo mono >"$tracing/trace_clock"
+	echo >"$tracing/trace"
+	echo 0 >"$tracing/events/enable"
+	local e
+	for e in "$@"; do echo 1 >"$tracing/events/cifs/$e/enable"; done
+	echo 1 >"$tracing/tracing_on"
+}
+
+# trace_stop NAME: stops recording and keeps the trace as $dir/trace.NAME.
+trace_stop() {
+	echo 0 >"$tracing/tracing_on"
+	cat "$tracing/trace" >"$dir/trace.$1"
+	echo 0 >"$tracing/events/enable"
+}
+
+# drop_caches makes the next reads go to the server instead of the page cache.
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# until_ok SECONDS CMD...: runs CMD until it succeeds, for at most SECONDS.
+until_ok() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || { echo "until_ok: '$*' still failing" >&2; return 1; }
+		sleep 0.5
+	done
+}
+
+smbd_start() {
+	smbd --daemon || return 1
+	until_ok 30 sh -c "ss -Hltn 'sport = :445' | grep -q ."
+}
+
+smbd_stop() {
+	local pids
+	pids=$(pidof smbd) || return 0
+	# shellcheck disable=SC2086 # one argument per pid
+	kill $pids
+	until_ok 30 sh -c '! pidof smbd >/dev/null'
+}
+
+mount_share() {
+	mount -t cifs //127.0.0.1/share "$mnt" -o vers=3.1.1,username=aod,password=aod-e2e
+}

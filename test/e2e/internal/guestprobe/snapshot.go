@@ -1,0 +1,106 @@
+// Package guestprobe is what the e2e guest's probe reports about aod's BPF programs and
+// what the host-side assertions read: per-command completions and failures as the
+// programs counted them, the requests they still hold as in flight, and their loss
+// counters. It is shared so both ends agree on one JSON shape.
+package guestprobe
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/linuxdiag/aod/bpf"
+)
+
+// Snapshot is the state of the probes at one instant.
+type Snapshot struct {
+	// Attached lists the tracepoints the programs attached to.
+	Attached []string
+	// Completions counts, per SMB2 command code, the requests whose completion the
+	// programs measured (smb3_cmd_done or smb3_cmd_err, the first one only).
+	Completions map[uint16]uint64
+	// Failures counts, per command code and NTSTATUS, the failed completions.
+	Failures []Failure
+	// InFlight are the requests whose start was seen and whose completion was not.
+	InFlight []Request
+	Counters bpf.Counters
+}
+
+// Failure is the number of failures of one command with one NTSTATUS.
+type Failure struct {
+	Command uint16
+	Status  uint32
+	Count   uint64
+}
+
+// Request identifies one request the programs hold as in flight.
+type Request struct {
+	SessionID uint64
+	MessageID uint64
+	Command   uint16
+	Comm      string // the task that issued it
+}
+
+// Take reads the probes' maps and counters. Entries are summed over sessions and trees:
+// the guest has one of each.
+func Take(p *bpf.Probes, attached []string) (Snapshot, error) {
+	s := Snapshot{Attached: attached, Completions: map[uint16]uint64{}}
+	hists, err := p.Histograms(nil)
+	if err != nil {
+		return s, err
+	}
+	for _, h := range hists {
+		s.Completions[h.Command] += h.Count
+	}
+	fails, err := p.Errors(nil)
+	if err != nil {
+		return s, err
+	}
+	byKey := map[[2]uint32]uint64{}
+	for _, f := range fails {
+		byKey[[2]uint32{uint32(f.Command), f.Status}] += f.Count
+	}
+	for k, n := range byKey {
+		s.Failures = append(s.Failures, Failure{Command: uint16(k[0]), Status: k[1], Count: n})
+	}
+	inflight, err := p.InFlight(nil)
+	if err != nil {
+		return s, err
+	}
+	for _, r := range inflight {
+		s.InFlight = append(s.InFlight, Request{SessionID: r.SessionID, MessageID: r.MessageID, Command: r.Command, Comm: cString(r.Comm[:])})
+	}
+	s.Counters, err = p.Counters()
+	return s, err
+}
+
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// Write stores s as JSON in file.
+func (s Snapshot) Write(file string) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, data, 0o644)
+}
+
+// Read loads a snapshot Write stored.
+func Read(file string) (Snapshot, error) {
+	var s Snapshot
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", file, err)
+	}
+	return s, nil
+}
