@@ -8,7 +8,7 @@ LDFLAGS   := -s -w -X github.com/linuxdiag/aod/internal/version.Version=$(VERSIO
              -X github.com/linuxdiag/aod/internal/version.Commit=$(COMMIT)
 STATICCHECK_VERSION := v0.8.2
 APT_PACKAGES := clang llvm libbpf-dev bpftool linux-libc-dev zstd tcpdump trace-cmd iproute2 prometheus \
-                qemu-system-x86 mmdebstrap cpio
+                qemu-system-x86 mmdebstrap cpio kmod
 
 .PHONY: all setup build run test unit fuzz lint generate clean otelcol otelcol-ocb collector e2e install
 
@@ -49,7 +49,9 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e/...
 	$$($(GO) env GOPATH)/bin/staticcheck ./...
+	$$($(GO) env GOPATH)/bin/staticcheck -tags e2e ./test/e2e/...
 
 ## generate: rebuild generated code (BPF objects via bpf2go, the NTSTATUS table).
 generate:

@@ -402,6 +402,33 @@ func TestSmbinfoHangingQueriesAreKilled(t *testing.T) {
 	}
 }
 
+// TestSmbinfoOlderCifsUtils runs a fake smbinfo that, like cifs-utils 7.0 (Debian
+// bookworm), has no gettconinfo: that query is noted, the others are kept, and the
+// action succeeds.
+func TestSmbinfoOlderCifsUtils(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "cifs-utils-7.0")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(dir, "smbinfo")
+	if err := os.Symlink(self, fake); err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{LookPath: func(string) (string, error) { return fake, nil }}
+	r, mem := run(t, smbinfoAction("testdata/mounts.txt"), env, 1<<20, time.Minute)
+	out := mem.get("smbinfo.txt")
+	if r.Status != StatusOK || r.Error != "" {
+		t.Fatalf("result %+v\n%s", r, out)
+	}
+	if strings.Count(out, "### not supported by this smbinfo") != 2 || strings.Count(out, "Total Allocation Units: 384748") != 2 {
+		t.Fatalf("output:\n%s", out)
+	}
+}
+
 func TestBuiltinNames(t *testing.T) {
 	want := []string{"cifs_params", "debugdata", "dmesg", "events", "inflight", "journalctl", "mounts",
 		"smbinfo", "sockets", "stats", "syslogs"}
