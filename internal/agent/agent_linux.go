@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -60,7 +61,18 @@ type Agent struct {
 
 	pollStop chan struct{}
 	pollDone chan struct{}
+
+	// otlpEvery is the OTLP metrics export period; collections in between (made for
+	// the Prometheus endpoint's freshness) are not pushed. stopping makes the final
+	// collection pushed whatever the time.
+	otlpEvery time.Duration
+	lastOTLP  time.Time
+	stopping  atomic.Bool
 }
+
+// promRefresh is how stale the Prometheus endpoint may get: metrics are collected at
+// least this often when it is served, whatever the OTLP export period.
+const promRefresh = 10 * time.Second
 
 // New prepares an agent for cfg. Nothing touches the kernel or the network until Start.
 func New(cfg *config.Config, o Options) (*Agent, error) {
@@ -79,8 +91,13 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	th, ef := KernelFilters(cfg)
+	a.otlpEvery, a.lastOTLP = cfg.Telemetry.OTLP.ExportInterval, time.Now()
+	collect := a.otlpEvery
+	if cfg.Telemetry.Prometheus.Listen != "" {
+		collect = min(collect, promRefresh)
+	}
 	rc := smbreceiver.Config{
-		CollectionInterval: cfg.Telemetry.OTLP.ExportInterval,
+		CollectionInterval: collect,
 		Exponential:        cfg.Telemetry.OTLP.Endpoint != "",
 		Explicit:           cfg.Telemetry.Prometheus.Listen != "",
 		ProcDir:            o.ProcDir,
@@ -184,6 +201,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	}
 	// The receiver hands its last events to the detectors and its last metrics to the
 	// exporters before it returns.
+	a.stopping.Store(true)
 	errs = append(errs, a.recv.Shutdown(ctx))
 	a.mu.Lock()
 	b := a.bundler
@@ -345,6 +363,12 @@ func (a *Agent) bundled(an *anomaly.Anomaly, r bundler.Report, err error) {
 // exportMetrics adds the agent's own counters to each collection and exports it.
 func (a *Agent) exportMetrics(ctx context.Context, exp, explicit pmetric.Metrics) error {
 	now := time.Now()
+	// Half a refresh of slack absorbs the ticker's jitter.
+	if !a.stopping.Load() && now.Sub(a.lastOTLP) < a.otlpEvery-promRefresh/2 {
+		exp = pmetric.NewMetrics()
+	} else {
+		a.lastOTLP = now
+	}
 	a.mu.Lock()
 	stats := a.bundler.Stats()
 	a.mu.Unlock()
