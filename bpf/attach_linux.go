@@ -50,30 +50,42 @@ type tracepoint struct {
 	prog     *ebpf.Program
 	args     []protoArg
 	required bool
+	// request: measures requests, what the fallback replaces (smb3_cmd_*).
+	request bool
 }
 
 func (p *Probes) tracepoints() []tracepoint {
 	o := &p.objs
 	cmd := []protoArg{argU32, argU64, argU16, argU64} // tid, sesid, cmd, mid
 	return []tracepoint{
-		{"smb3_cmd_enter", o.AodCmdEnter, cmd, true},
-		{"smb3_cmd_done", o.AodCmdDone, cmd, true},
-		{"smb3_cmd_err", o.AodCmdErr, append(cmd[:4:4], argU32, argU32), false},            // status, rc
-		{"smb3_reconnect", o.AodReconnect, []protoArg{argU64, argU64, argPtr}, false},      // currmid, conn_id, hostname
-		{"smb3_connect_done", o.AodConnectDone, []protoArg{argPtr, argU64, argPtr}, false}, // hostname, conn_id, addr
-		{"smb3_connect_err", o.AodConnectErr, []protoArg{argPtr, argU64, argPtr, argU32}, false},
+		{"smb3_cmd_enter", o.AodCmdEnter, cmd, true, true},
+		{"smb3_cmd_done", o.AodCmdDone, cmd, true, true},
+		{"smb3_cmd_err", o.AodCmdErr, append(cmd[:4:4], argU32, argU32), false, true},             // status, rc
+		{"smb3_reconnect", o.AodReconnect, []protoArg{argU64, argU64, argPtr}, false, false},      // currmid, conn_id, hostname
+		{"smb3_connect_done", o.AodConnectDone, []protoArg{argPtr, argU64, argPtr}, false, false}, // hostname, conn_id, addr
+		{"smb3_connect_err", o.AodConnectErr, []protoArg{argPtr, argU64, argPtr, argU32}, false, false},
 	}
 }
 
-// errDetached marks tracepoints detached again because a required one failed.
-var errDetached = errors.New("detached: a required tracepoint is missing")
+var (
+	// errDetached marks tracepoints detached again because a required one failed.
+	errDetached = errors.New("detached: a required tracepoint is missing")
+	// errFallbackForced marks the request tracepoints Options.Fallback skipped.
+	errFallbackForced = errors.New("not attached: the fallback is forced")
+	// errReplaced marks request tracepoints detached because the fallback measures
+	// requests instead (both would count every request twice).
+	errReplaced = errors.New("detached: the fallback measures requests")
+)
 
 // Attach attaches every program to its cifs tracepoint. If the cifs module is not
 // loaded it says so once and waits for it (polling /sys/module/cifs) until ctx is done;
 // no share needs to be mounted. The report lists every tracepoint with its outcome,
-// and is logged. Missing optional tracepoints are reported but not an error; if
-// smb3_cmd_enter or smb3_cmd_done cannot be attached, nothing stays attached and the
-// error wraps ErrRequiredTracepoints. No tracefs or bpffs mount is needed.
+// and is logged. Missing optional tracepoints are reported but not an error. If
+// smb3_cmd_enter or smb3_cmd_done cannot be attached (or Options.Fallback forces it),
+// the fallback programs measure requests instead of all three request tracepoints
+// (see FallbackMode; the report's Fallback says how that went); if that is not
+// possible either, nothing stays attached and the error wraps ErrRequiredTracepoints.
+// No tracefs or bpffs mount is needed.
 func (p *Probes) Attach(ctx context.Context) (AttachReport, error) {
 	return p.attach(ctx, cifsModuleDir, p.tracepoints(), loadCifsBTF)
 }
@@ -98,14 +110,14 @@ func (p *Probes) attach(ctx context.Context, moduleDir string, tps []tracepoint,
 	if err != nil {
 		p.log.Info("no BTF for cifs: tracepoint prototypes not checked", "error", err)
 	}
-	var (
-		report  AttachReport
-		links   []link.Link
-		missing bool
-	)
-	for _, tp := range tps {
+	var report AttachReport
+	links := make([]link.Link, len(tps)) // by tracepoint; nil: not attached
+	for i, tp := range tps {
 		st := TracepointStatus{Name: tp.name, Required: tp.required}
-		if spec != nil {
+		switch {
+		case tp.request && p.opts.Fallback == FallbackForce:
+			st.Err = errFallbackForced
+		case spec != nil:
 			st.Verified, st.Err = checkProto(spec, tp.name, tp.args)
 		}
 		if st.Err == nil {
@@ -113,14 +125,29 @@ func (p *Probes) attach(ctx context.Context, moduleDir string, tps []tracepoint,
 			if err != nil {
 				st.Err = describeAttachError(err)
 			} else {
-				links = append(links, l)
+				links[i] = l
 				st.Attached = true
 			}
 		}
-		missing = missing || (tp.required && !st.Attached)
 		report.Tracepoints = append(report.Tracepoints, st)
 	}
+	missing := slices.ContainsFunc(report.Tracepoints, func(t TracepointStatus) bool { return t.Required && !t.Attached })
 
+	if missing && p.opts.Fallback != FallbackOff {
+		// The fallback measures every request: no request tracepoint stays.
+		for i, tp := range tps {
+			if tp.request && links[i] != nil {
+				links[i].Close()
+				links[i] = nil
+				report.Tracepoints[i].Attached, report.Tracepoints[i].Err = false, errReplaced
+			}
+		}
+		var fbLinks []link.Link
+		report.Fallback, fbLinks = p.attachFallbackLocked()
+		missing = fbLinks == nil
+		links = append(links, fbLinks...)
+	}
+	links = slices.DeleteFunc(links, func(l link.Link) bool { return l == nil })
 	if missing {
 		closeLinks(links)
 		for i := range report.Tracepoints {
@@ -253,6 +280,11 @@ func failedNames(r AttachReport) string {
 			names = append(names, t.Name)
 		}
 	}
+	for _, f := range r.Fallback {
+		if f.Err != nil {
+			names = append(names, fmt.Sprintf("fallback fexit/%s (%v)", f.Name, f.Err))
+		}
+	}
 	return strings.Join(names, ", ")
 }
 
@@ -265,6 +297,14 @@ func logReport(log *slog.Logger, r AttachReport) {
 		}
 		failed = append(failed, t.Name)
 		log.Warn("cifs tracepoint not attached", "tracepoint", t.Name, "required", t.Required, "error", t.Err)
+	}
+	for _, f := range r.Fallback {
+		if f.Attached {
+			attached = append(attached, "fexit/"+f.Name)
+			continue
+		}
+		failed = append(failed, "fexit/"+f.Name)
+		log.Warn("fallback probe not attached", "function", f.Name, "error", f.Err)
 	}
 	log.Info("cifs tracepoints", "attached", attached, "not_attached", failed)
 }

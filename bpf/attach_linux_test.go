@@ -78,8 +78,8 @@ func TestAttachWaitsForCifsThenAttachesAndCloseDetaches(t *testing.T) {
 	// Stand-ins for the cifs tracepoints: one that exists everywhere (sys_enter:
 	// struct pt_regs *regs, long id) and one that exists nowhere.
 	tps := []tracepoint{
-		{"sys_enter", tp.Count, []protoArg{argPtr, argU64}, true},
-		{"aod_no_such_tracepoint", tp.Count, nil, false},
+		{"sys_enter", tp.Count, []protoArg{argPtr, argU64}, true, false},
+		{"aod_no_such_tracepoint", tp.Count, nil, false, false},
 	}
 	type result struct {
 		r   AttachReport
@@ -218,8 +218,8 @@ func TestRequiredTracepointMissingDetachesAll(t *testing.T) {
 	p := loadProbes(t, Options{Logger: slog.New(slog.DiscardHandler)})
 	tp := testprog.Loaded(t, nil)
 	r, err := p.attach(context.Background(), t.TempDir(), []tracepoint{
-		{"sys_enter", tp.Count, []protoArg{argPtr, argU64}, false},
-		{"aod_no_such_tracepoint", tp.Count, nil, true},
+		{"sys_enter", tp.Count, []protoArg{argPtr, argU64}, false, false},
+		{"aod_no_such_tracepoint", tp.Count, nil, true, false},
 	}, btf.LoadKernelSpec)
 	if !errors.Is(err, ErrRequiredTracepoints) || !strings.Contains(err.Error(), "aod_no_such_tracepoint") {
 		t.Fatalf("attach: %v", err)

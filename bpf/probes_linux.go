@@ -31,6 +31,9 @@ type Probes struct {
 	attachMu sync.Mutex // guards links and closed; not held while waiting for cifs
 	links    []link.Link
 	closed   bool
+	// fallback holds the fallback programs once Attach loaded them (set under
+	// attachMu, read by ProgramStats without it).
+	fallback atomic.Pointer[aodfallbackPrograms]
 
 	agedOut atomic.Uint64 // entries SweepStale freed
 
@@ -61,15 +64,8 @@ func Load(opts Options) (*Probes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bpf: %w", err)
 	}
-	spec.Maps[aodMapStarts].MaxEntries = opts.StartEntries
-	if err := spec.Variables[aodVarStartBucketMask].Set(opts.StartEntries/2 - 1); err != nil {
-		return nil, fmt.Errorf("bpf: set start_bucket_mask: %w", err)
-	}
-	spec.Maps[aodMapHistograms].MaxEntries = opts.HistogramEntries
-	spec.Maps[aodMapErrors].MaxEntries = opts.ErrorEntries
-	spec.Maps[aodMapEvents].MaxEntries = opts.RingBytes
-	if err := spec.Variables[aodVarWakeupEvery].Set(opts.WakeupEvery); err != nil {
-		return nil, fmt.Errorf("bpf: set wakeup_every: %w", err)
+	if err := sizeSpec(spec, opts); err != nil {
+		return nil, err
 	}
 
 	p := &Probes{opts: opts, log: opts.Logger, ncpu: ncpu}
@@ -88,6 +84,22 @@ func Load(opts Options) (*Probes, error) {
 		return nil, fmt.Errorf("bpf: map the in-flight table: %w", err)
 	}
 	return p, nil
+}
+
+// sizeSpec sizes the maps and sets the load-time constants of either object (aod or
+// aodfallback: same map and variable names), as opts says.
+func sizeSpec(spec *ebpf.CollectionSpec, opts Options) error {
+	spec.Maps[aodMapStarts].MaxEntries = opts.StartEntries
+	if err := spec.Variables[aodVarStartBucketMask].Set(opts.StartEntries/2 - 1); err != nil {
+		return fmt.Errorf("bpf: set start_bucket_mask: %w", err)
+	}
+	spec.Maps[aodMapHistograms].MaxEntries = opts.HistogramEntries
+	spec.Maps[aodMapErrors].MaxEntries = opts.ErrorEntries
+	spec.Maps[aodMapEvents].MaxEntries = opts.RingBytes
+	if err := spec.Variables[aodVarWakeupEvery].Set(opts.WakeupEvery); err != nil {
+		return fmt.Errorf("bpf: set wakeup_every: %w", err)
+	}
+	return nil
 }
 
 // errClosed is returned by methods called after Close.
@@ -113,6 +125,9 @@ func (p *Probes) Close() error {
 	}
 	p.closed = true
 	err := p.detachLocked()
+	if fb := p.fallback.Swap(nil); fb != nil {
+		err = errors.Join(err, fb.Close())
+	}
 	p.mu.Lock()
 	err = errors.Join(err, unix.Munmap(p.starts))
 	p.starts = nil
@@ -263,7 +278,8 @@ func (p *Probes) Counters() (Counters, error) {
 
 // ProgramStats returns each program's run statistics from the kernel, keyed by program
 // name (aod_cmd_enter, aod_cmd_done, aod_cmd_err, aod_reconnect, aod_connect_done,
-// aod_connect_err). The kernel counts run time and runs only while BPF statistics are
+// aod_connect_err, and aod_mid_alloc and aod_status_map once the fallback is loaded).
+// The kernel counts run time and runs only while BPF statistics are
 // enabled (sysctl kernel.bpf_stats_enabled=1, or an ebpf.EnableStats handle held by
 // some process), since timing costs every run a little; otherwise they stay where they
 // were, 0 if never enabled. RecursionMisses is always counted (Linux 5.12+).
@@ -285,7 +301,7 @@ func (p *Probes) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
 // programs returns every program by name.
 func (p *Probes) programs() map[string]*ebpf.Program {
 	o := &p.objs
-	return map[string]*ebpf.Program{
+	progs := map[string]*ebpf.Program{
 		aodProgAodCmdEnter:    o.AodCmdEnter,
 		aodProgAodCmdDone:     o.AodCmdDone,
 		aodProgAodCmdErr:      o.AodCmdErr,
@@ -293,4 +309,9 @@ func (p *Probes) programs() map[string]*ebpf.Program {
 		aodProgAodConnectDone: o.AodConnectDone,
 		aodProgAodConnectErr:  o.AodConnectErr,
 	}
+	if fb := p.fallback.Load(); fb != nil {
+		progs[aodfallbackProgAodMidAlloc] = fb.AodMidAlloc
+		progs[aodfallbackProgAodStatusMap] = fb.AodStatusMap
+	}
+	return progs
 }

@@ -13,7 +13,8 @@ import (
 var ErrUnsupported = errors.New("bpf: aod's kernel probes need Linux")
 
 // ErrRequiredTracepoints is returned by Attach when smb3_cmd_enter or smb3_cmd_done
-// cannot be attached: without them no request can be measured.
+// cannot be attached and the fallback programs cannot replace them: no request can be
+// measured.
 var ErrRequiredTracepoints = errors.New("bpf: cifs request tracepoints unavailable")
 
 // Defaults for zero Options fields.
@@ -54,7 +55,28 @@ type Options struct {
 	WakeupEvery uint32
 	// ModulePollInterval is how often Attach looks for the cifs module while waiting.
 	ModulePollInterval time.Duration
+	// Fallback says when requests are measured by fexit programs on the cifs functions
+	// that fire the request tracepoints, instead of by the tracepoints.
+	Fallback FallbackMode
 }
+
+// FallbackMode says when Attach measures requests with the fallback programs: fexit
+// programs on smb2_mid_entry_alloc (request start) and map_smb2_to_linux_error
+// (response status mapped), the functions that fire smb3_cmd_enter and
+// smb3_cmd_done/err, reading the same SMB2 header fields. They need BTF for the
+// cifs module (CONFIG_DEBUG_INFO_BTF_MODULES) and fexit support.
+type FallbackMode uint8
+
+const (
+	// FallbackAuto uses the fallback only when smb3_cmd_enter or smb3_cmd_done
+	// cannot be attached.
+	FallbackAuto FallbackMode = iota
+	// FallbackOff never uses it: without the request tracepoints Attach fails.
+	FallbackOff
+	// FallbackForce skips the request tracepoints and uses the fallback (to test
+	// it on kernels that have them). The connection tracepoints are attached as usual.
+	FallbackForce
+)
 
 func (o Options) withDefaults() Options {
 	if o.Logger == nil {
@@ -176,17 +198,34 @@ type TracepointStatus struct {
 	Err      error // why it is not attached
 }
 
-// AttachReport lists every tracepoint Attach tried, in a fixed order.
-type AttachReport struct {
-	Tracepoints []TracepointStatus
+// FunctionStatus reports one cifs function a fallback program was attached to.
+type FunctionStatus struct {
+	Name     string // e.g. "smb2_mid_entry_alloc"
+	Attached bool
+	Err      error // why it is not attached
 }
 
-// Attached returns the names of the attached tracepoints.
+// AttachReport lists every tracepoint Attach tried, in a fixed order, and the
+// functions of the fallback if it was tried (see FallbackMode).
+type AttachReport struct {
+	Tracepoints []TracepointStatus
+	// Fallback is empty unless the fallback was tried; the request tracepoints are
+	// then not attached.
+	Fallback []FunctionStatus
+}
+
+// Attached returns the names of the attached tracepoints, then those of the functions
+// the fallback attached to, as "fexit/NAME".
 func (r AttachReport) Attached() []string {
 	var names []string
 	for _, t := range r.Tracepoints {
 		if t.Attached {
 			names = append(names, t.Name)
+		}
+	}
+	for _, f := range r.Fallback {
+		if f.Attached {
+			names = append(names, "fexit/"+f.Name)
 		}
 	}
 	return names

@@ -51,9 +51,12 @@ declare -A bg_pids
 # The BPF programs alone, loaded by the test's own probe: what they count is compared with
 # the kernel's counts, whatever the agent does with it.
 probe_ready() { [ -f "$dir/probe.ready" ]; }
+# /host/probe-args, when the host wrote one, holds more arguments for it (e.g. -fallback force).
 probe_start() {
 	[ -x /host/bin/e2eguest ] || return 0
-	bg_start probe probe_ready /host/bin/e2eguest probe -ready "$dir/probe.ready" -out "$dir/probe.json"
+	local args=()
+	[ ! -f /host/probe-args ] || read -ra args </host/probe-args
+	bg_start probe probe_ready /host/bin/e2eguest probe "${args[@]}" -ready "$dir/probe.ready" -out "$dir/probe.json"
 }
 
 # The agent, on /host/aod/<scenario>.yaml when the host wrote one (else its embedded default),

@@ -1,11 +1,13 @@
 // Command e2eguest runs inside the e2e guest (see test/e2e/guest/main.sh), which has
 // neither curl nor Go:
 //
-//	e2eguest probe -ready FILE -out FILE
+//	e2eguest probe [-fallback auto|off|force] -ready FILE -out FILE
 //
 // loads and attaches aod's BPF programs, independently of the agent, creates the ready
-// file (listing the attached tracepoints) and, at SIGTERM or SIGINT, writes a
-// guestprobe.Snapshot as JSON to the out file and exits.
+// file (listing the attached tracepoints, and fallback functions as fexit/NAME) and, at
+// SIGTERM or SIGINT, writes a guestprobe.Snapshot as JSON to the out file and exits.
+// -fallback is bpf.Options.Fallback (force: measure requests with the fallback programs
+// instead of the request tracepoints).
 //
 //	e2eguest scrape URL
 //
@@ -27,6 +29,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/test/e2e/internal/guestprobe"
 )
@@ -38,7 +43,9 @@ func main() {
 	}
 }
 
-const usage = "usage: e2eguest probe -ready FILE -out FILE | e2eguest scrape URL"
+const usage = "usage: e2eguest probe [-fallback auto|off|force] -ready FILE -out FILE | e2eguest scrape URL"
+
+var fallbackModes = map[string]bpf.FallbackMode{"auto": bpf.FallbackAuto, "off": bpf.FallbackOff, "force": bpf.FallbackForce}
 
 func run(args []string) error {
 	if len(args) == 2 && args[0] == "scrape" {
@@ -50,20 +57,31 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	ready := fs.String("ready", "", "file created once the programs are attached")
 	out := fs.String("out", "", "file the snapshot is written to at SIGTERM")
+	fallback := fs.String("fallback", "auto", "when to measure requests with the fallback programs: auto, off or force")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if *ready == "" || *out == "" {
 		return errors.New("probe needs -ready and -out")
 	}
+	mode, ok := fallbackModes[*fallback]
+	if !ok {
+		return fmt.Errorf("-fallback %q: want auto, off or force", *fallback)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return probe(ctx, *ready, *out)
+	return probe(ctx, bpf.Options{Fallback: mode}, *ready, *out)
 }
 
-func probe(ctx context.Context, ready, out string) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	p, err := bpf.Load(bpf.Options{Logger: log})
+func probe(ctx context.Context, opts bpf.Options, ready, out string) error {
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// Run-time statistics for the snapshot: what each program costs per run.
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return fmt.Errorf("enable BPF statistics: %w", err)
+	}
+	defer stats.Close()
+	p, err := bpf.Load(opts)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,15 @@ type Snapshot struct {
 	// InFlight are the requests whose start was seen and whose completion was not.
 	InFlight []Request
 	Counters bpf.Counters
+	// Programs are the programs' kernel run statistics by name (bpf.Probes.ProgramStats),
+	// counted while the probe held BPF statistics enabled.
+	Programs map[string]ProgramRuns
+}
+
+// ProgramRuns is one program's total run time and number of runs.
+type ProgramRuns struct {
+	RunTimeNs uint64
+	Runs      uint64
 }
 
 // Failure is the number of failures of one command with one NTSTATUS.
@@ -70,7 +79,14 @@ func Take(p *bpf.Probes, attached []string) (Snapshot, error) {
 	for _, r := range inflight {
 		s.InFlight = append(s.InFlight, Request{SessionID: r.SessionID, MessageID: r.MessageID, Command: r.Command, Comm: cString(r.Comm[:])})
 	}
-	s.Counters, err = p.Counters()
+	if s.Counters, err = p.Counters(); err != nil {
+		return s, err
+	}
+	stats, err := p.ProgramStats()
+	s.Programs = map[string]ProgramRuns{}
+	for name, st := range stats {
+		s.Programs[name] = ProgramRuns{RunTimeNs: uint64(st.Runtime), Runs: st.RunCount}
+	}
 	return s, err
 }
 
