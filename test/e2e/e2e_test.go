@@ -392,7 +392,7 @@ func checkProbe(t *testing.T, s *scenario) {
 		case r.Failed:
 			completed[r.Command]++
 			failures[[2]uint32{uint32(r.Command), r.Status}]++
-		case r.End != 0:
+		case r.Completed:
 			completed[r.Command]++
 		case r.Superseded:
 			// Its slot went to the request that reused its identity.

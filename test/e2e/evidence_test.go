@@ -105,8 +105,9 @@ func parseTrace(data []byte) (*trace, error) {
 type request struct {
 	Session, MID uint64
 	Command      uint16
-	Start, End   float64 // End is 0 when the request never completed
+	Start, End   float64 // End is meaningful only when Completed
 	Status       uint32  // NTSTATUS of a failed completion, else 0
+	Completed    bool    // a completion was seen (a trace clock may read 0.0)
 	Failed       bool
 	// Superseded: a later request took the same session and message id before this one
 	// completed (after a reconnect, message ids start again from 0).
@@ -160,7 +161,7 @@ func (t *trace) requests() (*pairing, error) {
 				continue
 			}
 			done[key] = true
-			r.End = e.Time
+			r.End, r.Completed = e.Time, true
 			if e.Name == "smb3_cmd_err" {
 				st, _ := e.field("status")
 				r.Status, r.Failed = uint32(st), true
@@ -171,7 +172,7 @@ func (t *trace) requests() (*pairing, error) {
 }
 
 // completed reports whether the request's completion was seen.
-func (r *request) completed() bool { return r.End != 0 || r.Failed }
+func (r *request) completed() bool { return r.Completed }
 
 // countByCommand counts the events with the given name per SMB2 command code.
 func (t *trace) countByCommand(name string) map[uint16]int64 {
