@@ -1,19 +1,15 @@
 package aodbundleexporter
 
 import (
-	"archive/tar"
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -21,6 +17,7 @@ import (
 
 	"github.com/linuxdiag/aod/exporter/actions"
 	"github.com/linuxdiag/aod/exporter/archive"
+	"github.com/linuxdiag/aod/exporter/archive/archivetest"
 	"github.com/linuxdiag/aod/exporter/bundler"
 	"github.com/linuxdiag/aod/internal/smbevent"
 	"github.com/linuxdiag/aod/processor/anomalyconnector"
@@ -97,7 +94,10 @@ func TestCollectorPathBundlesTheTriggeringEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := waitForBundle(t, cfg.OutputDir)
-	members := readBundle(t, path)
+	_, members, err := archivetest.Members(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	var man bundler.Manifest
 	if err := json.Unmarshal(members[bundler.ManifestName], &man); err != nil {
@@ -147,36 +147,4 @@ func waitForBundle(t *testing.T, outputDir string) string {
 	}
 	t.Fatal("no bundle within 30 s")
 	return ""
-}
-
-// readBundle returns a bundle's members by their name under its top directory.
-func readBundle(t *testing.T, path string) map[string][]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := zstd.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
-	out := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, name, _ := strings.Cut(h.Name, "/")
-		out[name] = data
-	}
 }

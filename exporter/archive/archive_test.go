@@ -1,10 +1,8 @@
 package archive
 
 import (
-	"archive/tar"
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/linuxdiag/aod/exporter/archive/archivetest"
 )
 
 func TestBundleNameRoundTrip(t *testing.T) {
@@ -167,40 +165,6 @@ func TestOpenDirRefusesSymlinks(t *testing.T) {
 	}
 }
 
-// readBundle decompresses and lists a bundle with Go's readers.
-func readBundle(t *testing.T, path string) map[string]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := zstd.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
-	tr := tar.NewReader(zr)
-	files := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Mode != 0o600 {
-			t.Errorf("%s: member mode %o, want 600", h.Name, h.Mode)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[h.Name] = string(b)
-	}
-}
-
 func TestWriterCommit(t *testing.T) {
 	d, err := OpenDir(t.TempDir())
 	if err != nil {
@@ -240,9 +204,12 @@ func TestWriterCommit(t *testing.T) {
 	if st.Size() != size || st.Mode().Perm() != 0o600 {
 		t.Errorf("bundle size %d (reported %d), mode %v", st.Size(), size, st.Mode())
 	}
-	files := readBundle(t, path)
-	if files["b/hello.txt"] != "hello\n" || files["b/spool.txt"] != "spooled" {
-		t.Errorf("members = %q", files)
+	top, files, err := archivetest.Members(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top != "b" || string(files["hello.txt"]) != "hello\n" || string(files["spool.txt"]) != "spooled" {
+		t.Errorf("members under %q = %q", top, files)
 	}
 	entries, _ := d.List()
 	if len(entries) != 1 || entries[0].Name != name {

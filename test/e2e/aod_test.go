@@ -7,13 +7,11 @@ package e2e
 // evidence of the same interval.
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -24,13 +22,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 
 	"github.com/linuxdiag/aod/exporter/actions"
+	"github.com/linuxdiag/aod/exporter/archive/archivetest"
 	"github.com/linuxdiag/aod/exporter/bundler"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/smbevent"
@@ -161,37 +159,15 @@ func loadAgent(t *testing.T, dir string) *agentRun {
 
 // readBundle extracts a tar.zst bundle in memory: one top directory named like the file.
 func readBundle(file string) (bundle, error) {
-	b := bundle{name: strings.TrimSuffix(filepath.Base(file), ".tar.zst"), members: map[string][]byte{}}
-	f, err := os.Open(file)
+	b := bundle{name: strings.TrimSuffix(filepath.Base(file), ".tar.zst")}
+	top, members, err := archivetest.Members(file)
 	if err != nil {
 		return b, err
 	}
-	defer f.Close()
-	zr, err := zstd.NewReader(f)
-	if err != nil {
-		return b, err
+	if top != b.name {
+		return b, fmt.Errorf("top directory %s, want %s", top, b.name)
 	}
-	defer zr.Close()
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return b, err
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		rel, ok := strings.CutPrefix(h.Name, b.name+"/")
-		if !ok {
-			return b, fmt.Errorf("member %s is outside the bundle's directory %s", h.Name, b.name)
-		}
-		if b.members[rel], err = io.ReadAll(tr); err != nil {
-			return b, err
-		}
-	}
+	b.members = members
 	data, ok := b.members[bundler.ManifestName]
 	if !ok {
 		return b, errors.New("no manifest.json")
