@@ -14,8 +14,8 @@ import (
 	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/bpf/internal/probeaccess"
 	"github.com/linuxdiag/aod/bpf/internal/testprog"
+	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/smb"
-	"github.com/linuxdiag/aod/internal/smbevent"
 )
 
 // BenchmarkEnterDonePair measures what the kernel spends per request on the hot path:
@@ -99,7 +99,7 @@ func BenchmarkRingDrain(b *testing.B) {
 
 	var (
 		rec ringbuf.Record
-		ev  smbevent.Event
+		ev  event.Event
 	)
 	b.ResetTimer()
 	for remaining := b.N; remaining > 0; {
@@ -123,7 +123,7 @@ func BenchmarkRingDrain(b *testing.B) {
 		remaining -= chunk
 	}
 	b.StopTimer()
-	if ev.Kind != smbevent.KindSlow || ev.Command != smb.Read {
+	if ev.Kind != event.KindSlow || ev.Command != smb.Read {
 		b.Fatalf("last event %+v is not what the fill wrote", ev)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")

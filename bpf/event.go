@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 
-	"github.com/linuxdiag/aod/internal/smbevent"
+	"github.com/linuxdiag/aod/internal/event"
 )
 
 // EventSize is the size of one ring-buffer record (struct event in include/aod.h).
@@ -38,20 +38,20 @@ var (
 // DecodeEvent decodes one ring-buffer record into ev without allocating. A record
 // longer than EventSize is accepted (the ring pads records to 8 bytes).
 //
-// How the record maps onto smbevent.Event:
+// How the record maps onto event.Event:
 //   - request events (KindSlow, KindError): StartNs is the enter time; a failure whose
 //     enter was never seen (orphan) has StartNs == EndNs, Pid 0 and an empty Comm.
 //     Pid, Tgid and Comm are those of the task that issued the request.
 //   - connection events: EndNs (== StartNs) is when the tracepoint fired; ConnID and
 //     Server are set, MessageID is the connection's current mid for KindReconnect and
 //     Rc the error for KindConnectError; Pid, Tgid and Comm are the task that fired it.
-func DecodeEvent(raw []byte, ev *smbevent.Event) error {
+func DecodeEvent(raw []byte, ev *event.Event) error {
 	if len(raw) < EventSize {
 		return ErrShortEvent
 	}
 	raw = raw[:EventSize]
-	kind := smbevent.Kind(raw[offKind])
-	if kind < smbevent.KindSlow || kind > smbevent.KindConnectError {
+	kind := event.Kind(raw[offKind])
+	if kind < event.KindSlow || kind > event.KindConnectError {
 		return ErrUnknownEvent
 	}
 	le := binary.LittleEndian
@@ -76,7 +76,7 @@ func DecodeEvent(raw []byte, ev *smbevent.Event) error {
 // DecodeEvent, and returns that slice; dst needs room for EventSize bytes or a new
 // slice is allocated. It lets tests feed readers records exactly as the kernel lays
 // them out.
-func EncodeEvent(dst []byte, ev *smbevent.Event) []byte {
+func EncodeEvent(dst []byte, ev *event.Event) []byte {
 	if cap(dst) < EventSize {
 		dst = make([]byte, EventSize)
 	}

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/linuxdiag/aod/internal/smbevent"
+	"github.com/linuxdiag/aod/internal/event"
 )
 
-func sampleEvent() smbevent.Event {
-	ev := smbevent.Event{
-		Kind: smbevent.KindError, Command: 5, Status: 0xc0000034, Rc: -2, Pid: 423, Tgid: 420,
+func sampleEvent() event.Event {
+	ev := event.Event{
+		Kind: event.KindError, Command: 5, Status: 0xc0000034, Rc: -2, Pid: 423, Tgid: 420,
 		SessionID: 0x936c11ff, TreeID: 0x53dfe4a, MessageID: 359, ConnID: 7,
 		StartNs: 13_819_789_000, EndNs: 13_824_935_000,
 	}
@@ -25,7 +25,7 @@ func TestDecodeEventRoundTrip(t *testing.T) {
 	if len(raw) != EventSize {
 		t.Fatalf("encoded %d bytes, want %d", len(raw), EventSize)
 	}
-	var got smbevent.Event
+	var got event.Event
 	// The ring pads records to 8 bytes: longer input is fine.
 	if err := DecodeEvent(append(raw, 0, 0, 0, 0), &got); err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func TestDecodeEventRoundTrip(t *testing.T) {
 		t.Errorf("decoded latency %v comm %q server %q", got.Latency(), got.CommString(), got.ServerString())
 	}
 	// Little-endian fields at the documented offsets.
-	if raw[offKind] != byte(smbevent.KindError) || raw[offStatus] != 0x34 || raw[offStatus+3] != 0xc0 || raw[offRc] != 0xfe {
+	if raw[offKind] != byte(event.KindError) || raw[offStatus] != 0x34 || raw[offStatus+3] != 0xc0 || raw[offRc] != 0xfe {
 		t.Errorf("encoding is not the kernel's layout: % x", raw)
 	}
 	dst := make([]byte, 0, 2*EventSize)
@@ -49,7 +49,7 @@ func TestDecodeEventRoundTrip(t *testing.T) {
 func TestDecodeEventRejectsBadRecords(t *testing.T) {
 	ev := sampleEvent()
 	raw := EncodeEvent(nil, &ev)
-	var got smbevent.Event
+	var got event.Event
 	if err := DecodeEvent(raw[:EventSize-1], &got); !errors.Is(err, ErrShortEvent) {
 		t.Errorf("short record: %v", err)
 	}
@@ -62,7 +62,7 @@ func TestDecodeEventRejectsBadRecords(t *testing.T) {
 			t.Errorf("kind %d: %v", kind, err)
 		}
 	}
-	if got != (smbevent.Event{}) {
+	if got != (event.Event{}) {
 		t.Errorf("a rejected record changed the event: %+v", got)
 	}
 }
@@ -70,7 +70,7 @@ func TestDecodeEventRejectsBadRecords(t *testing.T) {
 func TestDecodeEventDoesNotAllocate(t *testing.T) {
 	ev := sampleEvent()
 	raw := EncodeEvent(nil, &ev)
-	var got smbevent.Event
+	var got event.Event
 	if n := testing.AllocsPerRun(1000, func() {
 		if err := DecodeEvent(raw, &got); err != nil {
 			t.Fatal(err)
@@ -87,7 +87,7 @@ func FuzzDecodeRingEvent(f *testing.F) {
 	f.Add(make([]byte, EventSize))
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var got smbevent.Event
+		var got event.Event
 		err := DecodeEvent(raw, &got)
 		if len(raw) < EventSize {
 			if !errors.Is(err, ErrShortEvent) {

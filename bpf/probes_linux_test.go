@@ -19,8 +19,8 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/linuxdiag/aod/bpf/internal/testprog"
+	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/latencyhist"
-	"github.com/linuxdiag/aod/internal/smbevent"
 )
 
 func TestEveryProgramLoadsThroughTheVerifier(t *testing.T) {
@@ -116,18 +116,18 @@ func TestEventLayoutMatchesTheKernel(t *testing.T) {
 			t.Errorf("field %s at offset %d, DecodeEvent reads %d", f.name, f.got, f.want)
 		}
 	}
-	if len(e.Comm) != len(smbevent.Event{}.Comm) || len(e.Server) != len(smbevent.Event{}.Server) {
-		t.Error("comm or server sizes differ from smbevent.Event")
+	if len(e.Comm) != len(event.Event{}.Comm) || len(e.Server) != len(event.Event{}.Server) {
+		t.Error("comm or server sizes differ from event.Event")
 	}
 	for _, k := range []struct {
 		c aodEventKind
-		g smbevent.Kind
+		g event.Kind
 	}{
-		{aodEventKindAOD_KIND_SLOW, smbevent.KindSlow},
-		{aodEventKindAOD_KIND_ERROR, smbevent.KindError},
-		{aodEventKindAOD_KIND_RECONNECT, smbevent.KindReconnect},
-		{aodEventKindAOD_KIND_CONNECT, smbevent.KindConnect},
-		{aodEventKindAOD_KIND_CONNECT_ERROR, smbevent.KindConnectError},
+		{aodEventKindAOD_KIND_SLOW, event.KindSlow},
+		{aodEventKindAOD_KIND_ERROR, event.KindError},
+		{aodEventKindAOD_KIND_RECONNECT, event.KindReconnect},
+		{aodEventKindAOD_KIND_CONNECT, event.KindConnect},
+		{aodEventKindAOD_KIND_CONNECT_ERROR, event.KindConnectError},
 	} {
 		if uint32(k.c) != uint32(k.g) {
 			t.Errorf("C kind %d is Go kind %d", k.c, k.g)

@@ -16,9 +16,9 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/bpf/bpftest"
+	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/latencyhist"
 	"github.com/linuxdiag/aod/internal/smb"
-	"github.com/linuxdiag/aod/internal/smbevent"
 )
 
 const (
@@ -41,7 +41,7 @@ func TestEnterDoneGivesOneEventWithItsLatency(t *testing.T) {
 		t.Fatalf("%d events, want 1: %+v", len(evs), evs)
 	}
 	ev := evs[0]
-	if ev.Kind != smbevent.KindSlow || ev.Command != smb.Read || ev.SessionID != 0xabc || ev.TreeID != 7 ||
+	if ev.Kind != event.KindSlow || ev.Command != smb.Read || ev.SessionID != 0xabc || ev.TreeID != 7 ||
 		ev.MessageID != 42 || ev.Status != 0 || ev.Rc != 0 {
 		t.Errorf("event %+v", ev)
 	}
@@ -123,7 +123,7 @@ func TestOrphanCompletionsAreCounted(t *testing.T) {
 	if len(evs) != 1 {
 		t.Fatalf("%d events, want 1", len(evs))
 	}
-	if ev := evs[0]; ev.Kind != smbevent.KindError || ev.Status != statusNotFound || ev.Rc != -2 ||
+	if ev := evs[0]; ev.Kind != event.KindError || ev.Status != statusNotFound || ev.Rc != -2 ||
 		ev.StartNs != ev.EndNs || ev.Pid != 0 || ev.CommString() != "" || ev.MessageID != 501 {
 		t.Errorf("orphan error event %+v", ev)
 	}
@@ -201,7 +201,7 @@ func TestPerCommandThresholdsFilter(t *testing.T) {
 	evs := h.Events()
 	var mids []uint64
 	for _, ev := range evs {
-		if ev.Kind != smbevent.KindSlow {
+		if ev.Kind != event.KindSlow {
 			t.Errorf("event %+v is not a slow one", ev)
 		}
 		mids = append(mids, ev.MessageID)
@@ -258,7 +258,7 @@ func TestTrackedAndUntrackedFailures(t *testing.T) {
 	h := bpftest.New(t)
 	h.SetThresholds(map[uint16]time.Duration{smb.Read: time.Second})
 	mid := uint64(200)
-	failure := func(cmd uint16, status uint32, rc int32, latency time.Duration) []smbevent.Event {
+	failure := func(cmd uint16, status uint32, rc int32, latency time.Duration) []event.Event {
 		t.Helper()
 		mid++
 		start := h.Future() // latency 0
@@ -272,7 +272,7 @@ func TestTrackedAndUntrackedFailures(t *testing.T) {
 
 	h.SetErrorFilter(bpf.ErrorFilter{Statuses: []uint32{statusNotFound}})
 	if evs := failure(smb.Create, statusNotFound, -2, 0); len(evs) != 1 ||
-		evs[0].Kind != smbevent.KindError || evs[0].Status != statusNotFound || evs[0].Rc != -2 || evs[0].Command != smb.Create {
+		evs[0].Kind != event.KindError || evs[0].Status != statusNotFound || evs[0].Rc != -2 || evs[0].Command != smb.Create {
 		t.Errorf("tracked status: events %+v, want one error event", evs)
 	}
 	if evs := failure(smb.Read, statusEOF, -61, 0); len(evs) != 0 {
@@ -280,12 +280,12 @@ func TestTrackedAndUntrackedFailures(t *testing.T) {
 	}
 	// Untracked failure, but slow: a slow event that carries the status.
 	if evs := failure(smb.Read, statusEOF, -61, 2*time.Second); len(evs) != 1 ||
-		evs[0].Kind != smbevent.KindSlow || evs[0].Status != statusEOF || evs[0].Rc != -61 {
+		evs[0].Kind != event.KindSlow || evs[0].Status != statusEOF || evs[0].Rc != -61 {
 		t.Errorf("slow untracked failure: events %+v, want one slow event with its status", evs)
 	}
 
 	h.SetErrorFilter(bpf.ErrorFilter{Errnos: []int32{61}}) // ENODATA: what EOF maps to
-	if evs := failure(smb.Read, statusEOF, -61, 0); len(evs) != 1 || evs[0].Kind != smbevent.KindError {
+	if evs := failure(smb.Read, statusEOF, -61, 0); len(evs) != 1 || evs[0].Kind != event.KindError {
 		t.Errorf("tracked errno: events %+v, want one error event", evs)
 	}
 	if evs := failure(smb.Create, statusNotFound, -2, 0); len(evs) != 0 {
@@ -293,7 +293,7 @@ func TestTrackedAndUntrackedFailures(t *testing.T) {
 	}
 
 	h.SetErrorFilter(bpf.ErrorFilter{All: true})
-	if evs := failure(smb.Write, 0xc000000d, -22, 0); len(evs) != 1 || evs[0].Kind != smbevent.KindError {
+	if evs := failure(smb.Write, 0xc000000d, -22, 0); len(evs) != 1 || evs[0].Kind != event.KindError {
 		t.Errorf("all failures tracked: events %+v, want one error event", evs)
 	}
 	h.SetErrorFilter(bpf.ErrorFilter{})
@@ -507,15 +507,15 @@ func TestConnectionEvents(t *testing.T) {
 		t.Fatalf("%d events, want 3", len(evs))
 	}
 	want := []struct {
-		kind   smbevent.Kind
+		kind   event.Kind
 		conn   uint64
 		mid    uint64
 		rc     int32
 		server string
 	}{
-		{smbevent.KindReconnect, 0x1234, 77, 0, name},
-		{smbevent.KindConnect, 0x1235, 0, 0, name},
-		{smbevent.KindConnectError, 0x1236, 0, -111, ""}, // unreadable pointer: empty
+		{event.KindReconnect, 0x1234, 77, 0, name},
+		{event.KindConnect, 0x1235, 0, 0, name},
+		{event.KindConnectError, 0x1236, 0, -111, ""}, // unreadable pointer: empty
 	}
 	for i, w := range want {
 		ev := evs[i]

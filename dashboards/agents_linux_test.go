@@ -13,14 +13,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/linuxdiag/aod/agent"
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/configs"
-	"github.com/linuxdiag/aod/exporter/archive"
-	"github.com/linuxdiag/aod/exporter/retention"
-	"github.com/linuxdiag/aod/internal/agent"
+	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/promtest"
+	"github.com/linuxdiag/aod/internal/retention"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 )
@@ -83,7 +83,7 @@ const (
 // a small one keeps a round of traffic to a few milliseconds.
 const startEntries = 1024
 
-// host is one aod agent the test runs: the real agent (internal/agent) with the
+// host is one aod agent the test runs: the real agent (agent) with the
 // detectors and kernel filters of the default configuration, on BPF probes of its
 // own that the test drives through bpftest exactly as the cifs tracepoints would,
 // reading its own /proc/fs/cifs (testdata's DebugData, and a Stats file the test

@@ -11,13 +11,13 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
+	"github.com/linuxdiag/aod/internal/otelconv"
 	"github.com/linuxdiag/aod/internal/smb"
-	"github.com/linuxdiag/aod/receiver/smbotel"
 )
 
 // dropReasons are the values of aod_drop_reason.
-var dropReasons = []string{smbotel.DropRingFull, smbotel.DropQueueFull, smbotel.DropOrphaned, smbotel.DropStartCollision,
-	smbotel.DropHistogramFull, smbotel.DropErrorMapFull, smbotel.DropAgedOut, smbotel.DropProbeSkipped}
+var dropReasons = []string{otelconv.DropRingFull, otelconv.DropQueueFull, otelconv.DropOrphaned, otelconv.DropStartCollision,
+	otelconv.DropHistogramFull, otelconv.DropErrorMapFull, otelconv.DropAgedOut, otelconv.DropProbeSkipped}
 
 // The dashboard's own variables besides the data source.
 var dashboardVars = []string{"host", "server", "share", "command"}

@@ -13,8 +13,8 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
-	"github.com/linuxdiag/aod/exporter/retention"
 	"github.com/linuxdiag/aod/internal/promtest"
+	"github.com/linuxdiag/aod/internal/retention"
 )
 
 // The test's Prometheus scrapes every second and the agents collect every second;

@@ -62,8 +62,8 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/bpf/internal/probeaccess"
 	"github.com/linuxdiag/aod/bpf/internal/testprog"
+	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/smb"
-	"github.com/linuxdiag/aod/internal/smbevent"
 )
 
 // Harness runs one bpf.Probes' programs as their tracepoints would. Create it with
@@ -356,7 +356,7 @@ func (h *Harness) recorded(r Request) bpf.HistogramSample {
 // Events returns every record now in the ring, decoded. The programs wake no reader
 // for most records; the harness reads with a deadline in the past, which returns what
 // is there without waiting. It opens its reader on first use (see "The ring" above).
-func (h *Harness) Events() []smbevent.Event {
+func (h *Harness) Events() []event.Event {
 	h.tb.Helper()
 	if h.rd == nil {
 		rd, err := h.p.NewReader()
@@ -365,7 +365,7 @@ func (h *Harness) Events() []smbevent.Event {
 		}
 		h.rd = rd
 	}
-	var evs []smbevent.Event
+	var evs []event.Event
 	h.rd.SetDeadline(time.Now())
 	for {
 		err := h.rd.ReadInto(&h.rec)
@@ -375,7 +375,7 @@ func (h *Harness) Events() []smbevent.Event {
 		if err != nil {
 			h.tb.Fatal(err)
 		}
-		var ev smbevent.Event
+		var ev event.Event
 		if err := bpf.DecodeEvent(h.rec.RawSample, &ev); err != nil {
 			h.tb.Fatal(err)
 		}

@@ -8,9 +8,9 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/bpf/internal/testprog"
+	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/latencyhist"
 	"github.com/linuxdiag/aod/internal/smb"
-	"github.com/linuxdiag/aod/internal/smbevent"
 )
 
 func TestRequestReturnsTheLatencyTheKernelMeasured(t *testing.T) {
@@ -37,7 +37,7 @@ func TestRequestReturnsTheLatencyTheKernelMeasured(t *testing.T) {
 		if got[i] != measured || got[i] < latencies[i] || (latencies[i] == 0) != (got[i] == 0) {
 			t.Errorf("request %d of %v: Request said %v, the event %v", i, latencies[i], got[i], measured)
 		}
-		if ev.Kind != smbevent.KindSlow || ev.SessionID != 0x10 || ev.TreeID != 3 || ev.Command != smb.Read ||
+		if ev.Kind != event.KindSlow || ev.SessionID != 0x10 || ev.TreeID != 3 || ev.Command != smb.Read ||
 			ev.Pid != h.Tid() || ev.Tgid != uint32(os.Getpid()) || ev.CommString() != h.Comm() {
 			t.Errorf("event %+v", ev)
 		}
@@ -67,7 +67,7 @@ func TestRequestFailsWithItsStatus(t *testing.T) {
 		t.Errorf("latency %v, want at least 2ms", lat)
 	}
 	evs := h.Events()
-	if len(evs) != 1 || evs[0].Kind != smbevent.KindError || evs[0].Status != 0xc0000034 || evs[0].Rc != -2 ||
+	if len(evs) != 1 || evs[0].Kind != event.KindError || evs[0].Status != 0xc0000034 || evs[0].Rc != -2 ||
 		evs[0].MessageID != 9 || time.Duration(evs[0].EndNs-evs[0].StartNs) != lat {
 		t.Errorf("events %+v, want the failed CREATE of %v", evs, lat)
 	}

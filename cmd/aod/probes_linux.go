@@ -5,14 +5,14 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/linuxdiag/aod/agent"
 	"github.com/linuxdiag/aod/bpf"
-	"github.com/linuxdiag/aod/internal/agent"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/control"
-	"github.com/linuxdiag/aod/internal/smbevent"
+	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/ingest"
 	"github.com/linuxdiag/aod/internal/version"
-	"github.com/linuxdiag/aod/receiver/smbreceiver"
-	"github.com/linuxdiag/aod/receiver/wallclock"
+	"github.com/linuxdiag/aod/internal/wallclock"
 )
 
 // watchProbes loads aod's probes with cfg's thresholds and hands every slow or failed
@@ -21,9 +21,9 @@ import (
 func watchProbes(ctx context.Context, cfg *config.Config, log *slog.Logger, fn func(control.Record)) error {
 	th, ef := agent.KernelFilters(cfg)
 	clock := wallclock.New(time.Minute)
-	var recv *smbreceiver.Receiver
-	recv, err := smbreceiver.New(smbreceiver.Settings{
-		Probes:  smbreceiver.ProbeConfig{Thresholds: th, Errors: ef},
+	var recv *ingest.Receiver
+	recv, err := ingest.New(ingest.Settings{
+		Probes:  ingest.ProbeConfig{Thresholds: th, Errors: ef},
 		Logger:  log,
 		Version: version.Version,
 		OnAttach: func(_ bpf.AttachReport, err error) {
@@ -31,7 +31,7 @@ func watchProbes(ctx context.Context, cfg *config.Config, log *slog.Logger, fn f
 				log.Error("kernel probes not attached", "err", err)
 			}
 		},
-	}, smbreceiver.Consumers{Events: func(batch []smbevent.Event) {
+	}, ingest.Consumers{Events: func(batch []event.Event) {
 		for i := range batch {
 			e := &batch[i]
 			n, _ := recv.Names().Lookup(e.SessionID, e.TreeID)

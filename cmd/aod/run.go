@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/linuxdiag/aod/agent"
 	"github.com/linuxdiag/aod/configs"
-	"github.com/linuxdiag/aod/internal/agent"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/control"
 	"github.com/linuxdiag/aod/internal/version"

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linuxdiag/aod/agent"
 	"github.com/linuxdiag/aod/bpf/bpftest"
-	"github.com/linuxdiag/aod/internal/agent"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/smb"
 )

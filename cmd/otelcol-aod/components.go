@@ -17,8 +17,8 @@ import (
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	"github.com/linuxdiag/aod/exporter/aodbundleexporter"
-	"github.com/linuxdiag/aod/processor/anomalyconnector"
-	"github.com/linuxdiag/aod/receiver/aodsmbreceiver"
+	"github.com/linuxdiag/aod/processor/aodanomalyconnector"
+	"github.com/linuxdiag/aod/receiver/aodreceiver"
 )
 
 // components lists the distribution's factories; builder-config.yaml lists the same.
@@ -29,7 +29,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
-		aodsmbreceiver.NewFactory(),
+		aodreceiver.NewFactory(),
 		otlpreceiver.NewFactory(),
 	); err != nil {
 		return otelcol.Factories{}, err
@@ -41,7 +41,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	if f.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
-		anomalyconnector.NewFactory(),
+		aodanomalyconnector.NewFactory(),
 	); err != nil {
 		return otelcol.Factories{}, err
 	}

@@ -78,8 +78,8 @@ func TestBuilderConfigListsTheSameComponents(t *testing.T) {
 	// Component type -> the module path fragment that provides it.
 	provider := map[string]string{
 		"receivers/otlp": "otlpreceiver", "exporters/otlp": "otlpexporter",
-		"aodsmb": "receiver/aodsmbreceiver", "batch": "batchprocessor",
-		"memory_limiter": "memorylimiterprocessor", "aodanomaly": "processor/anomalyconnector",
+		"aodsmb": "receiver/aodreceiver", "batch": "batchprocessor",
+		"memory_limiter": "memorylimiterprocessor", "aodanomaly": "processor/aodanomalyconnector",
 		"aodbundle": "exporter/aodbundleexporter", "otlp_http": "otlphttpexporter",
 		"debug": "debugexporter", "prometheus": "prometheusexporter",
 		// Current names of the OTLP exporters; the maps also hold their old aliases.

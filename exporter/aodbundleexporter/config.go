@@ -6,10 +6,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/linuxdiag/aod/exporter/actions"
-	"github.com/linuxdiag/aod/exporter/bundler"
-	"github.com/linuxdiag/aod/exporter/capture"
+	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/bundler"
+	"github.com/linuxdiag/aod/internal/capture"
 )
 
 // Config is the aodbundle exporter's configuration: the same knobs as the agent's

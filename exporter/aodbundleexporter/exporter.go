@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
-	"github.com/linuxdiag/aod/exporter/bundler"
-	"github.com/linuxdiag/aod/processor/anomalypdata"
+	"github.com/linuxdiag/aod/internal/anomalypdata"
+	"github.com/linuxdiag/aod/internal/bundler"
 )
 
 type bundleExporter struct {

@@ -19,11 +19,11 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/linuxdiag/aod/exporter/actions"
-	"github.com/linuxdiag/aod/exporter/archive"
-	"github.com/linuxdiag/aod/exporter/bundler"
+	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
-	"github.com/linuxdiag/aod/processor/anomalypdata"
+	"github.com/linuxdiag/aod/internal/anomalypdata"
+	"github.com/linuxdiag/aod/internal/archive"
+	"github.com/linuxdiag/aod/internal/bundler"
 )
 
 func sample() anomaly.Anomaly {

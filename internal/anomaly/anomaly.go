@@ -5,7 +5,7 @@ package anomaly
 import (
 	"time"
 
-	"github.com/linuxdiag/aod/internal/smbevent"
+	"github.com/linuxdiag/aod/internal/event"
 )
 
 // Types of anomaly, as AODv2 names them in its configuration.
@@ -52,7 +52,7 @@ type Anomaly struct {
 	// connection events, remote addresses of connections that disappeared.
 	TopServers []Tally
 
-	Events []smbevent.Event // the triggering events, oldest first, bounded
+	Events []event.Event // the triggering events, oldest first, bounded
 	// EventTimeOffset turns the Events' timestamps (StartNs, EndNs) into Unix
 	// nanoseconds: unix = ns + EventTimeOffset. The kernel stamps events with
 	// CLOCK_MONOTONIC, so the detector records the clocks' offset when it fires;

@@ -19,8 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/smb"
-	"github.com/linuxdiag/aod/internal/smbevent"
 )
 
 // DefaultPath is where the agent listens unless configured otherwise.
@@ -59,10 +59,10 @@ type Record struct {
 
 // NewRecord describes event e for `aod top`: end is e's completion in wall-clock time,
 // server and share name its share (empty when unknown).
-func NewRecord(e *smbevent.Event, end time.Time, server, share string) Record {
+func NewRecord(e *event.Event, end time.Time, server, share string) Record {
 	r := Record{Time: end, Kind: e.Kind.String(), Process: e.CommString(), PID: e.Tgid}
 	switch e.Kind {
-	case smbevent.KindSlow, smbevent.KindError:
+	case event.KindSlow, event.KindError:
 		r.Command = smb.CommandName(e.Command)
 		r.Latency = e.Latency().Seconds()
 		if e.Status != 0 {

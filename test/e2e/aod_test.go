@@ -27,12 +27,12 @@ import (
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 
-	"github.com/linuxdiag/aod/exporter/actions"
-	"github.com/linuxdiag/aod/exporter/archive/archivetest"
-	"github.com/linuxdiag/aod/exporter/bundler"
+	"github.com/linuxdiag/aod/internal/actions"
+	"github.com/linuxdiag/aod/internal/anomalypdata"
+	"github.com/linuxdiag/aod/internal/archive/archivetest"
+	"github.com/linuxdiag/aod/internal/bundler"
+	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/smb"
-	"github.com/linuxdiag/aod/internal/smbevent"
-	"github.com/linuxdiag/aod/processor/anomalypdata"
 )
 
 // lookupStormCount replaces the default lookup_storm rule's acceptable_count (1000) in the
@@ -175,9 +175,9 @@ func readBundle(file string) (bundle, error) {
 	return b, json.Unmarshal(data, &b.manifest)
 }
 
-func (b *bundle) events(t *testing.T) []smbevent.Event {
+func (b *bundle) events(t *testing.T) []event.Event {
 	t.Helper()
-	var out []smbevent.Event
+	var out []event.Event
 	sc := bufio.NewScanner(bytes.NewReader(b.members["events.jsonl"]))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
@@ -444,7 +444,7 @@ func checkAgentLatency(t *testing.T, s *scenario, a *agentRun) {
 	}
 	for _, e := range events {
 		// A slow failure (a lookup of a missing name) is an error event, and slow all the same.
-		if (e.Kind != smbevent.KindSlow && e.Kind != smbevent.KindError) || e.Latency().Seconds() < threshold {
+		if (e.Kind != event.KindSlow && e.Kind != event.KindError) || e.Latency().Seconds() < threshold {
 			t.Errorf("latency bundle event %v %s %v is not a slow request (threshold %v s)", e.Kind, cmdName(e.Command), e.Latency(), threshold)
 		}
 	}

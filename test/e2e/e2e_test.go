@@ -27,8 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/smb"
-	"github.com/linuxdiag/aod/receiver/cifsproc"
 	"github.com/linuxdiag/aod/test/e2e/internal/guestprobe"
 )
 

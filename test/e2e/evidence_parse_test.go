@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/linuxdiag/aod/receiver/cifsproc"
+	"github.com/linuxdiag/aod/internal/cifsproc"
 )
 
 func readTrace(t *testing.T, file string) *trace {

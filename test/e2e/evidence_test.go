@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/smb"
-	"github.com/linuxdiag/aod/receiver/cifsproc"
 )
 
 // traceEvent is one line of the tracefs `trace` file.

@@ -1,0 +1,65 @@
+// Package agent is the standalone aod: it runs the receiver, the detectors and the
+// bundle exporter in one process, sends their telemetry out through internal/telemetry,
+// and serves the control socket. Each stage is the same code the collector components
+// wrap; the agent only connects them, without a pdata round trip per event.
+package agent
+
+import (
+	"slices"
+	"time"
+
+	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/detector"
+	"github.com/linuxdiag/aod/internal/smb"
+)
+
+// KernelFilters is what the kernel must pass up for cfg's SMB detectors: the
+// per-command slow thresholds and the failures to report.
+func KernelFilters(cfg *config.Config) (*[smb.NumCommands]bpf.Threshold, bpf.ErrorFilter) {
+	return kernelFilters(detector.FromConfig(cfg))
+}
+
+// kernelFilters derives what the kernel must pass up from what the detectors need:
+// a request reaches user space when some detector could count it. A tracked command's
+// kernel threshold is the lower of its own threshold and the single-request ceiling,
+// since either can fire; a failure goes up when any error rule could match it.
+func kernelFilters(p detector.Params) (*[smb.NumCommands]bpf.Threshold, bpf.ErrorFilter) {
+	var th [smb.NumCommands]bpf.Threshold
+	if l := p.Latency; l != nil {
+		for code, c := range l.Commands {
+			if !c.Tracked {
+				continue
+			}
+			lat := c.Threshold
+			if ceil := ceiling(l); ceil > 0 && ceil < lat {
+				lat = ceil
+			}
+			th[code] = bpf.Threshold{Tracked: true, Latency: lat}
+		}
+	}
+	var f bpf.ErrorFilter
+	if e := p.Errors; e != nil {
+		for _, r := range e.Rules {
+			if len(r.Statuses) == 0 && len(r.Errnos) == 0 {
+				// A rule with no error axis matches every failure of its commands.
+				return &th, bpf.ErrorFilter{All: true}
+			}
+			f.Statuses = append(f.Statuses, r.Statuses...)
+			f.Errnos = append(f.Errnos, r.Errnos...)
+		}
+	}
+	slices.Sort(f.Statuses)
+	f.Statuses = slices.Compact(f.Statuses)
+	slices.Sort(f.Errnos)
+	f.Errnos = slices.Compact(f.Errnos)
+	return &th, f
+}
+
+// ceiling is the effective single-request ceiling: 0 means the default, negative off.
+func ceiling(l *detector.LatencyParams) time.Duration {
+	if l.Ceiling == 0 {
+		return detector.DefaultCeiling
+	}
+	return l.Ceiling
+}

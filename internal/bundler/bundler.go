@@ -1,0 +1,559 @@
+// Package bundler turns an anomaly into a diagnostic bundle: it runs the anomaly's
+// quick actions and capture snapshots (bounded in number, time and size), streams
+// their output into an atomically written tar.zst file with a manifest, and keeps the
+// captures and the retention of old bundles running beside. It is what the agent and
+// the collector exporter both call.
+//
+// A bundle <aod_output_dir>/batches/aod_quick_<unix-nanos>_<protocol>_<type>.tar.zst
+// extracts (tar --zstd -xf) to one directory of the same name holding, in the order
+// the actions finished:
+//
+//	events.jsonl      the triggering requests, one JSON object per line
+//	inflight.jsonl    requests outstanding in the kernel, longest first
+//	sockets.txt       TCP sockets on port 445 (ss -tinpem, or /proc/net/tcp rows)
+//	cifs_params.txt   /sys/module/cifs/parameters
+//	dmesg.log journalctl.log syslogs.log debugdata.txt stats.txt mounts.txt smbinfo.txt
+//	tcpdump/<protocol>.pcapNN  trace-cmd/trace.dat
+//	manifest.json     last: the anomaly, host, agent, window, limits and one entry
+//	                  per action (status, exit code, duration, bytes, error, skip reason)
+//
+// An action whose source is missing leaves no file and a "skipped" entry.
+package bundler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/linuxdiag/aod/internal/actions"
+	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/archive"
+	"github.com/linuxdiag/aod/internal/capture"
+	"github.com/linuxdiag/aod/internal/retention"
+)
+
+// SnapshotProtocol is the protocol field of an on-demand snapshot's bundle name:
+// aod_quick_<ts>_aod_snapshot.tar.zst.
+const SnapshotProtocol = "aod"
+
+// Defaults for zero Options fields.
+const (
+	DefaultActionTimeout   = 30 * time.Second
+	DefaultLookback        = 300 * time.Second // AODv2's window
+	DefaultMaxActionBytes  = 64 << 20
+	DefaultConcurrency     = 4
+	DefaultMaxPending      = 4
+	DefaultCleanupInterval = 300 * time.Second
+)
+
+// minBudget is the least free space (beyond the floor) a bundle needs to be worth
+// starting: below it the bundle is skipped rather than written nearly empty.
+const minBudget = 1 << 20
+
+// Key selects the actions of one kind of anomaly.
+type Key struct {
+	Protocol string // "smb"
+	Type     string // anomaly.TypeLatency, ...
+}
+
+// Options configure a Bundler. Zero values take the defaults above.
+type Options struct {
+	// OutputDir is aod_output_dir; bundles go to its batches subdirectory.
+	OutputDir string
+	// Actions lists, per protocol and anomaly type, the configured action names
+	// (quick actions and capture tools). actions.Always are added to every bundle.
+	Actions map[Key][]string
+	// Captures are the long-running captures, at most one per protocol and tool.
+	Captures []capture.Spec
+	// Capture tunes capture supervision; its Dir defaults to <OutputDir>/captures
+	// and its Logger to Logger.
+	Capture capture.Options
+
+	ActionTimeout  time.Duration // per action; it is killed after it
+	Lookback       time.Duration // reach of the time-filtered actions before the anomaly
+	MaxActionBytes int64         // output kept per action
+	Concurrency    int           // actions running at once, across all bundles
+	MaxPending     int           // bundles in progress at once; more are skipped
+	ZstdLevel      int           // 1..22, default 3
+
+	CleanupInterval time.Duration // cleanup_interval_sec
+	MaxAge          time.Duration // max_log_age_days; 0 keeps bundles forever
+	MaxTotalBytes   int64         // max_total_log_size_mb in bytes; 0: no limit
+	// MinFreeBytes is the free-space floor of the output filesystem: bundles are
+	// shrunk to stay above it, and skipped when they cannot.
+	MinFreeBytes int64
+
+	// Inflight reads the kernel's in-flight requests for the inflight action; nil
+	// records that action as skipped.
+	Inflight actions.InflightFunc
+	// Extra adds actions to the built-in table or replaces built-ins of the same
+	// name.
+	Extra actions.Table
+	// LookPath overrides how actions find programs (tests).
+	LookPath func(string) (string, error)
+	Logger   *zap.Logger
+}
+
+func (o *Options) defaults() {
+	if o.ActionTimeout <= 0 {
+		o.ActionTimeout = DefaultActionTimeout
+	}
+	if o.Lookback <= 0 {
+		o.Lookback = DefaultLookback
+	}
+	if o.MaxActionBytes <= 0 {
+		o.MaxActionBytes = DefaultMaxActionBytes
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	if o.ZstdLevel == 0 {
+		o.ZstdLevel = archive.DefaultLevel
+	}
+	if o.CleanupInterval <= 0 {
+		o.CleanupInterval = DefaultCleanupInterval
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Capture.Dir == "" {
+		o.Capture.Dir = filepath.Join(o.OutputDir, "captures")
+	}
+	if o.Capture.Logger == nil {
+		o.Capture.Logger = o.Logger
+	}
+}
+
+// Errors for a bundle that was not made; both are counted and logged.
+var (
+	ErrBusy     = errors.New("bundler: too many bundles in progress; this one is skipped")
+	ErrLowSpace = errors.New("bundler: free space is below the floor; bundle skipped")
+	ErrClosed   = errors.New("bundler: shut down")
+)
+
+// Report describes a bundle that was written.
+type Report struct {
+	Path     string // final path of the bundle
+	Bytes    int64  // its size
+	Started  time.Time
+	Finished time.Time
+	Actions  []actions.Result
+}
+
+// Stats count the bundler's work since start, for aod's own metrics (Metrics,
+// RegisterMetrics).
+type Stats struct {
+	Started         time.Time // when the Bundler was made: the counters' start
+	Bundles         uint64    // bundles written
+	BundleBytes     uint64
+	Failed          uint64          // bundles that could not be written
+	SkippedBusy     uint64          // skipped: MaxPending bundles already in progress
+	SkippedLowSpace uint64          // skipped: below the free-space floor
+	Shrunk          uint64          // written with smaller action limits to keep the floor
+	Retention       retention.Stats // with the bundles' disk use at the last sweep
+	DiskLimit       int64           // MaxTotalBytes; 0: no limit
+}
+
+// Bundler makes bundles. Create it with New, Start it, and Shutdown it.
+type Bundler struct {
+	o        Options
+	log      *zap.Logger
+	table    actions.Table
+	captures []*capture.Capture
+	sweeper  *retention.Sweeper
+	slots    chan struct{} // action slots
+	pending  chan struct{} // bundle slots
+
+	life context.Context
+	end  context.CancelFunc
+	mu   sync.Mutex // orders reserve's wg.Add before Shutdown's wg.Wait
+	wg   sync.WaitGroup
+	// closed is set by Shutdown; sweepDone ends when the retention loop does.
+	closed    bool
+	sweepDone chan struct{}
+	started   time.Time
+	lastNanos atomic.Int64
+
+	bundles, bundleBytes, failed, busy, lowSpace, shrunk atomic.Uint64
+}
+
+// New checks the options and prepares the bundler. Nothing runs until Start.
+func New(o Options) (*Bundler, error) {
+	o.defaults()
+	if o.OutputDir == "" {
+		return nil, errors.New("bundler: output directory is not set")
+	}
+	if o.ZstdLevel < 1 || o.ZstdLevel > 22 {
+		return nil, fmt.Errorf("bundler: zstd level %d out of range 1..22", o.ZstdLevel)
+	}
+	b := &Bundler{o: o, started: time.Now(), log: o.Logger.With(zap.String("component", "bundler")), table: actions.Builtin(),
+		slots: make(chan struct{}, o.Concurrency), pending: make(chan struct{}, o.MaxPending)}
+	seen := map[string]string{}
+	for _, spec := range o.Captures {
+		if p, dup := seen[spec.Tool]; dup {
+			return nil, fmt.Errorf("bundler: %s is configured for both %s and %s; one capture per tool", spec.Tool, p, spec.Protocol)
+		}
+		seen[spec.Tool] = spec.Protocol
+		c, err := capture.New(spec, o.Capture)
+		if err != nil {
+			return nil, fmt.Errorf("bundler: %s capture for %s: %w", spec.Tool, spec.Protocol, err)
+		}
+		b.captures = append(b.captures, c)
+		b.table[spec.Tool] = c.Action()
+	}
+	for name, a := range o.Extra {
+		b.table[name] = a
+	}
+	for k, names := range o.Actions {
+		for _, n := range names {
+			if _, ok := b.table[n]; !ok {
+				return nil, fmt.Errorf("bundler: %s %s: unknown action %q (known: %s)", k.Protocol, k.Type, n,
+					strings.Join(b.table.Names(), ", "))
+			}
+		}
+	}
+	sw, err := retention.New(retention.Options{OutputDir: o.OutputDir, Interval: o.CleanupInterval,
+		MaxAge: o.MaxAge, MaxTotalBytes: o.MaxTotalBytes, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	b.sweeper = sw
+	b.life, b.end = context.WithCancel(context.Background())
+	return b, nil
+}
+
+// Start checks the output directory, then starts the captures and the retention
+// loop. A capture that cannot start is logged and recorded in the bundles; it does
+// not stop the agent.
+func (b *Bundler) Start() error {
+	d, err := archive.OpenDir(b.o.OutputDir)
+	if err != nil {
+		return err
+	}
+	d.Close()
+	for _, c := range b.captures {
+		if err := c.Start(); err != nil {
+			b.log.Error("capture not started", zap.Error(err))
+		}
+	}
+	b.sweepDone = make(chan struct{})
+	go func() {
+		defer close(b.sweepDone)
+		b.sweeper.Run(b.life)
+	}()
+	return nil
+}
+
+// Shutdown cancels bundles in progress (their running actions are killed and each
+// bundle is still completed with what it has), waits for them, and stops the
+// captures and the retention loop, all within ctx.
+func (b *Bundler) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.end()
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	var errs []error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("bundler: bundles still in progress: %w", ctx.Err()))
+	}
+	for _, c := range b.captures {
+		if err := c.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if b.sweepDone != nil {
+		select {
+		case <-b.sweepDone:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("bundler: retention still running: %w", ctx.Err()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns the counters.
+func (b *Bundler) Stats() Stats {
+	return Stats{Started: b.started, DiskLimit: b.o.MaxTotalBytes, Bundles: b.bundles.Load(), BundleBytes: b.bundleBytes.Load(), Failed: b.failed.Load(),
+		SkippedBusy: b.busy.Load(), SkippedLowSpace: b.lowSpace.Load(), Shrunk: b.shrunk.Load(),
+		Retention: b.sweeper.Stats()}
+}
+
+// Captures returns the state of each capture, by "<protocol>/<tool>".
+func (b *Bundler) Captures() map[string]capture.State {
+	m := make(map[string]capture.State, len(b.captures))
+	for _, c := range b.captures {
+		m[c.Spec().Protocol+"/"+c.Spec().Tool] = c.State()
+	}
+	return m
+}
+
+// Collect writes the bundle of anomaly a with the actions configured for its
+// protocol and type, and returns when the bundle is on disk (or was not made). It
+// takes as long as the slowest action, bounded by the action timeout. It returns
+// ErrBusy at once when MaxPending bundles are already in progress.
+func (b *Bundler) Collect(ctx context.Context, a anomaly.Anomaly) (Report, error) {
+	log := b.logFor(&a)
+	release, err := b.reserve(log)
+	if err != nil {
+		return Report{}, err
+	}
+	defer release()
+	return b.collect(ctx, &a, b.actionsFor(&a), log)
+}
+
+// Submit starts anomaly a's bundle in the background and returns at once; done, if
+// not nil, is called with the outcome. It never waits: with MaxPending bundles in
+// progress it returns ErrBusy and starts nothing, so a storm of anomalies costs
+// neither memory nor goroutines. Shutdown cancels and waits for submitted bundles.
+func (b *Bundler) Submit(a anomaly.Anomaly, done func(Report, error)) error {
+	log := b.logFor(&a)
+	release, err := b.reserve(log)
+	if err != nil {
+		return err
+	}
+	go func() {
+		defer release()
+		rep, err := b.collect(context.Background(), &a, b.actionsFor(&a), log)
+		if done != nil {
+			done(rep, err)
+		}
+	}()
+	return nil
+}
+
+// Snapshot writes an on-demand bundle, aod_quick_<ts>_aod_snapshot.tar.zst, with
+// every action there is (built-in quick actions and every capture's snapshot). This
+// is what SIGUSR1 and `aod snapshot` ask for.
+func (b *Bundler) Snapshot(ctx context.Context) (Report, error) {
+	a := anomaly.Anomaly{Protocol: SnapshotProtocol, Type: anomaly.TypeSnapshot, Rule: "on-demand",
+		Reason: "on-demand snapshot", DetectedAt: time.Now()}
+	log := b.logFor(&a)
+	release, err := b.reserve(log)
+	if err != nil {
+		return Report{}, err
+	}
+	defer release()
+	return b.collect(ctx, &a, b.table.Names(), log)
+}
+
+func (b *Bundler) logFor(a *anomaly.Anomaly) *zap.Logger {
+	return b.log.With(zap.String("protocol", a.Protocol), zap.String("type", a.Type), zap.String("rule", a.Rule))
+}
+
+// actionsFor lists the configured actions of a's protocol and type, then the ones
+// every bundle gets.
+func (b *Bundler) actionsFor(a *anomaly.Anomaly) []string {
+	names := slices.Clone(b.o.Actions[Key{a.Protocol, a.Type}])
+	for _, n := range actions.Always {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// reserve takes one of the MaxPending bundle slots, or says why not.
+func (b *Bundler) reserve(log *zap.Logger) (release func(), err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	select {
+	case b.pending <- struct{}{}:
+	default:
+		b.busy.Add(1)
+		log.Warn("bundle skipped: too many in progress", zap.Int("max_pending", b.o.MaxPending))
+		return nil, ErrBusy
+	}
+	b.wg.Add(1)
+	return func() {
+		<-b.pending
+		b.wg.Done()
+	}, nil
+}
+
+func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []string, log *zap.Logger) (Report, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(b.life, cancel)()
+
+	rep, err := b.write(ctx, a, names, log)
+	switch {
+	case errors.Is(err, ErrLowSpace):
+		b.lowSpace.Add(1)
+		log.Warn("bundle skipped", zap.Error(err))
+	case err != nil:
+		b.failed.Add(1)
+		log.Error("bundle failed", zap.Error(err))
+	default:
+		b.bundles.Add(1)
+		b.bundleBytes.Add(uint64(rep.Bytes))
+		log.Info("bundle written", zap.String("path", rep.Path), zap.Int64("bytes", rep.Bytes),
+			zap.Duration("took", rep.Finished.Sub(rep.Started)))
+		b.sweeper.Trigger()
+	}
+	return rep, err
+}
+
+// uniqueTime returns t, moved forward by the least amount needed to differ from
+// every earlier bundle's time, so two anomalies detected in the same nanosecond
+// still get two names.
+func (b *Bundler) uniqueTime(t time.Time) time.Time {
+	for {
+		last := b.lastNanos.Load()
+		n := max(t.UnixNano(), last+1)
+		if b.lastNanos.CompareAndSwap(last, n) {
+			return time.Unix(0, n)
+		}
+	}
+}
+
+// actionLimit divides the space above the floor among the actions. An action's
+// output exists twice at worst (its spool file, then compressed in the bundle), so
+// each gets at most half its share.
+func (b *Bundler) actionLimit(free int64, n int) (limit int64, shrunk bool, err error) {
+	limit = b.o.MaxActionBytes
+	if b.o.MinFreeBytes <= 0 {
+		return limit, false, nil
+	}
+	budget := free - b.o.MinFreeBytes
+	if budget < minBudget {
+		return 0, false, fmt.Errorf("%w (%d bytes free, floor %d)", ErrLowSpace, free, b.o.MinFreeBytes)
+	}
+	if share := budget / int64(2*max(n, 1)); share < limit {
+		return share, true, nil
+	}
+	return limit, false, nil
+}
+
+// member is one finished output file waiting to go into the tar stream.
+type member struct {
+	name string
+	f    *os.File
+}
+
+type finished struct {
+	i       int
+	res     actions.Result
+	members []member
+}
+
+func (b *Bundler) write(ctx context.Context, a *anomaly.Anomaly, names []string, log *zap.Logger) (Report, error) {
+	rep := Report{Started: time.Now()}
+	d, err := archive.OpenDir(b.o.OutputDir)
+	if err != nil {
+		return rep, err
+	}
+	defer d.Close()
+	free, err := d.Available()
+	if err != nil {
+		return rep, err
+	}
+	limit, shrunk, err := b.actionLimit(free, len(names))
+	if err != nil {
+		return rep, err
+	}
+	if shrunk {
+		b.shrunk.Add(1)
+		log.Warn("bundle shrunk to keep the free-space floor", zap.Int64("action_bytes", limit),
+			zap.Int64("free", free), zap.Int64("floor", b.o.MinFreeBytes))
+	}
+	when := a.DetectedAt
+	if when.IsZero() {
+		when = rep.Started
+	}
+	name := archive.BundleName(b.uniqueTime(when), a.Protocol, a.Type)
+	w, err := d.Create(name, b.o.ZstdLevel)
+	if err != nil {
+		return rep, err
+	}
+	top := strings.TrimSuffix(name, archive.BundleSuffix) + "/"
+	env := &actions.Env{Anomaly: a, Since: when.Add(-b.o.Lookback), Until: rep.Started,
+		Inflight: b.o.Inflight, LookPath: b.o.LookPath}
+
+	done := make(chan finished)
+	for i, n := range names {
+		go func() { done <- b.run(ctx, i, n, env, limit, d) }()
+	}
+	// Append each action's files as it finishes, so spool space is returned early
+	// and the tar stream is written while slower actions still run.
+	rep.Actions = make([]actions.Result, len(names))
+	var werr error
+	for range names {
+		f := <-done
+		rep.Actions[f.i] = f.res
+		for _, m := range f.members {
+			if werr == nil {
+				werr = w.AddFile(top+m.name, m.f)
+			}
+			m.f.Close()
+		}
+	}
+	if werr != nil {
+		w.Abort()
+		return rep, werr
+	}
+	rep.Finished = time.Now()
+	man := Manifest{Format: ManifestFormat, Bundle: name, Started: rep.Started, Completed: rep.Finished,
+		Host: hostInfo(), Agent: agentInfo(), Anomaly: anomalyInfo(a),
+		Window:  Window{Since: env.Since, Until: env.Until, LookbackS: b.o.Lookback.Seconds()},
+		Limits:  Limits{ActionTimeoutS: b.o.ActionTimeout.Seconds(), ActionBytes: limit, Shrunk: shrunk, FreeBytes: free},
+		Actions: rep.Actions}
+	data, err := json.MarshalIndent(man, "", "  ")
+	if err == nil {
+		err = w.AddBytes(top+ManifestName, append(data, '\n'))
+	}
+	if err != nil {
+		w.Abort()
+		return rep, err
+	}
+	rep.Path, rep.Bytes, err = w.Commit()
+	return rep, err
+}
+
+// run runs one action once a slot is free, with its output spooled to anonymous
+// files in the batches directory.
+func (b *Bundler) run(ctx context.Context, i int, name string, env *actions.Env, limit int64, d *archive.Dir) finished {
+	f := finished{i: i}
+	act, ok := b.table[name]
+	if !ok {
+		f.res = actions.Result{Name: name, Status: actions.StatusFailed, Start: time.Now(), Error: "unknown action"}
+		return f
+	}
+	select {
+	case b.slots <- struct{}{}:
+		defer func() { <-b.slots }()
+	case <-ctx.Done():
+		f.res = actions.Result{Name: name, Status: actions.StatusCanceled, Start: time.Now(), Error: "canceled before it ran"}
+		return f
+	}
+	out := actions.NewOutput(limit, func(file string) (io.Writer, error) {
+		sf, err := d.Spool()
+		if err != nil {
+			return nil, err
+		}
+		f.members = append(f.members, member{name: file, f: sf})
+		return sf, nil
+	})
+	f.res = actions.Run(ctx, act, env, out, b.o.ActionTimeout)
+	return f
+}

@@ -1,0 +1,203 @@
+package detector
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/procnet"
+)
+
+// Connection rules, as anomaly.Anomaly.Rule names them: what completed the count.
+const (
+	RuleDropped      = "dropped"       // an established connection to the SMB port disappeared between polls
+	RuleReconnect    = "reconnect"     // the kernel client reconnected a session
+	RuleConnectError = "connect_error" // the kernel client failed to connect
+)
+
+// Sockconn is AODv2's connection anomaly (ss): it diffs the established TCP
+// connections to the SMB port between polls, and also counts the kernel's reconnect
+// and failed-connect events, which catch a reconnect that completes between two polls.
+// It is not safe for concurrent use.
+type Sockconn struct {
+	env   Env
+	p     SockconnParams
+	prev  map[connKey]bool // established connections at the last poll; nil before the first
+	rows  []procnet.Conn   // reused between polls
+	w     window[loss]
+	cd    cooldown
+	stats Stats
+}
+
+type connKey struct{ local, remote netip.AddrPort }
+
+// loss is one connection loss, from a poll or from a kernel event.
+type loss struct {
+	at     uint64 // CLOCK_MONOTONIC ns
+	rule   string
+	server string // host name (kernel events) or remote address (polls)
+	detail string // the local end, for polls
+	event  event.Event
+	kernel bool // event is set
+}
+
+// NewSockconn builds a connection detector.
+func NewSockconn(p SockconnParams, env Env) (*Sockconn, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	p.AcceptableCount = orDefault(p.AcceptableCount, 1)
+	p.Port = orDefault(p.Port, DefaultSMBPort)
+	p.MaxEvents = orDefault(p.MaxEvents, DefaultMaxEvents)
+	return &Sockconn{
+		env: env.withDefaults(),
+		p:   p,
+		w:   newWindow[loss](p.Window, p.AcceptableCount, min(p.MaxEvents, p.AcceptableCount)),
+		cd:  cooldown{period: uint64(p.Cooldown)},
+	}, nil
+}
+
+// Interval is how often Poll should run: once per watch interval, as AODv2 did.
+func (s *Sockconn) Interval() time.Duration { return s.p.Window }
+
+// Stats returns the detector's counters.
+func (s *Sockconn) Stats() Stats { return s.stats }
+
+// Process counts the kernel's reconnect and failed-connect events in a batch and
+// appends the anomalies emitted to out. Other events are ignored.
+func (s *Sockconn) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.Anomaly {
+	for i := range batch {
+		e := &batch[i]
+		var rule string
+		switch e.Kind {
+		case event.KindReconnect:
+			rule = RuleReconnect
+		case event.KindConnectError:
+			rule = RuleConnectError
+		default:
+			continue
+		}
+		s.stats.Events++
+		if e.EndNs == 0 {
+			s.stats.Malformed++
+			continue
+		}
+		out = s.add(loss{at: e.EndNs, rule: rule, server: e.ServerString(), event: *e, kernel: true}, out)
+	}
+	return out
+}
+
+// Poll reads the TCP tables, counts each established connection to the SMB port that
+// disappeared since the previous poll, and appends the anomalies emitted to out. The
+// first successful poll only records the connections. On error the previous set is
+// kept, so a failed read never looks like lost connections.
+func (s *Sockconn) Poll(out []anomaly.Anomaly) ([]anomaly.Anomaly, error) {
+	now := s.env.Clock.Monotonic()
+	cur, err := s.established()
+	if err != nil {
+		return out, err
+	}
+	if s.prev != nil {
+		var gone []connKey
+		for k := range s.prev {
+			if !cur[k] {
+				gone = append(gone, k)
+			}
+		}
+		slices.SortFunc(gone, func(a, b connKey) int {
+			return cmp.Or(a.remote.Compare(b.remote), a.local.Compare(b.local))
+		})
+		for _, k := range gone {
+			s.stats.Events++
+			out = s.add(loss{at: now, rule: RuleDropped, server: k.remote.String(), detail: "from " + k.local.String()}, out)
+		}
+	}
+	s.prev = cur
+	return out, nil
+}
+
+// established reads net/tcp and net/tcp6. A missing table (no IPv6) is empty; both
+// missing is an error.
+func (s *Sockconn) established() (map[connKey]bool, error) {
+	s.rows = s.rows[:0]
+	var errs []error
+	read := 0
+	for _, name := range []string{"net/tcp", "net/tcp6"} {
+		data, err := fs.ReadFile(s.env.Proc, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			s.rows, err = procnet.Parse(data, s.rows)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sockconn: %s: %w", name, err))
+			continue
+		}
+		read++
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if read == 0 {
+		return nil, errors.New("sockconn: neither net/tcp nor net/tcp6 exists under the proc root")
+	}
+	cur := make(map[connKey]bool, len(s.prev))
+	for _, r := range s.rows {
+		if r.State == procnet.StateEstablished && r.Remote.Port() == s.p.Port {
+			cur[connKey{r.Local, r.Remote}] = true
+		}
+	}
+	return cur, nil
+}
+
+func (s *Sockconn) add(l loss, out []anomaly.Anomaly) []anomaly.Anomaly {
+	if s.w.late(l.at) {
+		s.stats.Late++
+		return out
+	}
+	s.stats.Counted++
+	if !s.w.add(l.at, &l) {
+		return out
+	}
+	emit, suppressed := s.cd.admit(l.at)
+	if !emit {
+		s.stats.Suppressed++
+		s.w.reset()
+		return out
+	}
+	s.stats.Emitted++
+	n, first := s.w.count()
+	losses := s.w.recent(nil, func(l *loss) uint64 { return l.at })
+	var events []event.Event
+	var servers tally
+	parts := make([]string, 0, len(losses))
+	for _, x := range losses {
+		if x.kernel {
+			events = append(events, x.event)
+		}
+		if x.server != "" {
+			servers.add(x.server)
+		}
+		parts = append(parts, strings.Join(slices.DeleteFunc([]string{x.rule, x.server, x.detail}, isEmpty), " "))
+	}
+	a := s.env.newAnomaly(anomaly.TypeSockconn, l.rule, first, events)
+	a.Window = s.p.Window
+	a.Count = n
+	a.Limit = s.p.AcceptableCount
+	a.Suppressed = suppressed
+	a.TopServers = servers.top()
+	a.Reason = fmt.Sprintf("%d SMB connection losses within %v reached acceptable_count %d: %s",
+		n, s.p.Window, s.p.AcceptableCount, strings.Join(parts, "; "))
+	s.w.reset()
+	return append(out, a)
+}
+
+func isEmpty(s string) bool { return s == "" }

@@ -1,0 +1,204 @@
+package detector
+
+import (
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/event"
+)
+
+// procSwitch lets a test change the proc root between polls.
+type procSwitch struct{ fs.FS }
+
+// testdata/proc1 holds real TCP tables with two IPv4 (local ports 37558, 37568) and one
+// IPv6 connection to port 445; in proc2 the one from 37558 is gone (TIME_WAIT) and a
+// new one from 37576 is up: a reconnect as a poll sees it.
+func newSockconn(t *testing.T, p SockconnParams, clock *fakeClock) (*Sockconn, *procSwitch) {
+	t.Helper()
+	proc := &procSwitch{os.DirFS("testdata/proc1")}
+	env := testEnv(clock)
+	env.Proc = proc
+	d, err := NewSockconn(p, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, proc
+}
+
+func poll(t *testing.T, d *Sockconn) []anomaly.Anomaly {
+	t.Helper()
+	out, err := d.Poll(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestSockconnPollDiff(t *testing.T) {
+	clock := &fakeClock{mono: at(0)}
+	d, proc := newSockconn(t, SockconnParams{Window: time.Second, Cooldown: time.Minute}, clock)
+	if out := poll(t, d); len(out) != 0 {
+		t.Fatalf("first poll is a baseline, got %v", out)
+	}
+	clock.mono = at(time.Second)
+	if out := poll(t, d); len(out) != 0 {
+		t.Fatalf("unchanged tables fired %v", out)
+	}
+	proc.FS = os.DirFS("testdata/proc2")
+	clock.mono = at(2 * time.Second)
+	out := poll(t, d)
+	if len(out) != 1 {
+		t.Fatalf("got %d anomalies after a dropped connection, want 1", len(out))
+	}
+	a := out[0]
+	if a.Type != anomaly.TypeSockconn || a.Rule != RuleDropped || a.Count != 1 || a.Limit != 1 ||
+		!equal(a.TopServers, []anomaly.Tally{{Value: "127.0.0.1:445", Count: 1}}) || len(a.Events) != 0 ||
+		a.FirstEvent != epoch.Add(time.Duration(at(2*time.Second))) {
+		t.Errorf("anomaly %+v", a)
+	}
+	if !strings.Contains(a.Reason, "dropped 127.0.0.1:445 from 127.0.0.1:37558") {
+		t.Errorf("reason %q does not name the dropped connection", a.Reason)
+	}
+	// The new connection from 37576 is not a loss; going back drops 37576 (and only it)
+	// but within the cooldown.
+	proc.FS = os.DirFS("testdata/proc1")
+	clock.mono = at(3 * time.Second)
+	if out := poll(t, d); len(out) != 0 {
+		t.Fatalf("drop during cooldown emitted %v", out)
+	}
+	if s := d.Stats(); s.Counted != 2 || s.Suppressed != 1 {
+		t.Errorf("stats %+v, want 2 losses counted, 1 suppressed", s)
+	}
+}
+
+func TestSockconnFailedReadKeepsState(t *testing.T) {
+	clock := &fakeClock{mono: at(0)}
+	d, proc := newSockconn(t, SockconnParams{Window: time.Second}, clock)
+	poll(t, d)
+	proc.FS = fstest.MapFS{"net/tcp": {Data: []byte("  sl  local_address rem_address st\n  0: garbage\n")}}
+	if _, err := d.Poll(nil); err == nil || !strings.Contains(err.Error(), "net/tcp: line 2") {
+		t.Fatalf("malformed table: got error %v", err)
+	}
+	proc.FS = fstest.MapFS{}
+	if _, err := d.Poll(nil); err == nil || !strings.Contains(err.Error(), "neither net/tcp nor net/tcp6") {
+		t.Fatalf("missing tables: got error %v", err)
+	}
+	// Only IPv4 left (no IPv6 table): the IPv6 connection counts as dropped, nothing else.
+	data, err := os.ReadFile("testdata/proc1/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc.FS = fstest.MapFS{"net/tcp": {Data: data}}
+	out := poll(t, d)
+	if len(out) != 1 || !equal(out[0].TopServers, []anomaly.Tally{{Value: "[::1]:445", Count: 1}}) {
+		t.Fatalf("got %+v, want one drop of the IPv6 connection", out)
+	}
+}
+
+func TestSockconnKernelEvents(t *testing.T) {
+	clock := &fakeClock{}
+	d, _ := newSockconn(t, SockconnParams{Window: time.Second, AcceptableCount: 2}, clock)
+	ev := func(k event.Kind, end time.Duration, server string) event.Event {
+		e := event.Event{Kind: k, EndNs: at(end), ConnID: 3}
+		copy(e.Server[:], server)
+		return e
+	}
+	events := []event.Event{
+		ev(event.KindConnect, 0, "fs1"), // a new connection (a mount) is not a loss
+		ev(event.KindReconnect, 100*ms, "fs1"),
+		ev(event.KindConnectError, 200*ms, "fs2"),
+		ev(event.KindReconnect, 2*time.Second, "fs1"),
+		slow(5, 3*time.Second, time.Hour),
+	}
+	got, all := feed(t, d.Process, events)
+	if want := []fired{{2, RuleConnectError, 2, 2, 0}}; !slices.Equal(got, want) {
+		t.Fatalf("fired %+v, want %+v", got, want)
+	}
+	a := all[0]
+	if !equal(a.TopServers, []anomaly.Tally{{Value: "fs1", Count: 1}, {Value: "fs2", Count: 1}}) || !equal(a.Events, events[1:3]) {
+		t.Errorf("anomaly servers %v events %v", a.TopServers, a.Events)
+	}
+}
+
+func TestSetRoutesEvents(t *testing.T) {
+	clock := &fakeClock{}
+	env := testEnv(clock)
+	env.Proc = os.DirFS("testdata/proc1")
+	s, err := New(Params{
+		Latency:  &LatencyParams{Commands: allCommands(20 * ms), AcceptableCount: 1, Window: time.Second},
+		Errors:   &ErrorParams{Rules: []ErrorRule{{Name: "any", AcceptableCount: 1}}, Window: time.Second},
+		Sockconn: &SockconnParams{Window: 2 * time.Second},
+	}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconnect := event.Event{Kind: event.KindReconnect, EndNs: at(0)}
+	out := s.Process([]event.Event{slow(8, 0, 30*ms), failed(8, status("STATUS_IO_TIMEOUT"), 110, 0), reconnect}, nil)
+	var types []string
+	for _, a := range out {
+		types = append(types, a.Type+"/"+a.Rule)
+	}
+	// The failed request took 1ms: under the latency threshold.
+	if want := []string{"latency/count", "error/any", "sockconn/reconnect"}; !slices.Equal(types, want) {
+		t.Errorf("got %v, want %v", types, want)
+	}
+	wantRules := []RuleID{{"latency", "count"}, {"error", "any"}, {"sockconn", "dropped"}, {"sockconn", "reconnect"}, {"sockconn", "connect_error"}}
+	if !slices.Equal(s.Rules(), wantRules) {
+		t.Errorf("rules %v, want %v (no ceiling rule: the ceiling is off)", s.Rules(), wantRules)
+	}
+	if s.PollInterval() != 2*time.Second {
+		t.Errorf("poll interval %v", s.PollInterval())
+	}
+	if _, err := s.Poll(nil); err != nil {
+		t.Error(err)
+	}
+	if _, err := New(Params{Errors: &ErrorParams{}}, env); err == nil {
+		t.Error("invalid error params accepted")
+	}
+	empty, err := New(Params{}, env)
+	if err != nil || empty.PollInterval() != 0 {
+		t.Errorf("empty set: %v, interval %v", err, empty.PollInterval())
+	}
+	if out, err := empty.Poll(nil); err != nil || len(out) != 0 {
+		t.Errorf("empty set poll: %v %v", out, err)
+	}
+}
+
+func TestSystemClockAgreesWithTheHost(t *testing.T) {
+	c := NewSystemClock()
+	now, mono := c.Now(), c.Monotonic()
+	if d := c.Time(mono).Sub(now); d < -time.Second || d > time.Second {
+		t.Errorf("the monotonic reading taken now converts to %v away from now", d)
+	}
+	if d := c.Time(mono - uint64(time.Hour)).Sub(c.Time(mono)); d != -time.Hour {
+		t.Errorf("an hour earlier converts to %v earlier", -d)
+	}
+}
+
+func TestSharesFrom(t *testing.T) {
+	resolve := SharesFrom(func(session uint64, tree uint32) (cifsproc.Name, bool) {
+		switch {
+		case session == 1 && tree == 2:
+			return cifsproc.Name{Server: "srv", Share: "data"}, true
+		case session == 1:
+			return cifsproc.Name{Server: "srv"}, true
+		}
+		return cifsproc.Name{}, false
+	})
+	for _, tc := range []struct {
+		session uint64
+		tree    uint32
+		want    string
+	}{{1, 2, `\\srv\data`}, {1, 9, `\\srv`}, {5, 2, ""}} {
+		if got := resolve(tc.session, tc.tree); got != tc.want {
+			t.Errorf("(%d, %d): got %q, want %q", tc.session, tc.tree, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,181 @@
+//go:build linux
+
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/otelconv"
+)
+
+// snapshotState is the collect loop's reused memory and bookkeeping.
+type snapshotState struct {
+	hist        []bpf.HistogramSample
+	errs        []bpf.ErrorSample
+	inFlight    []bpf.InFlightRequest
+	lastPrune   time.Time
+	statsErrors uint64
+}
+
+func (r *Receiver) collectLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.CollectionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r.collect(ctx, now)
+		}
+	}
+}
+
+// collect reads everything the metrics come from and hands them to the consumer.
+// Whatever cannot be read is logged and left out; the rest is still delivered.
+func (r *Receiver) collect(ctx context.Context, now time.Time) {
+	s := r.readSnapshot(now)
+	r.metrics.Update(s)
+	r.prune(now)
+	if r.cons.Metrics == nil {
+		return
+	}
+	exp, explicit := pmetric.NewMetrics(), pmetric.NewMetrics()
+	if r.cfg.Exponential {
+		exp = r.metrics.Build(otelconv.Exponential)
+	}
+	if r.cfg.Explicit {
+		explicit = r.metrics.Build(otelconv.Explicit)
+	}
+	if err := r.cons.Metrics(ctx, exp, explicit); err != nil {
+		r.log.Warn("metrics not accepted", "error", err)
+	}
+}
+
+func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
+	st := &r.snapshot
+	s := &otelconv.Snapshot{Time: now}
+	var errs []error
+	var err error
+	// Sweep first, so that the counters include this sweep and in-flight excludes it.
+	if _, err = r.kernel.SweepStale(r.cfg.StaleAge); err != nil {
+		errs = append(errs, err)
+	}
+	if s.Kernel, err = r.kernel.Counters(); err != nil {
+		errs = append(errs, err)
+	}
+	if st.hist, err = r.kernel.Histograms(st.hist); err != nil {
+		errs = append(errs, err)
+	}
+	s.Latencies = st.hist
+	if st.errs, err = r.kernel.Errors(st.errs); err != nil {
+		errs = append(errs, err)
+	}
+	s.Errors = st.errs
+	if st.inFlight, err = r.kernel.InFlight(st.inFlight); err != nil {
+		errs = append(errs, err)
+	}
+	s.InFlight = len(st.inFlight)
+	s.Reader = r.reader.Stats()
+	s.RingUsed, s.RingSize = r.reader.Fill()
+
+	if s.Programs, err = r.programStats(); err != nil {
+		errs = append(errs, err)
+	}
+	if s.Stats, err = r.readStats(); err != nil {
+		st.statsErrors++
+		errs = append(errs, err)
+	}
+	s.StatsErrors = st.statsErrors
+	ddRead, ddParse, _ := r.names.Errors()
+	s.DebugDataErrors = ddRead + ddParse
+	if len(errs) > 0 {
+		r.log.Warn("collection incomplete", "error", errors.Join(errs...))
+	}
+	return s
+}
+
+// programStatser is implemented by probes that report each program's run statistics.
+type programStatser interface {
+	ProgramStats() (map[string]*ebpf.ProgramStats, error)
+}
+
+// bpfStatsEnabled is the sysctl under which the kernel times BPF programs (a variable
+// for tests).
+var bpfStatsEnabled = "/proc/sys/kernel/bpf_stats_enabled"
+
+// programStats returns the programs' run time and count, or nil when the kernel does
+// not time BPF programs (kernel.bpf_stats_enabled = 0, the default: timing costs every
+// run a little, so the receiver never turns it on itself).
+func (r *Receiver) programStats() ([]otelconv.ProgramStats, error) {
+	ps, ok := r.kernel.(programStatser)
+	if !ok {
+		return nil, nil
+	}
+	on, err := os.ReadFile(bpfStatsEnabled)
+	if err != nil || strings.TrimSpace(string(on)) != "1" {
+		return nil, nil
+	}
+	stats, err := ps.ProgramStats()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]otelconv.ProgramStats, 0, len(stats))
+	for _, name := range slices.Sorted(maps.Keys(stats)) {
+		st := stats[name]
+		out = append(out, otelconv.ProgramStats{Name: name, RunTime: st.Runtime, RunCount: st.RunCount})
+	}
+	return out, nil
+}
+
+// readStats reads /proc/fs/cifs/Stats; a missing file (cifs not loaded) is no error.
+func (r *Receiver) readStats() (*cifsproc.Stats, error) {
+	data, err := r.readProc("Stats")()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cifsproc.ParseStats(data)
+}
+
+func (r *Receiver) readProc(name string) func() ([]byte, error) {
+	return func() ([]byte, error) { return os.ReadFile(filepath.Join(r.cfg.ProcDir, name)) }
+}
+
+// prune deletes, every PruneInterval, the kernel map entries of sessions DebugData no
+// longer lists: sessions that ended, whose counts the collection just read.
+func (r *Receiver) prune(now time.Time) {
+	st := &r.snapshot
+	if now.Sub(st.lastPrune) < r.cfg.PruneInterval {
+		return
+	}
+	st.lastPrune = now
+	listed, ok := r.names.ListedSessions()
+	if !ok {
+		return
+	}
+	// Session 0 is the first leg of every session setup.
+	keep := func(id uint64) bool { return id == 0 || listed[id] }
+	n, err := r.kernel.PruneSessions(keep)
+	r.metrics.ForgetSessions(keep)
+	if err != nil {
+		r.log.Warn("pruning ended sessions", "error", err)
+	}
+	if n > 0 {
+		r.log.Debug("pruned the kernel entries of ended sessions", "entries", n)
+	}
+}

@@ -1,0 +1,338 @@
+//go:build linux
+
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/ringreader"
+	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/wallclock"
+)
+
+// Kernel is what the receiver reads from the probes, and what its owner changes while
+// they run; *bpf.Probes implements it.
+type Kernel interface {
+	NewReader() (*ringbuf.Reader, error)
+	SetThresholds(t *[smb.NumCommands]bpf.Threshold) error
+	SetErrorFilter(f bpf.ErrorFilter) error
+	Histograms(dst []bpf.HistogramSample) ([]bpf.HistogramSample, error)
+	Errors(dst []bpf.ErrorSample) ([]bpf.ErrorSample, error)
+	Counters() (bpf.Counters, error)
+	InFlight(dst []bpf.InFlightRequest) ([]bpf.InFlightRequest, error)
+	SweepStale(maxAge time.Duration) (int, error)
+	PruneSessions(keep func(sessionID uint64) bool) (int, error)
+}
+
+// Config tunes the receiver. Zero fields take the defaults.
+type Config struct {
+	// CollectionInterval is how often the histograms, counters and /proc/fs/cifs/Stats
+	// are read into metrics (default 10s).
+	CollectionInterval time.Duration
+	// Exponential and Explicit select the forms of smb.client.operation.duration built
+	// for Consumers.Metrics; neither set means Exponential only.
+	Exponential, Explicit bool
+	// Reader sizes the ring buffer reader's batches and queue; its FlushInterval bounds
+	// how long an event waits before it is handed on (default 100ms).
+	Reader ringreader.Config
+	// StaleAge is how long a request may stay in flight before it is taken for one that
+	// will never complete and removed, counted as aged out (default 5m).
+	StaleAge time.Duration
+	// NamesInterval is the least time between two reads of /proc/fs/cifs/DebugData
+	// prompted by unknown (session, tree) ids (default 1s).
+	NamesInterval time.Duration
+	// PruneInterval is how often the histograms and error counts of sessions that left
+	// DebugData are deleted from the kernel maps, so that reconnects do not fill them
+	// (default 1m).
+	PruneInterval time.Duration
+	// ProcDir is where the cifs module's files are (default /proc/fs/cifs).
+	ProcDir string
+}
+
+// Defaults for Config.
+const (
+	DefaultCollectionInterval = 10 * time.Second
+	DefaultStaleAge           = 5 * time.Minute
+	DefaultNamesInterval      = time.Second
+	DefaultPruneInterval      = time.Minute
+	DefaultProcDir            = "/proc/fs/cifs"
+)
+
+func (c Config) withDefaults() Config {
+	if c.CollectionInterval <= 0 {
+		c.CollectionInterval = DefaultCollectionInterval
+	}
+	if !c.Exponential && !c.Explicit {
+		c.Exponential = true
+	}
+	if c.StaleAge <= 0 {
+		c.StaleAge = DefaultStaleAge
+	}
+	if c.NamesInterval <= 0 {
+		c.NamesInterval = DefaultNamesInterval
+	}
+	if c.PruneInterval <= 0 {
+		c.PruneInterval = DefaultPruneInterval
+	}
+	if c.ProcDir == "" {
+		c.ProcDir = DefaultProcDir
+	}
+	return c
+}
+
+// ProbeConfig configures the probes the receiver loads itself (Settings.Kernel nil).
+type ProbeConfig struct {
+	Options bpf.Options
+	// Thresholds are the per-command slow-request rules, indexed by SMB2 command code;
+	// nil tracks every command from 0 (every request is slow: only for tests).
+	Thresholds *[smb.NumCommands]bpf.Threshold
+	// Errors selects the failures that become events.
+	Errors bpf.ErrorFilter
+}
+
+// Settings are what New needs besides the consumers.
+type Settings struct {
+	Config Config
+	// Kernel, if set, are probes the caller loaded just before Start (their counters
+	// are taken to start at Start), and attaches and closes itself. If nil, Start loads probes as Probes says, attaches them in the background
+	// (waiting for the cifs module if need be) and Shutdown closes them.
+	Kernel Kernel
+	Probes ProbeConfig
+	Logger *slog.Logger
+	// Version is the instrumentation scope version on everything emitted.
+	Version string
+	// OnAttach, if set, is told the outcome of attaching the probes the receiver loaded:
+	// the report, and an error if the required tracepoints could not be attached.
+	OnAttach func(bpf.AttachReport, error)
+}
+
+// Consumers receive what the receiver produces. Each may be nil. They are called from
+// the receiver's goroutines, one call at a time per callback; a slow Events or Logs
+// consumer makes the receiver drop (and count) events rather than wait.
+type Consumers struct {
+	// Metrics receives every collection: exp has smb.client.operation.duration as an
+	// exponential histogram, explicit as a classic one; a form not selected in Config
+	// is an empty pmetric.Metrics. All other metrics are in both.
+	Metrics func(ctx context.Context, exp, explicit pmetric.Metrics) error
+	// Logs receives one log record per event.
+	Logs func(ctx context.Context, ld plog.Logs) error
+	// Events receives the decoded events (for the detectors), before Logs, without a
+	// pdata round trip. It must not keep the slice after returning.
+	Events func(batch []event.Event)
+}
+
+// Receiver is one running instance. Create it with New, then Start and Shutdown once.
+type Receiver struct {
+	cfg  Config
+	set  Settings
+	cons Consumers
+	log  *slog.Logger
+
+	names *cifsproc.ShareNames
+	clock *wallclock.Converter
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	kernel   Kernel
+	owned    *bpf.Probes // loaded by Start; closed by Shutdown
+	reader   *ringreader.Reader
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	metrics  *otelconv.Metrics
+	snapshot snapshotState
+}
+
+// New checks the settings and prepares a receiver; nothing touches the kernel until
+// Start.
+func New(set Settings, cons Consumers) (*Receiver, error) {
+	cfg := set.Config.withDefaults()
+	if cfg.Reader.FlushInterval > 200*time.Millisecond {
+		return nil, fmt.Errorf("reader flush interval %v: events must reach user space within 200ms", cfg.Reader.FlushInterval)
+	}
+	log := set.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Receiver{cfg: cfg, set: set, cons: cons, log: log}
+	r.names = cifsproc.NewShareNames(r.readProc("DebugData"), cfg.NamesInterval)
+	return r, nil
+}
+
+// Names resolves (session id, tree id) pairs to share and server names, the same way
+// the receiver names them; detectors use it to name what they report.
+func (r *Receiver) Names() *cifsproc.ShareNames { return r.names }
+
+// Kernel returns the probes in use (nil before Start), for live changes of thresholds
+// and error filters, e.g. on a configuration reload.
+func (r *Receiver) Kernel() Kernel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.kernel
+}
+
+// Start loads the probes (unless Settings.Kernel was given), opens the ring buffer and
+// starts the reading and collecting goroutines. The probes are attached in the
+// background: Start does not wait for the cifs module.
+func (r *Receiver) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started || r.stopped {
+		return errors.New("ingest: Start called twice, or after Shutdown")
+	}
+
+	kernel := r.set.Kernel
+	if kernel == nil {
+		p, err := r.loadProbes()
+		if err != nil {
+			return err
+		}
+		r.owned, kernel = p, p
+	}
+	rd, err := kernel.NewReader()
+	if err != nil {
+		return errors.Join(fmt.Errorf("ingest: open the event ring: %w", err), r.closeOwned())
+	}
+	r.kernel, r.started = kernel, true
+	start := time.Now()
+	r.clock = wallclock.New(time.Minute)
+	r.metrics = otelconv.NewMetrics(r.names, start, wallclock.BootTime(), r.set.Version)
+	r.reader = ringreader.New(rd, bpf.DecodeEvent, r.cfg.Reader)
+
+	// The goroutines outlive Start's ctx, which only bounds starting.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	r.wg.Add(3)
+	go func() {
+		defer r.wg.Done()
+		if err := r.reader.Run(); err != nil {
+			r.log.Error("event ring reader stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer r.wg.Done()
+		// Not runCtx: the events read before Shutdown are still delivered.
+		r.deliver(context.WithoutCancel(ctx))
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.collectLoop(runCtx)
+	}()
+	if r.owned != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.attach(runCtx)
+		}()
+	}
+	return nil
+}
+
+func (r *Receiver) loadProbes() (*bpf.Probes, error) {
+	opts := r.set.Probes.Options
+	if opts.Logger == nil {
+		opts.Logger = r.log
+	}
+	p, err := bpf.Load(opts)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	thresholds := r.set.Probes.Thresholds
+	if thresholds == nil {
+		thresholds = &[smb.NumCommands]bpf.Threshold{}
+		for i := range thresholds {
+			thresholds[i] = bpf.Threshold{Tracked: true}
+		}
+	}
+	err = errors.Join(p.SetThresholds(thresholds), p.SetErrorFilter(r.set.Probes.Errors))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("ingest: configure probes: %w", err), p.Close())
+	}
+	return p, nil
+}
+
+func (r *Receiver) attach(ctx context.Context) {
+	report, err := r.owned.Attach(ctx)
+	if ctx.Err() != nil {
+		return // shut down while waiting for the cifs module
+	}
+	if err != nil {
+		r.log.Error("SMB request probes not attached: no requests are measured", "error", err)
+	}
+	if r.set.OnAttach != nil {
+		r.set.OnAttach(report, err)
+	}
+}
+
+// deliver hands each batch of events to the Events and Logs consumers.
+func (r *Receiver) deliver(ctx context.Context) {
+	logs := otelconv.NewLogBuilder(r.names, r.clock, r.set.Version)
+	r.reader.Deliver(func(batch []event.Event) {
+		r.clock.MaybeRefresh()
+		if r.cons.Events != nil {
+			r.cons.Events(batch)
+		}
+		if r.cons.Logs != nil {
+			if err := r.cons.Logs(ctx, logs.Build(batch, time.Now())); err != nil {
+				r.log.Warn("event records not accepted", "events", len(batch), "error", err)
+			}
+		}
+	})
+}
+
+// Shutdown stops reading, hands the events already read to the consumers and closes
+// the probes it loaded. It waits for that at most until ctx is done.
+func (r *Receiver) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	if !r.started || r.stopped {
+		r.stopped = true
+		r.mu.Unlock()
+		return nil
+	}
+	r.stopped = true
+	r.mu.Unlock()
+
+	r.cancel()
+	// Read what the kernel put in the ring before stopping; the source is closed once
+	// the reader has returned (or if the wait is cut short).
+	err := r.reader.Drain()
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		err = errors.Join(err, r.reader.Close())
+	case <-ctx.Done():
+		return errors.Join(err, r.reader.Close(), fmt.Errorf("ingest: shutdown: %w", ctx.Err()))
+	}
+	// One last collection, so that what was measured since the previous one is not
+	// lost with the process.
+	r.collect(ctx, time.Now())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return errors.Join(err, r.closeOwned())
+}
+
+func (r *Receiver) closeOwned() error {
+	if r.owned == nil {
+		return nil
+	}
+	err := r.owned.Close()
+	r.owned = nil
+	return err
+}

@@ -1,0 +1,192 @@
+package otelconv
+
+import (
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/smb"
+)
+
+// Event names of the log records, one per event.Kind.
+const (
+	EventSlow         = "smb.client.request.slow"
+	EventFailed       = "smb.client.request.failed"
+	EventReconnect    = "smb.client.reconnect"
+	EventConnect      = "smb.client.connect"
+	EventConnectError = "smb.client.connect.failed"
+)
+
+// Clock converts the kernel's CLOCK_MONOTONIC nanoseconds to Unix nanoseconds;
+// *wallclock.Converter is one.
+type Clock interface {
+	UnixNano(mono uint64) int64
+}
+
+// LogBuilder turns events into log records. It keeps scratch space between calls, so
+// use one per goroutine.
+type LogBuilder struct {
+	names   Resolver
+	clock   Clock
+	version string
+	buf     []byte
+}
+
+// NewLogBuilder returns a builder naming shares with names and dating events with
+// clock; version is the scope version stamped on the records.
+func NewLogBuilder(names Resolver, clock Clock, version string) *LogBuilder {
+	return &LogBuilder{names: names, clock: clock, version: version, buf: make([]byte, 0, 64)}
+}
+
+// Build returns one log record per event, all in one resource and scope, observed at
+// the given time.
+func (b *LogBuilder) Build(events []event.Event, observed time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(ScopeName)
+	sl.Scope().SetVersion(b.version)
+	recs := sl.LogRecords()
+	recs.EnsureCapacity(len(events))
+	obs := pcommon.NewTimestampFromTime(observed)
+	for i := range events {
+		b.Append(recs.AppendEmpty(), &events[i], obs)
+	}
+	return ld
+}
+
+// Append fills lr from ev.
+func (b *LogBuilder) Append(lr plog.LogRecord, ev *event.Event, observed pcommon.Timestamp) {
+	lr.SetObservedTimestamp(observed)
+	lr.SetTimestamp(pcommon.Timestamp(b.clock.UnixNano(ev.EndNs)))
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(16)
+	attrs.PutStr(AttrEventKind, ev.Kind.String())
+
+	switch ev.Kind {
+	case event.KindSlow, event.KindError:
+		b.request(lr, ev)
+	default:
+		b.connection(lr, ev)
+	}
+}
+
+func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
+	attrs := lr.Attributes()
+	cmd := commandName(ev.Command)
+	latency := ev.Latency().Seconds()
+	// A failure whose start the kernel never saw (orphan) has StartNs == EndNs: its
+	// latency is unknown, not zero.
+	startKnown := ev.StartNs != ev.EndNs
+	attrs.PutStr(AttrCommand, cmd)
+	if startKnown {
+		attrs.PutDouble(AttrDuration, latency)
+	}
+	lr.SetSeverityNumber(plog.SeverityNumberWarn)
+	lr.SetSeverityText("WARN")
+
+	b.buf = append(b.buf[:0], cmd...)
+	if ev.Kind == event.KindError {
+		lr.SetEventName(EventFailed)
+		status := statusName(ev.Status)
+		attrs.PutStr(AttrErrorType, status)
+		attrs.PutInt(AttrStatus, int64(ev.Status))
+		attrs.PutInt(AttrRc, int64(ev.Rc))
+		b.buf = append(b.buf, " failed: "...)
+		b.buf = append(b.buf, status...)
+		if startKnown {
+			b.buf = append(b.buf, " after "...)
+		}
+	} else {
+		lr.SetEventName(EventSlow)
+		b.buf = append(b.buf, " took "...)
+	}
+	if startKnown {
+		b.buf = strconv.AppendFloat(b.buf, latency, 'f', -1, 64)
+		b.buf = append(b.buf, " s"...)
+	}
+
+	name, _ := b.names.Lookup(ev.SessionID, ev.TreeID)
+	if name.Server != "" {
+		attrs.PutStr(AttrServer, name.Server)
+		b.buf = append(b.buf, ` on \\`...)
+		b.buf = append(b.buf, name.Server...)
+		if name.Share != "" {
+			attrs.PutStr(AttrShare, name.Share)
+			b.buf = append(b.buf, '\\')
+			b.buf = append(b.buf, name.Share...)
+		}
+	}
+	lr.Body().SetStr(string(b.buf))
+
+	attrs.PutStr(AttrSessionID, b.hex(ev.SessionID))
+	attrs.PutStr(AttrTreeID, b.hex(uint64(ev.TreeID)))
+	attrs.PutInt(AttrMessageID, int64(ev.MessageID))
+	if ev.Pid != 0 {
+		attrs.PutInt(AttrPid, int64(ev.Tgid))
+		attrs.PutInt(AttrTid, int64(ev.Pid))
+		attrs.PutStr(AttrComm, ev.CommString())
+	}
+	if startKnown {
+		b.buf = time.Unix(0, b.clock.UnixNano(ev.StartNs)).UTC().AppendFormat(b.buf[:0], time.RFC3339Nano)
+		attrs.PutStr(AttrStartTime, string(b.buf))
+	}
+}
+
+func (b *LogBuilder) connection(lr plog.LogRecord, ev *event.Event) {
+	attrs := lr.Attributes()
+	server := ev.ServerString()
+	switch ev.Kind {
+	case event.KindReconnect:
+		lr.SetEventName(EventReconnect)
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+		b.buf = append(b.buf[:0], "reconnect to "...)
+	case event.KindConnect:
+		lr.SetEventName(EventConnect)
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+		b.buf = append(b.buf[:0], "connected to "...)
+	default:
+		lr.SetEventName(EventConnectError)
+		lr.SetSeverityNumber(plog.SeverityNumberError)
+		lr.SetSeverityText("ERROR")
+		attrs.PutInt(AttrRc, int64(ev.Rc))
+		if errno := smb.ErrnoName(-ev.Rc); errno != "" {
+			attrs.PutStr(AttrErrorType, errno)
+		}
+		b.buf = append(b.buf[:0], "connection failed to "...)
+	}
+	b.buf = append(b.buf, server...)
+	lr.Body().SetStr(string(b.buf))
+	if server != "" {
+		attrs.PutStr(AttrServer, server)
+	}
+	attrs.PutStr(AttrConnID, b.hex(ev.ConnID))
+}
+
+// hex formats v as the kernel prints ids in DebugData and traces: 0x-prefixed.
+func (b *LogBuilder) hex(v uint64) string {
+	b.buf = append(b.buf[:0], "0x"...)
+	b.buf = strconv.AppendUint(b.buf, v, 16)
+	return string(b.buf)
+}
+
+// commandName names a command code, falling back to its number for codes outside SMB2.
+func commandName(code uint16) string {
+	if n := smb.CommandName(code); n != "" {
+		return n
+	}
+	return "SMB2_CMD_" + strconv.Itoa(int(code))
+}
+
+// statusName names an NTSTATUS value, falling back to its hex form for values the
+// table does not list.
+func statusName(code uint32) string {
+	if n := smb.StatusName(code); n != "" {
+		return n
+	}
+	return "0x" + strconv.FormatUint(uint64(code), 16)
+}

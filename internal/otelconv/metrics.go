@@ -1,0 +1,292 @@
+package otelconv
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/ringreader"
+)
+
+// HistogramForm selects how smb.client.operation.duration is exported.
+type HistogramForm uint8
+
+const (
+	// Exponential is the OTel exponential histogram at scale 2: the kernel's buckets
+	// exactly, for OTLP.
+	Exponential HistogramForm = iota
+	// Explicit is a classic histogram with latencyhist.PrometheusBounds, every bound a
+	// kernel bucket edge, for Prometheus scrapes that cannot take exponential ones.
+	Explicit
+)
+
+// ProgramStats is one BPF program's run statistics (kernel.bpf_stats_enabled).
+type ProgramStats struct {
+	Name     string
+	RunTime  time.Duration
+	RunCount uint64
+}
+
+// Snapshot is one read of everything the metrics are built from.
+type Snapshot struct {
+	Time      time.Time
+	Latencies []bpf.HistogramSample
+	Errors    []bpf.ErrorSample
+	Kernel    bpf.Counters
+	InFlight  int            // requests in the kernel's start map
+	Programs  []ProgramStats // nil when kernel.bpf_stats_enabled is off
+	Reader    ringreader.Stats
+	RingUsed  int // unread bytes in the ring buffer
+	RingSize  int
+	// Stats is /proc/fs/cifs/Stats, nil when it could not be read (cifs not loaded).
+	Stats *cifsproc.Stats
+	// DebugDataErrors and StatsErrors count failed reads and unclean parses of the two
+	// /proc/fs/cifs files since start.
+	DebugDataErrors uint64
+	StatsErrors     uint64
+}
+
+// Metrics keeps the cumulative state of the exported metrics between snapshots. Use it
+// from one goroutine: Update with each snapshot, then Build once per form wanted.
+type Metrics struct {
+	names      Resolver
+	start      pcommon.Timestamp // the kernel maps' and the receiver's counters start here
+	statsStart pcommon.Timestamp // default start of the cifs Stats counters
+	version    string
+
+	lat  *latencies
+	errs *errorCounts
+	cum  *cumulative
+	last *Snapshot
+	now  pcommon.Timestamp
+
+	promBuckets []uint64 // scratch for the explicit fold
+}
+
+// NewMetrics returns an empty state. start is when the BPF maps were created (the start
+// of every request and self metric); statsStart is when the cifs Stats counters are
+// taken to have started counting when the kernel does not say (the boot time, as the
+// host metrics receiver does).
+func NewMetrics(names Resolver, start, statsStart time.Time, version string) *Metrics {
+	return &Metrics{
+		names:      names,
+		start:      pcommon.NewTimestampFromTime(start),
+		statsStart: pcommon.NewTimestampFromTime(statsStart),
+		version:    version,
+		lat:        newLatencies(),
+		errs:       newErrorCounts(),
+		cum:        newCumulative(),
+	}
+}
+
+// Update folds a snapshot into the state. The snapshot must not change until the next
+// Update.
+func (m *Metrics) Update(s *Snapshot) {
+	m.lat.update(s.Latencies, m.names)
+	m.errs.update(s.Errors, m.names)
+	m.cum.advance(pcommon.NewTimestampFromTime(s.Time))
+	m.last = s
+	m.now = pcommon.NewTimestampFromTime(s.Time)
+}
+
+// ForgetSessions drops what the state remembers of the kernel entries of sessions for
+// which keep returns false, after those entries were deleted from the kernel maps: an
+// entry re-created under the same key then counts from zero. The exported series keep
+// their counts.
+func (m *Metrics) ForgetSessions(keep func(sessionID uint64) bool) {
+	for k := range m.lat.prev {
+		if !keep(k.session) {
+			delete(m.lat.prev, k)
+		}
+	}
+	for k := range m.errs.prev {
+		if !keep(k.session) {
+			delete(m.errs.prev, k)
+		}
+	}
+}
+
+// Build returns every metric as of the last Update, with the duration histogram in the
+// given form. Calling it again, in the other form, returns the same series.
+func (m *Metrics) Build(form HistogramForm) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(ScopeName)
+	sm.Scope().SetVersion(m.version)
+	b := builder{ms: sm.Metrics(), start: m.start, now: m.now}
+	m.buildDurations(&b, form)
+	m.buildErrors(&b)
+	if m.last != nil {
+		if m.last.Stats != nil {
+			m.buildStats(&b, m.last.Stats)
+		}
+		m.buildSelf(&b, m.last)
+	}
+	m.cum.sweep()
+	return md
+}
+
+func (m *Metrics) buildDurations(b *builder, form HistogramForm) {
+	if len(m.lat.order) == 0 {
+		return
+	}
+	metric := b.ms.AppendEmpty()
+	metric.SetName(MetricDuration)
+	metric.SetUnit("s")
+	metric.SetDescription("Duration of SMB requests the kernel client completed, measured in the kernel from smb3_cmd_enter to smb3_cmd_done or smb3_cmd_err; failed requests carry error.type.")
+	switch form {
+	case Explicit:
+		h := metric.SetEmptyHistogram()
+		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		dps := h.DataPoints()
+		dps.EnsureCapacity(len(m.lat.order))
+		bounds := latencyhist.PrometheusBounds()
+		for _, key := range m.lat.order {
+			s := m.lat.series[key]
+			dp := dps.AppendEmpty()
+			b.times(dp)
+			requestAttrs(dp.Attributes(), key)
+			m.promBuckets = latencyhist.FoldPrometheus(s.zero, &s.buckets, m.promBuckets)
+			dp.ExplicitBounds().FromRaw(bounds)
+			dp.BucketCounts().FromRaw(m.promBuckets)
+			dp.SetCount(s.count())
+			dp.SetSum(float64(s.sumNs) / 1e9)
+		}
+	default:
+		h := metric.SetEmptyExponentialHistogram()
+		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		dps := h.DataPoints()
+		dps.EnsureCapacity(len(m.lat.order))
+		for _, key := range m.lat.order {
+			s := m.lat.series[key]
+			dp := dps.AppendEmpty()
+			b.times(dp)
+			requestAttrs(dp.Attributes(), key)
+			dp.SetScale(latencyhist.Scale)
+			dp.SetZeroThreshold(latencyhist.ZeroThreshold())
+			dp.SetZeroCount(s.zero)
+			dp.SetCount(s.count())
+			dp.SetSum(float64(s.sumNs) / 1e9)
+			if lo, hi, ok := s.nonZero(); ok {
+				dp.Positive().SetOffset(latencyhist.OTelIndex(lo))
+				dp.Positive().BucketCounts().FromRaw(s.buckets[lo : hi+1])
+			}
+		}
+	}
+}
+
+func (m *Metrics) buildErrors(b *builder) {
+	if len(m.errs.order) == 0 {
+		return
+	}
+	dps := b.sum(MetricErrors, "{error}", "SMB requests that failed, by NTSTATUS, counted in the kernel.")
+	dps.EnsureCapacity(len(m.errs.order))
+	for _, key := range m.errs.order {
+		dp := dps.AppendEmpty()
+		b.times(dp)
+		dp.SetIntValue(int64(m.errs.series[key]))
+		requestAttrs(dp.Attributes(), key)
+	}
+}
+
+// requestAttrs puts a request series' attributes: error.type only on series of failed
+// requests (the kernel reports every failure with a non-zero NTSTATUS).
+func requestAttrs(attrs pcommon.Map, key requestSeries) {
+	attrs.EnsureCapacity(4)
+	attrs.PutStr(AttrCommand, commandName(key.command))
+	if key.status != 0 {
+		attrs.PutStr(AttrErrorType, statusName(key.status))
+	}
+	attrs.PutStr(AttrServer, key.server)
+	attrs.PutStr(AttrShare, key.share)
+}
+
+func (s *latencyState) count() uint64 {
+	n := s.zero
+	for _, c := range s.buckets {
+		n += c
+	}
+	return n
+}
+
+// nonZero returns the first and last kernel buckets holding requests.
+func (s *latencyState) nonZero() (lo, hi int, ok bool) {
+	lo, hi = -1, -1
+	for j, c := range s.buckets {
+		if c == 0 {
+			continue
+		}
+		if lo < 0 {
+			lo = j
+		}
+		hi = j
+	}
+	return lo, hi, lo >= 0
+}
+
+// builder appends metrics to one scope.
+type builder struct {
+	ms         pmetric.MetricSlice
+	start, now pcommon.Timestamp
+}
+
+type timed interface {
+	SetStartTimestamp(pcommon.Timestamp)
+	SetTimestamp(pcommon.Timestamp)
+}
+
+func (b *builder) times(dp timed) {
+	dp.SetStartTimestamp(b.start)
+	dp.SetTimestamp(b.now)
+}
+
+// sum appends a cumulative monotonic sum and returns its points.
+func (b *builder) sum(name, unit, desc string) pmetric.NumberDataPointSlice {
+	m := b.ms.AppendEmpty()
+	m.SetName(name)
+	m.SetUnit(unit)
+	m.SetDescription(desc)
+	s := m.SetEmptySum()
+	s.SetIsMonotonic(true)
+	s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	return s.DataPoints()
+}
+
+// gauge appends a gauge and returns its points.
+func (b *builder) gauge(name, unit, desc string) pmetric.NumberDataPointSlice {
+	m := b.ms.AppendEmpty()
+	m.SetName(name)
+	m.SetUnit(unit)
+	m.SetDescription(desc)
+	return m.SetEmptyGauge().DataPoints()
+}
+
+// counter appends one point of a sum whose start is the receiver's.
+func (b *builder) counter(dps pmetric.NumberDataPointSlice, v uint64, kv ...string) {
+	dp := dps.AppendEmpty()
+	b.times(dp)
+	dp.SetIntValue(int64(v))
+	putAttrs(dp.Attributes(), kv)
+}
+
+// level appends one gauge point.
+func (b *builder) level(dps pmetric.NumberDataPointSlice, v int64, kv ...string) {
+	dp := dps.AppendEmpty()
+	dp.SetTimestamp(b.now)
+	dp.SetIntValue(v)
+	putAttrs(dp.Attributes(), kv)
+}
+
+func putAttrs(attrs pcommon.Map, kv []string) {
+	if len(kv) == 0 {
+		return
+	}
+	attrs.EnsureCapacity(len(kv) / 2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		attrs.PutStr(kv[i], kv[i+1])
+	}
+}

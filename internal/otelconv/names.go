@@ -1,0 +1,51 @@
+// Package otelconv turns what the kernel probes and /proc/fs/cifs report into
+// OpenTelemetry data: latency histograms, error counters, the cifs Stats counters and
+// the receiver's own counters as pmetric, and slow or failed requests as plog records.
+// Every name it emits is listed in docs/metrics.md.
+package otelconv
+
+import (
+	"github.com/linuxdiag/aod/internal/cifsproc"
+)
+
+// ScopeName is the instrumentation scope of everything this package builds.
+const ScopeName = "github.com/linuxdiag/aod/receiver"
+
+// Attribute keys.
+const (
+	AttrCommand    = "smb.command"    // SMB2 command name, "SMB2_READ"
+	AttrServer     = "server.address" // server host as the share was mounted
+	AttrShare      = "smb.share"      // share name, the last part of \\server\share
+	AttrErrorType  = "error.type"     // NTSTATUS name of a failed request
+	AttrStatus     = "smb.status"     // NTSTATUS value (log records)
+	AttrRc         = "smb.rc"         // -errno the client mapped the status to (log records)
+	AttrDuration   = "smb.operation.duration"
+	AttrStartTime  = "smb.operation.start_time"
+	AttrSessionID  = "smb.session.id"
+	AttrTreeID     = "smb.tree.id"
+	AttrMessageID  = "smb.message.id"
+	AttrConnID     = "smb.connection.id"
+	AttrEventKind  = "aod.event.kind"
+	AttrPid        = "process.pid"
+	AttrTid        = "thread.id"
+	AttrComm       = "thread.name"
+	AttrDirection  = "cifs.io.direction"     // read, write
+	AttrOpenScope  = "cifs.open_files.scope" // local, server
+	AttrBufferSize = "cifs.buffer.size"      // large, small
+	AttrReconnect  = "cifs.reconnect.scope"  // session, share
+	AttrDropReason = "aod.drop.reason"
+	AttrProgram    = "aod.bpf.program"
+	AttrProcFile   = "aod.cifs.file"
+)
+
+// Metric names.
+const (
+	MetricDuration = "smb.client.operation.duration"
+	MetricErrors   = "smb.client.errors"
+)
+
+// Resolver names the share behind a (session id, tree id) pair;
+// *cifsproc.ShareNames is one.
+type Resolver interface {
+	Lookup(sessionID uint64, treeID uint32) (cifsproc.Name, bool)
+}

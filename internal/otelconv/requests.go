@@ -1,0 +1,130 @@
+package otelconv
+
+import (
+	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/latencyhist"
+)
+
+type kernelKey struct {
+	session uint64
+	tree    uint32
+	command uint16
+	status  uint32
+}
+
+// requestSeries names one exported series of the request metrics.
+type requestSeries struct {
+	command uint16
+	status  uint32 // NTSTATUS of failed requests (error.type); 0: succeeded
+	server  string
+	share   string
+}
+
+type latencyState struct {
+	zero    uint64
+	buckets [latencyhist.NumBuckets]uint64
+	sumNs   uint64
+}
+
+// latencies turns successive reads of the kernel histogram map into cumulative series
+// per (command, status, server, share). Each kernel entry's growth since the previous
+// read is added to the series its ids resolve to, so several sessions on one share add
+// up, and an entry that starts over (deleted and re-created in the kernel) only adds
+// its new counts: the exported series never go backwards.
+type latencies struct {
+	prev   map[kernelKey]*latencyState
+	series map[requestSeries]*latencyState
+	order  []requestSeries // series in creation order, for a stable output order
+	seen   map[kernelKey]bool
+}
+
+func newLatencies() *latencies {
+	return &latencies{prev: map[kernelKey]*latencyState{}, series: map[requestSeries]*latencyState{}, seen: map[kernelKey]bool{}}
+}
+
+func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
+	clear(l.seen)
+	for i := range entries {
+		e := &entries[i]
+		k := kernelKey{session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status}
+		l.seen[k] = true
+		p := l.prev[k]
+		if p == nil {
+			p = &latencyState{}
+			l.prev[k] = p
+		}
+		restarted := e.ZeroCount < p.zero || e.SumNs < p.sumNs
+		for j := range e.Buckets {
+			restarted = restarted || e.Buckets[j] < p.buckets[j]
+		}
+		if restarted {
+			*p = latencyState{}
+		}
+		if e.ZeroCount == p.zero && e.SumNs == p.sumNs && e.Buckets == p.buckets {
+			continue
+		}
+		s := l.seriesFor(k, names)
+		s.zero += e.ZeroCount - p.zero
+		s.sumNs += e.SumNs - p.sumNs
+		for j := range e.Buckets {
+			s.buckets[j] += e.Buckets[j] - p.buckets[j]
+		}
+		p.zero, p.sumNs, p.buckets = e.ZeroCount, e.SumNs, e.Buckets
+	}
+	for k := range l.prev {
+		if !l.seen[k] {
+			delete(l.prev, k) // gone from the kernel; a re-created entry counts from zero
+		}
+	}
+}
+
+func (l *latencies) seriesFor(k kernelKey, names Resolver) *latencyState {
+	name, _ := names.Lookup(k.session, k.tree)
+	key := requestSeries{command: k.command, status: k.status, server: name.Server, share: name.Share}
+	s := l.series[key]
+	if s == nil {
+		s = &latencyState{}
+		l.series[key] = s
+		l.order = append(l.order, key)
+	}
+	return s
+}
+
+// errorCounts does for the failure map what latencies does for the histograms.
+type errorCounts struct {
+	prev   map[kernelKey]uint64
+	series map[requestSeries]uint64
+	order  []requestSeries
+	seen   map[kernelKey]bool
+}
+
+func newErrorCounts() *errorCounts {
+	return &errorCounts{prev: map[kernelKey]uint64{}, series: map[requestSeries]uint64{}, seen: map[kernelKey]bool{}}
+}
+
+func (c *errorCounts) update(entries []bpf.ErrorSample, names Resolver) {
+	clear(c.seen)
+	for _, e := range entries {
+		k := kernelKey{session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status}
+		c.seen[k] = true
+		p := c.prev[k]
+		if e.Count < p {
+			p = 0
+		}
+		c.prev[k] = e.Count
+		if e.Count == p {
+			continue
+		}
+		name, _ := names.Lookup(e.SessionID, e.TreeID)
+		key := requestSeries{command: e.Command, status: e.Status, server: name.Server, share: name.Share}
+		if _, ok := c.series[key]; !ok {
+			c.order = append(c.order, key)
+		}
+		c.series[key] += e.Count - p
+	}
+	for k := range c.prev {
+		if !c.seen[k] {
+			delete(c.prev, k)
+		}
+	}
+}

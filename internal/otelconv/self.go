@@ -1,0 +1,57 @@
+package otelconv
+
+// Drop reasons of aod.events.dropped.
+const (
+	DropRingFull       = "ring_full"       // the kernel could not reserve ring space
+	DropQueueFull      = "queue_full"      // the receiver's consumers were behind
+	DropOrphaned       = "orphaned"        // a completion whose start the kernel no longer had
+	DropStartCollision = "start_collision" // a start that replaced an unfinished one of the same identity
+	DropHistogramFull  = "histogram_full"  // the histogram map had no room for a new series
+	DropErrorMapFull   = "error_map_full"  // the failure map had no room for a new series
+	DropAgedOut        = "aged_out"        // an in-flight request removed unfinished after the stale age
+	DropProbeSkipped   = "probe_skipped"   // a probe run the kernel skipped (another BPF program was running)
+)
+
+func (m *Metrics) buildSelf(b *builder, s *Snapshot) {
+	b.counter(b.sum("aod.events.emitted", "{event}", "Records the BPF programs wrote to the ring buffer."), s.Kernel.EventsEmitted)
+	b.counter(b.sum("aod.events.read", "{event}", "Records the receiver read from the ring buffer."), s.Reader.Read)
+	dropped := b.sum("aod.events.dropped", "{event}", "Events or measurements lost, by reason.")
+	for _, d := range []struct {
+		reason string
+		n      uint64
+	}{
+		{DropRingFull, s.Kernel.RingReserveFailures},
+		{DropQueueFull, s.Reader.DroppedQueueFull},
+		{DropOrphaned, s.Kernel.Orphans},
+		{DropStartCollision, s.Kernel.StartCollisions},
+		{DropHistogramFull, s.Kernel.HistogramMapFull},
+		{DropErrorMapFull, s.Kernel.ErrorMapFull},
+		{DropAgedOut, s.Kernel.AgedOut},
+		{DropProbeSkipped, s.Kernel.ProgramMisses},
+	} {
+		b.counter(dropped, d.n, AttrDropReason, d.reason)
+	}
+	b.counter(b.sum("aod.events.decode_errors", "{event}", "Ring buffer records that did not decode."), s.Reader.DecodeErrors)
+	b.counter(b.sum("aod.requests.filtered", "{request}", "Completed requests neither slow nor failed with a tracked status: counted in the histograms only."), s.Kernel.EventsFiltered)
+	b.counter(b.sum("aod.requests.duplicate_completions", "{completion}", "Repeated completions of one request, ignored."), s.Kernel.DoubleCompletions)
+	b.level(b.gauge("aod.requests.in_flight", "{request}", "Requests started and not yet completed, as the kernel's start map holds them."), int64(s.InFlight))
+	if s.RingSize > 0 {
+		b.levelDouble(b.gauge("aod.ring.fill", "1", "Fraction of the ring buffer holding unread records."), float64(s.RingUsed)/float64(s.RingSize))
+	}
+	if len(s.Programs) > 0 {
+		runTime := b.sum("aod.bpf.run_time", "s", "Time the kernel spent running each BPF program (kernel.bpf_stats_enabled).")
+		for _, p := range s.Programs {
+			dp := runTime.AppendEmpty()
+			b.times(dp)
+			dp.SetDoubleValue(p.RunTime.Seconds())
+			dp.Attributes().PutStr(AttrProgram, p.Name)
+		}
+		runs := b.sum("aod.bpf.run_count", "{run}", "Runs of each BPF program (kernel.bpf_stats_enabled).")
+		for _, p := range s.Programs {
+			b.counter(runs, p.RunCount, AttrProgram, p.Name)
+		}
+	}
+	procErrs := b.sum("aod.cifs.proc.errors", "{error}", "Reads of /proc/fs/cifs files that failed or did not parse cleanly.")
+	b.counter(procErrs, s.DebugDataErrors, AttrProcFile, "DebugData")
+	b.counter(procErrs, s.StatsErrors, AttrProcFile, "Stats")
+}

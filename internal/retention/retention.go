@@ -1,0 +1,261 @@
+// Package retention bounds the disk aod's bundles use: it deletes bundles older than
+// the configured age and, when they exceed about 97 % of the size limit, the oldest
+// ones until about 85 % remain (AODv2's rule). It only ever touches files named as
+// aod names them, never a bundle still being written, and never follows a symlink.
+// Temporaries left by a killed process are removed once their writer is provably gone.
+package retention
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/linuxdiag/aod/internal/archive"
+)
+
+// Watermarks of the size rule: cleaning starts above High and stops at Low, so a
+// directory near its limit is not swept for every new bundle.
+const (
+	High = 0.97
+	Low  = 0.85
+)
+
+// DefaultTempGrace is how old an unlocked temporary must be before it is removed.
+const DefaultTempGrace = time.Minute
+
+// Options configure a Sweeper.
+type Options struct {
+	// OutputDir is aod_output_dir; bundles are in its batches subdirectory.
+	OutputDir string
+	// Interval between sweeps (cleanup_interval_sec).
+	Interval time.Duration
+	// MaxAge deletes bundles older than this (max_log_age_days); 0 keeps them.
+	MaxAge time.Duration
+	// MaxTotalBytes is the size limit of all bundles (max_total_log_size_mb); 0 means
+	// no limit.
+	MaxTotalBytes int64
+	// TempGrace is how long a temporary is left alone even when unlocked (default
+	// DefaultTempGrace): a writer locks its file right after creating it.
+	TempGrace time.Duration
+	Logger    *zap.Logger
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+// Reasons a bundle is deleted.
+const (
+	ReasonAge  = "age"
+	ReasonSize = "size"
+)
+
+// Deletion is one file a sweep removed.
+type Deletion struct {
+	Name   string
+	Bytes  int64
+	Reason string // ReasonAge, ReasonSize, or "stale temporary"
+}
+
+// Report is what one sweep did.
+type Report struct {
+	Deleted    []Deletion
+	Kept       []string // bundles left, oldest first
+	TotalBytes int64    // bytes of bundles and in-progress temporaries after the sweep
+	Ignored    []string // entries named like aod's files that are not regular files
+}
+
+// Stats count every sweep's work since start, for the agent's own metrics.
+type Stats struct {
+	Sweeps, Errors                 uint64
+	Deleted, DeletedBytes          uint64 // bundles
+	TempsRemoved, TempsRemovedSize uint64
+	// TotalBytes is what bundles and bundles in progress used after the last sweep
+	// that could list the directory; Measured is false until one could.
+	TotalBytes int64
+	Measured   bool
+}
+
+// Sweeper applies the retention rules.
+type Sweeper struct {
+	o       Options
+	log     *zap.Logger
+	mu      sync.Mutex // one sweep at a time
+	trigger chan struct{}
+
+	sweeps, errs, deleted, deletedBytes, temps, tempBytes atomic.Uint64
+	total                                                 atomic.Int64 // -1 until measured
+}
+
+// New checks the options.
+func New(o Options) (*Sweeper, error) {
+	if o.OutputDir == "" {
+		return nil, errors.New("retention: output directory is not set")
+	}
+	if o.MaxAge < 0 || o.MaxTotalBytes < 0 || o.Interval < 0 {
+		return nil, errors.New("retention: negative limit")
+	}
+	if o.TempGrace <= 0 {
+		o.TempGrace = DefaultTempGrace
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	s := &Sweeper{o: o, log: o.Logger.With(zap.String("component", "retention")), trigger: make(chan struct{}, 1)}
+	s.total.Store(-1)
+	return s, nil
+}
+
+// Stats returns the counters.
+func (s *Sweeper) Stats() Stats {
+	total := s.total.Load()
+	return Stats{Sweeps: s.sweeps.Load(), Errors: s.errs.Load(), Deleted: s.deleted.Load(),
+		DeletedBytes: s.deletedBytes.Load(), TempsRemoved: s.temps.Load(), TempsRemovedSize: s.tempBytes.Load(),
+		TotalBytes: max(total, 0), Measured: total >= 0}
+}
+
+type bundle struct {
+	name string
+	at   time.Time
+	size int64
+}
+
+// Sweep applies the rules once.
+func (s *Sweeper) Sweep() (Report, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweeps.Add(1)
+	rep, err := s.sweep()
+	if err != nil {
+		s.errs.Add(1)
+	}
+	return rep, err
+}
+
+func (s *Sweeper) sweep() (Report, error) {
+	var rep Report
+	d, err := archive.OpenDir(s.o.OutputDir)
+	if err != nil {
+		return rep, err
+	}
+	defer d.Close()
+	entries, err := d.List()
+	if err != nil {
+		return rep, err
+	}
+	now := s.o.Now()
+	var bundles []bundle
+	var inProgress int64
+	var errs []error
+	for _, e := range entries {
+		b, isBundle := archive.ParseBundleName(e.Name)
+		isTemp := archive.IsTempName(e.Name)
+		switch {
+		case !isBundle && !isTemp:
+			continue // not aod's
+		case !e.Mode.IsRegular():
+			rep.Ignored = append(rep.Ignored, e.Name)
+			s.log.Warn("not a regular file; left alone and not followed", zap.String("name", e.Name), zap.Stringer("mode", e.Mode))
+		case isTemp:
+			size, err := d.RemoveStaleTemp(e.Name, now.Add(-s.o.TempGrace))
+			switch {
+			case errors.Is(err, archive.ErrInUse):
+				inProgress += e.Size
+			case err != nil:
+				errs = append(errs, err)
+			default:
+				s.temps.Add(1)
+				s.tempBytes.Add(uint64(size))
+				rep.Deleted = append(rep.Deleted, Deletion{Name: e.Name, Bytes: size, Reason: "stale temporary"})
+				s.log.Info("removed a temporary left by an interrupted bundle", zap.String("name", e.Name), zap.Int64("bytes", size))
+			}
+		default:
+			bundles = append(bundles, bundle{name: e.Name, at: b.Time, size: e.Size})
+		}
+	}
+	slices.SortFunc(bundles, func(a, b bundle) int {
+		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.name, b.name))
+	})
+	remove := func(b bundle, reason string) bool {
+		if err := d.Remove(b.name); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			return false
+		}
+		s.deleted.Add(1)
+		s.deletedBytes.Add(uint64(b.size))
+		rep.Deleted = append(rep.Deleted, Deletion{Name: b.name, Bytes: b.size, Reason: reason})
+		s.log.Info("deleted bundle", zap.String("name", b.name), zap.Int64("bytes", b.size), zap.String("reason", reason))
+		return true
+	}
+	kept := bundles[:0]
+	var total int64
+	for _, b := range bundles {
+		if s.o.MaxAge > 0 && now.Sub(b.at) > s.o.MaxAge && remove(b, ReasonAge) {
+			continue
+		}
+		kept = append(kept, b)
+		total += b.size
+	}
+	total += inProgress
+	if limit := s.o.MaxTotalBytes; limit > 0 && float64(total) > High*float64(limit) {
+		target := int64(Low * float64(limit))
+		var rest []bundle
+		for _, b := range kept {
+			if total > target && remove(b, ReasonSize) {
+				total -= b.size
+				continue
+			}
+			rest = append(rest, b)
+		}
+		kept = rest
+	}
+	for _, b := range kept {
+		rep.Kept = append(rep.Kept, b.name)
+	}
+	rep.TotalBytes = total
+	s.total.Store(total) // removals that failed left their bundles, still counted
+	if err := errors.Join(errs...); err != nil {
+		return rep, fmt.Errorf("retention: %w", err)
+	}
+	return rep, nil
+}
+
+// Trigger asks for a sweep soon (after a new bundle) without waiting for it.
+func (s *Sweeper) Trigger() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run sweeps at start, every Interval and on Trigger, until ctx ends.
+func (s *Sweeper) Run(ctx context.Context) {
+	var tick <-chan time.Time
+	if s.o.Interval > 0 {
+		t := time.NewTicker(s.o.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		if _, err := s.Sweep(); err != nil {
+			s.log.Error("retention sweep failed", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		case <-s.trigger:
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package aodanomalyconnector
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/detector"
+	"github.com/linuxdiag/aod/internal/otelconv"
+)
+
+// maxShares bounds the share-name cache; a client has far fewer trees than this.
+const maxShares = 4096
+
+type treeKey struct {
+	session uint64
+	tree    uint32
+}
+
+// shareNames remembers which share each (session, tree) pair is, from the names the
+// receiver put on request records, to name the top shares of an anomaly.
+type shareNames map[treeKey]cifsproc.Name
+
+func (s shareNames) learn(attrs pcommon.Map, session uint64, tree uint32) {
+	var n cifsproc.Name
+	if v, ok := attrs.Get(otelconv.AttrServer); ok {
+		n.Server = v.Str()
+	}
+	if v, ok := attrs.Get(otelconv.AttrShare); ok {
+		n.Share = v.Str()
+	}
+	k := treeKey{session, tree}
+	if n.Server == "" || s[k] == n {
+		return
+	}
+	if len(s) >= maxShares {
+		clear(s) // trees come and go with mounts; start over rather than grow
+	}
+	s[k] = n
+}
+
+func (s shareNames) lookup(session uint64, tree uint32) string {
+	return detector.UNC(s[treeKey{session, tree}])
+}

@@ -1,0 +1,143 @@
+// Package aodreceiver is the OpenTelemetry Collector receiver "aodsmb": latency
+// histograms, error counts and the cifs client's own counters as metrics, and one log
+// record per slow or failed SMB request, measured in the kernel by aod's eBPF probes.
+// It is a thin wrapper around internal/ingest, which the standalone agent runs
+// directly. The receiver needs Linux; elsewhere it builds, and fails at start.
+package aodreceiver
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/smb"
+)
+
+// Histogram forms of the histogram config field.
+const (
+	HistogramExponential = "exponential"
+	HistogramExplicit    = "explicit"
+)
+
+// TrackAllErrors in track_errors makes every failed request an event.
+const TrackAllErrors = "all"
+
+// maxFlushInterval is the most an event may wait in user space before it is handed on.
+const maxFlushInterval = 200 * time.Millisecond
+
+// Config is the receiver's configuration.
+type Config struct {
+	// CollectionInterval is how often metrics are collected.
+	CollectionInterval time.Duration `mapstructure:"collection_interval"`
+	// Histogram is the form of smb.client.operation.duration: "exponential" (the
+	// kernel's buckets exactly) or "explicit" (classic buckets on kernel bucket edges,
+	// for Prometheus exporters without native histograms).
+	Histogram string `mapstructure:"histogram"`
+	// LatencyThreshold makes a request slow, and a log record, at or above it.
+	LatencyThreshold time.Duration `mapstructure:"latency_threshold"`
+	// CommandThresholds override LatencyThreshold per command ("SMB2_READ" or "READ").
+	CommandThresholds map[string]time.Duration `mapstructure:"command_thresholds"`
+	// ExcludeCommands never produce slow-request records (they are still measured).
+	ExcludeCommands []string `mapstructure:"exclude_commands"`
+	// TrackErrors lists the failures that become log records: NTSTATUS names
+	// ("STATUS_ACCESS_DENIED"), errno names ("EACCES"), or "all". Every failure is
+	// counted in smb.client.errors whatever this says.
+	TrackErrors []string `mapstructure:"track_errors"`
+	// StaleRequestAge is how long a request may stay unanswered before it is taken for
+	// one that will never complete and counted as aged out.
+	StaleRequestAge time.Duration `mapstructure:"stale_request_age"`
+	// FlushInterval bounds how long an event waits in the receiver (at most 200ms).
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// RingBufferBytes sizes the kernel's event ring: a power of two, at least a page.
+	RingBufferBytes uint32 `mapstructure:"ring_buffer_bytes"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+func createDefaultConfig() *Config {
+	return &Config{
+		CollectionInterval: 10 * time.Second,
+		Histogram:          HistogramExponential,
+		LatencyThreshold:   10 * time.Millisecond,
+		// CHANGE_NOTIFY waits for a change by design: it is always "slow".
+		ExcludeCommands: []string{"SMB2_CHANGE_NOTIFY"},
+		TrackErrors:     []string{TrackAllErrors},
+		StaleRequestAge: 5 * time.Minute,
+		FlushInterval:   100 * time.Millisecond,
+		RingBufferBytes: bpf.DefaultRingBytes,
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.CollectionInterval <= 0 {
+		errs = append(errs, fmt.Errorf("collection_interval must be positive, not %v", c.CollectionInterval))
+	}
+	if c.Histogram != HistogramExponential && c.Histogram != HistogramExplicit {
+		errs = append(errs, fmt.Errorf("histogram must be %q or %q, not %q", HistogramExponential, HistogramExplicit, c.Histogram))
+	}
+	if c.LatencyThreshold < 0 {
+		errs = append(errs, fmt.Errorf("latency_threshold must not be negative, not %v", c.LatencyThreshold))
+	}
+	for name, d := range c.CommandThresholds {
+		if _, ok := smb.LookupCommand(name); !ok {
+			errs = append(errs, fmt.Errorf("command_thresholds: unknown SMB2 command %q", name))
+		}
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("command_thresholds: %s must not be negative, not %v", name, d))
+		}
+	}
+	for _, name := range c.ExcludeCommands {
+		if _, ok := smb.LookupCommand(name); !ok {
+			errs = append(errs, fmt.Errorf("exclude_commands: unknown SMB2 command %q", name))
+		}
+	}
+	if _, err := errorFilter(c.TrackErrors); err != nil {
+		errs = append(errs, err)
+	}
+	if c.StaleRequestAge <= 0 {
+		errs = append(errs, fmt.Errorf("stale_request_age must be positive, not %v", c.StaleRequestAge))
+	}
+	if c.FlushInterval <= 0 || c.FlushInterval > maxFlushInterval {
+		errs = append(errs, fmt.Errorf("flush_interval must be in (0, %v], not %v", maxFlushInterval, c.FlushInterval))
+	}
+	if c.RingBufferBytes != 0 && c.RingBufferBytes&(c.RingBufferBytes-1) != 0 {
+		errs = append(errs, fmt.Errorf("ring_buffer_bytes must be a power of two, not %d", c.RingBufferBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// errorTargets are what track_errors resolves to.
+type errorTargets struct {
+	all      bool
+	statuses []uint32
+	errnos   []int32
+}
+
+func errorFilter(names []string) (errorTargets, error) {
+	var t errorTargets
+	var unknown []string
+	for _, name := range names {
+		if strings.EqualFold(name, TrackAllErrors) {
+			t.all = true
+			continue
+		}
+		if code, ok := smb.LookupStatus(name); ok {
+			t.statuses = append(t.statuses, code)
+			continue
+		}
+		if errno, ok := smb.LookupErrno(name); ok {
+			t.errnos = append(t.errnos, errno)
+			continue
+		}
+		unknown = append(unknown, fmt.Sprintf("%q", name))
+	}
+	if len(unknown) > 0 {
+		return t, fmt.Errorf("track_errors: %s: not an NTSTATUS name, an errno name or %q", strings.Join(unknown, ", "), TrackAllErrors)
+	}
+	return t, nil
+}

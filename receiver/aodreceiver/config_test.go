@@ -1,0 +1,97 @@
+package aodreceiver
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/smb"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := cm.Sub(component.MustNewIDWithName(TypeStr, name).String())
+	if name == "" {
+		sub, err = cm.Sub(TypeStr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestDefaultConfig(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig()
+	if err := componenttest.CheckConfigStruct(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.(*Config).Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	if got := loadConfig(t, ""); got.Histogram != HistogramExponential || got.LatencyThreshold != 10*time.Millisecond {
+		t.Fatalf("empty section: %+v", got)
+	}
+}
+
+func TestConfigFromYAML(t *testing.T) {
+	cfg := loadConfig(t, "custom")
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CollectionInterval != 30*time.Second || cfg.Histogram != HistogramExplicit || cfg.FlushInterval != 50*time.Millisecond || cfg.RingBufferBytes != 16<<20 {
+		t.Fatalf("%+v", cfg)
+	}
+	th := cfg.thresholds()
+	for cmd, want := range map[uint16]bpf.Threshold{
+		smb.Read:         {Tracked: true, Latency: 100 * time.Millisecond},
+		smb.Write:        {Tracked: true, Latency: 200 * time.Millisecond},
+		smb.Create:       {Tracked: true, Latency: 25 * time.Millisecond},
+		smb.ChangeNotify: {Tracked: false, Latency: 25 * time.Millisecond},
+		smb.OplockBreak:  {Tracked: false, Latency: 25 * time.Millisecond},
+	} {
+		if th[cmd] != want {
+			t.Errorf("%s: %+v, want %+v", smb.CommandName(cmd), th[cmd], want)
+		}
+	}
+	f := cfg.errorFilter()
+	if f.All || len(f.Statuses) != 1 || f.Statuses[0] != 0xc0000022 || len(f.Errnos) != 1 || f.Errnos[0] != 5 {
+		t.Errorf("error filter %+v", f)
+	}
+	if f := NewFactory().CreateDefaultConfig().(*Config).errorFilter(); !f.All {
+		t.Errorf("default error filter %+v, want all", f)
+	}
+}
+
+func TestConfigValidateNamesEveryProblem(t *testing.T) {
+	err := loadConfig(t, "bad").Validate()
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{
+		"collection_interval must be positive",
+		`histogram must be "exponential" or "explicit", not "native"`,
+		`unknown SMB2 command "SMB2_FROB"`,
+		`exclude_commands: unknown SMB2 command "SMB2_NOPE"`,
+		`"STATUS_NOT_A_THING": not an NTSTATUS name`,
+		"flush_interval must be in (0, 200ms], not 1s",
+		"ring_buffer_bytes must be a power of two, not 1000",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\n does not say %q", err, want)
+		}
+	}
+}

@@ -1,0 +1,17 @@
+//go:build !linux
+
+package aodreceiver
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+// start fails: the probes are Linux eBPF programs. The collector still builds with
+// this receiver in it, and says why it cannot run it.
+func start(context.Context, component.Host, *aodsmb) (runner, error) {
+	return nil, fmt.Errorf("%s receiver: measures SMB requests with Linux eBPF probes and cannot run on %s", TypeStr, runtime.GOOS)
+}
