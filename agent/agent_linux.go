@@ -22,6 +22,7 @@ import (
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/ingest"
 	"github.com/linuxdiag/aod/internal/logging"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry"
 	"github.com/linuxdiag/aod/internal/version"
@@ -130,9 +131,10 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 // configure builds the detectors and the bundler for cfg. The caller holds no lock;
 // the swap happens under a.mu.
 func (a *Agent) configure(cfg *config.Config) error {
-	det, err := detector.New(detector.FromConfig(cfg), detector.Env{
-		Clock: detector.SystemClock{Converter: a.clock},
-		Share: detector.SharesFrom(a.recv.Names().Lookup),
+	det, err := detector.New(detector.FromConfig(cfg, smb.Table), detector.Env{
+		Protocol: proto.SMB,
+		Clock:    detector.SystemClock{Converter: a.clock},
+		Share:    detector.SharesFrom(a.recv.Names().Lookup),
 	})
 	if err != nil {
 		return fmt.Errorf("detectors: %w", err)
@@ -145,7 +147,7 @@ func (a *Agent) configure(cfg *config.Config) error {
 		return fmt.Errorf("bundles: %w", err)
 	}
 	for _, r := range det.Rules() {
-		a.counter.Declare(anomalypdata.Key{Protocol: detector.Protocol, Type: r.Type, Rule: r.Rule})
+		a.counter.Declare(anomalypdata.Key{Protocol: det.Protocol().String(), Type: r.Type, Rule: r.Rule})
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

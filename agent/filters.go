@@ -17,7 +17,7 @@ import (
 // KernelFilters is what the kernel must pass up for cfg's SMB detectors: the
 // per-command slow thresholds and the failures to report.
 func KernelFilters(cfg *config.Config) (*[smb.NumCommands]bpf.Threshold, bpf.ErrorFilter) {
-	return kernelFilters(detector.FromConfig(cfg))
+	return kernelFilters(detector.FromConfig(cfg, smb.Table))
 }
 
 // kernelFilters derives what the kernel must pass up from what the detectors need:
@@ -27,7 +27,7 @@ func KernelFilters(cfg *config.Config) (*[smb.NumCommands]bpf.Threshold, bpf.Err
 func kernelFilters(p detector.Params) (*[smb.NumCommands]bpf.Threshold, bpf.ErrorFilter) {
 	var th [smb.NumCommands]bpf.Threshold
 	if l := p.Latency; l != nil {
-		for code, c := range l.Commands {
+		for code, c := range l.Commands[:len(th)] {
 			if !c.Tracked {
 				continue
 			}

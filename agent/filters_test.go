@@ -6,6 +6,7 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/detector"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -36,7 +37,7 @@ func TestKernelFilters(t *testing.T) {
 	}
 
 	// A rule with no error axis matches every failure.
-	p.Errors.Rules = append(p.Errors.Rules, detector.ErrorRule{Name: "any", Commands: smb.CommandSet(1) << smb.Write})
+	p.Errors.Rules = append(p.Errors.Rules, detector.ErrorRule{Name: "any", Commands: proto.CommandSet{}.With(smb.Write)})
 	if _, ef := kernelFilters(p); !ef.All {
 		t.Errorf("error filter = %+v, want all", ef)
 	}

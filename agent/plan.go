@@ -15,14 +15,14 @@ func logPlan(cfg *config.Config, log *slog.Logger) {
 	smbP := &cfg.Anomalies.SMB
 	if l := smbP.Latency; l != nil {
 		log.Info("watching SMB latency",
-			"mode", l.Mode, "commands", l.SMBCommands().Len(),
+			"mode", l.Mode, "commands", l.Commands(smb.Table).Len(),
 			"default_threshold", l.DefaultThreshold, "overrides", len(l.TrackCommands),
 			"acceptable_count", l.AcceptableCount, "window", window,
 			"ceiling", cfg.Detection.LatencyCeiling, "actions", actionNames(l.Actions))
 	}
 	if e := smbP.Error; e != nil {
 		for _, r := range e.Rules {
-			m := r.SMBMatch()
+			m := r.Match(smb.Table)
 			log.Info("watching SMB errors", "rule", r.Name, "acceptable_count", r.AcceptableCount,
 				"window", window, "commands", orAny(commandNames(m.Commands)), "errors", orAny(r.TrackErrors),
 				"actions", actionNames(e.Actions))
@@ -56,7 +56,7 @@ func actionNames(actions []config.Action) string {
 func commandNames(codes []uint16) []string {
 	var names []string
 	for _, c := range codes {
-		names = append(names, smb.CommandName(c))
+		names = append(names, smb.Command(c).String())
 	}
 	return names
 }

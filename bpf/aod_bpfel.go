@@ -48,7 +48,7 @@ type aodEvent struct {
 	Rc        int32
 	Command   uint16
 	Kind      uint8
-	Reserved  uint8
+	Protocol  uint8
 	Comm      [16]uint8
 	Server    [64]uint8
 }

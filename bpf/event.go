@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // EventSize is the size of one ring-buffer record (struct event in include/aod.h).
@@ -24,7 +25,7 @@ const (
 	offRc        = 56
 	offCommand   = 60
 	offKind      = 62
-	offReserved  = 63
+	offProtocol  = 63
 	offComm      = 64
 	offServer    = 80
 )
@@ -32,7 +33,7 @@ const (
 // Errors of DecodeEvent. They are fixed values so that decoding never allocates.
 var (
 	ErrShortEvent   = errors.New("bpf: ring record shorter than an event")
-	ErrUnknownEvent = errors.New("bpf: ring record of unknown kind")
+	ErrUnknownEvent = errors.New("bpf: ring record of unknown kind or protocol")
 )
 
 // DecodeEvent decodes one ring-buffer record into ev without allocating. A record
@@ -51,10 +52,12 @@ func DecodeEvent(raw []byte, ev *event.Event) error {
 	}
 	raw = raw[:EventSize]
 	kind := event.Kind(raw[offKind])
-	if kind < event.KindSlow || kind > event.KindConnectError {
+	protocol := proto.Protocol(raw[offProtocol])
+	if kind < event.KindSlow || kind > event.KindConnectError || !protocol.Valid() {
 		return ErrUnknownEvent
 	}
 	le := binary.LittleEndian
+	ev.Protocol = protocol
 	ev.Kind = kind
 	ev.StartNs = le.Uint64(raw[offStartNs:])
 	ev.EndNs = le.Uint64(raw[offEndNs:])
@@ -94,7 +97,7 @@ func EncodeEvent(dst []byte, ev *event.Event) []byte {
 	le.PutUint32(raw[offRc:], uint32(ev.Rc))
 	le.PutUint16(raw[offCommand:], ev.Command)
 	raw[offKind] = byte(ev.Kind)
-	raw[offReserved] = 0
+	raw[offProtocol] = byte(ev.Protocol)
 	copy(raw[offComm:], ev.Comm[:])
 	copy(raw[offServer:], ev.Server[:])
 	return raw

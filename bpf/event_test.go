@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 func sampleEvent() event.Event {
 	ev := event.Event{
-		Kind: event.KindError, Command: 5, Status: 0xc0000034, Rc: -2, Pid: 423, Tgid: 420,
+		Protocol: proto.SMB, Kind: event.KindError, Command: 5, Status: 0xc0000034, Rc: -2, Pid: 423, Tgid: 420,
 		SessionID: 0x936c11ff, TreeID: 0x53dfe4a, MessageID: 359, ConnID: 7,
 		StartNs: 13_819_789_000, EndNs: 13_824_935_000,
 	}
@@ -37,7 +38,7 @@ func TestDecodeEventRoundTrip(t *testing.T) {
 		t.Errorf("decoded latency %v comm %q server %q", got.Latency(), got.CommString(), got.ServerString())
 	}
 	// Little-endian fields at the documented offsets.
-	if raw[offKind] != byte(event.KindError) || raw[offStatus] != 0x34 || raw[offStatus+3] != 0xc0 || raw[offRc] != 0xfe {
+	if raw[offKind] != byte(event.KindError) || raw[offProtocol] != byte(proto.SMB) || raw[offStatus] != 0x34 || raw[offStatus+3] != 0xc0 || raw[offRc] != 0xfe {
 		t.Errorf("encoding is not the kernel's layout: % x", raw)
 	}
 	dst := make([]byte, 0, 2*EventSize)
@@ -60,6 +61,13 @@ func TestDecodeEventRejectsBadRecords(t *testing.T) {
 		raw[offKind] = kind
 		if err := DecodeEvent(raw, &got); !errors.Is(err, ErrUnknownEvent) {
 			t.Errorf("kind %d: %v", kind, err)
+		}
+	}
+	raw[offKind] = byte(event.KindError)
+	for _, p := range []byte{0, 4, 255} {
+		raw[offProtocol] = p
+		if err := DecodeEvent(raw, &got); !errors.Is(err, ErrUnknownEvent) {
+			t.Errorf("protocol %d: %v", p, err)
 		}
 	}
 	if got != (event.Event{}) {
@@ -101,9 +109,8 @@ func FuzzDecodeRingEvent(f *testing.F) {
 			}
 			return
 		}
-		// Every field round-trips; only the reserved byte is normalised to 0.
-		want := append([]byte(nil), raw[:EventSize]...)
-		want[offReserved] = 0
+		// Every field round-trips.
+		want := raw[:EventSize]
 		if enc := EncodeEvent(nil, &got); !bytes.Equal(enc, want) {
 			t.Fatalf("re-encoded\n% x\nwant\n% x", enc, want)
 		}

@@ -149,7 +149,7 @@ func (p *Probes) NewReader() (*ringbuf.Reader, error) {
 func (p *Probes) SetThresholds(t *[smb.NumCommands]Threshold) error {
 	for cmd, th := range t {
 		if th.Latency < 0 {
-			return fmt.Errorf("bpf: negative threshold %v for %s", th.Latency, smb.CommandName(uint16(cmd)))
+			return fmt.Errorf("bpf: negative threshold %v for %s", th.Latency, smb.Command(uint16(cmd)))
 		}
 	}
 	for cmd, th := range t {
@@ -158,7 +158,7 @@ func (p *Probes) SetThresholds(t *[smb.NumCommands]Threshold) error {
 			v.Enabled = 1
 		}
 		if err := p.objs.Thresholds.Put(uint32(cmd), &v); err != nil {
-			return fmt.Errorf("bpf: set threshold of %s: %w", smb.CommandName(uint16(cmd)), err)
+			return fmt.Errorf("bpf: set threshold of %s: %w", smb.Command(uint16(cmd)), err)
 		}
 	}
 	return nil

@@ -108,7 +108,7 @@ func TestEventLayoutMatchesTheKernel(t *testing.T) {
 		{"rc", unsafe.Offsetof(e.Rc), offRc},
 		{"command", unsafe.Offsetof(e.Command), offCommand},
 		{"kind", unsafe.Offsetof(e.Kind), offKind},
-		{"reserved", unsafe.Offsetof(e.Reserved), offReserved},
+		{"protocol", unsafe.Offsetof(e.Protocol), offProtocol},
 		{"comm", unsafe.Offsetof(e.Comm), offComm},
 		{"server", unsafe.Offsetof(e.Server), offServer},
 	} {

@@ -18,6 +18,7 @@ import (
 	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -41,7 +42,7 @@ func TestEnterDoneGivesOneEventWithItsLatency(t *testing.T) {
 		t.Fatalf("%d events, want 1: %+v", len(evs), evs)
 	}
 	ev := evs[0]
-	if ev.Kind != event.KindSlow || ev.Command != smb.Read || ev.SessionID != 0xabc || ev.TreeID != 7 ||
+	if ev.Protocol != proto.SMB || ev.Kind != event.KindSlow || ev.Command != smb.Read || ev.SessionID != 0xabc || ev.TreeID != 7 ||
 		ev.MessageID != 42 || ev.Status != 0 || ev.Rc != 0 {
 		t.Errorf("event %+v", ev)
 	}
@@ -123,7 +124,7 @@ func TestOrphanCompletionsAreCounted(t *testing.T) {
 	if len(evs) != 1 {
 		t.Fatalf("%d events, want 1", len(evs))
 	}
-	if ev := evs[0]; ev.Kind != event.KindError || ev.Status != statusNotFound || ev.Rc != -2 ||
+	if ev := evs[0]; ev.Protocol != proto.SMB || ev.Kind != event.KindError || ev.Status != statusNotFound || ev.Rc != -2 ||
 		ev.StartNs != ev.EndNs || ev.Pid != 0 || ev.CommString() != "" || ev.MessageID != 501 {
 		t.Errorf("orphan error event %+v", ev)
 	}
@@ -359,7 +360,7 @@ func TestKnownLatenciesLandInTheirBuckets(t *testing.T) {
 		k := key{ev.Command, ev.SessionID, ev.Status}
 		s := want[k]
 		if s == nil {
-			s = &bpf.HistogramSample{Command: k.cmd, SessionID: k.ses, TreeID: 8, Status: k.status}
+			s = &bpf.HistogramSample{Protocol: proto.SMB, Command: k.cmd, SessionID: k.ses, TreeID: 8, Status: k.status}
 			want[k] = s
 		}
 		lat := ev.EndNs - ev.StartNs
@@ -519,7 +520,7 @@ func TestConnectionEvents(t *testing.T) {
 	}
 	for i, w := range want {
 		ev := evs[i]
-		if ev.Kind != w.kind || ev.ConnID != w.conn || ev.MessageID != w.mid || ev.Rc != w.rc ||
+		if ev.Protocol != proto.SMB || ev.Kind != w.kind || ev.ConnID != w.conn || ev.MessageID != w.mid || ev.Rc != w.rc ||
 			ev.ServerString() != w.server || ev.Pid != h.Tid() || ev.EndNs == 0 || ev.StartNs != ev.EndNs {
 			t.Errorf("event %d: %+v (server %q), want %+v", i, ev, ev.ServerString(), w)
 		}

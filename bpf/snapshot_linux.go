@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -74,7 +75,7 @@ func (p *Probes) Histograms(dst []HistogramSample) ([]HistogramSample, error) {
 	dst = dst[:0]
 	err := forEachBatch(p.objs.Histograms, &p.scratch.histKeys, &p.scratch.histVals, p.ncpu,
 		func(k *aodReqKey, perCPU []aodHistVal) {
-			dst = append(dst, HistogramSample{})
+			dst = append(dst, HistogramSample{Protocol: proto.SMB})
 			s := &dst[len(dst)-1]
 			s.Command, s.SessionID, s.TreeID, s.Status = k.Command, k.SessionId, k.TreeId, k.Status
 			for c := range perCPU {
@@ -104,7 +105,7 @@ func (p *Probes) Errors(dst []ErrorSample) ([]ErrorSample, error) {
 	dst = dst[:0]
 	err := forEachBatch(p.objs.Errors, &p.scratch.errKeys, &p.scratch.errVals, p.ncpu,
 		func(k *aodReqKey, perCPU []uint64) {
-			s := ErrorSample{Command: k.Command, SessionID: k.SessionId, TreeID: k.TreeId, Status: k.Status}
+			s := ErrorSample{Protocol: proto.SMB, Command: k.Command, SessionID: k.SessionId, TreeID: k.TreeId, Status: k.Status}
 			for _, n := range perCPU {
 				s.Count += n
 			}
@@ -212,7 +213,7 @@ func (p *Probes) setStart(session, mid uint64, command uint16, start func() uint
 			return nil
 		}
 	}
-	return fmt.Errorf("bpf: no request of session %#x, mid %d, command %s in flight", session, mid, smb.CommandName(command))
+	return fmt.Errorf("bpf: no request of session %#x, mid %d, command %s in flight", session, mid, smb.Command(command))
 }
 
 // PruneSessions deletes the histograms and error counts of every session for which

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // ErrUnsupported is returned by Load where the probes cannot run (not Linux).
@@ -151,10 +152,12 @@ type Counters struct {
 // at latencyhist.Scale, ZeroCount the latencies at or below
 // latencyhist.ZeroThreshold().
 type HistogramSample struct {
+	Protocol  proto.Protocol // whose requests: the map a sample came from says
 	Command   uint16
 	SessionID uint64
 	TreeID    uint32
-	// Status is the NTSTATUS the requests counted here failed with; 0: they succeeded.
+	// Status is the status (NTSTATUS for SMB) the requests counted here failed with; 0:
+	// they succeeded.
 	Status    uint32
 	ZeroCount uint64
 	Buckets   [latencyhist.NumBuckets]uint64
@@ -167,6 +170,7 @@ type HistogramSample struct {
 
 // ErrorSample is the count of failures with one NTSTATUS for one (command, session, tree).
 type ErrorSample struct {
+	Protocol  proto.Protocol
 	Command   uint16
 	SessionID uint64
 	TreeID    uint32

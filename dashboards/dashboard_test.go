@@ -196,7 +196,7 @@ func checkLiteralValues(t *testing.T, where string, m *labels.Matcher) {
 	for _, v := range values {
 		switch m.Name {
 		case "smb_command":
-			if _, ok := smb.LookupCommand(v); !ok {
+			if _, ok := smb.Table.LookupCommand(v); !ok {
 				t.Errorf("%s: %q is not an SMB2 command name", where, v)
 			}
 		case "error_type":

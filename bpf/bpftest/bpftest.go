@@ -332,7 +332,7 @@ func (h *Harness) Request(r Request) time.Duration {
 	after := h.recorded(r)
 	if after.Count != before.Count+1 {
 		h.tb.Fatalf("bpftest: %s of session %#x, tree %#x not recorded once in its histogram (%d, then %d; counters %+v)",
-			smb.CommandName(r.Command), r.Session, r.Tree, before.Count, after.Count, h.Counters())
+			smb.Command(r.Command), r.Session, r.Tree, before.Count, after.Count, h.Counters())
 	}
 	return time.Duration(after.SumNs - before.SumNs)
 }

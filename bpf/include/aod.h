@@ -18,7 +18,14 @@
 /* map_flags of arrays user space maps into memory */
 #define AOD_F_MMAPABLE (1U << 10)
 
-/* Event kinds; the values are internal/smbevent's Kind constants. */
+/* Protocols; the values are internal/proto's Protocol constants. */
+enum aod_protocol {
+	AOD_PROTO_SMB = 1,
+	AOD_PROTO_NFS = 2,
+	AOD_PROTO_IO = 3,
+};
+
+/* Event kinds; the values are internal/event's Kind constants. */
 enum event_kind {
 	AOD_KIND_SLOW = 1,          /* completed at or over its command's threshold */
 	AOD_KIND_ERROR = 2,         /* failed with a tracked NTSTATUS or errno */
@@ -132,7 +139,7 @@ struct config {
  *    56    4 rc          smb3_cmd_err: -errno the status maps to; smb3_connect_err: rc
  *    60    2 command     SMB2 command code
  *    62    1 kind        enum event_kind
- *    63    1 reserved    0
+ *    63    1 protocol    enum aod_protocol
  *    64   16 comm        NUL-padded task name
  *    80   64 server      connection events: server host name, NUL-terminated
  */
@@ -149,7 +156,7 @@ struct event {
 	__s32 rc;
 	__u16 command;
 	__u8 kind;
-	__u8 reserved;
+	__u8 protocol;
 	__u8 comm[16];
 	__u8 server[64];
 };

@@ -124,6 +124,7 @@ static __always_inline __u64 wakeup_flags(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
+/* reserve_event reserves a zeroed SMB record; other protocols' programs stamp their own. */
 static __always_inline struct event *reserve_event(__u8 kind, __u64 now)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -135,6 +136,7 @@ static __always_inline struct event *reserve_event(__u8 kind, __u64 now)
 	/* Ring memory is not zeroed: clear every byte, reserved and server included. */
 	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = kind;
+	e->protocol = AOD_PROTO_SMB;
 	e->end_ns = now;
 	return e;
 }

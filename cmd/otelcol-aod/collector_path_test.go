@@ -24,6 +24,7 @@ import (
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/processor/aodanomalyconnector"
 )
 
@@ -59,7 +60,7 @@ func TestCollectorPathBundlesTheTriggeringEvents(t *testing.T) {
 	var events []event.Event
 	for i, lat := range []time.Duration{30, 45, 700} {
 		end := time.Second + time.Duration(i)*200*time.Millisecond
-		e := event.Event{Kind: event.KindSlow, Command: 8, SessionID: 0x936c11ff, TreeID: 5, MessageID: uint64(10 + i),
+		e := event.Event{Protocol: proto.SMB, Kind: event.KindSlow, Command: 8, SessionID: 0x936c11ff, TreeID: 5, MessageID: uint64(10 + i),
 			StartNs: uint64(end - lat*time.Millisecond), EndNs: uint64(end)}
 		if i == 2 {
 			e.Command, e.Pid, e.Tgid = 9, 43, 42

@@ -13,6 +13,8 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/proto"
+	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/wallclock"
 )
 
@@ -35,14 +37,15 @@ type inflightJSON map[string]any
 
 func encodeInflight(r *bpf.InFlightRequest, c clock, now time.Time) inflightJSON {
 	j := inflightJSON{
-		anomalypdata.KeyTime:   now.UTC().Format(time.RFC3339Nano),
-		otelconv.AttrEventKind: "inflight",
-		otelconv.AttrCommand:   anomalypdata.CommandName(r.Command),
-		otelconv.AttrStartTime: c.at(r.StartNs).UTC().Format(time.RFC3339Nano),
-		attrAge:                r.Age.Seconds(),
-		otelconv.AttrSessionID: fmt.Sprintf("0x%x", r.SessionID),
-		otelconv.AttrTreeID:    fmt.Sprintf("0x%x", r.TreeID),
-		otelconv.AttrMessageID: r.MessageID,
+		anomalypdata.KeyTime:       now.UTC().Format(time.RFC3339Nano),
+		otelconv.AttrProtocol:      proto.SMB.String(),
+		otelconv.AttrEventKind:     "inflight",
+		smb.Table.Keys.Command:     smb.Command(r.Command).String(),
+		smb.Table.Keys.OpStartTime: c.at(r.StartNs).UTC().Format(time.RFC3339Nano),
+		attrAge:                    r.Age.Seconds(),
+		smb.Table.Keys.SessionID:   fmt.Sprintf("0x%x", r.SessionID),
+		smb.Table.Keys.TreeID:      fmt.Sprintf("0x%x", r.TreeID),
+		smb.Table.Keys.MessageID:   r.MessageID,
 	}
 	if r.Pid != 0 {
 		j[otelconv.AttrPid], j[otelconv.AttrTid] = r.Tgid, r.Pid

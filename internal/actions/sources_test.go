@@ -22,6 +22,7 @@ import (
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/procnet"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 func TestFileCopiesProcFiles(t *testing.T) {
@@ -182,11 +183,11 @@ func TestReadKmsgRealDevice(t *testing.T) {
 
 func sampleEvents() []event.Event {
 	var e1, e2, e3 event.Event
-	e1 = event.Event{Kind: event.KindSlow, Command: 8, Pid: 42, Tgid: 40, SessionID: 0xabc, TreeID: 5,
+	e1 = event.Event{Protocol: proto.SMB, Kind: event.KindSlow, Command: 8, Pid: 42, Tgid: 40, SessionID: 0xabc, TreeID: 5,
 		MessageID: 77, StartNs: 1_000_000_000, EndNs: 1_250_000_000}
 	copy(e1.Comm[:], "dd")
-	e2 = event.Event{Kind: event.KindError, Command: 5, Status: 0xc0000034, Rc: -2, StartNs: 2_000_000_000, EndNs: 2_001_000_000}
-	e3 = event.Event{Kind: event.KindReconnect, ConnID: 9, EndNs: 3_000_000_000}
+	e2 = event.Event{Protocol: proto.SMB, Kind: event.KindError, Command: 5, Status: 0xc0000034, Rc: -2, StartNs: 2_000_000_000, EndNs: 2_001_000_000}
+	e3 = event.Event{Protocol: proto.SMB, Kind: event.KindReconnect, ConnID: 9, EndNs: 3_000_000_000}
 	copy(e3.Server[:], "fileserver")
 	return []event.Event{e1, e2, e3}
 }
@@ -216,15 +217,15 @@ func TestEventsJSONLines(t *testing.T) {
 	}
 	// The receiver's log attribute names, and the times of the anomaly's clock.
 	want := []map[string]any{
-		{"time": "2026-03-01T12:00:01.25Z", "aod.event.kind": "slow", "smb.command": "SMB2_READ",
+		{"time": "2026-03-01T12:00:01.25Z", "aod.protocol": "smb", "aod.event.kind": "slow", "smb.command": "SMB2_READ",
 			"smb.operation.start_time": "2026-03-01T12:00:01Z", "smb.operation.duration": 0.25,
 			"thread.name": "dd", "thread.id": 42.0, "process.pid": 40.0, "smb.session.id": "0xabc", "smb.tree.id": "0x5",
 			"smb.message.id": 77.0},
-		{"time": "2026-03-01T12:00:02.001Z", "aod.event.kind": "error", "smb.command": "SMB2_CREATE",
+		{"time": "2026-03-01T12:00:02.001Z", "aod.protocol": "smb", "aod.event.kind": "error", "smb.command": "SMB2_CREATE",
 			"smb.operation.start_time": "2026-03-01T12:00:02Z", "smb.operation.duration": 0.001,
 			"error.type": "STATUS_OBJECT_NAME_NOT_FOUND", "smb.status": float64(0xc0000034), "smb.rc": -2.0,
 			"smb.session.id": "0x0", "smb.tree.id": "0x0", "smb.message.id": 0.0},
-		{"time": "2026-03-01T12:00:03Z", "aod.event.kind": "reconnect", "server.address": "fileserver", "smb.connection.id": "0x9"},
+		{"time": "2026-03-01T12:00:03Z", "aod.protocol": "smb", "aod.event.kind": "reconnect", "server.address": "fileserver", "smb.connection.id": "0x9"},
 	}
 	for i := range want {
 		if !reflect.DeepEqual(got[i], want[i]) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -46,7 +47,7 @@ func sample() anomaly.Anomaly {
 // and the odd cases: a failure whose start is unknown, a command outside SMB2.
 func sampleEvents() []event.Event {
 	mono := func(d time.Duration) uint64 { return uint64(5*time.Second + d) }
-	slow := event.Event{Kind: event.KindSlow, Command: 9, Pid: 43, Tgid: 42, SessionID: 0x936c11ff,
+	slow := event.Event{Protocol: proto.SMB, Kind: event.KindSlow, Command: 9, Pid: 43, Tgid: 42, SessionID: 0x936c11ff,
 		TreeID: 0x5, MessageID: 77, StartNs: mono(0), EndNs: mono(1234567891 * time.Nanosecond)}
 	copy(slow.Comm[:], "fio")
 	failed := slow
@@ -55,7 +56,7 @@ func sampleEvents() []event.Event {
 	orphan.StartNs, orphan.Status = orphan.EndNs, 0xC0FFEE00 // start unknown, status without a name
 	odd := slow
 	odd.Command, odd.Pid, odd.Tgid, odd.Comm = 40, 0, 0, [16]byte{}
-	reconnect := event.Event{Kind: event.KindReconnect, ConnID: 0xabc, EndNs: mono(2 * time.Second)}
+	reconnect := event.Event{Protocol: proto.SMB, Kind: event.KindReconnect, ConnID: 0xabc, EndNs: mono(2 * time.Second)}
 	copy(reconnect.Server[:], "fileserver.example")
 	connErr := reconnect
 	connErr.Kind, connErr.Rc = event.KindConnectError, -111
@@ -228,7 +229,7 @@ func TestFromSpanWithBadEvents(t *testing.T) {
 	span := ptrace.NewSpan()
 	FillSpan(span, &a)
 	lines := strings.Split(strings.TrimSpace(encodeEvents(a.Events, a.EventTime)), "\n")
-	lines[1] = `{"time":"yesterday","aod.event.kind":"slow"}`
+	lines[1] = `{"time":"yesterday","aod.protocol":"smb","aod.event.kind":"slow"}`
 	lines[3] = lines[3][:20]
 	span.Attributes().PutStr(AttrEvents, strings.Join(lines, "\n"))
 	got, ok, err := FromSpan(span)

@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linuxdiag/aod/internal/errno"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/otelconv"
-	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // An event line is one JSON object per triggering event, keyed like the receiver's
@@ -44,45 +45,31 @@ func KindByName(name string) (event.Kind, bool) {
 	return k, ok
 }
 
-// unknownCommandPrefix names command codes outside SMB2, as the receiver does.
-const unknownCommandPrefix = "SMB2_CMD_"
-
-// CommandName names a command code as the receiver's smb.command does: the SMB2 name,
-// or SMB2_CMD_<code> outside SMB2.
-func CommandName(code uint16) string {
-	if n := smb.CommandName(code); n != "" {
-		return n
-	}
-	return unknownCommandPrefix + strconv.Itoa(int(code))
-}
-
 // AppendEvent appends e as one event line, without the newline. at converts the
 // event's timestamps to wall-clock time (anomaly.Anomaly.EventTime).
 func AppendEvent(dst []byte, e *event.Event, at func(ns uint64) time.Time) []byte {
+	k := &proto.TableOf(e.Protocol).Keys
 	o := object{dst: append(dst, '{')}
 	o.time(KeyTime, at(e.EndNs))
+	o.str(otelconv.AttrProtocol, e.Protocol.String())
 	o.str(otelconv.AttrEventKind, e.Kind.String())
 	switch e.Kind {
 	case event.KindSlow, event.KindError:
-		o.str(otelconv.AttrCommand, CommandName(e.Command))
+		o.str(k.Command, e.Cmd().String())
 		// A failure whose start the kernel never saw has no latency, not a zero one.
 		if e.StartNs != 0 && e.StartNs < e.EndNs {
-			o.time(otelconv.AttrStartTime, at(e.StartNs))
-			o.key(otelconv.AttrDuration)
+			o.time(k.OpStartTime, at(e.StartNs))
+			o.key(k.OpDuration)
 			o.dst = strconv.AppendFloat(o.dst, e.Latency().Seconds(), 'f', -1, 64)
 		}
 		if e.Kind == event.KindError {
-			name := smb.StatusName(e.Status)
-			if name == "" {
-				name = "0x" + strconv.FormatUint(uint64(e.Status), 16)
-			}
-			o.str(otelconv.AttrErrorType, name)
-			o.int(otelconv.AttrStatus, int64(e.Status))
-			o.int(otelconv.AttrRc, int64(e.Rc))
+			o.str(otelconv.AttrErrorType, e.Stat().String())
+			o.int(k.Status, int64(e.Status))
+			o.int(k.Rc, int64(e.Rc))
 		}
-		o.hex(otelconv.AttrSessionID, e.SessionID)
-		o.hex(otelconv.AttrTreeID, uint64(e.TreeID))
-		o.key(otelconv.AttrMessageID)
+		o.hex(k.SessionID, e.SessionID)
+		o.hex(k.TreeID, uint64(e.TreeID))
+		o.key(k.MessageID)
 		o.dst = strconv.AppendUint(o.dst, e.MessageID, 10)
 		if e.Pid != 0 {
 			o.int(otelconv.AttrPid, int64(e.Tgid))
@@ -91,15 +78,15 @@ func AppendEvent(dst []byte, e *event.Event, at func(ns uint64) time.Time) []byt
 		}
 	default:
 		if e.Kind == event.KindConnectError {
-			o.int(otelconv.AttrRc, int64(e.Rc))
-			if name := smb.ErrnoName(-e.Rc); name != "" {
+			o.int(k.Rc, int64(e.Rc))
+			if name := errno.Name(-e.Rc); name != "" {
 				o.str(otelconv.AttrErrorType, name)
 			}
 		}
 		if s := e.ServerString(); s != "" {
 			o.str(otelconv.AttrServer, s)
 		}
-		o.hex(otelconv.AttrConnID, e.ConnID)
+		o.hex(k.ConnID, e.ConnID)
 	}
 	return append(o.dst, '}')
 }
@@ -158,6 +145,13 @@ func ParseEvent(line []byte) (event.Event, error) {
 		return e, errors.New("text after the JSON object")
 	}
 	r := reader{m: m}
+	pname := r.str(otelconv.AttrProtocol, true)
+	p, ok := proto.ParseProtocol(pname)
+	if !ok && r.err == nil {
+		r.fail(otelconv.AttrProtocol, "unknown protocol %q", pname)
+	}
+	e.Protocol = p
+	k := &proto.TableOf(p).Keys
 	name := r.str(otelconv.AttrEventKind, true)
 	kind, ok := KindByName(name)
 	if !ok {
@@ -167,32 +161,32 @@ func ParseEvent(line []byte) (event.Event, error) {
 	e.EndNs = r.time(KeyTime, true)
 	switch kind {
 	case event.KindSlow, event.KindError:
-		e.Command = r.command()
-		if start := r.time(otelconv.AttrStartTime, false); start != 0 {
+		e.Command = r.command(p, k.Command)
+		if start := r.time(k.OpStartTime, false); start != 0 {
 			e.StartNs = start
-		} else if d, ok := r.float(otelconv.AttrDuration); ok {
+		} else if d, ok := r.float(k.OpDuration); ok {
 			if ns := math.Round(d * 1e9); ns > 0 && ns < float64(e.EndNs) {
 				e.StartNs = e.EndNs - uint64(ns)
 			}
 		}
-		e.Status = uint32(r.uint(otelconv.AttrStatus, math.MaxUint32))
-		e.Rc = int32(r.int(otelconv.AttrRc, math.MinInt32, math.MaxInt32))
-		e.SessionID = r.hex(otelconv.AttrSessionID, math.MaxUint64)
-		e.TreeID = uint32(r.hex(otelconv.AttrTreeID, math.MaxUint32))
-		e.MessageID = r.uint(otelconv.AttrMessageID, math.MaxUint64)
+		e.Status = uint32(r.uint(k.Status, math.MaxUint32))
+		e.Rc = int32(r.int(k.Rc, math.MinInt32, math.MaxInt32))
+		e.SessionID = r.hex(k.SessionID, math.MaxUint64)
+		e.TreeID = uint32(r.hex(k.TreeID, math.MaxUint32))
+		e.MessageID = r.uint(k.MessageID, math.MaxUint64)
 		e.Tgid = uint32(r.uint(otelconv.AttrPid, math.MaxUint32))
 		e.Pid = uint32(r.uint(otelconv.AttrTid, math.MaxUint32))
 		copy(e.Comm[:len(e.Comm)-1], r.str(otelconv.AttrComm, false))
 	default:
-		e.Rc = int32(r.int(otelconv.AttrRc, math.MinInt32, math.MaxInt32))
-		e.ConnID = r.hex(otelconv.AttrConnID, math.MaxUint64)
+		e.Rc = int32(r.int(k.Rc, math.MinInt32, math.MaxInt32))
+		e.ConnID = r.hex(k.ConnID, math.MaxUint64)
 		copy(e.Server[:len(e.Server)-1], r.str(otelconv.AttrServer, false))
 	}
 	if r.err != nil {
 		return event.Event{}, r.err
 	}
 	if e.StartNs > e.EndNs {
-		return event.Event{}, fmt.Errorf("%s is after %s", otelconv.AttrStartTime, KeyTime)
+		return event.Event{}, fmt.Errorf("%s is after %s", k.OpStartTime, KeyTime)
 	}
 	return e, nil
 }
@@ -303,17 +297,12 @@ func (r *reader) hex(key string, limit uint64) uint64 {
 	return u
 }
 
-func (r *reader) command() uint16 {
-	name := r.str(otelconv.AttrCommand, true)
-	if code, ok := smb.LookupCommand(name); ok {
-		return code
+func (r *reader) command(p proto.Protocol, key string) uint16 {
+	name := r.str(key, true)
+	if c, ok := proto.ParseCommand(p, name); ok {
+		return c.Code
 	}
-	if n, ok := strings.CutPrefix(name, unknownCommandPrefix); ok {
-		if code, err := strconv.ParseUint(n, 10, 16); err == nil {
-			return uint16(code)
-		}
-	}
-	r.fail(otelconv.AttrCommand, "unknown SMB2 command %q", name)
+	r.fail(key, "unknown %s %q", proto.TableOf(p).CommandNoun, name)
 	return 0
 }
 

@@ -78,31 +78,33 @@ func TestEventLinesAreBounded(t *testing.T) {
 func TestParseEventRejects(t *testing.T) {
 	for line, want := range map[string]string{
 		`[]`: "not a JSON object",
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"slow","smb.command":"SMB2_READ"} {}`:                                                "text after",
-		`{"aod.event.kind":"slow","smb.command":"SMB2_READ"}`:                                                                                 "time: missing",
-		`{"time":"1969-12-31T00:00:00Z","aod.event.kind":"reconnect"}`:                                                                        "after 1970",
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"bogus"}`:                                                                            `unknown kind "bogus"`,
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":7}`:                                                                                  "want a string",
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"slow","smb.command":"SMB2_FROB"}`:                                                   "unknown SMB2 command",
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"slow","smb.command":"SMB2_CMD_70000"}`:                                              "unknown SMB2 command",
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"error","smb.command":"SMB2_READ","smb.status":-1}`:                                  "smb.status: want an integer from 0",
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"error","smb.command":"SMB2_READ","smb.rc":1e99}`:                                    "smb.rc: want an integer",
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.session.id":"12"}`:                             "want a hex id",
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.tree.id":"0x100000000"}`:                       "want a hex id",
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.operation.duration":"x"}`:                      "want a number",
-		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.operation.start_time":"2026-03-01T13:00:00Z"}`: "is after time",
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ"} {}`:                                                "text after",
+		`{"aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ"}`:                                                                                 "time: missing",
+		`{"time":"1969-12-31T00:00:00Z","aod.protocol":"smb","aod.event.kind":"reconnect"}`:                                                                        "after 1970",
+		`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"slow","smb.command":"SMB2_READ"}`:                                                                        "aod.protocol: missing",
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"ftp","aod.event.kind":"slow"}`:                                                                             `unknown protocol "ftp"`,
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"bogus"}`:                                                                            `unknown kind "bogus"`,
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":7}`:                                                                                  "want a string",
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_FROB"}`:                                                   "unknown SMB2 command",
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_CMD_70000"}`:                                              "unknown SMB2 command",
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"error","smb.command":"SMB2_READ","smb.status":-1}`:                                  "smb.status: want an integer from 0",
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"error","smb.command":"SMB2_READ","smb.rc":1e99}`:                                    "smb.rc: want an integer",
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.session.id":"12"}`:                             "want a hex id",
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.tree.id":"0x100000000"}`:                       "want a hex id",
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.operation.duration":"x"}`:                      "want a number",
+		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.operation.start_time":"2026-03-01T13:00:00Z"}`: "is after time",
 	} {
 		if _, err := ParseEvent([]byte(line)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", line, err, want)
 		}
 	}
 	// Unknown keys are a newer aod's: ignored.
-	e, err := ParseEvent([]byte(`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"connect","future.key":[1]}`))
+	e, err := ParseEvent([]byte(`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"connect","future.key":[1]}`))
 	if err != nil || e.Kind != event.KindConnect || e.EndNs != uint64(t0.UnixNano()) {
 		t.Errorf("%+v %v", e, err)
 	}
 	// Without a start time, the duration gives the start.
-	e, err = ParseEvent([]byte(`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.operation.duration":0.25}`))
+	e, err = ParseEvent([]byte(`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.operation.duration":0.25}`))
 	if err != nil || e.Latency() != 250*time.Millisecond {
 		t.Errorf("%+v %v", e, err)
 	}
@@ -113,8 +115,8 @@ func FuzzParseEventJSON(f *testing.F) {
 	for _, e := range sampleEvents() {
 		f.Add(AppendEvent(nil, &e, a.EventTime))
 	}
-	f.Add([]byte(`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"slow","smb.command":"SMB2_CMD_7","smb.operation.duration":1e300}`))
-	f.Add([]byte(`{"time":"2026-03-01T12:00:00Z","aod.event.kind":"error","thread.name":"\u0000x\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"}`))
+	f.Add([]byte(`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_CMD_7","smb.operation.duration":1e300}`))
+	f.Add([]byte(`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"error","thread.name":"\u0000x\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"}`))
 	unix := func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }
 	f.Fuzz(func(t *testing.T, line []byte) {
 		e1, err := ParseEvent(line)

@@ -27,6 +27,7 @@ import (
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/capture"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/retention"
 )
 
@@ -100,7 +101,7 @@ var logText = sync.OnceValue(func() []byte {
 })
 
 func sample() anomaly.Anomaly {
-	e := event.Event{Kind: event.KindSlow, Command: 9, StartNs: 1, EndNs: 2_000_000_001, MessageID: 7, Pid: 43, Tgid: 42}
+	e := event.Event{Protocol: proto.SMB, Kind: event.KindSlow, Command: 9, StartNs: 1, EndNs: 2_000_000_001, MessageID: 7, Pid: 43, Tgid: 42}
 	copy(e.Comm[:], "fio")
 	now := time.Now()
 	// The event completed as the anomaly fired.

@@ -1,13 +1,17 @@
 package config
 
 import (
+	"fmt"
 	"iter"
 	"regexp"
 	"strings"
 
-	"github.com/linuxdiag/aod/internal/anomaly"
-	"github.com/linuxdiag/aod/internal/smb"
 	"gopkg.in/yaml.v3"
+
+	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/errno"
+	"github.com/linuxdiag/aod/internal/proto"
+	"github.com/linuxdiag/aod/internal/smb"
 )
 
 var (
@@ -39,6 +43,16 @@ type section struct {
 }
 
 func (s section) String() string { return s.proto + " " + s.typ }
+
+// table returns the name table of the section's protocol, or nil for a protocol that
+// has none yet: its command and status names are then taken as written.
+func (s section) table() *proto.Table {
+	p, ok := proto.ParseProtocol(s.proto)
+	if !ok {
+		return nil
+	}
+	return proto.Lookup(p)
+}
 
 // typesOf lists the anomaly types a protocol has, in the canonical order.
 func typesOf(proto string) []string {
@@ -131,7 +145,7 @@ func (d *decoder) latency(sec section, f field) *LatencyAnomaly {
 			// reports every problem of the entry.
 			ct := CommandThreshold{Threshold: l.DefaultThreshold}
 			d.setDuration(im, "threshold", thresholdSpec, &ct.Threshold)
-			cf, ok := d.required(im, "command", d.commandsAllowed(sec))
+			cf, ok := d.required(im, "command", d.commandsAllowed(sec.table()))
 			if !ok {
 				continue
 			}
@@ -184,14 +198,15 @@ func (d *decoder) latency(sec section, f field) *LatencyAnomaly {
 }
 
 // checkWatchesSomething reports a latency anomaly whose settings leave no command to
-// watch. Only SMB has a command table yet; elsewhere only trackonly can be judged.
+// watch. Without a command table for the protocol only trackonly can be judged.
 func (d *decoder) checkWatchesSomething(sec section, f field, l *LatencyAnomaly) {
 	const allowed = "settings that watch at least one command"
+	t := sec.table()
 	switch {
 	case l.Mode == ModeTrackOnly && len(l.TrackCommands) == 0:
 		d.errorf(f.key, f.path, "watches no command: got mode trackonly with no track_commands; allowed: %s", allowed)
-	case sec.proto == ProtocolSMB && l.SMBCommands().Len() == 0:
-		d.errorf(f.key, f.path, "watches no command: got mode %s with all %d SMB2 commands in exclude_commands; allowed: %s", l.Mode, smb.NumCommands, allowed)
+	case t != nil && l.Commands(t).Len() == 0:
+		d.errorf(f.key, f.path, "watches no command: got mode %s with all %d %ss in exclude_commands; allowed: %s", l.Mode, t.CommandSet().Len(), t.CommandNoun, allowed)
 	}
 }
 
@@ -303,48 +318,54 @@ func (d *decoder) names(f field, what string, one func(field) (string, bool)) []
 	return out
 }
 
-func (d *decoder) commandsAllowed(sec section) string {
-	if sec.proto != ProtocolSMB {
+func (d *decoder) commandsAllowed(t *proto.Table) string {
+	if t == nil {
 		return "a command name"
 	}
 	var names []string
-	for _, n := range smb.Commands() {
+	for _, n := range t.AllCommands() {
 		names = append(names, n)
 	}
-	return strings.Join(names, ", ") + ` (the "SMB2_" prefix may be left out)`
+	allowed := strings.Join(names, ", ")
+	if t.CommandPrefix != "" {
+		allowed += fmt.Sprintf(" (the %q prefix may be left out)", t.CommandPrefix)
+	}
+	return allowed
 }
 
-// command decodes a command name; SMB names are checked and made canonical, other
-// protocols' tables come later.
+// command decodes a command name, checked against the protocol's table and made
+// canonical; for a protocol without a table it is taken as written.
 func (d *decoder) command(sec section, f field) (string, bool) {
-	allowed := d.commandsAllowed(sec)
+	t := sec.table()
+	allowed := d.commandsAllowed(t)
 	s, ok := d.str(f, allowed)
 	if !ok {
 		return "", false
 	}
-	if sec.proto != ProtocolSMB {
+	if t == nil {
 		if strings.TrimSpace(s) == "" {
 			d.bad(f.val, f.path, "empty command name", allowed)
 			return "", false
 		}
 		return s, true
 	}
-	code, ok := smb.LookupCommand(s)
+	code, ok := t.LookupCommand(s)
 	if !ok {
-		hint := suggest(strings.TrimPrefix(strings.ToUpper(s), smb.CommandPrefix), bareCommands())
+		hint := suggest(strings.TrimPrefix(strings.ToUpper(s), t.CommandPrefix), bareCommands(t))
 		if hint != "" {
-			hint = smb.CommandPrefix + hint
+			hint = t.CommandPrefix + hint
 		}
-		d.badHint(f.val, f.path, "unknown SMB2 command", hint, allowed)
+		d.badHint(f.val, f.path, "unknown "+t.CommandNoun, hint, allowed)
 		return "", false
 	}
-	return smb.CommandName(code), true
+	return t.CommandName(code), true
 }
 
-func bareCommands() iter.Seq[string] {
+// bareCommands yields t's command names without their optional prefix.
+func bareCommands(t *proto.Table) iter.Seq[string] {
 	return func(yield func(string) bool) {
-		for _, n := range smb.Commands() {
-			if !yield(strings.TrimPrefix(n, smb.CommandPrefix)) {
+		for _, n := range t.AllCommands() {
+			if !yield(strings.TrimPrefix(n, t.CommandPrefix)) {
 				return
 			}
 		}
@@ -374,8 +395,8 @@ func (d *decoder) errorName(sec section, f field) (string, bool) {
 		}
 		return name, true
 	}
-	if e, ok := smb.LookupErrno(s); ok {
-		return smb.ErrnoName(e), true
+	if e, ok := errno.Lookup(s); ok {
+		return errno.Name(e), true
 	}
 	d.badHint(f.val, f.path, "unknown error name", suggest(s, errorNames()), smbErrorsAllowed)
 	return "", false
@@ -388,7 +409,7 @@ func errorNames() iter.Seq[string] {
 				return
 			}
 		}
-		for n := range smb.ErrnoNames() {
+		for n := range errno.Names() {
 			if !yield(n) {
 				return
 			}

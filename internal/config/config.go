@@ -13,7 +13,8 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/captureargs"
-	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/errno"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // Protocols: the keys under anomalies:.
@@ -74,6 +75,19 @@ type Anomalies struct {
 	IO  Protocol
 }
 
+// Of returns the anomalies configured for protocol p (empty for one aod does not know).
+func (a *Anomalies) Of(p proto.Protocol) *Protocol {
+	switch p {
+	case proto.SMB:
+		return &a.SMB
+	case proto.NFS:
+		return &a.NFS
+	case proto.IO:
+		return &a.IO
+	}
+	return &Protocol{}
+}
+
 // Protocol holds the anomalies of one protocol; nil means not configured.
 type Protocol struct {
 	Latency  *LatencyAnomaly
@@ -117,20 +131,20 @@ type CommandThreshold struct {
 	Threshold time.Duration
 }
 
-// SMBThreshold returns the threshold of SMB2 command cmd and whether l watches it at
-// all, from Mode, DefaultThreshold, TrackCommands and ExcludeCommands.
-func (l *LatencyAnomaly) SMBThreshold(cmd uint16) (time.Duration, bool) {
-	if cmd >= smb.NumCommands {
+// Threshold returns the threshold of command cmd of t's protocol and whether l watches
+// it at all, from Mode, DefaultThreshold, TrackCommands and ExcludeCommands.
+func (l *LatencyAnomaly) Threshold(t *proto.Table, cmd uint16) (time.Duration, bool) {
+	name := t.CommandName(cmd)
+	if name == "" {
 		return 0, false
 	}
-	name := smb.CommandName(cmd)
 	if l.Mode != ModeTrackOnly && slices.Contains(l.ExcludeCommands, name) {
 		return 0, false
 	}
 	if l.Mode != ModeExcludeOnly {
-		for _, t := range l.TrackCommands {
-			if t.Command == name {
-				return t.Threshold, true
+		for _, tc := range l.TrackCommands {
+			if tc.Command == name {
+				return tc.Threshold, true
 			}
 		}
 	}
@@ -140,11 +154,11 @@ func (l *LatencyAnomaly) SMBThreshold(cmd uint16) (time.Duration, bool) {
 	return l.DefaultThreshold, true
 }
 
-// SMBCommands returns the SMB2 commands l watches.
-func (l *LatencyAnomaly) SMBCommands() smb.CommandSet {
-	var s smb.CommandSet
-	for code := range smb.AllCommands.All() {
-		if _, ok := l.SMBThreshold(code); ok {
+// Commands returns the commands of t's protocol that l watches.
+func (l *LatencyAnomaly) Commands(t *proto.Table) proto.CommandSet {
+	var s proto.CommandSet
+	for code := range t.AllCommands() {
+		if _, ok := l.Threshold(t, code); ok {
 			s = s.With(code)
 		}
 	}
@@ -174,27 +188,29 @@ type ErrorRule struct {
 	TrackErrors []string
 }
 
-// ErrorMatch is an SMB error rule resolved to codes. Each empty list matches anything.
+// ErrorMatch is an error rule resolved to its protocol's codes. Each empty list
+// matches anything.
 type ErrorMatch struct {
-	Commands []uint16 // SMB2 command codes
-	Statuses []uint32 // NTSTATUS values, sorted
+	Commands []uint16 // command codes (SMB2 commands for smb)
+	Statuses []uint32 // failure statuses (NTSTATUS for smb), sorted
 	// Errnos are positive errno values, sorted. A failure matches the error axis when its
 	// status is in Statuses or its -rc is in Errnos.
 	Errnos []int32
 }
 
-// SMBMatch resolves r's names against the SMB2 command, NTSTATUS and errno tables.
-func (r *ErrorRule) SMBMatch() ErrorMatch {
+// Match resolves r's names against the command and status tables of t's protocol and
+// the errno table.
+func (r *ErrorRule) Match(t *proto.Table) ErrorMatch {
 	var m ErrorMatch
 	for _, name := range r.TrackCommands {
-		if code, ok := smb.LookupCommand(name); ok {
+		if code, ok := t.LookupCommand(name); ok {
 			m.Commands = append(m.Commands, code)
 		}
 	}
 	for _, name := range r.TrackErrors {
-		if code, ok := smb.LookupStatus(name); ok {
+		if code, ok := lookupStatus(t, name); ok {
 			m.Statuses = append(m.Statuses, code)
-		} else if e, ok := smb.LookupErrno(name); ok {
+		} else if e, ok := errno.Lookup(name); ok {
 			m.Errnos = append(m.Errnos, e)
 		}
 	}
@@ -284,4 +300,12 @@ type Collection struct {
 type Bundle struct {
 	ZstdLevel int   // 1 (fastest) .. 22 (smallest)
 	MinFree   int64 // bytes that must stay free on OutputDir's file system; 0: no floor
+}
+
+// lookupStatus is t.LookupStatus for a table that may have no status names.
+func lookupStatus(t *proto.Table, name string) (uint32, bool) {
+	if t.LookupStatus == nil {
+		return 0, false
+	}
+	return t.LookupStatus(name)
 }

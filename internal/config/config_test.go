@@ -101,7 +101,7 @@ func TestFixture2025(t *testing.T) {
 	if !reflect.DeepEqual(e.Rules, want) {
 		t.Errorf("rules = %+v", e.Rules)
 	}
-	m := e.Rules[0].SMBMatch()
+	m := e.Rules[0].Match(smb.Table)
 	if len(m.Commands) != 0 || len(m.Statuses) != 0 || !slices.Equal(m.Errnos, []int32{5, 11, 13}) {
 		t.Errorf("match = %+v; want errnos EIO(5) EAGAIN(11) EACCES(13)", m)
 	}
@@ -325,17 +325,17 @@ func TestDefaultConfig(t *testing.T) {
 		t.Errorf("output %q, prometheus %q", cfg.OutputDir, cfg.Telemetry.Prometheus.Listen)
 	}
 	l := cfg.Anomalies.SMB.Latency
-	if _, ok := l.SMBThreshold(smb.ChangeNotify); ok {
+	if _, ok := l.Threshold(smb.Table, smb.ChangeNotify); ok {
 		t.Error("CHANGE_NOTIFY, slow by design, is watched")
 	}
-	if th, ok := l.SMBThreshold(smb.Read); !ok || th != l.DefaultThreshold {
+	if th, ok := l.Threshold(smb.Table, smb.Read); !ok || th != l.DefaultThreshold {
 		t.Errorf("READ: %v %v", th, ok)
 	}
 	quiet := map[uint32]bool{0xC0000011: true, 0x80000006: true} // END_OF_FILE, NO_MORE_FILES
 	severe := []string{"STATUS_IO_TIMEOUT", "STATUS_NETWORK_NAME_DELETED", "STATUS_USER_SESSION_DELETED", "STATUS_CONNECTION_DISCONNECTED"}
 	fast := map[string]bool{}
 	for _, r := range cfg.Anomalies.SMB.Error.Rules {
-		m := r.SMBMatch()
+		m := r.Match(smb.Table)
 		if len(m.Statuses) == 0 {
 			t.Errorf("rule %s matches every status", r.Name)
 		}
@@ -361,7 +361,7 @@ func TestDefaultConfig(t *testing.T) {
 	}
 }
 
-func TestSMBThreshold(t *testing.T) {
+func TestThreshold(t *testing.T) {
 	ms := time.Millisecond
 	cases := []struct {
 		l    LatencyAnomaly
@@ -378,29 +378,29 @@ func TestSMBThreshold(t *testing.T) {
 			map[uint16]time.Duration{smb.Read: 7 * ms, smb.OplockBreak: 7 * ms}, 17},
 	}
 	for i, c := range cases {
-		set := c.l.SMBCommands()
+		set := c.l.Commands(smb.Table)
 		if set.Len() != c.n {
 			t.Errorf("case %d: %d commands watched, want %d", i, set.Len(), c.n)
 		}
 		for code := range uint16(smb.NumCommands + 1) {
-			th, ok := c.l.SMBThreshold(code)
+			th, ok := c.l.Threshold(smb.Table, code)
 			want, watched := c.want[code]
 			if watched && (!ok || th != want) {
-				t.Errorf("case %d: %s = %v %v, want %v", i, smb.CommandName(code), th, ok, want)
+				t.Errorf("case %d: %s = %v %v, want %v", i, smb.Command(code), th, ok, want)
 			}
 			if ok != set.Has(code) {
 				t.Errorf("case %d: SMBThreshold and SMBCommands disagree on %d", i, code)
 			}
 		}
 	}
-	if _, ok := cases[0].l.SMBThreshold(smb.Echo); ok {
+	if _, ok := cases[0].l.Threshold(smb.Table, smb.Echo); ok {
 		t.Error("excluded ECHO is watched")
 	}
 }
 
-func TestSMBMatch(t *testing.T) {
+func TestMatch(t *testing.T) {
 	r := ErrorRule{TrackCommands: []string{"SMB2_WRITE", "SMB2_READ"}, TrackErrors: []string{"STATUS_IO_TIMEOUT", "EIO", "STATUS_END_OF_FILE"}}
-	m := r.SMBMatch()
+	m := r.Match(smb.Table)
 	want := ErrorMatch{Commands: []uint16{smb.Read, smb.Write}, Statuses: []uint32{0xC0000011, 0xC00000B5}, Errnos: []int32{5}}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("SMBMatch = %+v, want %+v", m, want)

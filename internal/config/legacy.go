@@ -5,8 +5,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/linuxdiag/aod/internal/anomaly"
 	"gopkg.in/yaml.v3"
+
+	"github.com/linuxdiag/aod/internal/anomaly"
 )
 
 // The AODv2 2025 form: `watcher: actions: [...]` lists default actions and

@@ -6,8 +6,9 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/linuxdiag/aod/internal/anomaly"
 	"gopkg.in/yaml.v3"
+
+	"github.com/linuxdiag/aod/internal/anomaly"
 )
 
 // YAML renders c as a complete configuration file in the 2026 form, every default

@@ -19,8 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/linuxdiag/aod/internal/errno"
 	"github.com/linuxdiag/aod/internal/event"
-	"github.com/linuxdiag/aod/internal/smb"
 )
 
 // DefaultPath is where the agent listens unless configured otherwise.
@@ -63,16 +63,14 @@ func NewRecord(e *event.Event, end time.Time, server, share string) Record {
 	r := Record{Time: end, Kind: e.Kind.String(), Process: e.CommString(), PID: e.Tgid}
 	switch e.Kind {
 	case event.KindSlow, event.KindError:
-		r.Command = smb.CommandName(e.Command)
+		r.Command = e.Cmd().String()
 		r.Latency = e.Latency().Seconds()
-		if e.Status != 0 {
-			r.Status = smb.StatusName(e.Status)
-		}
+		r.Status = e.Failure()
 		r.Server, r.Share = server, share
 	default:
 		r.Server = e.ServerString()
 		if e.Rc != 0 {
-			r.Status = smb.ErrnoName(-e.Rc)
+			r.Status = errno.Name(-e.Rc)
 		}
 	}
 	return r

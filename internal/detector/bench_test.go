@@ -6,6 +6,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -43,7 +44,7 @@ func BenchmarkLatencyAndErrors(b *testing.B) {
 			status("STATUS_USER_SESSION_DELETED"), status("STATUS_CONNECTION_DISCONNECTED")}},
 		{Name: "access", AcceptableCount: 10, Statuses: []uint32{status("STATUS_ACCESS_DENIED"), status("STATUS_LOGON_FAILURE")}},
 		{Name: "not_found", AcceptableCount: 200, Statuses: []uint32{status("STATUS_OBJECT_NAME_NOT_FOUND"), status("STATUS_OBJECT_PATH_NOT_FOUND")}},
-		{Name: "writes", AcceptableCount: 20, Commands: smb.CommandSet(0).With(smb.Write).With(smb.Flush)},
+		{Name: "writes", AcceptableCount: 20, Commands: proto.CommandSet{}.With(smb.Write).With(smb.Flush)},
 		{Name: "eio", AcceptableCount: 50, Errnos: []int32{5}},
 	}
 	errs, err := NewErrors(ErrorParams{Rules: rules, Window: time.Second, Cooldown: time.Hour}, env)

@@ -1,12 +1,14 @@
 package detector
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"time"
 
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/wallclock"
 )
 
@@ -75,13 +77,26 @@ func UNC(n cifsproc.Name) string {
 // Env holds what the detectors depend on besides their parameters. Zero fields take
 // the host's defaults.
 type Env struct {
-	Clock Clock         // nil: NewSystemClock()
-	Share ShareResolver // nil: shares are named by their ids
+	// Protocol is whose events the detectors watch; events of other protocols pass
+	// by. It must have a registered proto.Table.
+	Protocol proto.Protocol
+	Clock    Clock         // nil: NewSystemClock()
+	Share    ShareResolver // nil: shares are named by their ids
 	// NewIDs returns the trace and span ids of a new anomaly span. nil: random ids.
 	NewIDs func() (trace [16]byte, span [8]byte)
 	// Proc is the procfs root the connection detector reads net/tcp and net/tcp6 from.
 	// nil: /proc.
 	Proc fs.FS
+}
+
+// checked returns env with its defaults and its protocol's table, or an error when
+// the protocol has no table.
+func (e Env) checked() (Env, *proto.Table, error) {
+	t := proto.Lookup(e.Protocol)
+	if t == nil {
+		return e, nil, fmt.Errorf("detector: no name table for protocol %v", e.Protocol)
+	}
+	return e.withDefaults(), t, nil
 }
 
 func (e Env) withDefaults() Env {

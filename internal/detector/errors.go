@@ -27,11 +27,15 @@ type errorRule struct {
 
 // NewErrors builds an error detector.
 func NewErrors(p ErrorParams, env Env) (*Errors, error) {
-	if err := p.Validate(); err != nil {
+	env, t, err := env.checked()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Validate(t); err != nil {
 		return nil, err
 	}
 	p.MaxEvents = orDefault(p.MaxEvents, DefaultMaxEvents)
-	d := &Errors{env: env.withDefaults(), p: p, rules: make([]errorRule, len(p.Rules))}
+	d := &Errors{env: env, p: p, rules: make([]errorRule, len(p.Rules))}
 	for i, r := range p.Rules {
 		d.rules[i] = errorRule{
 			ErrorRule: r,
@@ -55,7 +59,7 @@ func sortedOrNil[T uint32 | int32](v []T) []T {
 func (d *Errors) Stats() Stats { return d.stats }
 
 func (r *errorRule) match(e *event.Event) bool {
-	if r.Commands != 0 && !r.Commands.Has(e.Command) {
+	if !r.Commands.IsEmpty() && !r.Commands.Has(e.Command) {
 		return false
 	}
 	if r.statuses == nil && r.errnos == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -30,9 +31,9 @@ func TestErrorRules(t *testing.T) {
 	timeout, eof := status("STATUS_IO_TIMEOUT"), status("STATUS_END_OF_FILE")
 	denied := status("STATUS_ACCESS_DENIED")
 	readTimeouts := ErrorRule{Name: "read_timeouts", AcceptableCount: 2,
-		Commands: smb.CommandSet(0).With(smb.Read), Statuses: []uint32{timeout}}
+		Commands: proto.CommandSet{}.With(smb.Read), Statuses: []uint32{timeout}}
 	anyTimeout := ErrorRule{Name: "timeouts", AcceptableCount: 3, Statuses: []uint32{timeout}}
-	anyWrite := ErrorRule{Name: "writes", AcceptableCount: 2, Commands: smb.CommandSet(0).With(smb.Write)}
+	anyWrite := ErrorRule{Name: "writes", AcceptableCount: 2, Commands: proto.CommandSet{}.With(smb.Write)}
 	errnos := ErrorRule{Name: "errnos", AcceptableCount: 2, Errnos: []int32{eACCES, eIO}}
 	mixed := ErrorRule{Name: "mixed", AcceptableCount: 2, Statuses: []uint32{timeout}, Errnos: []int32{eACCES}}
 	params := func(rules ...ErrorRule) ErrorParams {
@@ -88,7 +89,7 @@ func TestErrorRules(t *testing.T) {
 // must behave exactly like the same filters written as a named rule.
 func TestErrorLegacyEqualsSingleRule(t *testing.T) {
 	timeout, denied := status("STATUS_IO_TIMEOUT"), status("STATUS_ACCESS_DENIED")
-	filters := ErrorRule{AcceptableCount: 3, Commands: smb.CommandSet(0).With(smb.Read).With(smb.Write), Statuses: []uint32{timeout, denied}}
+	filters := ErrorRule{AcceptableCount: 3, Commands: proto.CommandSet{}.With(smb.Read).With(smb.Write), Statuses: []uint32{timeout, denied}}
 	legacy, named := filters, filters
 	legacy.Name, named.Name = "default", "mine"
 	var events []event.Event
@@ -151,11 +152,11 @@ func TestErrorParamsValidation(t *testing.T) {
 		{"unnamed", ErrorParams{Window: time.Second, Rules: []ErrorRule{{AcceptableCount: 1}}}, "name is empty"},
 		{"duplicate", ErrorParams{Window: time.Second, Rules: []ErrorRule{{Name: "a", AcceptableCount: 1}, {Name: "a", AcceptableCount: 1}}}, "duplicate name"},
 		{"zero count", ErrorParams{Window: time.Second, Rules: []ErrorRule{{Name: "a"}}}, "acceptable_count"},
-		{"bad command", ErrorParams{Window: time.Second, Rules: []ErrorRule{{Name: "a", AcceptableCount: 1, Commands: 1 << 25}}}, "not SMB2 commands"},
+		{"bad command", ErrorParams{Window: time.Second, Rules: []ErrorRule{{Name: "a", AcceptableCount: 1, Commands: proto.CommandSet{}.With(25)}}}, "not SMB2 commands"},
 		{"bad errno", ErrorParams{Window: time.Second, Rules: []ErrorRule{{Name: "a", AcceptableCount: 1, Errnos: []int32{-5}}}}, "errno values must be positive"},
 		{"no window", ErrorParams{Rules: []ErrorRule{{Name: "a", AcceptableCount: 1}}}, "window must be positive"},
 	} {
-		if _, err := NewErrors(tc.p, Env{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := NewErrors(tc.p, Env{Protocol: proto.SMB}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}

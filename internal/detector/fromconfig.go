@@ -2,17 +2,18 @@ package detector
 
 import (
 	"github.com/linuxdiag/aod/internal/config"
-	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
-// FromConfig builds the SMB detectors' parameters from a loaded configuration: the
-// anomalies the file configures under smb, windowed by watch_interval_sec and tuned by
-// its detection section. The result still goes through New's validation.
-func FromConfig(c *config.Config) Params {
+// FromConfig builds the parameters of the detectors of t's protocol from a loaded
+// configuration: the anomalies the file configures under that protocol, windowed by
+// watch_interval_sec and tuned by its detection section. The result still goes
+// through New's validation.
+func FromConfig(c *config.Config, t *proto.Table) Params {
 	var p Params
-	smbc := c.Anomalies.SMB
+	pc := c.Anomalies.Of(t.Protocol)
 	d := c.Detection
-	if l := smbc.Latency; l != nil {
+	if l := pc.Latency; l != nil {
 		lp := LatencyParams{
 			AcceptableCount: l.AcceptableCount,
 			Window:          c.WatchInterval,
@@ -20,18 +21,18 @@ func FromConfig(c *config.Config) Params {
 			Cooldown:        d.Cooldown,
 			MaxEvents:       d.MaxEvents,
 		}
-		for code := range lp.Commands {
-			th, ok := l.SMBThreshold(uint16(code))
+		for code := range t.NumCommands() {
+			th, ok := l.Threshold(t, uint16(code))
 			lp.Commands[code] = CommandThreshold{Tracked: ok, Threshold: th}
 		}
 		p.Latency = &lp
 	}
-	if e := smbc.Error; e != nil {
+	if e := pc.Error; e != nil {
 		ep := ErrorParams{Window: c.WatchInterval, Cooldown: d.Cooldown, MaxEvents: d.MaxEvents}
 		for i := range e.Rules {
 			r := &e.Rules[i]
-			m := r.SMBMatch()
-			var cmds smb.CommandSet
+			m := r.Match(t)
+			var cmds proto.CommandSet
 			for _, code := range m.Commands {
 				cmds = cmds.With(code)
 			}
@@ -45,7 +46,7 @@ func FromConfig(c *config.Config) Params {
 		}
 		p.Errors = &ep
 	}
-	if s := smbc.Sockconn; s != nil {
+	if s := pc.Sockconn; s != nil {
 		p.Sockconn = &SockconnParams{
 			AcceptableCount: s.AcceptableCount,
 			Window:          c.WatchInterval,

@@ -9,13 +9,14 @@ import (
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
 // load builds the detectors of a configuration, as the agent does.
 func load(t *testing.T, c *config.Config) (*Set, Params) {
 	t.Helper()
-	p := FromConfig(c)
+	p := FromConfig(c, smb.Table)
 	s, err := New(p, testEnv(&fakeClock{}))
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func loadYAML(t *testing.T, yaml string) (*Set, Params) {
 // aodv2Errors models AODv2's error anomaly on tumbling batches of one window: a batch
 // fires when the failures matching the rule reach its acceptable_count.
 func aodv2Errors(r ErrorRule, window time.Duration, events []event.Event) bool {
-	d, _ := NewErrors(ErrorParams{Rules: []ErrorRule{r}, Window: window}, Env{})
+	d, _ := NewErrors(ErrorParams{Rules: []ErrorRule{r}, Window: window}, Env{Protocol: proto.SMB})
 	counts := map[uint64]int{}
 	for i := range events {
 		e := &events[i]
@@ -235,7 +236,7 @@ func TestLegacyAndRulesForms(t *testing.T) {
 	if !equal(lr, rr) {
 		t.Fatalf("legacy %+v differs from the named rule %+v", lr, rr)
 	}
-	want := ErrorRule{Name: config.LegacyRuleName, AcceptableCount: 3, Commands: smb.CommandSet(0).With(smb.Read).With(smb.Write),
+	want := ErrorRule{Name: config.LegacyRuleName, AcceptableCount: 3, Commands: proto.CommandSet{}.With(smb.Read).With(smb.Write),
 		Statuses: []uint32{status("STATUS_IO_TIMEOUT")}, Errnos: []int32{eACCES}}
 	if !equal(lr[0], want) {
 		t.Errorf("legacy rule %+v, want %+v", lr[0], want)

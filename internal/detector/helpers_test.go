@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -27,7 +28,8 @@ func (c *fakeClock) Time(mono uint64) time.Time {
 func testEnv(c *fakeClock) Env {
 	var n uint64
 	return Env{
-		Clock: c,
+		Protocol: proto.SMB,
+		Clock:    c,
 		Share: func(session uint64, tree uint32) string {
 			if session == 7 && tree == 1 {
 				return `\\srv\data`
@@ -50,7 +52,7 @@ func at(d time.Duration) uint64 { return uint64(time.Hour + d) }
 
 // slow is a slow request of cmd that ended at end and took lat.
 func slow(cmd uint16, end, lat time.Duration) event.Event {
-	e := event.Event{Kind: event.KindSlow, Command: cmd, SessionID: 7, TreeID: 1, Pid: 42, Tgid: 42,
+	e := event.Event{Protocol: proto.SMB, Kind: event.KindSlow, Command: cmd, SessionID: 7, TreeID: 1, Pid: 42, Tgid: 42,
 		StartNs: at(end) - uint64(lat), EndNs: at(end)}
 	copy(e.Comm[:], "fio")
 	return e
@@ -72,9 +74,9 @@ func status(name string) uint32 {
 }
 
 // allCommands resolves AODv2's mode "all" with one default threshold.
-func allCommands(th time.Duration) [smb.NumCommands]CommandThreshold {
-	var c [smb.NumCommands]CommandThreshold
-	for i := range c {
+func allCommands(th time.Duration) [proto.MaxCommands]CommandThreshold {
+	var c [proto.MaxCommands]CommandThreshold
+	for i := range smb.NumCommands {
 		c[i] = CommandThreshold{Tracked: true, Threshold: th}
 	}
 	return c

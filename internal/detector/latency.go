@@ -8,7 +8,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
-	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // Latency rules, as anomaly.Anomaly.Rule names them.
@@ -24,9 +24,10 @@ const untracked = math.MaxUint64
 // for concurrent use.
 type Latency struct {
 	env       Env
+	table     *proto.Table
 	p         LatencyParams
-	threshold [smb.NumCommands]uint64 // ns; untracked for ignored commands
-	ceiling   uint64                  // ns; MaxUint64 when disabled
+	threshold [proto.MaxCommands]uint64 // ns by command code; untracked for ignored commands
+	ceiling   uint64                    // ns; MaxUint64 when disabled
 	w         window[event.Event]
 	cd        cooldown
 	stats     Stats
@@ -44,12 +45,17 @@ type Stats struct {
 
 // NewLatency builds a latency detector.
 func NewLatency(p LatencyParams, env Env) (*Latency, error) {
+	env, t, err := env.checked()
+	if err != nil {
+		return nil, err
+	}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	p.MaxEvents = orDefault(p.MaxEvents, DefaultMaxEvents)
 	l := &Latency{
-		env:     env.withDefaults(),
+		env:     env,
+		table:   t,
 		p:       p,
 		ceiling: math.MaxUint64,
 		w:       newWindow[event.Event](p.Window, p.AcceptableCount, min(p.MaxEvents, p.AcceptableCount)),
@@ -78,10 +84,7 @@ func (l *Latency) Stats() Stats { return l.stats }
 func (l *Latency) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.Anomaly {
 	for i := range batch {
 		e := &batch[i]
-		if !isRequest(e.Kind) {
-			continue
-		}
-		if int(e.Command) >= smb.NumCommands {
+		if !isRequest(e.Kind) || e.Protocol != l.env.Protocol || e.Command >= proto.MaxCommands {
 			continue
 		}
 		th := l.threshold[e.Command]
@@ -141,12 +144,12 @@ func (l *Latency) detect(e *event.Event, reached, counted bool, out []anomaly.An
 	a.Threshold = l.lowestThreshold(events)
 	if reached {
 		a.Limit = l.p.AcceptableCount
-		a.Reason = fmt.Sprintf("%d SMB requests at or over their latency threshold (%s) within %v reached acceptable_count %d; slowest %v",
-			n, l.thresholdList(events), l.p.Window, l.p.AcceptableCount, a.MaxLatency)
+		a.Reason = fmt.Sprintf("%d %ss at or over their latency threshold (%s) within %v reached acceptable_count %d; slowest %v",
+			n, l.table.Requests, l.thresholdList(events), l.p.Window, l.p.AcceptableCount, a.MaxLatency)
 	} else {
 		a.Threshold = l.p.Ceiling
 		a.Reason = fmt.Sprintf("%s request took %v, at or over the %v ceiling",
-			commandName(e.Command), time.Duration(e.EndNs-e.StartNs), l.p.Ceiling)
+			e.Cmd(), time.Duration(e.EndNs-e.StartNs), l.p.Ceiling)
 	}
 	l.w.reset()
 	return append(out, a)
@@ -159,7 +162,7 @@ func endTime(e *event.Event) uint64 { return e.EndNs }
 func (l *Latency) lowestThreshold(events []event.Event) time.Duration {
 	lowest := uint64(untracked)
 	for i := range events {
-		if c := events[i].Command; int(c) < smb.NumCommands {
+		if c := events[i].Command; c < proto.MaxCommands {
 			lowest = min(lowest, l.threshold[c])
 		}
 	}
@@ -171,16 +174,15 @@ func (l *Latency) lowestThreshold(events []event.Event) time.Duration {
 
 // thresholdList names the thresholds of the commands among events, for the reason.
 func (l *Latency) thresholdList(events []event.Event) string {
-	var seen [smb.NumCommands]bool
+	var seen proto.CommandSet
 	for i := range events {
-		if c := events[i].Command; int(c) < smb.NumCommands {
-			seen[c] = true
-		}
+		seen = seen.With(events[i].Command)
 	}
 	var parts []string
-	for code, ok := range seen {
-		if ok && l.p.Commands[code].Tracked {
-			parts = append(parts, fmt.Sprintf("%s >= %v", commandName(uint16(code)), l.p.Commands[code].Threshold))
+	for code := range seen.All() {
+		if code < proto.MaxCommands && l.p.Commands[code].Tracked {
+			c := proto.Command{Protocol: l.env.Protocol, Code: code}
+			parts = append(parts, fmt.Sprintf("%s >= %v", c, l.p.Commands[code].Threshold))
 		}
 	}
 	return strings.Join(parts, ", ")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -48,7 +49,7 @@ func burst(n int, cmd uint16, start, gap, lat time.Duration) []event.Event {
 func TestLatencySemantics(t *testing.T) {
 	base := LatencyParams{Commands: allCommands(20 * ms), AcceptableCount: 3, Window: time.Second, Ceiling: DefaultCeiling}
 	trackonly := base
-	trackonly.Commands = [smb.NumCommands]CommandThreshold{}
+	trackonly.Commands = [proto.MaxCommands]CommandThreshold{}
 	trackonly.Commands[smb.Write] = CommandThreshold{Tracked: true, Threshold: 50 * ms}
 	excluded := base
 	excluded.Commands[smb.Read].Tracked = false
@@ -246,15 +247,15 @@ func TestLatencyParamsValidation(t *testing.T) {
 		{"negative cooldown", func(p *LatencyParams) { p.Cooldown = -1 }, "cooldown must not be negative"},
 		{"negative ceiling", func(p *LatencyParams) { p.Ceiling = -1 }, "ceiling must not be negative"},
 		{"negative threshold", func(p *LatencyParams) { p.Commands[3].Threshold = -1 }, "command 3: threshold must not be negative"},
-		{"nothing tracked", func(p *LatencyParams) { p.Commands = [smb.NumCommands]CommandThreshold{} }, "no command is tracked"},
+		{"nothing tracked", func(p *LatencyParams) { p.Commands = [proto.MaxCommands]CommandThreshold{} }, "no command is tracked"},
 	} {
 		p := good
 		tc.edit(&p)
-		if _, err := NewLatency(p, Env{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := NewLatency(p, Env{Protocol: proto.SMB}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := NewLatency(good, Env{}); err != nil {
+	if _, err := NewLatency(good, Env{Protocol: proto.SMB}); err != nil {
 		t.Errorf("valid params rejected: %v", err)
 	}
 }

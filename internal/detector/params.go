@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // Defaults applied to zero-valued parameters.
@@ -15,13 +15,11 @@ const (
 	DefaultCeiling = time.Second
 	// DefaultMaxEvents bounds the triggering events kept with one anomaly.
 	DefaultMaxEvents = 128
-	// DefaultSMBPort is the TCP port the connection detector watches.
-	DefaultSMBPort = 445
 	// maxAcceptableCount bounds per-rule memory (8 bytes per counted event).
 	maxAcceptableCount = 1 << 20
 )
 
-// CommandThreshold is the resolved latency rule for one SMB2 command.
+// CommandThreshold is the resolved latency rule for one command.
 type CommandThreshold struct {
 	Tracked   bool          // false: the command is ignored (excluded, or absent in trackonly)
 	Threshold time.Duration // a request counts when its latency is >= Threshold
@@ -30,9 +28,11 @@ type CommandThreshold struct {
 // LatencyParams configures the latency detector with thresholds already resolved from
 // AODv2's mode / default_threshold_ms / track_commands / exclude_commands.
 type LatencyParams struct {
-	Commands        [smb.NumCommands]CommandThreshold // indexed by SMB2 command code
-	AcceptableCount int                               // requests at or over threshold within Window that fire
-	Window          time.Duration                     // watch_interval_sec
+	// Commands is indexed by command code; codes the protocol does not have stay
+	// untracked.
+	Commands        [proto.MaxCommands]CommandThreshold
+	AcceptableCount int           // requests at or over threshold within Window that fire
+	Window          time.Duration // watch_interval_sec
 	// Ceiling fires on any single tracked request at least this slow, whatever the
 	// count and its command's threshold; 0 disables it. AODv2 used DefaultCeiling.
 	Ceiling   time.Duration
@@ -44,9 +44,9 @@ type LatencyParams struct {
 // command axis and the error axis; an empty axis matches everything.
 type ErrorRule struct {
 	Name            string
-	AcceptableCount int            // matching failures within the window that fire
-	Commands        smb.CommandSet // the command axis; empty: any command
-	// Statuses (NTSTATUS values) and Errnos (positive errno values, 5 for EIO) form the
+	AcceptableCount int              // matching failures within the window that fire
+	Commands        proto.CommandSet // the command axis; empty: any command
+	// Statuses (the protocol's failure statuses: NTSTATUS for SMB) and Errnos (positive errno values, 5 for EIO) form the
 	// error axis: a failure matches when its status is in Statuses or the -errno the
 	// kernel mapped it to is in Errnos, as AODv2's track_errors mixes both kinds of
 	// name. Both empty: any error.
@@ -72,7 +72,7 @@ type SockconnParams struct {
 	AcceptableCount int
 	Window          time.Duration // watch_interval_sec; also the /proc polling period
 	Cooldown        time.Duration // 0: none
-	Port            uint16        // remote TCP port of SMB connections; 0 means DefaultSMBPort
+	Port            uint16        // remote TCP port of the protocol's connections; 0: its table's Port
 	MaxEvents       int           // 0 means DefaultMaxEvents
 }
 
@@ -116,8 +116,8 @@ func (p *LatencyParams) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Validate reports every problem with p.
-func (p *ErrorParams) Validate() error {
+// Validate reports every problem with p, whose commands are t's.
+func (p *ErrorParams) Validate(t *proto.Table) error {
 	errs := []error{checkCommon("error", p.Window, p.Cooldown, p.MaxEvents)}
 	if len(p.Rules) == 0 {
 		errs = append(errs, errors.New("error: no rules"))
@@ -132,8 +132,8 @@ func (p *ErrorParams) Validate() error {
 		}
 		seen[r.Name] = true
 		errs = append(errs, checkCount(what, r.AcceptableCount))
-		if r.Commands&^smb.AllCommands != 0 {
-			errs = append(errs, fmt.Errorf("%s: command set %#x has codes that are not SMB2 commands", what, r.Commands))
+		if !r.Commands.SubsetOf(t.CommandSet()) {
+			errs = append(errs, fmt.Errorf("%s: command set %v has codes that are not %ss", what, slices.Collect(r.Commands.All()), t.CommandNoun))
 		}
 		if slices.ContainsFunc(r.Errnos, func(e int32) bool { return e <= 0 }) {
 			errs = append(errs, fmt.Errorf("%s: errno values must be positive, got %v", what, r.Errnos))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // Params configures the detectors of one protocol; a nil member disables that
@@ -20,6 +21,7 @@ type Params struct {
 // drives: Process for every batch the receiver decodes, and Poll every PollInterval.
 // It is not safe for concurrent use.
 type Set struct {
+	protocol proto.Protocol
 	Latency  *Latency  // nil when disabled
 	Errors   *Errors   // nil when disabled
 	Sockconn *Sockconn // nil when disabled
@@ -27,7 +29,7 @@ type Set struct {
 
 // New builds the detectors p enables, all sharing env.
 func New(p Params, env Env) (*Set, error) {
-	var s Set
+	s := Set{protocol: env.Protocol}
 	var errs []error
 	var err error
 	if p.Latency != nil {
@@ -47,6 +49,9 @@ func New(p Params, env Env) (*Set, error) {
 	}
 	return &s, nil
 }
+
+// Protocol is whose events the set watches (Env.Protocol).
+func (s *Set) Protocol() proto.Protocol { return s.protocol }
 
 // Process runs a batch through every detector and appends the anomalies emitted to
 // out, latency first, then errors, then connections.

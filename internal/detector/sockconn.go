@@ -50,14 +50,18 @@ type loss struct {
 
 // NewSockconn builds a connection detector.
 func NewSockconn(p SockconnParams, env Env) (*Sockconn, error) {
+	env, t, err := env.checked()
+	if err != nil {
+		return nil, err
+	}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	p.AcceptableCount = orDefault(p.AcceptableCount, 1)
-	p.Port = orDefault(p.Port, DefaultSMBPort)
+	p.Port = orDefault(p.Port, t.Port)
 	p.MaxEvents = orDefault(p.MaxEvents, DefaultMaxEvents)
 	return &Sockconn{
-		env: env.withDefaults(),
+		env: env,
 		p:   p,
 		w:   newWindow[loss](p.Window, p.AcceptableCount, min(p.MaxEvents, p.AcceptableCount)),
 		cd:  cooldown{period: uint64(p.Cooldown)},

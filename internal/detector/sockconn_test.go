@@ -12,6 +12,7 @@ import (
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // procSwitch lets a test change the proc root between polls.
@@ -106,7 +107,7 @@ func TestSockconnKernelEvents(t *testing.T) {
 	clock := &fakeClock{}
 	d, _ := newSockconn(t, SockconnParams{Window: time.Second, AcceptableCount: 2}, clock)
 	ev := func(k event.Kind, end time.Duration, server string) event.Event {
-		e := event.Event{Kind: k, EndNs: at(end), ConnID: 3}
+		e := event.Event{Protocol: proto.SMB, Kind: k, EndNs: at(end), ConnID: 3}
 		copy(e.Server[:], server)
 		return e
 	}
@@ -139,7 +140,7 @@ func TestSetRoutesEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reconnect := event.Event{Kind: event.KindReconnect, EndNs: at(0)}
+	reconnect := event.Event{Protocol: proto.SMB, Kind: event.KindReconnect, EndNs: at(0)}
 	out := s.Process([]event.Event{slow(8, 0, 30*ms), failed(8, status("STATUS_IO_TIMEOUT"), 110, 0), reconnect}, nil)
 	var types []string
 	for _, a := range out {

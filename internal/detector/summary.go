@@ -7,11 +7,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
-	"github.com/linuxdiag/aod/internal/smb"
 )
-
-// Protocol is the protocol every detector in this package reports.
-const Protocol = "smb"
 
 // topN is the length of each "top" list on an anomaly.
 const topN = 5
@@ -23,7 +19,7 @@ func isRequest(k event.Kind) bool { return k == event.KindSlow || k == event.Kin
 func (env *Env) newAnomaly(typ, rule string, first uint64, events []event.Event) anomaly.Anomaly {
 	firstTime := env.Clock.Time(first)
 	a := anomaly.Anomaly{
-		Protocol:   Protocol,
+		Protocol:   env.Protocol.String(),
 		Type:       typ,
 		Rule:       rule,
 		FirstEvent: firstTime,
@@ -41,10 +37,10 @@ func (env *Env) newAnomaly(typ, rule string, first uint64, events []event.Event)
 			continue
 		}
 		a.MaxLatency = max(a.MaxLatency, e.Latency())
-		commands.add(commandName(e.Command))
+		commands.add(e.Cmd().String())
 		shares.add(env.shareName(e.SessionID, e.TreeID))
 		processes.add(fmt.Sprintf("%s[%d]", e.CommString(), e.Tgid))
-		if st := statusName(e); st != "" {
+		if st := e.Failure(); st != "" {
 			statuses.add(st)
 		}
 	}
@@ -90,30 +86,4 @@ func (t *tally) top() []anomaly.Tally {
 		t.list = t.list[:topN:topN]
 	}
 	return t.list
-}
-
-// commandName names a command code, or says it is unknown.
-func commandName(code uint16) string {
-	if n := smb.CommandName(code); n != "" {
-		return n
-	}
-	return fmt.Sprintf("SMB2 command %d", code)
-}
-
-// statusName names how a request failed: its NTSTATUS, or its errno when the kernel
-// gave no status; "" for a request that did not fail.
-func statusName(e *event.Event) string {
-	switch {
-	case e.Status != 0:
-		if n := smb.StatusName(e.Status); n != "" {
-			return n
-		}
-		return fmt.Sprintf("NTSTATUS 0x%08X", e.Status)
-	case e.Rc < 0:
-		if n := smb.ErrnoName(-e.Rc); n != "" {
-			return n
-		}
-		return fmt.Sprintf("errno %d", -e.Rc)
-	}
-	return ""
 }

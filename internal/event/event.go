@@ -1,9 +1,15 @@
 // Package event defines the decoded form of one record the kernel probes pass to
-// user space: a slow or failed SMB request, or a connection event. It is a plain value
+// user space: a slow or failed request of any protocol, or a connection event. It is a plain value
 // type with no pointers so that decoding and batching never allocate.
 package event
 
-import "time"
+import (
+	"strconv"
+	"time"
+
+	"github.com/linuxdiag/aod/internal/errno"
+	"github.com/linuxdiag/aod/internal/proto"
+)
 
 // Kind says what an Event records.
 type Kind uint8
@@ -34,13 +40,15 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// Event is one slow or failed SMB request, or one connection event.
+// Event is one slow or failed request of a protocol, or one connection event. The
+// field names are SMB's; other protocols fill the same slots (see each field).
 // Times are CLOCK_MONOTONIC nanoseconds as the kernel's bpf_ktime_get_ns returns them;
 // the receiver converts them to wall-clock time.
 type Event struct {
+	Protocol  proto.Protocol // whose request or connection this is
 	Kind      Kind
-	Command   uint16 // SMB2 command code (0..18); request events only
-	Status    uint32 // NTSTATUS; 0 for a successful slow request
+	Command   uint16 // the protocol's command code (SMB2 command); request events only
+	Status    uint32 // the protocol's failure status (NTSTATUS); 0 for a successful slow request
 	Rc        int32  // -errno the kernel mapped the status to (smb3_cmd_err), or connect_err rc
 	Pid       uint32 // thread id that issued the request (captured at smb3_cmd_enter)
 	Tgid      uint32 // process id that issued the request
@@ -52,6 +60,28 @@ type Event struct {
 	StartNs   uint64   // monotonic ns at smb3_cmd_enter (request events)
 	EndNs     uint64   // monotonic ns at completion, or when a connection event fired
 	Server    [64]byte // server host name, NUL-terminated (connection events)
+}
+
+// Cmd returns the request's command as a named value.
+func (e *Event) Cmd() proto.Command { return proto.Command{Protocol: e.Protocol, Code: e.Command} }
+
+// Stat returns the request's failure status as a named value.
+func (e *Event) Stat() proto.Status { return proto.Status{Protocol: e.Protocol, Code: e.Status} }
+
+// Failure names how a request failed: its status, or the errno the kernel gave when
+// it gave no status ("errno 1234" for an unnamed one); "" for a request that did not
+// fail.
+func (e *Event) Failure() string {
+	switch {
+	case e.Status != 0:
+		return e.Stat().String()
+	case e.Rc < 0:
+		if n := errno.Name(-e.Rc); n != "" {
+			return n
+		}
+		return "errno " + strconv.Itoa(int(-e.Rc))
+	}
+	return ""
 }
 
 // Latency is the time from the request's enter to its completion.

@@ -185,19 +185,19 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 	}
 	sa, fa := slow.Attributes().AsRaw(), failed.Attributes().AsRaw()
 	for k, want := range map[string]any{
-		otelconv.AttrCommand: "SMB2_READ", otelconv.AttrServer: "127.0.0.1", otelconv.AttrShare: "share",
-		otelconv.AttrSessionID: "0x936c11ff", otelconv.AttrTreeID: "0x53dfe4a", otelconv.AttrMessageID: int64(1),
+		smb.Table.Keys.Command: "SMB2_READ", otelconv.AttrServer: "127.0.0.1", smb.Table.Keys.Share: "share",
+		smb.Table.Keys.SessionID: "0x936c11ff", smb.Table.Keys.TreeID: "0x53dfe4a", smb.Table.Keys.MessageID: int64(1),
 		otelconv.AttrPid: int64(os.Getpid()), otelconv.AttrTid: int64(h.Tid()), otelconv.AttrComm: h.Comm(),
-		otelconv.AttrDuration: latency.Seconds(),
+		smb.Table.Keys.OpDuration: latency.Seconds(),
 	} {
 		if sa[k] != want {
 			t.Errorf("slow record %s = %#v, want %#v", k, sa[k], want)
 		}
 	}
 	for k, want := range map[string]any{
-		otelconv.AttrCommand: "SMB2_CREATE", otelconv.AttrErrorType: "STATUS_OBJECT_NAME_NOT_FOUND",
-		otelconv.AttrStatus: int64(0xc0000034), otelconv.AttrRc: int64(-2), otelconv.AttrMessageID: int64(3),
-		otelconv.AttrShare: "share",
+		smb.Table.Keys.Command: "SMB2_CREATE", otelconv.AttrErrorType: "STATUS_OBJECT_NAME_NOT_FOUND",
+		smb.Table.Keys.Status: int64(0xc0000034), smb.Table.Keys.Rc: int64(-2), smb.Table.Keys.MessageID: int64(3),
+		smb.Table.Keys.Share: "share",
 	} {
 		if fa[k] != want {
 			t.Errorf("failed record %s = %#v, want %#v", k, fa[k], want)
@@ -209,7 +209,7 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 	if end.Before(wallBefore.Add(-time.Millisecond)) || end.After(wallAfter.Add(time.Millisecond)) {
 		t.Errorf("end %v outside [%v, %v]", end, wallBefore, wallAfter)
 	}
-	start, err := time.Parse(time.RFC3339Nano, sa[otelconv.AttrStartTime].(string))
+	start, err := time.Parse(time.RFC3339Nano, sa[smb.Table.Keys.OpStartTime].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,10 +228,10 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 			readSample = s
 		}
 	}
-	dps := metricByName(t, exp, otelconv.MetricDuration).ExponentialHistogram().DataPoints()
+	dps := metricByName(t, exp, smb.Table.Keys.Duration).ExponentialHistogram().DataPoints()
 	var read pmetric.ExponentialHistogramDataPoint
 	for i := range dps.Len() {
-		if attrsAre(dps.At(i).Attributes(), otelconv.AttrCommand, "SMB2_READ", otelconv.AttrServer, "127.0.0.1", otelconv.AttrShare, "share") {
+		if attrsAre(dps.At(i).Attributes(), smb.Table.Keys.Command, "SMB2_READ", otelconv.AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share") {
 			read = dps.At(i)
 		}
 	}
@@ -255,9 +255,9 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 			t.Errorf("kernel bucket %d has %d, exported %d", j, n, exported)
 		}
 	}
-	edps := metricByName(t, explicit, otelconv.MetricDuration).Histogram().DataPoints()
+	edps := metricByName(t, explicit, smb.Table.Keys.Duration).Histogram().DataPoints()
 	for i := range edps.Len() {
-		if dp := edps.At(i); attrsAre(dp.Attributes(), otelconv.AttrCommand, "SMB2_READ", otelconv.AttrServer, "127.0.0.1", otelconv.AttrShare, "share") {
+		if dp := edps.At(i); attrsAre(dp.Attributes(), smb.Table.Keys.Command, "SMB2_READ", otelconv.AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share") {
 			var total uint64
 			for _, n := range dp.BucketCounts().AsRaw() {
 				total += n
@@ -272,7 +272,7 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 	// exported bucket whose bounds hold it.
 	var eof pmetric.ExponentialHistogramDataPoint
 	for i := range dps.Len() {
-		if attrsAre(dps.At(i).Attributes(), otelconv.AttrCommand, "SMB2_READ", otelconv.AttrErrorType, "STATUS_END_OF_FILE", otelconv.AttrServer, "127.0.0.1", otelconv.AttrShare, "share") {
+		if attrsAre(dps.At(i).Attributes(), smb.Table.Keys.Command, "SMB2_READ", otelconv.AttrErrorType, "STATUS_END_OF_FILE", otelconv.AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share") {
 			eof = dps.At(i)
 		}
 	}
@@ -294,13 +294,13 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 	}
 
 	// Failures by status, tracked or not; the cifs Stats; the receiver's own counters.
-	errDps := metricByName(t, exp, otelconv.MetricErrors).Sum().DataPoints()
+	errDps := metricByName(t, exp, smb.Table.Keys.Errors).Sum().DataPoints()
 	for _, status := range []string{"STATUS_OBJECT_NAME_NOT_FOUND", "STATUS_END_OF_FILE"} {
-		if n := intPoint(t, errDps, otelconv.AttrCommand, "SMB2_CREATE", otelconv.AttrErrorType, status, otelconv.AttrServer, "127.0.0.1", otelconv.AttrShare, "share"); n != 1 {
+		if n := intPoint(t, errDps, smb.Table.Keys.Command, "SMB2_CREATE", otelconv.AttrErrorType, status, otelconv.AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share"); n != 1 {
 			t.Errorf("%s failures %d", status, n)
 		}
 	}
-	if n := intPoint(t, metricByName(t, exp, "cifs.share.requests").Sum().DataPoints(), otelconv.AttrServer, "127.0.0.1", otelconv.AttrShare, "share"); n != 310 {
+	if n := intPoint(t, metricByName(t, exp, "cifs.share.requests").Sum().DataPoints(), otelconv.AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share"); n != 310 {
 		t.Errorf("cifs.share.requests %d", n)
 	}
 	for name, want := range map[string]int64{"aod.events.read": 2, "aod.events.emitted": 2, "aod.requests.filtered": 4} {
@@ -334,9 +334,9 @@ func TestEndedSessionsArePrunedAndKeepTheirCounts(t *testing.T) {
 	h.Request(bpftest.Request{Session: ended, Tree: 7, Command: smb.Write})
 
 	count := func(md pmetric.Metrics, server, share string) uint64 {
-		dps := metricByName(t, md, otelconv.MetricDuration).ExponentialHistogram().DataPoints()
+		dps := metricByName(t, md, smb.Table.Keys.Duration).ExponentialHistogram().DataPoints()
 		for i := range dps.Len() {
-			if attrsAre(dps.At(i).Attributes(), otelconv.AttrCommand, "SMB2_WRITE", otelconv.AttrServer, server, otelconv.AttrShare, share) {
+			if attrsAre(dps.At(i).Attributes(), smb.Table.Keys.Command, "SMB2_WRITE", otelconv.AttrServer, server, smb.Table.Keys.Share, share) {
 				return dps.At(i).Count()
 			}
 		}

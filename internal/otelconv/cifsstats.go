@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/smb"
 )
 
 // cumKey names one cifs Stats counter series.
@@ -243,15 +244,15 @@ func buildServerCommands(s *statsBuilder, servers []cifsproc.ServerStats) {
 		slowest := s.gauge("cifs.server.command.slowest", "s", "Slowest response per SMB2 command since the counters were reset (CONFIG_CIFS_STATS2).")
 		for _, srv := range servers {
 			for _, c := range srv.Commands {
-				cmd := commandName(c.Command)
+				cmd := smb.Command(c.Command).String()
 				key := cumKey{metric: "cmd", server: srv.Server, sub: cmd}
-				s.counter(count, key, c.Count, 0, AttrServer, srv.Server, AttrCommand, cmd)
+				s.counter(count, key, c.Count, 0, AttrServer, srv.Server, smb.Table.Keys.Command, cmd)
 				key.metric = "cmdtime"
-				s.seconds(total, key, c.TotalJiffies, srv.JiffiesPerSecond, AttrServer, srv.Server, AttrCommand, cmd)
+				s.seconds(total, key, c.TotalJiffies, srv.JiffiesPerSecond, AttrServer, srv.Server, smb.Table.Keys.Command, cmd)
 				if c.HasFastestSlowest && c.Count > 0 {
 					hz := float64(srv.JiffiesPerSecond)
-					s.levelDouble(fastest, float64(c.FastestJiffy)/hz, AttrServer, srv.Server, AttrCommand, cmd)
-					s.levelDouble(slowest, float64(c.SlowestJiffy)/hz, AttrServer, srv.Server, AttrCommand, cmd)
+					s.levelDouble(fastest, float64(c.FastestJiffy)/hz, AttrServer, srv.Server, smb.Table.Keys.Command, cmd)
+					s.levelDouble(slowest, float64(c.SlowestJiffy)/hz, AttrServer, srv.Server, smb.Table.Keys.Command, cmd)
 				}
 			}
 		}
@@ -260,8 +261,8 @@ func buildServerCommands(s *statsBuilder, servers []cifsproc.ServerStats) {
 		slow := s.sum("cifs.server.slow_responses", "{response}", "Responses slower than the cifs client's own slow-response limit, per SMB2 command.")
 		for _, srv := range servers {
 			for _, r := range srv.SlowResponses {
-				cmd := commandName(r.Command)
-				s.counter(slow, cumKey{metric: "slow", server: srv.Server, sub: cmd}, r.Count, 0, AttrServer, srv.Server, AttrCommand, cmd)
+				cmd := smb.Command(r.Command).String()
+				s.counter(slow, cumKey{metric: "slow", server: srv.Server, sub: cmd}, r.Count, 0, AttrServer, srv.Server, smb.Table.Keys.Command, cmd)
 			}
 		}
 	}
@@ -296,31 +297,31 @@ func buildShares(s *statsBuilder, shares []cifsproc.ShareStats) {
 			since = pcommon.NewTimestampFromTime(sh.Since)
 		}
 		key := cumKey{metric: "smbs", server: sh.Server, share: sh.Share}
-		s.counter(reqs, key, sh.SMBs, since, AttrServer, sh.Server, AttrShare, sh.Share)
+		s.counter(reqs, key, sh.SMBs, since, AttrServer, sh.Server, smb.Table.Keys.Share, sh.Share)
 		var d int64
 		if sh.Disconnected {
 			d = 1
 		}
-		s.level(disc, d, AttrServer, sh.Server, AttrShare, sh.Share)
+		s.level(disc, d, AttrServer, sh.Server, smb.Table.Keys.Share, sh.Share)
 		if sh.HasBytes {
 			key.metric, key.sub = "io", "read"
-			s.counter(io, key, sh.BytesRead, since, AttrServer, sh.Server, AttrShare, sh.Share, AttrDirection, "read")
+			s.counter(io, key, sh.BytesRead, since, AttrServer, sh.Server, smb.Table.Keys.Share, sh.Share, AttrDirection, "read")
 			key.sub = "write"
-			s.counter(io, key, sh.BytesWritten, since, AttrServer, sh.Server, AttrShare, sh.Share, AttrDirection, "write")
+			s.counter(io, key, sh.BytesWritten, since, AttrServer, sh.Server, smb.Table.Keys.Share, sh.Share, AttrDirection, "write")
 		}
 		if sh.HasOpenFiles {
-			s.level(open, sh.OpenFilesLocal, AttrServer, sh.Server, AttrShare, sh.Share, AttrOpenScope, "local")
-			s.level(open, sh.OpenFilesRemote, AttrServer, sh.Server, AttrShare, sh.Share, AttrOpenScope, "server")
+			s.level(open, sh.OpenFilesLocal, AttrServer, sh.Server, smb.Table.Keys.Share, sh.Share, AttrOpenScope, "local")
+			s.level(open, sh.OpenFilesRemote, AttrServer, sh.Server, smb.Table.Keys.Share, sh.Share, AttrOpenScope, "server")
 		}
 		for _, c := range sh.CommandCounters {
 			cmd := c.Label
 			if c.Known {
-				cmd = commandName(c.Command)
+				cmd = smb.Command(c.Command).String()
 			}
 			key.metric, key.sub = "sent", cmd
-			s.counter(cmds, key, c.Sent, since, AttrServer, sh.Server, AttrShare, sh.Share, AttrCommand, cmd)
+			s.counter(cmds, key, c.Sent, since, AttrServer, sh.Server, smb.Table.Keys.Share, sh.Share, smb.Table.Keys.Command, cmd)
 			key.metric = "failed"
-			s.counter(failed, key, c.Failed, since, AttrServer, sh.Server, AttrShare, sh.Share, AttrCommand, cmd)
+			s.counter(failed, key, c.Failed, since, AttrServer, sh.Server, smb.Table.Keys.Share, sh.Share, smb.Table.Keys.Command, cmd)
 		}
 	}
 }

@@ -7,8 +7,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/linuxdiag/aod/internal/errno"
 	"github.com/linuxdiag/aod/internal/event"
-	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // Event names of the log records, one per event.Kind.
@@ -63,6 +64,7 @@ func (b *LogBuilder) Append(lr plog.LogRecord, ev *event.Event, observed pcommon
 	lr.SetTimestamp(pcommon.Timestamp(b.clock.UnixNano(ev.EndNs)))
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(16)
+	attrs.PutStr(AttrProtocol, ev.Protocol.String())
 	attrs.PutStr(AttrEventKind, ev.Kind.String())
 
 	switch ev.Kind {
@@ -74,15 +76,16 @@ func (b *LogBuilder) Append(lr plog.LogRecord, ev *event.Event, observed pcommon
 }
 
 func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
+	k := &proto.TableOf(ev.Protocol).Keys
 	attrs := lr.Attributes()
-	cmd := commandName(ev.Command)
+	cmd := ev.Cmd().String()
 	latency := ev.Latency().Seconds()
 	// A failure whose start the kernel never saw (orphan) has StartNs == EndNs: its
 	// latency is unknown, not zero.
 	startKnown := ev.StartNs != ev.EndNs
-	attrs.PutStr(AttrCommand, cmd)
+	attrs.PutStr(k.Command, cmd)
 	if startKnown {
-		attrs.PutDouble(AttrDuration, latency)
+		attrs.PutDouble(k.OpDuration, latency)
 	}
 	lr.SetSeverityNumber(plog.SeverityNumberWarn)
 	lr.SetSeverityText("WARN")
@@ -90,10 +93,10 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 	b.buf = append(b.buf[:0], cmd...)
 	if ev.Kind == event.KindError {
 		lr.SetEventName(EventFailed)
-		status := statusName(ev.Status)
+		status := ev.Stat().String()
 		attrs.PutStr(AttrErrorType, status)
-		attrs.PutInt(AttrStatus, int64(ev.Status))
-		attrs.PutInt(AttrRc, int64(ev.Rc))
+		attrs.PutInt(k.Status, int64(ev.Status))
+		attrs.PutInt(k.Rc, int64(ev.Rc))
 		b.buf = append(b.buf, " failed: "...)
 		b.buf = append(b.buf, status...)
 		if startKnown {
@@ -114,16 +117,16 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 		b.buf = append(b.buf, ` on \\`...)
 		b.buf = append(b.buf, name.Server...)
 		if name.Share != "" {
-			attrs.PutStr(AttrShare, name.Share)
+			attrs.PutStr(k.Share, name.Share)
 			b.buf = append(b.buf, '\\')
 			b.buf = append(b.buf, name.Share...)
 		}
 	}
 	lr.Body().SetStr(string(b.buf))
 
-	attrs.PutStr(AttrSessionID, b.hex(ev.SessionID))
-	attrs.PutStr(AttrTreeID, b.hex(uint64(ev.TreeID)))
-	attrs.PutInt(AttrMessageID, int64(ev.MessageID))
+	attrs.PutStr(k.SessionID, b.hex(ev.SessionID))
+	attrs.PutStr(k.TreeID, b.hex(uint64(ev.TreeID)))
+	attrs.PutInt(k.MessageID, int64(ev.MessageID))
 	if ev.Pid != 0 {
 		attrs.PutInt(AttrPid, int64(ev.Tgid))
 		attrs.PutInt(AttrTid, int64(ev.Pid))
@@ -131,11 +134,12 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 	}
 	if startKnown {
 		b.buf = time.Unix(0, b.clock.UnixNano(ev.StartNs)).UTC().AppendFormat(b.buf[:0], time.RFC3339Nano)
-		attrs.PutStr(AttrStartTime, string(b.buf))
+		attrs.PutStr(k.OpStartTime, string(b.buf))
 	}
 }
 
 func (b *LogBuilder) connection(lr plog.LogRecord, ev *event.Event) {
+	k := &proto.TableOf(ev.Protocol).Keys
 	attrs := lr.Attributes()
 	server := ev.ServerString()
 	switch ev.Kind {
@@ -153,8 +157,8 @@ func (b *LogBuilder) connection(lr plog.LogRecord, ev *event.Event) {
 		lr.SetEventName(EventConnectError)
 		lr.SetSeverityNumber(plog.SeverityNumberError)
 		lr.SetSeverityText("ERROR")
-		attrs.PutInt(AttrRc, int64(ev.Rc))
-		if errno := smb.ErrnoName(-ev.Rc); errno != "" {
+		attrs.PutInt(k.Rc, int64(ev.Rc))
+		if errno := errno.Name(-ev.Rc); errno != "" {
 			attrs.PutStr(AttrErrorType, errno)
 		}
 		b.buf = append(b.buf[:0], "connection failed to "...)
@@ -164,7 +168,7 @@ func (b *LogBuilder) connection(lr plog.LogRecord, ev *event.Event) {
 	if server != "" {
 		attrs.PutStr(AttrServer, server)
 	}
-	attrs.PutStr(AttrConnID, b.hex(ev.ConnID))
+	attrs.PutStr(k.ConnID, b.hex(ev.ConnID))
 }
 
 // hex formats v as the kernel prints ids in DebugData and traces: 0x-prefixed.
@@ -172,21 +176,4 @@ func (b *LogBuilder) hex(v uint64) string {
 	b.buf = append(b.buf[:0], "0x"...)
 	b.buf = strconv.AppendUint(b.buf, v, 16)
 	return string(b.buf)
-}
-
-// commandName names a command code, falling back to its number for codes outside SMB2.
-func commandName(code uint16) string {
-	if n := smb.CommandName(code); n != "" {
-		return n
-	}
-	return "SMB2_CMD_" + strconv.Itoa(int(code))
-}
-
-// statusName names an NTSTATUS value, falling back to its hex form for values the
-// table does not list.
-func statusName(code uint32) string {
-	if n := smb.StatusName(code); n != "" {
-		return n
-	}
-	return "0x" + strconv.FormatUint(uint64(code), 16)
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
+	"github.com/linuxdiag/aod/internal/smb"
 )
 
 // fixedOffset is a Clock whose wall time is the monotonic time plus an offset.
@@ -39,7 +41,7 @@ func attrsOf(t *testing.T, lr plog.LogRecord) map[string]any {
 
 func TestLogRecordForFailedRequest(t *testing.T) {
 	// smb3_cmd_err of the 6.12 trace: stat's CREATE of a missing file.
-	ev := event.Event{
+	ev := event.Event{Protocol: proto.SMB,
 		Kind: event.KindError, Command: 5, Status: 0xc0000034, Rc: -2,
 		Pid: 433, Tgid: 433, Comm: comm("stat"),
 		SessionID: 0x936c11ff, TreeID: 0x53dfe4a, MessageID: 369,
@@ -66,21 +68,22 @@ func TestLogRecordForFailedRequest(t *testing.T) {
 		t.Errorf("event %q severity %v", lr.EventName(), lr.SeverityNumber())
 	}
 	want := map[string]any{
-		AttrEventKind: "error",
-		AttrCommand:   "SMB2_CREATE",
-		AttrDuration:  0.174356,
-		AttrErrorType: "STATUS_OBJECT_NAME_NOT_FOUND",
-		AttrStatus:    int64(0xc0000034),
-		AttrRc:        int64(-2),
-		AttrServer:    "127.0.0.1",
-		AttrShare:     "share",
-		AttrSessionID: "0x936c11ff",
-		AttrTreeID:    "0x53dfe4a",
-		AttrMessageID: int64(369),
-		AttrPid:       int64(433),
-		AttrTid:       int64(433),
-		AttrComm:      "stat",
-		AttrStartTime: "2026-11-26T02:11:33.667696Z",
+		AttrProtocol:               "smb",
+		AttrEventKind:              "error",
+		smb.Table.Keys.Command:     "SMB2_CREATE",
+		smb.Table.Keys.OpDuration:  0.174356,
+		AttrErrorType:              "STATUS_OBJECT_NAME_NOT_FOUND",
+		smb.Table.Keys.Status:      int64(0xc0000034),
+		smb.Table.Keys.Rc:          int64(-2),
+		AttrServer:                 "127.0.0.1",
+		smb.Table.Keys.Share:       "share",
+		smb.Table.Keys.SessionID:   "0x936c11ff",
+		smb.Table.Keys.TreeID:      "0x53dfe4a",
+		smb.Table.Keys.MessageID:   int64(369),
+		AttrPid:                    int64(433),
+		AttrTid:                    int64(433),
+		AttrComm:                   "stat",
+		smb.Table.Keys.OpStartTime: "2026-11-26T02:11:33.667696Z",
 	}
 	got := attrsOf(t, lr)
 	for k, v := range want {
@@ -97,7 +100,7 @@ func TestLogRecordForFailedRequest(t *testing.T) {
 }
 
 func TestLogRecordForSlowRequestOfUnknownShare(t *testing.T) {
-	ev := event.Event{
+	ev := event.Event{Protocol: proto.SMB,
 		Kind: event.KindSlow, Command: 8, Pid: 10, Tgid: 9, Comm: comm("kworker/0:1"),
 		SessionID: 0x77, TreeID: 5, MessageID: 1 << 40,
 		StartNs: 14_000_000_000, EndNs: 15_250_000_000,
@@ -105,19 +108,19 @@ func TestLogRecordForSlowRequestOfUnknownShare(t *testing.T) {
 	ld := NewLogBuilder(testNames, testClock, "v1").Build([]event.Event{ev}, testEpoch)
 	lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
 	got := attrsOf(t, lr)
-	if lr.EventName() != EventSlow || got[AttrDuration] != 1.25 || got[AttrCommand] != "SMB2_READ" {
+	if lr.EventName() != EventSlow || got[smb.Table.Keys.OpDuration] != 1.25 || got[smb.Table.Keys.Command] != "SMB2_READ" {
 		t.Errorf("event %q attrs %v", lr.EventName(), got)
 	}
-	for _, k := range []string{AttrServer, AttrShare, AttrErrorType, AttrStatus, AttrRc} {
+	for _, k := range []string{AttrServer, smb.Table.Keys.Share, AttrErrorType, smb.Table.Keys.Status, smb.Table.Keys.Rc} {
 		if _, ok := got[k]; ok {
 			t.Errorf("%s set on a slow request of an unknown share", k)
 		}
 	}
-	if got[AttrMessageID] != int64(1<<40) || got[AttrPid] != int64(9) || got[AttrTid] != int64(10) || got[AttrComm] != "kworker/0:1" {
+	if got[smb.Table.Keys.MessageID] != int64(1<<40) || got[AttrPid] != int64(9) || got[AttrTid] != int64(10) || got[AttrComm] != "kworker/0:1" {
 		t.Errorf("ids %v", got)
 	}
-	if got[AttrStartTime] != "2026-11-26T02:11:33Z" {
-		t.Errorf("start %v", got[AttrStartTime])
+	if got[smb.Table.Keys.OpStartTime] != "2026-11-26T02:11:33Z" {
+		t.Errorf("start %v", got[smb.Table.Keys.OpStartTime])
 	}
 	if body := lr.Body().Str(); body != "SMB2_READ took 1.25 s" {
 		t.Errorf("body %q", body)
@@ -127,7 +130,7 @@ func TestLogRecordForSlowRequestOfUnknownShare(t *testing.T) {
 func TestLogRecordForFailureWithoutStart(t *testing.T) {
 	// The kernel saw the error but not the request's enter (it began before the probes
 	// attached, or its start was evicted): no latency, no issuing task.
-	ev := event.Event{
+	ev := event.Event{Protocol: proto.SMB,
 		Kind: event.KindError, Command: 5, Status: 0xc0000034, Rc: -2,
 		SessionID: 0x936c11ff, TreeID: 0x53dfe4a, MessageID: 369,
 		StartNs: 14_842_052_000, EndNs: 14_842_052_000,
@@ -135,12 +138,12 @@ func TestLogRecordForFailureWithoutStart(t *testing.T) {
 	ld := NewLogBuilder(testNames, testClock, "v1").Build([]event.Event{ev}, testEpoch)
 	lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
 	got := attrsOf(t, lr)
-	for _, k := range []string{AttrDuration, AttrStartTime, AttrPid, AttrTid, AttrComm} {
+	for _, k := range []string{smb.Table.Keys.OpDuration, smb.Table.Keys.OpStartTime, AttrPid, AttrTid, AttrComm} {
 		if _, ok := got[k]; ok {
 			t.Errorf("%s set for a failure whose start was not seen: %v", k, got[k])
 		}
 	}
-	if got[AttrErrorType] != "STATUS_OBJECT_NAME_NOT_FOUND" || got[AttrShare] != "share" {
+	if got[AttrErrorType] != "STATUS_OBJECT_NAME_NOT_FOUND" || got[smb.Table.Keys.Share] != "share" {
 		t.Errorf("attrs %v", got)
 	}
 	if body := lr.Body().Str(); body != `SMB2_CREATE failed: STATUS_OBJECT_NAME_NOT_FOUND on \\127.0.0.1\share` {
@@ -152,9 +155,9 @@ func TestLogRecordForConnectionEvents(t *testing.T) {
 	var srv [64]byte
 	copy(srv[:], "fs1.example.com")
 	evs := []event.Event{
-		{Kind: event.KindReconnect, ConnID: 1, Server: srv, EndNs: 15_000_000_000},
-		{Kind: event.KindConnect, ConnID: 2, Server: srv, EndNs: 15_000_000_000},
-		{Kind: event.KindConnectError, ConnID: 3, Server: srv, Rc: -111, EndNs: 15_000_000_000},
+		{Protocol: proto.SMB, Kind: event.KindReconnect, ConnID: 1, Server: srv, EndNs: 15_000_000_000},
+		{Protocol: proto.SMB, Kind: event.KindConnect, ConnID: 2, Server: srv, EndNs: 15_000_000_000},
+		{Protocol: proto.SMB, Kind: event.KindConnectError, ConnID: 3, Server: srv, Rc: -111, EndNs: 15_000_000_000},
 	}
 	ld := NewLogBuilder(testNames, testClock, "v1").Build(evs, testEpoch)
 	recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
@@ -171,29 +174,29 @@ func TestLogRecordForConnectionEvents(t *testing.T) {
 		if lr.EventName() != want.name || got[AttrEventKind] != want.kind || lr.Body().Str() != want.body || lr.SeverityNumber() != want.sev {
 			t.Errorf("record %d: %q %v %q %v", i, lr.EventName(), got, lr.Body().Str(), lr.SeverityNumber())
 		}
-		if got[AttrServer] != "fs1.example.com" || got[AttrConnID] != "0x"+string(rune('1'+i)) {
+		if got[AttrServer] != "fs1.example.com" || got[smb.Table.Keys.ConnID] != "0x"+string(rune('1'+i)) {
 			t.Errorf("record %d attrs %v", i, got)
 		}
 		if !lr.Timestamp().AsTime().Equal(testEpoch.Add(time.Second)) {
 			t.Errorf("record %d time %v", i, lr.Timestamp().AsTime())
 		}
 	}
-	if got := attrsOf(t, recs.At(2)); got[AttrRc] != int64(-111) || got[AttrErrorType] != "ECONNREFUSED" {
+	if got := attrsOf(t, recs.At(2)); got[smb.Table.Keys.Rc] != int64(-111) || got[AttrErrorType] != "ECONNREFUSED" {
 		t.Errorf("connect error attrs %v", got)
 	}
 }
 
 func TestUnknownCodesKeepTheirNumbers(t *testing.T) {
-	ev := event.Event{Kind: event.KindError, Command: 77, Status: 0xdeadbeef}
+	ev := event.Event{Protocol: proto.SMB, Kind: event.KindError, Command: 77, Status: 0xdeadbeef}
 	ld := NewLogBuilder(testNames, testClock, "").Build([]event.Event{ev}, testEpoch)
 	got := attrsOf(t, ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0))
-	if got[AttrCommand] != "SMB2_CMD_77" || got[AttrErrorType] != "0xdeadbeef" {
+	if got[smb.Table.Keys.Command] != "SMB2_CMD_77" || got[AttrErrorType] != "0xdeadbeef" {
 		t.Errorf("attrs %v", got)
 	}
 }
 
 func BenchmarkLogRecord(b *testing.B) {
-	ev := event.Event{
+	ev := event.Event{Protocol: proto.SMB,
 		Kind: event.KindError, Command: 5, Status: 0xc0000034, Rc: -2,
 		Pid: 433, Tgid: 433, Comm: comm("stat"),
 		SessionID: 0x936c11ff, TreeID: 0x53dfe4a, MessageID: 369,

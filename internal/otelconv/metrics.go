@@ -9,6 +9,7 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
 )
 
@@ -130,14 +131,34 @@ func (m *Metrics) Build(form HistogramForm) pmetric.Metrics {
 	return md
 }
 
-func (m *Metrics) buildDurations(b *builder, form HistogramForm) {
-	if len(m.lat.order) == 0 {
-		return
+// protocols returns the protocols of series, in ascending order: each gets its own
+// pair of request metrics.
+func protocols(series []requestSeries) []proto.Protocol {
+	var set [256]bool
+	for _, s := range series {
+		set[s.protocol] = true
 	}
+	var ps []proto.Protocol
+	for p, ok := range set {
+		if ok {
+			ps = append(ps, proto.Protocol(p))
+		}
+	}
+	return ps
+}
+
+func (m *Metrics) buildDurations(b *builder, form HistogramForm) {
+	for _, p := range protocols(m.lat.order) {
+		m.buildDuration(b, form, proto.TableOf(p))
+	}
+}
+
+// buildDuration builds the duration histogram of t's protocol.
+func (m *Metrics) buildDuration(b *builder, form HistogramForm, t *proto.Table) {
 	metric := b.ms.AppendEmpty()
-	metric.SetName(MetricDuration)
+	metric.SetName(t.Keys.Duration)
 	metric.SetUnit("s")
-	metric.SetDescription("Duration of SMB requests the kernel client completed, measured in the kernel from smb3_cmd_enter to smb3_cmd_done or smb3_cmd_err; failed requests carry error.type.")
+	metric.SetDescription(t.DurationHelp)
 	switch form {
 	case Explicit:
 		h := metric.SetEmptyHistogram()
@@ -146,6 +167,9 @@ func (m *Metrics) buildDurations(b *builder, form HistogramForm) {
 		dps.EnsureCapacity(len(m.lat.order))
 		bounds := latencyhist.PrometheusBounds()
 		for _, key := range m.lat.order {
+			if key.protocol != t.Protocol {
+				continue
+			}
 			s := m.lat.series[key]
 			dp := dps.AppendEmpty()
 			b.times(dp)
@@ -162,6 +186,9 @@ func (m *Metrics) buildDurations(b *builder, form HistogramForm) {
 		dps := h.DataPoints()
 		dps.EnsureCapacity(len(m.lat.order))
 		for _, key := range m.lat.order {
+			if key.protocol != t.Protocol {
+				continue
+			}
 			s := m.lat.series[key]
 			dp := dps.AppendEmpty()
 			b.times(dp)
@@ -180,29 +207,37 @@ func (m *Metrics) buildDurations(b *builder, form HistogramForm) {
 }
 
 func (m *Metrics) buildErrors(b *builder) {
-	if len(m.errs.order) == 0 {
-		return
-	}
-	dps := b.sum(MetricErrors, "{error}", "SMB requests that failed, by NTSTATUS, counted in the kernel.")
-	dps.EnsureCapacity(len(m.errs.order))
-	for _, key := range m.errs.order {
-		dp := dps.AppendEmpty()
-		b.times(dp)
-		dp.SetIntValue(int64(m.errs.series[key]))
-		requestAttrs(dp.Attributes(), key)
+	for _, p := range protocols(m.errs.order) {
+		t := proto.TableOf(p)
+		dps := b.sum(t.Keys.Errors, "{error}", t.ErrorsHelp)
+		dps.EnsureCapacity(len(m.errs.order))
+		for _, key := range m.errs.order {
+			if key.protocol == p {
+				m.buildError(b, dps, key)
+			}
+		}
 	}
 }
 
+// buildError appends the point of one failure series.
+func (m *Metrics) buildError(b *builder, dps pmetric.NumberDataPointSlice, key requestSeries) {
+	dp := dps.AppendEmpty()
+	b.times(dp)
+	dp.SetIntValue(int64(m.errs.series[key]))
+	requestAttrs(dp.Attributes(), key)
+}
+
 // requestAttrs puts a request series' attributes: error.type only on series of failed
-// requests (the kernel reports every failure with a non-zero NTSTATUS).
+// requests (the kernel reports every failure with a non-zero status).
 func requestAttrs(attrs pcommon.Map, key requestSeries) {
+	k := &proto.TableOf(key.protocol).Keys
 	attrs.EnsureCapacity(4)
-	attrs.PutStr(AttrCommand, commandName(key.command))
+	attrs.PutStr(k.Command, proto.Command{Protocol: key.protocol, Code: key.command}.String())
 	if key.status != 0 {
-		attrs.PutStr(AttrErrorType, statusName(key.status))
+		attrs.PutStr(AttrErrorType, proto.Status{Protocol: key.protocol, Code: key.status}.String())
 	}
 	attrs.PutStr(AttrServer, key.server)
-	attrs.PutStr(AttrShare, key.share)
+	attrs.PutStr(k.Share, key.share)
 }
 
 func (s *latencyState) count() uint64 {

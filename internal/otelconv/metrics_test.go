@@ -14,7 +14,9 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
+	"github.com/linuxdiag/aod/internal/smb"
 )
 
 var (
@@ -78,7 +80,7 @@ func numberPoint(t *testing.T, dps pmetric.NumberDataPointSlice, kv ...string) p
 // kernelEntry builds the histogram entry the kernel would hold after counting the
 // latencies, bucketing them as the BPF programs do.
 func kernelEntry(ses uint64, tree uint32, cmd uint16, latencies ...time.Duration) bpf.HistogramSample {
-	e := bpf.HistogramSample{SessionID: ses, TreeID: tree, Command: cmd}
+	e := bpf.HistogramSample{Protocol: proto.SMB, SessionID: ses, TreeID: tree, Command: cmd}
 	for _, l := range latencies {
 		j, zero := latencyhist.BucketOf(uint64(l))
 		if zero {
@@ -112,7 +114,7 @@ func TestExponentialHistogramRoundTrip(t *testing.T) {
 	m.Update(&Snapshot{Time: t0.Add(time.Minute), Latencies: []bpf.HistogramSample{kernelEntry(0x936c11ff, 0x53dfe4a, 8, roundTripLatencies...)}})
 	md := m.Build(Exponential)
 
-	metric := findMetric(t, md, MetricDuration)
+	metric := findMetric(t, md, smb.Table.Keys.Duration)
 	if metric.Unit() != "s" || metric.Type() != pmetric.MetricTypeExponentialHistogram {
 		t.Fatalf("unit %q type %v", metric.Unit(), metric.Type())
 	}
@@ -121,7 +123,7 @@ func TestExponentialHistogramRoundTrip(t *testing.T) {
 		t.Fatalf("temporality %v, %d points", eh.AggregationTemporality(), eh.DataPoints().Len())
 	}
 	dp := eh.DataPoints().At(0)
-	if !matches(dp.Attributes(), AttrCommand, "SMB2_READ", AttrServer, "127.0.0.1", AttrShare, "share") {
+	if !matches(dp.Attributes(), smb.Table.Keys.Command, "SMB2_READ", AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share") {
 		t.Errorf("attributes %v", dp.Attributes().AsRaw())
 	}
 	if dp.StartTimestamp().AsTime() != t0 || dp.Timestamp().AsTime() != t0.Add(time.Minute) {
@@ -181,7 +183,7 @@ func TestExplicitHistogramRoundTrip(t *testing.T) {
 	m := NewMetrics(testNames, t0, bootTime, "v1")
 	m.Update(&Snapshot{Time: t0.Add(time.Minute), Latencies: []bpf.HistogramSample{kernelEntry(0x936c11ff, 0x53dfe4a, 5, roundTripLatencies...)}})
 	md := m.Build(Explicit)
-	metric := findMetric(t, md, MetricDuration)
+	metric := findMetric(t, md, smb.Table.Keys.Duration)
 	if metric.Type() != pmetric.MetricTypeHistogram {
 		t.Fatalf("type %v", metric.Type())
 	}
@@ -216,7 +218,7 @@ func TestExplicitHistogramRoundTrip(t *testing.T) {
 	if dp.Count() != uint64(len(roundTripLatencies)) {
 		t.Errorf("count %d", dp.Count())
 	}
-	if !matches(dp.Attributes(), AttrCommand, "SMB2_CREATE", AttrServer, "127.0.0.1", AttrShare, "share") {
+	if !matches(dp.Attributes(), smb.Table.Keys.Command, "SMB2_CREATE", AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share") {
 		t.Errorf("attributes %v", dp.Attributes().AsRaw())
 	}
 }
@@ -238,7 +240,7 @@ func TestFailedRequestDurationsCarryErrorType(t *testing.T) {
 	for _, form := range []HistogramForm{Exponential, Explicit} {
 		m := NewMetrics(names, t0, bootTime, "v1")
 		m.Update(&Snapshot{Time: t0.Add(time.Minute), Latencies: entries})
-		metric := findMetric(t, m.Build(form), MetricDuration)
+		metric := findMetric(t, m.Build(form), smb.Table.Keys.Duration)
 		for _, c := range []struct {
 			errorType string // "": the successful requests, without error.type
 			latencies []time.Duration
@@ -247,7 +249,7 @@ func TestFailedRequestDurationsCarryErrorType(t *testing.T) {
 			{"STATUS_END_OF_FILE", []time.Duration{5 * ms, 300 * ms, 40 * time.Second}},
 			{"STATUS_OBJECT_NAME_NOT_FOUND", []time.Duration{17 * ms}},
 		} {
-			kv := []string{AttrCommand, "SMB2_READ", AttrServer, "srv", AttrShare, "a"}
+			kv := []string{smb.Table.Keys.Command, "SMB2_READ", AttrServer, "srv", smb.Table.Keys.Share, "a"}
 			if c.errorType != "" {
 				kv = append(kv, AttrErrorType, c.errorType)
 			}
@@ -312,9 +314,9 @@ func TestRequestMetricsAccumulate(t *testing.T) {
 		return m.Build(Exponential)
 	}
 	durationOf := func(md pmetric.Metrics, share string) pmetric.ExponentialHistogramDataPoint {
-		dps := findMetric(t, md, MetricDuration).ExponentialHistogram().DataPoints()
+		dps := findMetric(t, md, smb.Table.Keys.Duration).ExponentialHistogram().DataPoints()
 		for i := range dps.Len() {
-			if matches(dps.At(i).Attributes(), AttrCommand, "SMB2_READ", AttrServer, "srv", AttrShare, share) {
+			if matches(dps.At(i).Attributes(), smb.Table.Keys.Command, "SMB2_READ", AttrServer, "srv", smb.Table.Keys.Share, share) {
 				return dps.At(i)
 			}
 		}
@@ -324,18 +326,18 @@ func TestRequestMetricsAccumulate(t *testing.T) {
 
 	md := snap(time.Minute,
 		[]bpf.HistogramSample{kernelEntry(1, 10, 8, ms, ms), kernelEntry(2, 20, 8, 3*ms), kernelEntry(1, 11, 8, ms)},
-		[]bpf.ErrorSample{{SessionID: 1, TreeID: 10, Command: 5, Status: 0xc0000034, Count: 4}, {SessionID: 2, TreeID: 20, Command: 5, Status: 0xc0000034, Count: 1}})
+		[]bpf.ErrorSample{{Protocol: proto.SMB, SessionID: 1, TreeID: 10, Command: 5, Status: 0xc0000034, Count: 4}, {Protocol: proto.SMB, SessionID: 2, TreeID: 20, Command: 5, Status: 0xc0000034, Count: 1}})
 	if a := durationOf(md, "a"); a.Count() != 3 || a.Sum() != 0.005 {
 		t.Fatalf("share a: count %d sum %v, want both sessions' 3 and 0.005", a.Count(), a.Sum())
 	}
 	if b := durationOf(md, "b"); b.Count() != 1 {
 		t.Fatalf("share b count %d", b.Count())
 	}
-	errs := findMetric(t, md, MetricErrors)
+	errs := findMetric(t, md, smb.Table.Keys.Errors)
 	if !errs.Sum().IsMonotonic() || errs.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
 		t.Fatal("errors not a cumulative monotonic sum")
 	}
-	dp := numberPoint(t, errs.Sum().DataPoints(), AttrCommand, "SMB2_CREATE", AttrErrorType, "STATUS_OBJECT_NAME_NOT_FOUND", AttrServer, "srv", AttrShare, "a")
+	dp := numberPoint(t, errs.Sum().DataPoints(), smb.Table.Keys.Command, "SMB2_CREATE", AttrErrorType, "STATUS_OBJECT_NAME_NOT_FOUND", AttrServer, "srv", smb.Table.Keys.Share, "a")
 	if dp.IntValue() != 5 || dp.StartTimestamp().AsTime() != t0 {
 		t.Fatalf("errors %d start %v", dp.IntValue(), dp.StartTimestamp().AsTime())
 	}
@@ -344,12 +346,12 @@ func TestRequestMetricsAccumulate(t *testing.T) {
 	// the series keeps growing and keeps its start.
 	md = snap(2*time.Minute,
 		[]bpf.HistogramSample{kernelEntry(1, 10, 8, ms, ms, ms), kernelEntry(2, 20, 8, 2*ms), kernelEntry(1, 11, 8, ms)},
-		[]bpf.ErrorSample{{SessionID: 1, TreeID: 10, Command: 5, Status: 0xc0000034, Count: 4}})
+		[]bpf.ErrorSample{{Protocol: proto.SMB, SessionID: 1, TreeID: 10, Command: 5, Status: 0xc0000034, Count: 4}})
 	if a := durationOf(md, "a"); a.Count() != 5 || math.Abs(a.Sum()-0.008) > 1e-15 || a.StartTimestamp().AsTime() != t0 {
 		t.Fatalf("share a after a restart: count %d sum %v start %v, want 5, 0.008, %v", a.Count(), a.Sum(), a.StartTimestamp().AsTime(), t0)
 	}
 	// The error entry of session 2 vanished: its past failures stay counted.
-	dp = numberPoint(t, findMetric(t, md, MetricErrors).Sum().DataPoints(), AttrCommand, "SMB2_CREATE", AttrErrorType, "STATUS_OBJECT_NAME_NOT_FOUND", AttrServer, "srv", AttrShare, "a")
+	dp = numberPoint(t, findMetric(t, md, smb.Table.Keys.Errors).Sum().DataPoints(), smb.Table.Keys.Command, "SMB2_CREATE", AttrErrorType, "STATUS_OBJECT_NAME_NOT_FOUND", AttrServer, "srv", smb.Table.Keys.Share, "a")
 	if dp.IntValue() != 5 {
 		t.Fatalf("errors after an entry vanished: %d", dp.IntValue())
 	}
@@ -358,8 +360,8 @@ func TestRequestMetricsAccumulate(t *testing.T) {
 func TestUnresolvedSharesStillCount(t *testing.T) {
 	m := NewMetrics(mapNames{}, t0, bootTime, "v1")
 	m.Update(&Snapshot{Time: t0, Latencies: []bpf.HistogramSample{kernelEntry(9, 9, 0, time.Millisecond)}})
-	dp := findMetric(t, m.Build(Exponential), MetricDuration).ExponentialHistogram().DataPoints().At(0)
-	if !matches(dp.Attributes(), AttrCommand, "SMB2_NEGOTIATE", AttrServer, "", AttrShare, "") || dp.Count() != 1 {
+	dp := findMetric(t, m.Build(Exponential), smb.Table.Keys.Duration).ExponentialHistogram().DataPoints().At(0)
+	if !matches(dp.Attributes(), smb.Table.Keys.Command, "SMB2_NEGOTIATE", AttrServer, "", smb.Table.Keys.Share, "") || dp.Count() != 1 {
 		t.Fatalf("attributes %v count %d", dp.Attributes().AsRaw(), dp.Count())
 	}
 }
@@ -413,28 +415,28 @@ func TestCifsStatsMetrics(t *testing.T) {
 	check("cifs.vfs.operations", 199, bootTime)
 	check("cifs.vfs.operations.max_active", 4, none)
 	check("cifs.server.requests.max_in_flight", 6, none, AttrServer, "127.0.0.1")
-	check("cifs.server.commands", 58, bootTime, AttrServer, "127.0.0.1", AttrCommand, "SMB2_CREATE")
-	check("cifs.share.requests", 310, since, AttrServer, "127.0.0.1", AttrShare, "share")
-	check("cifs.share.io", 4194328, since, AttrServer, "127.0.0.1", AttrShare, "share", AttrDirection, "read")
-	check("cifs.share.io", 4194311, since, AttrServer, "127.0.0.1", AttrShare, "share", AttrDirection, "write")
-	check("cifs.share.open_files", 1, none, AttrServer, "127.0.0.1", AttrShare, "share", AttrOpenScope, "server")
-	check("cifs.share.commands", 69, since, AttrServer, "127.0.0.1", AttrShare, "share", AttrCommand, "SMB2_READ")
-	check("cifs.share.command.failures", 0, since, AttrServer, "127.0.0.1", AttrShare, "share", AttrCommand, "SMB2_OPLOCK_BREAK")
-	check("cifs.share.disconnected", 0, none, AttrServer, "127.0.0.1", AttrShare, "share")
+	check("cifs.server.commands", 58, bootTime, AttrServer, "127.0.0.1", smb.Table.Keys.Command, "SMB2_CREATE")
+	check("cifs.share.requests", 310, since, AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share")
+	check("cifs.share.io", 4194328, since, AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share", AttrDirection, "read")
+	check("cifs.share.io", 4194311, since, AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share", AttrDirection, "write")
+	check("cifs.share.open_files", 1, none, AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share", AttrOpenScope, "server")
+	check("cifs.share.commands", 69, since, AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share", smb.Table.Keys.Command, "SMB2_READ")
+	check("cifs.share.command.failures", 0, since, AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share", smb.Table.Keys.Command, "SMB2_OPLOCK_BREAK")
+	check("cifs.share.disconnected", 0, none, AttrServer, "127.0.0.1", smb.Table.Keys.Share, "share")
 
 	// Jiffies become seconds: 346 jiffies at 250 Hz.
-	dp := numberPoint(t, findMetric(t, md, "cifs.server.command.time").Sum().DataPoints(), AttrServer, "127.0.0.1", AttrCommand, "SMB2_CLOSE")
+	dp := numberPoint(t, findMetric(t, md, "cifs.server.command.time").Sum().DataPoints(), AttrServer, "127.0.0.1", smb.Table.Keys.Command, "SMB2_CLOSE")
 	if dp.DoubleValue() != 346.0/250 {
 		t.Errorf("close time %v", dp.DoubleValue())
 	}
-	dp = numberPoint(t, findMetric(t, md, "cifs.server.command.slowest").Gauge().DataPoints(), AttrServer, "127.0.0.1", AttrCommand, "SMB2_CLOSE")
+	dp = numberPoint(t, findMetric(t, md, "cifs.server.command.slowest").Gauge().DataPoints(), AttrServer, "127.0.0.1", smb.Table.Keys.Command, "SMB2_CLOSE")
 	if dp.DoubleValue() != 53.0/250 {
 		t.Errorf("slowest close %v", dp.DoubleValue())
 	}
 	// Commands never sent have no fastest/slowest to speak of.
 	fast := findMetric(t, md, "cifs.server.command.fastest").Gauge().DataPoints()
 	for i := range fast.Len() {
-		if v, _ := fast.At(i).Attributes().Get(AttrCommand); v.Str() == "SMB2_LOCK" {
+		if v, _ := fast.At(i).Attributes().Get(smb.Table.Keys.Command); v.Str() == "SMB2_LOCK" {
 			t.Error("fastest reported for a command with no responses")
 		}
 	}
@@ -448,13 +450,13 @@ func TestCifsStatsResetsAndMerges(t *testing.T) {
 
 	// Server blocks and shares are exported once per name.
 	dps := findMetric(t, md, "cifs.server.commands").Sum().DataPoints()
-	if dp := numberPoint(t, dps, AttrServer, "fs1.example.com", AttrCommand, "SMB2_READ"); dp.IntValue() != 5000 {
+	if dp := numberPoint(t, dps, AttrServer, "fs1.example.com", smb.Table.Keys.Command, "SMB2_READ"); dp.IntValue() != 5000 {
 		t.Errorf("fs1 reads %d", dp.IntValue())
 	}
-	if dp := numberPoint(t, findMetric(t, md, "cifs.share.disconnected").Gauge().DataPoints(), AttrServer, "fs1.example.com", AttrShare, "home"); dp.IntValue() != 1 {
+	if dp := numberPoint(t, findMetric(t, md, "cifs.share.disconnected").Gauge().DataPoints(), AttrServer, "fs1.example.com", smb.Table.Keys.Share, "home"); dp.IntValue() != 1 {
 		t.Errorf("home disconnected = %d", dp.IntValue())
 	}
-	if dp := numberPoint(t, findMetric(t, md, "cifs.server.slow_responses").Sum().DataPoints(), AttrServer, "fs1.example.com", AttrCommand, "SMB2_READ"); dp.IntValue() != 3 {
+	if dp := numberPoint(t, findMetric(t, md, "cifs.server.slow_responses").Sum().DataPoints(), AttrServer, "fs1.example.com", smb.Table.Keys.Command, "SMB2_READ"); dp.IntValue() != 3 {
 		t.Errorf("slow responses %d", dp.IntValue())
 	}
 
@@ -478,10 +480,10 @@ func TestCifsStatsResetsAndMerges(t *testing.T) {
 	st3.Servers[0].Shares = append(st3.Servers[0].Shares, dup)
 	m.Update(&Snapshot{Time: t0.Add(2 * time.Minute), Stats: st3})
 	md = m.Build(Exponential)
-	if dp := numberPoint(t, findMetric(t, md, "cifs.share.requests").Sum().DataPoints(), AttrServer, "fs1.example.com", AttrShare, "projects"); dp.IntValue() != 10000 {
+	if dp := numberPoint(t, findMetric(t, md, "cifs.share.requests").Sum().DataPoints(), AttrServer, "fs1.example.com", smb.Table.Keys.Share, "projects"); dp.IntValue() != 10000 {
 		t.Errorf("merged share requests %d", dp.IntValue())
 	}
-	if dp := numberPoint(t, findMetric(t, md, "cifs.share.commands").Sum().DataPoints(), AttrServer, "fs1.example.com", AttrShare, "projects", AttrCommand, "SMB2_CREATE"); dp.IntValue() != 1600 {
+	if dp := numberPoint(t, findMetric(t, md, "cifs.share.commands").Sum().DataPoints(), AttrServer, "fs1.example.com", smb.Table.Keys.Share, "projects", smb.Table.Keys.Command, "SMB2_CREATE"); dp.IntValue() != 1600 {
 		t.Errorf("merged creates %d", dp.IntValue())
 	}
 	// Building twice (once per histogram form) does not move anything.
@@ -546,7 +548,7 @@ func TestSelfMetrics(t *testing.T) {
 	// Without bpf stats enabled, no run-time metrics; without requests, no request metrics.
 	m.Update(&Snapshot{Time: t0.Add(2 * time.Minute)})
 	md = m.Build(Exponential)
-	for _, name := range []string{"aod.bpf.run_time", "aod.bpf.run_count", MetricDuration, MetricErrors, "cifs.sessions"} {
+	for _, name := range []string{"aod.bpf.run_time", "aod.bpf.run_count", smb.Table.Keys.Duration, smb.Table.Keys.Errors, "cifs.sessions"} {
 		if hasMetric(md, name) {
 			t.Errorf("%s exported without data", name)
 		}
@@ -567,7 +569,7 @@ func BenchmarkMetricsSnapshot(b *testing.B) {
 				e.Buckets[j] = uint64(j)
 			}
 			lat = append(lat, e)
-			errs = append(errs, bpf.ErrorSample{SessionID: 1, TreeID: uint32(share), Command: uint16(cmd), Status: 0xc0000011, Count: 1})
+			errs = append(errs, bpf.ErrorSample{Protocol: proto.SMB, SessionID: 1, TreeID: uint32(share), Command: uint16(cmd), Status: 0xc0000011, Count: 1})
 		}
 	}
 	st := readStats(b, "Stats-multi.txt")
@@ -599,7 +601,7 @@ func TestForgetSessionsAfterPrune(t *testing.T) {
 	// four requests before the next read: all four are new.
 	m.ForgetSessions(func(id uint64) bool { return id != 1 })
 	m.Update(&Snapshot{Time: t0.Add(time.Minute), Latencies: []bpf.HistogramSample{kernelEntry(1, 10, 8, ms, ms, ms, ms)}})
-	dp := findMetric(t, m.Build(Exponential), MetricDuration).ExponentialHistogram().DataPoints().At(0)
+	dp := findMetric(t, m.Build(Exponential), smb.Table.Keys.Duration).ExponentialHistogram().DataPoints().At(0)
 	if dp.Count() != 7 {
 		t.Fatalf("count %d, want 3 + 4", dp.Count())
 	}

@@ -13,18 +13,9 @@ const ScopeName = "github.com/linuxdiag/aod/receiver"
 
 // Attribute keys.
 const (
-	AttrCommand    = "smb.command"    // SMB2 command name, "SMB2_READ"
 	AttrServer     = "server.address" // server host as the share was mounted
-	AttrShare      = "smb.share"      // share name, the last part of \\server\share
 	AttrErrorType  = "error.type"     // NTSTATUS name of a failed request
-	AttrStatus     = "smb.status"     // NTSTATUS value (log records)
-	AttrRc         = "smb.rc"         // -errno the client mapped the status to (log records)
-	AttrDuration   = "smb.operation.duration"
-	AttrStartTime  = "smb.operation.start_time"
-	AttrSessionID  = "smb.session.id"
-	AttrTreeID     = "smb.tree.id"
-	AttrMessageID  = "smb.message.id"
-	AttrConnID     = "smb.connection.id"
+	AttrProtocol   = "aod.protocol"   // the protocol of an event record: smb, nfs, io
 	AttrEventKind  = "aod.event.kind"
 	AttrPid        = "process.pid"
 	AttrTid        = "thread.id"
@@ -36,12 +27,6 @@ const (
 	AttrDropReason = "aod.drop.reason"
 	AttrProgram    = "aod.bpf.program"
 	AttrProcFile   = "aod.cifs.file"
-)
-
-// Metric names.
-const (
-	MetricDuration = "smb.client.operation.duration"
-	MetricErrors   = "smb.client.errors"
 )
 
 // Resolver names the share behind a (session id, tree id) pair;

@@ -3,21 +3,24 @@ package otelconv
 import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 type kernelKey struct {
-	session uint64
-	tree    uint32
-	command uint16
-	status  uint32
+	protocol proto.Protocol
+	session  uint64
+	tree     uint32
+	command  uint16
+	status   uint32
 }
 
 // requestSeries names one exported series of the request metrics.
 type requestSeries struct {
-	command uint16
-	status  uint32 // NTSTATUS of failed requests (error.type); 0: succeeded
-	server  string
-	share   string
+	protocol proto.Protocol
+	command  uint16
+	status   uint32 // failure status (error.type); 0: succeeded
+	server   string
+	share    string
 }
 
 type latencyState struct {
@@ -46,7 +49,7 @@ func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
 	clear(l.seen)
 	for i := range entries {
 		e := &entries[i]
-		k := kernelKey{session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status}
+		k := kernelKey{protocol: e.Protocol, session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status}
 		l.seen[k] = true
 		p := l.prev[k]
 		if p == nil {
@@ -80,7 +83,7 @@ func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
 
 func (l *latencies) seriesFor(k kernelKey, names Resolver) *latencyState {
 	name, _ := names.Lookup(k.session, k.tree)
-	key := requestSeries{command: k.command, status: k.status, server: name.Server, share: name.Share}
+	key := requestSeries{protocol: k.protocol, command: k.command, status: k.status, server: name.Server, share: name.Share}
 	s := l.series[key]
 	if s == nil {
 		s = &latencyState{}
@@ -105,7 +108,7 @@ func newErrorCounts() *errorCounts {
 func (c *errorCounts) update(entries []bpf.ErrorSample, names Resolver) {
 	clear(c.seen)
 	for _, e := range entries {
-		k := kernelKey{session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status}
+		k := kernelKey{protocol: e.Protocol, session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status}
 		c.seen[k] = true
 		p := c.prev[k]
 		if e.Count < p {
@@ -116,7 +119,7 @@ func (c *errorCounts) update(entries []bpf.ErrorSample, names Resolver) {
 			continue
 		}
 		name, _ := names.Lookup(e.SessionID, e.TreeID)
-		key := requestSeries{command: e.Command, status: e.Status, server: name.Server, share: name.Share}
+		key := requestSeries{protocol: e.Protocol, command: e.Command, status: e.Status, server: name.Server, share: name.Share}
 		if _, ok := c.series[key]; !ok {
 			c.order = append(c.order, key)
 		}

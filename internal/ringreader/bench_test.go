@@ -11,6 +11,7 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // memRing serves n copies of one kernel record the way ringbuf.Reader does (a copy
@@ -47,7 +48,7 @@ func (m *memRing) Close() error          { return nil }
 func BenchmarkDecodeAndBatch(b *testing.B) {
 	var comm [16]byte
 	copy(comm[:], "dd")
-	raw := bpf.EncodeEvent(nil, &event.Event{
+	raw := bpf.EncodeEvent(nil, &event.Event{Protocol: proto.SMB,
 		Kind: event.KindSlow, Command: 8, Pid: 4242, Tgid: 4240, Comm: comm,
 		SessionID: 0x936c11ff, TreeID: 0x53dfe4a, MessageID: 362,
 		StartNs: 14_201_968_000, EndNs: 14_314_130_000,
@@ -76,7 +77,7 @@ func BenchmarkDecodeAndBatch(b *testing.B) {
 }
 
 func TestReadingDoesNotAllocatePerEvent(t *testing.T) {
-	raw := bpf.EncodeEvent(nil, &event.Event{Kind: event.KindError, Command: 5, Status: 0xc0000034})
+	raw := bpf.EncodeEvent(nil, &event.Event{Protocol: proto.SMB, Kind: event.KindError, Command: 5, Status: 0xc0000034})
 	const events = 100_000
 	readers := make(chan *Reader, 2) // AllocsPerRun runs once to warm up, then once measured
 	for range cap(readers) {

@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // fakeRing is a Source fed by the test. When its queue is empty it reports the
@@ -101,7 +102,7 @@ func decodeTest(raw []byte, ev *event.Event) error {
 	if len(raw) != 10 {
 		return errShort
 	}
-	*ev = event.Event{Kind: event.KindSlow, MessageID: binary.LittleEndian.Uint64(raw), Command: binary.LittleEndian.Uint16(raw[8:])}
+	*ev = event.Event{Protocol: proto.SMB, Kind: event.KindSlow, MessageID: binary.LittleEndian.Uint64(raw), Command: binary.LittleEndian.Uint16(raw[8:])}
 	return nil
 }
 

@@ -1,10 +1,6 @@
 package smb
 
-import (
-	"iter"
-	"math/bits"
-	"strings"
-)
+import "github.com/linuxdiag/aod/internal/proto"
 
 // NumCommands is the number of SMB2 command codes: SMB2_NEGOTIATE (0) to
 // SMB2_OPLOCK_BREAK (18).
@@ -34,87 +30,34 @@ const (
 	OplockBreak    uint16 = 18
 )
 
-// CommandPrefix starts every canonical command name.
-const CommandPrefix = "SMB2_"
-
-var commandNames = [NumCommands]string{
-	"SMB2_NEGOTIATE", "SMB2_SESSION_SETUP", "SMB2_LOGOFF", "SMB2_TREE_CONNECT",
-	"SMB2_TREE_DISCONNECT", "SMB2_CREATE", "SMB2_CLOSE", "SMB2_FLUSH", "SMB2_READ",
-	"SMB2_WRITE", "SMB2_LOCK", "SMB2_IOCTL", "SMB2_CANCEL", "SMB2_ECHO",
-	"SMB2_QUERY_DIRECTORY", "SMB2_CHANGE_NOTIFY", "SMB2_QUERY_INFO", "SMB2_SET_INFO",
-	"SMB2_OPLOCK_BREAK",
+// Table is SMB's entry in the protocol registry: SMB2 command names, NTSTATUS names,
+// and the names of the smb.* metrics and attributes.
+var Table = &proto.Table{
+	Protocol: proto.SMB,
+	Commands: []string{
+		"SMB2_NEGOTIATE", "SMB2_SESSION_SETUP", "SMB2_LOGOFF", "SMB2_TREE_CONNECT",
+		"SMB2_TREE_DISCONNECT", "SMB2_CREATE", "SMB2_CLOSE", "SMB2_FLUSH", "SMB2_READ",
+		"SMB2_WRITE", "SMB2_LOCK", "SMB2_IOCTL", "SMB2_CANCEL", "SMB2_ECHO",
+		"SMB2_QUERY_DIRECTORY", "SMB2_CHANGE_NOTIFY", "SMB2_QUERY_INFO", "SMB2_SET_INFO",
+		"SMB2_OPLOCK_BREAK",
+	},
+	CommandPrefix:        "SMB2_",
+	UnknownCommandPrefix: "SMB2_CMD_",
+	StatusName:           StatusName,
+	LookupStatus:         LookupStatus,
+	Port:                 445,
+	MetricPrefix:         "smb",
+	DurationHelp: "Duration of SMB requests the kernel client completed, measured in the kernel " +
+		"from smb3_cmd_enter to smb3_cmd_done or smb3_cmd_err; failed requests carry error.type.",
+	ErrorsHelp:  "SMB requests that failed, by NTSTATUS, counted in the kernel.",
+	Requests:    "SMB request",
+	CommandNoun: "SMB2 command",
 }
 
-// CommandName returns the canonical name of an SMB2 command code ("SMB2_READ"), or ""
-// when code is not an SMB2 command. It does not allocate.
-func CommandName(code uint16) string {
-	if code >= NumCommands {
-		return ""
-	}
-	return commandNames[code]
-}
+func init() { proto.Register(Table) }
 
-// LookupCommand returns the code of a command name. Both the canonical spelling
-// ("SMB2_WRITE") and the bare one ("WRITE") are accepted, in upper case only, so a
-// configuration written for AODv2 and a shorter hand-written one both work while a
-// misspelling is still caught.
-func LookupCommand(name string) (uint16, bool) {
-	bare := strings.TrimPrefix(name, CommandPrefix)
-	for code, n := range commandNames {
-		if n[len(CommandPrefix):] == bare {
-			return uint16(code), true
-		}
-	}
-	return 0, false
-}
+// Command returns the named command of an SMB2 command code.
+func Command(code uint16) proto.Command { return proto.Command{Protocol: proto.SMB, Code: code} }
 
-// Commands yields every command code with its canonical name, in code order.
-func Commands() iter.Seq2[uint16, string] {
-	return func(yield func(uint16, string) bool) {
-		for code, name := range commandNames {
-			if !yield(uint16(code), name) {
-				return
-			}
-		}
-	}
-}
-
-// CommandSet is a set of SMB2 command codes, one bit per code. The zero value is
-// empty. Has is a single bit test, cheap enough for every event.
-type CommandSet uint32
-
-// AllCommands contains every SMB2 command.
-const AllCommands CommandSet = 1<<NumCommands - 1
-
-// With returns s plus code; codes that are not SMB2 commands are ignored.
-func (s CommandSet) With(code uint16) CommandSet {
-	if code >= NumCommands {
-		return s
-	}
-	return s | 1<<code
-}
-
-// Without returns s minus code.
-func (s CommandSet) Without(code uint16) CommandSet {
-	if code >= NumCommands {
-		return s
-	}
-	return s &^ (1 << code)
-}
-
-// Has reports whether code is in s.
-func (s CommandSet) Has(code uint16) bool { return code < NumCommands && s&(1<<code) != 0 }
-
-// Len returns the number of commands in s.
-func (s CommandSet) Len() int { return bits.OnesCount32(uint32(s & AllCommands)) }
-
-// All yields the codes in s in ascending order.
-func (s CommandSet) All() iter.Seq[uint16] {
-	return func(yield func(uint16) bool) {
-		for code := uint16(0); code < NumCommands; code++ {
-			if s.Has(code) && !yield(code) {
-				return
-			}
-		}
-	}
-}
+// Status returns the named status of an NTSTATUS value.
+func Status(code uint32) proto.Status { return proto.Status{Protocol: proto.SMB, Code: code} }

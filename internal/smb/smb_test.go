@@ -6,54 +6,50 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/linuxdiag/aod/internal/errno"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 func TestCommandTable(t *testing.T) {
 	want := map[uint16]string{0: "SMB2_NEGOTIATE", 5: "SMB2_CREATE", 8: "SMB2_READ", 9: "SMB2_WRITE",
 		14: "SMB2_QUERY_DIRECTORY", 18: "SMB2_OPLOCK_BREAK"}
 	for code, name := range want {
-		if got := CommandName(code); got != name {
+		if got := Table.CommandName(code); got != name {
 			t.Errorf("CommandName(%d) = %q, want %q", code, got, name)
+		}
+		if got := Command(code).String(); got != name {
+			t.Errorf("Command(%d).String() = %q, want %q", code, got, name)
 		}
 	}
 	n := 0
-	for code, name := range Commands() {
+	for code, name := range Table.AllCommands() {
 		n++
-		for _, spelling := range []string{name, strings.TrimPrefix(name, CommandPrefix)} {
-			if got, ok := LookupCommand(spelling); !ok || got != code {
+		for _, spelling := range []string{name, strings.TrimPrefix(name, Table.CommandPrefix)} {
+			if got, ok := Table.LookupCommand(spelling); !ok || got != code {
 				t.Errorf("LookupCommand(%q) = %d, %v; want %d", spelling, got, ok, code)
 			}
 		}
 	}
-	if n != NumCommands {
-		t.Errorf("Commands yielded %d, want %d", n, NumCommands)
+	if n != NumCommands || Table.NumCommands() != NumCommands || Table.CommandSet().Len() != NumCommands {
+		t.Errorf("AllCommands yielded %d, NumCommands %d, want %d", n, Table.NumCommands(), NumCommands)
 	}
-	if got := CommandName(NumCommands); got != "" {
+	if got := Table.CommandName(NumCommands); got != "" {
 		t.Errorf("CommandName(%d) = %q, want empty", NumCommands, got)
 	}
+	if got := Command(NumCommands).String(); got != "SMB2_CMD_19" {
+		t.Errorf("Command(%d).String() = %q, want SMB2_CMD_19", NumCommands, got)
+	}
 	for _, bad := range []string{"", "SMB2_", "smb2_read", "read", "SMB2_WRTE", "SMB3_READ", "SMB2_SMB2_READ"} {
-		if code, ok := LookupCommand(bad); ok {
+		if code, ok := Table.LookupCommand(bad); ok {
 			t.Errorf("LookupCommand(%q) = %d, want not found", bad, code)
 		}
 	}
-}
-
-func TestCommandSet(t *testing.T) {
-	var s CommandSet
-	s = s.With(Read).With(Write).With(Write).With(99)
-	if !s.Has(Read) || !s.Has(Write) || s.Has(Create) || s.Has(99) || s.Len() != 2 {
-		t.Fatalf("set %b: wrong membership", s)
+	if got := Status(0xc0000034).String(); got != "STATUS_OBJECT_NAME_NOT_FOUND" {
+		t.Errorf("Status(0xc0000034).String() = %q", got)
 	}
-	s = s.Without(Read)
-	var got []uint16
-	for c := range s.All() {
-		got = append(got, c)
-	}
-	if len(got) != 1 || got[0] != Write {
-		t.Errorf("All() = %v, want [%d]", got, Write)
-	}
-	if AllCommands.Len() != NumCommands || !AllCommands.Has(OplockBreak) || AllCommands.Has(NumCommands) {
-		t.Errorf("AllCommands = %b", AllCommands)
+	if got := proto.Lookup(proto.SMB); got != Table {
+		t.Errorf("proto.Lookup(SMB) = %p, want the smb table %p", got, Table)
 	}
 }
 
@@ -142,26 +138,10 @@ func TestStatusAliases(t *testing.T) {
 	}
 }
 
-func TestErrno(t *testing.T) {
-	for name, want := range map[string]int32{"EPERM": 1, "EIO": 5, "EAGAIN": 11, "EWOULDBLOCK": 11,
-		"EACCES": 13, "ENOENT": 2, "ECONNRESET": 104, "EHOSTDOWN": 112, "EOPNOTSUPP": 95} {
-		if got, ok := LookupErrno(name); !ok || got != want {
-			t.Errorf("LookupErrno(%s) = %d, %v; want %d", name, got, ok, want)
-		}
-	}
-	if got := ErrnoName(11); got != "EAGAIN" {
-		t.Errorf("ErrnoName(11) = %q", got)
-	}
-	for _, e := range []int32{0, -5, 100000} {
-		if got := ErrnoName(e); got != "" {
-			t.Errorf("ErrnoName(%d) = %q, want empty", e, got)
-		}
-	}
-	if _, ok := LookupErrno("eio"); ok {
-		t.Error("LookupErrno accepted lower case")
-	}
-	// An errno name must never be read as an NTSTATUS name or the reverse.
-	for name := range ErrnoNames() {
+// An errno name must never be read as an NTSTATUS name or the reverse: a rule's
+// track_errors takes both.
+func TestErrnoAndStatusNamesDiffer(t *testing.T) {
+	for name := range errno.Names() {
 		if _, ok := LookupStatus(name); ok {
 			t.Errorf("%s is both an errno and an NTSTATUS name", name)
 		}
@@ -171,15 +151,14 @@ func TestErrno(t *testing.T) {
 // TestLookupsDoNotAllocate: the code -> name lookups run once per event, the reverse
 // ones once per configured name; none may allocate.
 func TestLookupsDoNotAllocate(t *testing.T) {
-	LookupErrno("EIO") // build the errno index outside the measurement
 	checks := map[string]func(){
-		"CommandName":   func() { sink = CommandName(Write) },
+		"CommandName":   func() { sink = Table.CommandName(Write) },
+		"Command":       func() { sink = Command(Write).String() },
+		"Status":        func() { sink = Status(0xC0000034).String() },
 		"StatusName":    func() { sink = StatusName(0xC0000034) },
-		"ErrnoName":     func() { sink = ErrnoName(5) },
-		"LookupCommand": func() { _, _ = LookupCommand("WRITE") },
+		"LookupCommand": func() { _, _ = Table.LookupCommand("WRITE") },
 		"LookupStatus":  func() { _, _ = LookupStatus("STATUS_IO_TIMEOUT") },
-		"LookupErrno":   func() { _, _ = LookupErrno("EACCES") },
-		"CommandSet":    func() { _ = AllCommands.Without(Echo).Has(Read) },
+		"CommandSet":    func() { _ = Table.CommandSet().Without(Echo).Has(Read) },
 	}
 	for name, f := range checks {
 		if n := testing.AllocsPerRun(100, f); n != 0 {
@@ -201,13 +180,6 @@ func BenchmarkStatusName(b *testing.B) {
 func BenchmarkCommandName(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		sink = CommandName(uint16(i % 20))
-	}
-}
-
-func BenchmarkErrnoName(b *testing.B) {
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		sink = ErrnoName(int32(i%130 + 1))
+		sink = Command(uint16(i % 20)).String()
 	}
 }

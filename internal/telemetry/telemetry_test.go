@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 )
 
 func sampleMetrics(name string) pmetric.Metrics {

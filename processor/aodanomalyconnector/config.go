@@ -9,6 +9,8 @@ import (
 
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/detector"
+	"github.com/linuxdiag/aod/internal/proto"
+	"github.com/linuxdiag/aod/internal/smb"
 )
 
 // Config configures the connector. The detectors take the same configuration as the
@@ -51,10 +53,10 @@ func (c *Config) params() (detector.Params, error) {
 	if err != nil {
 		return detector.Params{}, errors.Join(append(errs, err)...)
 	}
-	p := detector.FromConfig(cfg)
+	p := detector.FromConfig(cfg, smb.Table)
 	if p.Latency == nil && p.Errors == nil && p.Sockconn == nil {
 		errs = append(errs, errors.New("the aod configuration has no smb anomalies (anomalies: smb: latency/error/sockconn)"))
-	} else if _, err := detector.New(p, detector.Env{}); err != nil {
+	} else if _, err := detector.New(p, detector.Env{Protocol: proto.SMB}); err != nil {
 		errs = append(errs, err)
 	}
 	return p, errors.Join(errs...)

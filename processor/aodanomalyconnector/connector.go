@@ -18,6 +18,7 @@ import (
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/detector"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // unixClock dates everything in Unix nanoseconds: the records carry wall-clock
@@ -64,15 +65,16 @@ func newConnector(set connector.Settings, cfg *Config, traces consumer.Traces, m
 		counter:  anomalypdata.NewCounter(time.Now()),
 	}
 	c.set, err = detector.New(params, detector.Env{
-		Clock: unixClock{},
-		Share: func(session uint64, tree uint32) string { return c.shares.lookup(session, tree) },
-		Proc:  os.DirFS(cfg.ProcRoot),
+		Protocol: proto.SMB,
+		Clock:    unixClock{},
+		Share:    func(session uint64, tree uint32) string { return c.shares.lookup(session, tree) },
+		Proc:     os.DirFS(cfg.ProcRoot),
 	})
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range c.set.Rules() {
-		c.counter.Declare(anomalypdata.Key{Protocol: detector.Protocol, Type: r.Type, Rule: r.Rule})
+		c.counter.Declare(anomalypdata.Key{Protocol: c.set.Protocol().String(), Type: r.Type, Rule: r.Rule})
 	}
 	return c, nil
 }
@@ -149,7 +151,7 @@ func (c *anomalyConnector) detect(rl plog.ResourceLogs) []anomaly.Anomaly {
 				continue
 			}
 			if e.Kind == event.KindSlow || e.Kind == event.KindError {
-				c.shares.learn(lr.Attributes(), e.SessionID, e.TreeID)
+				c.shares.learn(lr.Attributes(), e)
 			}
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -51,7 +52,7 @@ func logsOf(events ...event.Event) plog.Logs {
 }
 
 func slow(cmd uint16, end, lat time.Duration) event.Event {
-	e := event.Event{Kind: event.KindSlow, Command: cmd, SessionID: 7, TreeID: 1, Pid: 43, Tgid: 42,
+	e := event.Event{Protocol: proto.SMB, Kind: event.KindSlow, Command: cmd, SessionID: 7, TreeID: 1, Pid: 43, Tgid: 42,
 		MessageID: 99, StartNs: uint64(end - lat), EndNs: uint64(end)}
 	copy(e.Comm[:], "fio")
 	return e

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // Every event kind survives the receiver's encoding and decode, with its times moved
@@ -15,7 +16,7 @@ func TestDecodeInvertsTheReceiver(t *testing.T) {
 	req := slow(9, 3*time.Second, 1234567*time.Nanosecond)
 	failed := req
 	failed.Kind, failed.Status, failed.Rc = event.KindError, 0xC0000011, -61
-	reconnect := event.Event{Kind: event.KindReconnect, ConnID: 0xabc, EndNs: uint64(4 * time.Second)}
+	reconnect := event.Event{Protocol: proto.SMB, Kind: event.KindReconnect, ConnID: 0xabc, EndNs: uint64(4 * time.Second)}
 	copy(reconnect.Server[:], "fileserver.example")
 	connErr := reconnect
 	connErr.Kind, connErr.Rc = event.KindConnectError, -111
@@ -32,9 +33,6 @@ func TestDecodeInvertsTheReceiver(t *testing.T) {
 		want.EndNs += shift
 		if want.StartNs != 0 {
 			want.StartNs += shift
-		}
-		if want.Command == 40 {
-			want.Command = unknownCommand
 		}
 		if got != want {
 			t.Errorf("%v:\n got %+v\nwant %+v", want.Kind, got, want)
@@ -53,6 +51,15 @@ func TestDecodeOddRecords(t *testing.T) {
 	if decode(lr, &e) {
 		t.Error("a record without aod.event.kind decoded")
 	}
+	lr.Attributes().PutStr("aod.event.kind", "slow")
+	if decode(lr, &e) {
+		t.Error("a record without aod.protocol decoded")
+	}
+	lr.Attributes().PutStr("aod.protocol", "ftp")
+	if decode(lr, &e) {
+		t.Error("a record of an unknown protocol decoded")
+	}
+	lr.Attributes().PutStr("aod.protocol", "smb")
 	lr.Attributes().PutStr("aod.event.kind", "bogus")
 	if decode(lr, &e) {
 		t.Error("an unknown kind decoded")

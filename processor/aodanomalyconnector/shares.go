@@ -5,7 +5,9 @@ import (
 
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/detector"
+	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // maxShares bounds the share-name cache; a client has far fewer trees than this.
@@ -20,15 +22,15 @@ type treeKey struct {
 // receiver put on request records, to name the top shares of an anomaly.
 type shareNames map[treeKey]cifsproc.Name
 
-func (s shareNames) learn(attrs pcommon.Map, session uint64, tree uint32) {
+func (s shareNames) learn(attrs pcommon.Map, e *event.Event) {
 	var n cifsproc.Name
 	if v, ok := attrs.Get(otelconv.AttrServer); ok {
 		n.Server = v.Str()
 	}
-	if v, ok := attrs.Get(otelconv.AttrShare); ok {
+	if v, ok := attrs.Get(proto.TableOf(e.Protocol).Keys.Share); ok {
 		n.Share = v.Str()
 	}
-	k := treeKey{session, tree}
+	k := treeKey{e.SessionID, e.TreeID}
 	if n.Server == "" || s[k] == n {
 		return
 	}

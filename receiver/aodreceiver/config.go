@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/errno"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -84,7 +85,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("latency_threshold must not be negative, not %v", c.LatencyThreshold))
 	}
 	for name, d := range c.CommandThresholds {
-		if _, ok := smb.LookupCommand(name); !ok {
+		if _, ok := smb.Table.LookupCommand(name); !ok {
 			errs = append(errs, fmt.Errorf("command_thresholds: unknown SMB2 command %q", name))
 		}
 		if d < 0 {
@@ -92,7 +93,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, name := range c.ExcludeCommands {
-		if _, ok := smb.LookupCommand(name); !ok {
+		if _, ok := smb.Table.LookupCommand(name); !ok {
 			errs = append(errs, fmt.Errorf("exclude_commands: unknown SMB2 command %q", name))
 		}
 	}
@@ -130,7 +131,7 @@ func errorFilter(names []string) (errorTargets, error) {
 			t.statuses = append(t.statuses, code)
 			continue
 		}
-		if errno, ok := smb.LookupErrno(name); ok {
+		if errno, ok := errno.Lookup(name); ok {
 			t.errnos = append(t.errnos, errno)
 			continue
 		}

@@ -64,7 +64,7 @@ func TestConfigFromYAML(t *testing.T) {
 		smb.OplockBreak:  {Tracked: false, Latency: 25 * time.Millisecond},
 	} {
 		if th[cmd] != want {
-			t.Errorf("%s: %+v, want %+v", smb.CommandName(cmd), th[cmd], want)
+			t.Errorf("%s: %+v, want %+v", smb.Command(cmd), th[cmd], want)
 		}
 	}
 	f := cfg.errorFilter()

@@ -103,12 +103,12 @@ func (c *Config) thresholds() *[smb.NumCommands]bpf.Threshold {
 		t[i] = bpf.Threshold{Tracked: true, Latency: c.LatencyThreshold}
 	}
 	for name, d := range c.CommandThresholds {
-		if code, ok := smb.LookupCommand(name); ok {
+		if code, ok := smb.Table.LookupCommand(name); ok {
 			t[code].Latency = d
 		}
 	}
 	for _, name := range c.ExcludeCommands {
-		if code, ok := smb.LookupCommand(name); ok {
+		if code, ok := smb.Table.LookupCommand(name); ok {
 			t[code].Tracked = false
 		}
 	}

@@ -22,7 +22,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -297,12 +296,7 @@ func loadScenario(t *testing.T, dir string) *scenario {
 	return s
 }
 
-func cmdName(c uint16) string {
-	if n := smb.CommandName(c); n != "" {
-		return n
-	}
-	return "command " + strconv.Itoa(int(c))
-}
+func cmdName(c uint16) string { return smb.Command(c).String() }
 
 // checkCommon holds for every scenario: the trace lost nothing, every request the kernel
 // counted in Stats fired smb3_cmd_enter once (the premise aod is built on), the requests
