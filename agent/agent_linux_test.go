@@ -15,11 +15,12 @@ import (
 
 	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 )
 
-// The session and tree of \\127.0.0.1\share in testdata/proc/DebugData (kernel 6.12).
+// The session and tree of \\127.0.0.1\share in testdata/kernel-6.12/DebugData.
 const (
 	session = 0x936c11ff
 	tree    = 0x53dfe4a
@@ -75,7 +76,7 @@ func start(t *testing.T, every time.Duration) *fixture {
 	a, err := New(f.config(t, 50), Options{
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Kernel:        h.Probes(),
-		ProcDir:       "testdata/proc",
+		ProcDir:       fixtures.Path("kernel-6.12"),
 		ControlSocket: filepath.Join(f.dir, "aod.sock"),
 	})
 	if err != nil {

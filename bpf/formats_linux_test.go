@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/linuxdiag/aod/internal/fixtures"
 )
 
 // fieldLine matches one non-common field of a tracepoint format file.
@@ -50,7 +52,7 @@ func formatArgs(t *testing.T, path string) map[string][]protoArg {
 // assumes against the format files of real Debian 6.1 and 6.12 kernels with cifs.
 func TestProgramsMatchRealTracepointFormats(t *testing.T) {
 	var p Probes // only the table's names and argument shapes are used
-	for _, file := range []string{"testdata/cifs-formats-6.1.txt", "testdata/cifs-formats-6.12.txt"} {
+	for _, file := range []string{fixtures.Path("kernel-6.1/cifs-formats.txt"), fixtures.Path("kernel-6.12/cifs-formats.txt")} {
 		formats := formatArgs(t, file)
 		for _, tp := range p.tracepoints() {
 			got, ok := formats[tp.name]

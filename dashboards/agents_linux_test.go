@@ -19,14 +19,15 @@ import (
 	"github.com/linuxdiag/aod/configs"
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/promtest"
 	"github.com/linuxdiag/aod/internal/retention"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 )
 
-// The session and trees of testdata/DebugData, a real /proc/fs/cifs/DebugData of
-// kernel 6.12 mounting \\127.0.0.1\share.
+// The session and trees of testdata/kernel-6.12/DebugData, a real
+// /proc/fs/cifs/DebugData of kernel 6.12 mounting \\127.0.0.1\share.
 const (
 	testSession = 0x936c11ff
 	shareTree   = 0x53dfe4a  // \\127.0.0.1\share
@@ -86,7 +87,7 @@ const startEntries = 1024
 // host is one aod agent the test runs: the real agent (agent) with the
 // detectors and kernel filters of the default configuration, on BPF probes of its
 // own that the test drives through bpftest exactly as the cifs tracepoints would,
-// reading its own /proc/fs/cifs (testdata's DebugData, and a Stats file the test
+// reading its own /proc/fs/cifs (kernel 6.12's DebugData, and a Stats file the test
 // advances as the kernel does), and serving /metrics on its own loopback port.
 type host struct {
 	t       *testing.T
@@ -189,7 +190,7 @@ func startTroubled(t *testing.T) *host {
 
 func readTestdata(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(fixtures.Path("kernel-6.12", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func (h *host) target() promtest.Target {
 }
 
 // cifsStats are the /proc/fs/cifs/Stats counters the hosts' traffic moves, on top of
-// testdata/Stats.
+// testdata/kernel-6.12/Stats.
 type cifsStats struct {
 	template                            []byte
 	sessionReconnects, shareReconnects  int
@@ -337,7 +338,7 @@ func (h *host) writeStats() {
 	text := string(s.template)
 	replace := func(old, new string) {
 		if !strings.Contains(text, old) {
-			h.t.Fatalf("testdata/Stats has no line %q", old)
+			h.t.Fatalf("kernel-6.12/Stats has no line %q", old)
 		}
 		text = strings.Replace(text, old, new, 1)
 	}

@@ -15,11 +15,12 @@ import (
 
 	"github.com/linuxdiag/aod/configs"
 	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/fixtures"
 )
 
-const (
-	fixture2025 = "testdata/aodv2-2025-config.yaml"
-	fixture2026 = "testdata/aodv2-2026-config.yaml"
+var (
+	fixture2025 = fixtures.Path("aodv2/aodv2-2025-config.yaml")
+	fixture2026 = fixtures.Path("aodv2/aodv2-2026-config.yaml")
 )
 
 // call runs the command line in-process.

@@ -13,6 +13,7 @@ import (
 	"github.com/linuxdiag/aod/agent"
 	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -36,7 +37,7 @@ telemetry: {prometheus: {listen: ""}}
 		t.Fatal(err)
 	}
 	a, err := agent.New(cfg, agent.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Kernel: h.Probes(), ProcDir: "testdata/proc", ControlSocket: sock})
+		Kernel: h.Probes(), ProcDir: fixtures.Path("kernel-6.12"), ControlSocket: sock})
 	if err != nil {
 		t.Fatal(err)
 	}

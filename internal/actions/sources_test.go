@@ -21,6 +21,7 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/procnet"
 	"github.com/linuxdiag/aod/internal/proto"
 )
@@ -267,7 +268,7 @@ func TestInflight(t *testing.T) {
 
 func TestProcNetTCPFallback(t *testing.T) {
 	var conns []procnet.Conn
-	for _, p := range []string{"testdata/proc_net_tcp.txt", "testdata/proc_net_tcp6.txt"} {
+	for _, p := range []string{fixtures.Path("proc/smb-client-mixed/net/tcp"), fixtures.Path("proc/smb-client-mixed/net/tcp6")} {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -344,7 +345,7 @@ func TestSocketsWithoutSs(t *testing.T) {
 }
 
 func TestCifsMounts(t *testing.T) {
-	f, err := os.Open("testdata/mounts.txt")
+	f, err := os.Open(fixtures.Path("proc/smb-client-mixed/mounts"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +373,7 @@ func TestSmbinfoWithoutMountsIsASkip(t *testing.T) {
 		t.Fatalf("result %+v", r)
 	}
 	missing := &Env{LookPath: func(string) (string, error) { return "", exec.ErrNotFound }}
-	r, _ = run(t, smbinfoAction("testdata/mounts.txt"), missing, 1<<20, time.Minute)
+	r, _ = run(t, smbinfoAction(fixtures.Path("proc/smb-client-mixed/mounts")), missing, 1<<20, time.Minute)
 	if r.Status != StatusSkipped || !strings.Contains(r.Skipped, "cifs-utils") {
 		t.Fatalf("result %+v", r)
 	}
@@ -390,7 +391,7 @@ func TestSmbinfoHangingQueriesAreKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := &Env{LookPath: func(string) (string, error) { return fake, nil }}
-	r, mem := run(t, smbinfoAction("testdata/mounts.txt"), env, 1<<20, 2*time.Second)
+	r, mem := run(t, smbinfoAction(fixtures.Path("proc/smb-client-mixed/mounts")), env, 1<<20, 2*time.Second)
 	out := mem.get("smbinfo.txt")
 	// Every query ran, each in its share of the time, and each was killed.
 	for _, q := range []string{"gettconinfo /mnt/smb", "filefsfullsizeinfo /mnt/smb", "gettconinfo /mnt/my docs", "filefsfullsizeinfo /mnt/my docs"} {
@@ -420,7 +421,7 @@ func TestSmbinfoOlderCifsUtils(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := &Env{LookPath: func(string) (string, error) { return fake, nil }}
-	r, mem := run(t, smbinfoAction("testdata/mounts.txt"), env, 1<<20, time.Minute)
+	r, mem := run(t, smbinfoAction(fixtures.Path("proc/smb-client-mixed/mounts")), env, 1<<20, time.Minute)
 	out := mem.get("smbinfo.txt")
 	if r.Status != StatusOK || r.Error != "" {
 		t.Fatalf("result %+v\n%s", r, out)

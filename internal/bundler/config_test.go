@@ -7,10 +7,11 @@ import (
 
 	"github.com/linuxdiag/aod/internal/capture"
 	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/fixtures"
 )
 
 func TestFromConfigAODv2File(t *testing.T) {
-	data, err := os.ReadFile("testdata/aodv2-2026-config.yaml")
+	data, err := os.ReadFile(fixtures.Path("aodv2/aodv2-2026-config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,15 +3,18 @@ package cifsproc
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/linuxdiag/aod/internal/fixtures"
 )
 
+// readTestdata reads a file of the fixture tree, named by its slash-separated path
+// in it.
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(fixtures.Path(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,8 +29,8 @@ func TestParseDebugDataRealKernels(t *testing.T) {
 		shareTID  uint32
 		sessionOn string
 	}{
-		{"DebugData-6.1.txt", 0xce760632, 0xf2c00e4, 0xe9710cc7, "127.0.0.1"},
-		{"DebugData-6.12.txt", 0x936c11ff, 0x5022a236, 0x53dfe4a, "127.0.0.1"},
+		{"kernel-6.1/DebugData", 0xce760632, 0xf2c00e4, 0xe9710cc7, "127.0.0.1"},
+		{"kernel-6.12/DebugData", 0x936c11ff, 0x5022a236, 0x53dfe4a, "127.0.0.1"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			dd, err := ParseDebugData(readTestdata(t, tc.file))
@@ -53,7 +56,7 @@ func TestParseDebugDataRealKernels(t *testing.T) {
 }
 
 func TestParseDebugDataMultipleServers(t *testing.T) {
-	dd, err := ParseDebugData(readTestdata(t, "DebugData-multi.txt"))
+	dd, err := ParseDebugData(readTestdata(t, "proc/cifs-multi/fs/cifs/DebugData"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +96,7 @@ func TestParseDebugDataErrors(t *testing.T) {
 
 	// A share whose tid line is cut off, next to a complete one: the complete one is
 	// kept and the broken one named in the error.
-	full := string(readTestdata(t, "DebugData-6.12.txt"))
+	full := string(readTestdata(t, "kernel-6.12/DebugData"))
 	broken := strings.Replace(full, "\ttid: 0x5022a236", "\tnot a tid line", 1)
 	dd, err := ParseDebugData([]byte(broken))
 	if err == nil || !strings.Contains(err.Error(), `\\127.0.0.1\IPC$: no tid line`) {
@@ -135,7 +138,7 @@ func TestSplitUNC(t *testing.T) {
 }
 
 func FuzzParseDebugData(f *testing.F) {
-	for _, name := range []string{"DebugData-6.1.txt", "DebugData-6.12.txt", "DebugData-multi.txt"} {
+	for _, name := range []string{"kernel-6.1/DebugData", "kernel-6.12/DebugData", "proc/cifs-multi/fs/cifs/DebugData"} {
 		f.Add(readTestdata(f, name))
 	}
 	f.Add([]byte("Servers: \n1) ConnectionId: 0x1\n\t1) Address: x\n\t1) \\\\a\\b Mounts\n\ttid:\n"))

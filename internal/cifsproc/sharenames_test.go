@@ -36,7 +36,7 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time { return c.t }
 
 func TestShareNamesResolvesAndRefreshesOnUnknownIDs(t *testing.T) {
-	src := &fakeDebugData{text: readTestdata(t, "DebugData-6.1.txt")}
+	src := &fakeDebugData{text: readTestdata(t, "kernel-6.1/DebugData")}
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	sn := NewShareNames(src.read, time.Second)
 	sn.now = clk.now
@@ -55,7 +55,7 @@ func TestShareNamesResolvesAndRefreshesOnUnknownIDs(t *testing.T) {
 
 	// The client mounts another server; its first event is for an unknown pair. Within
 	// the interval nothing is read, however many lookups come.
-	src.set(readTestdata(t, "DebugData-multi.txt"), nil)
+	src.set(readTestdata(t, "proc/cifs-multi/fs/cifs/DebugData"), nil)
 	for range 100 {
 		if _, ok := sn.Lookup(0x44, 0xfffffffe); ok {
 			t.Fatal("resolved before DebugData was re-read")
@@ -104,7 +104,7 @@ func TestShareNamesErrors(t *testing.T) {
 		t.Fatalf("Refresh = %v", err)
 	}
 	// A partly broken listing still names what it can and counts a parse failure.
-	good := string(readTestdata(t, "DebugData-6.12.txt"))
+	good := string(readTestdata(t, "kernel-6.12/DebugData"))
 	src.set([]byte(strings.Replace(good, "tid: 0x5022a236", "tid: bogus", 1)), nil)
 	if err := sn.Refresh(); err == nil {
 		t.Fatal("no error for a broken tid")
@@ -130,7 +130,7 @@ func TestShareNamesForgetsStaleTreesPastTheBound(t *testing.T) {
 	if err := sn.Refresh(); err != nil {
 		t.Fatal(err)
 	}
-	src.set(readTestdata(t, "DebugData-6.1.txt"), nil)
+	src.set(readTestdata(t, "kernel-6.1/DebugData"), nil)
 	if err := sn.Refresh(); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestShareNamesForgetsStaleTreesPastTheBound(t *testing.T) {
 }
 
 func TestListedSessions(t *testing.T) {
-	src := &fakeDebugData{text: readTestdata(t, "DebugData-multi.txt")}
+	src := &fakeDebugData{text: readTestdata(t, "proc/cifs-multi/fs/cifs/DebugData")}
 	sn := NewShareNames(src.read, time.Hour)
 	ids, ok := sn.ListedSessions()
 	if !ok || len(ids) != 2 || !ids[0x1000000000abcdef] || !ids[0x44] {
@@ -151,7 +151,7 @@ func TestListedSessions(t *testing.T) {
 	}
 	// It reads afresh whatever the interval, and is inconclusive when the read is not
 	// clean: a session missing from a half-parsed listing may still exist.
-	src.set([]byte(strings.Replace(string(readTestdata(t, "DebugData-multi.txt")), "tid: 0x5", "tid: x", 1)), nil)
+	src.set([]byte(strings.Replace(string(readTestdata(t, "proc/cifs-multi/fs/cifs/DebugData")), "tid: 0x5", "tid: x", 1)), nil)
 	if ids, ok := sn.ListedSessions(); ok {
 		t.Fatalf("unclean read listed %v", ids)
 	}

@@ -34,7 +34,7 @@ func TestParseStatsRealKernels(t *testing.T) {
 		since time.Time
 	}{
 		{
-			file: "Stats-6.1.txt",
+			file: "kernel-6.1/Stats",
 			want: Stats{
 				Sessions: 1, Shares: 2, LargeBuffers: 1, LargeBufferPool: 5, SmallBuffers: 1, SmallBufferPool: 30,
 				HasAllocTotals: true, LargeAllocations: 56, SmallAllocations: 564,
@@ -58,7 +58,7 @@ func TestParseStatsRealKernels(t *testing.T) {
 			},
 		},
 		{
-			file: "Stats-6.12.txt",
+			file: "kernel-6.12/Stats",
 			want: Stats{
 				Sessions: 1, Shares: 2, LargeBuffers: 1, LargeBufferPool: 5, SmallBuffers: 1, SmallBufferPool: 30,
 				HasAllocTotals: true, LargeAllocations: 56, SmallAllocations: 576,
@@ -96,7 +96,7 @@ func TestParseStatsRealKernels(t *testing.T) {
 }
 
 func TestParseStatsMultipleServers(t *testing.T) {
-	st, err := ParseStats(readTestdata(t, "Stats-multi.txt"))
+	st, err := ParseStats(readTestdata(t, "proc/cifs-multi/fs/cifs/Stats"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,10 +134,10 @@ func TestParseStatsMultipleServers(t *testing.T) {
 }
 
 func TestParseStatsErrors(t *testing.T) {
-	if _, err := ParseStats(readTestdata(t, "DebugData-6.1.txt")); !errors.Is(err, ErrNotStats) {
+	if _, err := ParseStats(readTestdata(t, "kernel-6.1/DebugData")); !errors.Is(err, ErrNotStats) {
 		t.Errorf("DebugData text: err = %v, want ErrNotStats", err)
 	}
-	full := string(readTestdata(t, "Stats-6.12.txt"))
+	full := string(readTestdata(t, "kernel-6.12/Stats"))
 	for _, tc := range []struct{ from, to, want string }{
 		{"Bytes read: 4194328", "Bytes read: 41x94328", "Bytes read"},
 		{"CIFS Session: 1", "CIFS Session: one", "CIFS Session"},
@@ -156,7 +156,7 @@ func TestParseStatsErrors(t *testing.T) {
 }
 
 func FuzzParseStats(f *testing.F) {
-	for _, name := range []string{"Stats-6.1.txt", "Stats-6.12.txt", "Stats-multi.txt"} {
+	for _, name := range []string{"kernel-6.1/Stats", "kernel-6.12/Stats", "proc/cifs-multi/fs/cifs/Stats"} {
 		f.Add(readTestdata(f, name))
 	}
 	f.Add([]byte("Resources in use\nTotal time spent processing by command. (9 per second)\n 70000 1\n1) \\\\a\\b\nSMBs: 1 since x\n"))

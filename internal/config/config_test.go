@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/configs"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
-const (
-	fixture2025 = "testdata/aodv2-2025-config.yaml"
-	fixture2026 = "testdata/aodv2-2026-config.yaml"
+var (
+	fixture2025 = fixtures.Path("aodv2/aodv2-2025-config.yaml")
+	fixture2026 = fixtures.Path("aodv2/aodv2-2026-config.yaml")
 )
 
 func mustLoad(t *testing.T, path string) (*Config, []Issue) {

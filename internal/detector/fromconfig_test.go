@@ -9,6 +9,7 @@ import (
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
@@ -80,7 +81,7 @@ func spread(n int, start, gap time.Duration, mk func(end time.Duration) event.Ev
 // The 2026 fixture: smb latency (mode all, acceptable_count 10, default 20 ms,
 // SMB2_WRITE 50 ms) and sockconn, over a 60 s window.
 func TestFixture2026(t *testing.T) {
-	_, p := loadFile(t, "testdata/fixtures/aodv2-2026-config.yaml")
+	_, p := loadFile(t, fixtures.Path("aodv2/aodv2-2026-config.yaml"))
 	if p.Latency == nil || p.Sockconn == nil || p.Errors != nil {
 		t.Fatalf("detectors %+v: want latency and sockconn", p)
 	}
@@ -107,7 +108,7 @@ func TestFixture2026(t *testing.T) {
 		{"10 slow reads a minute apart", spread(10, 0, time.Minute, read(500*ms)), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := loadFile(t, "testdata/fixtures/aodv2-2026-config.yaml")
+			s, _ := loadFile(t, fixtures.Path("aodv2/aodv2-2026-config.yaml"))
 			got := firedRules(s.Process(tc.events, nil))
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("fired %v, want %v", got, tc.want)
@@ -118,11 +119,11 @@ func TestFixture2026(t *testing.T) {
 		})
 	}
 	// sockconn: a connection gone between two polls.
-	s, _ := loadFile(t, "testdata/fixtures/aodv2-2026-config.yaml")
+	s, _ := loadFile(t, fixtures.Path("aodv2/aodv2-2026-config.yaml"))
 	proc := &procSwitch{}
 	s.Sockconn.env.Proc = proc
-	for i, dir := range []string{"testdata/proc1", "testdata/proc1", "testdata/proc2"} {
-		proc.FS = dirFS(dir)
+	for i, dir := range []string{"proc/smb-conns", "proc/smb-conns", "proc/smb-reconnect"} {
+		proc.FS = dirFS(fixtures.Path(dir))
 		out, err := s.Poll(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -136,7 +137,7 @@ func TestFixture2026(t *testing.T) {
 // The 2025 fixture: an error anomaly on errno names (trackonly EACCES, EAGAIN, EIO,
 // acceptable_count 10) and the same latency anomaly, over a 1 s window.
 func TestFixture2025(t *testing.T) {
-	_, p := loadFile(t, "testdata/fixtures/aodv2-2025-config.yaml")
+	_, p := loadFile(t, fixtures.Path("aodv2/aodv2-2025-config.yaml"))
 	if p.Errors == nil || len(p.Errors.Rules) != 1 || p.Latency == nil || p.Latency.Window != time.Second {
 		t.Fatalf("params %+v", p)
 	}
@@ -159,7 +160,7 @@ func TestFixture2025(t *testing.T) {
 		{"10 EAGAIN over two seconds", spread(10, 0, 200*ms, fail(status("STATUS_NETWORK_BUSY"), 11)), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := loadFile(t, "testdata/fixtures/aodv2-2025-config.yaml")
+			s, _ := loadFile(t, fixtures.Path("aodv2/aodv2-2025-config.yaml"))
 			got := firedRules(s.Process(tc.events, nil))
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("fired %v, want %v", got, tc.want)

@@ -12,18 +12,19 @@ import (
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // procSwitch lets a test change the proc root between polls.
 type procSwitch struct{ fs.FS }
 
-// testdata/proc1 holds real TCP tables with two IPv4 (local ports 37558, 37568) and one
-// IPv6 connection to port 445; in proc2 the one from 37558 is gone (TIME_WAIT) and a
-// new one from 37576 is up: a reconnect as a poll sees it.
+// testdata/proc/smb-conns holds real TCP tables with two IPv4 (local ports 37558, 37568)
+// and one IPv6 connection to port 445; in proc/smb-reconnect the one from 37558 is gone
+// (TIME_WAIT) and a new one from 37576 is up: a reconnect as a poll sees it.
 func newSockconn(t *testing.T, p SockconnParams, clock *fakeClock) (*Sockconn, *procSwitch) {
 	t.Helper()
-	proc := &procSwitch{os.DirFS("testdata/proc1")}
+	proc := &procSwitch{os.DirFS(fixtures.Path("proc/smb-conns"))}
 	env := testEnv(clock)
 	env.Proc = proc
 	d, err := NewSockconn(p, env)
@@ -52,7 +53,7 @@ func TestSockconnPollDiff(t *testing.T) {
 	if out := poll(t, d); len(out) != 0 {
 		t.Fatalf("unchanged tables fired %v", out)
 	}
-	proc.FS = os.DirFS("testdata/proc2")
+	proc.FS = os.DirFS(fixtures.Path("proc/smb-reconnect"))
 	clock.mono = at(2 * time.Second)
 	out := poll(t, d)
 	if len(out) != 1 {
@@ -69,7 +70,7 @@ func TestSockconnPollDiff(t *testing.T) {
 	}
 	// The new connection from 37576 is not a loss; going back drops 37576 (and only it)
 	// but within the cooldown.
-	proc.FS = os.DirFS("testdata/proc1")
+	proc.FS = os.DirFS(fixtures.Path("proc/smb-conns"))
 	clock.mono = at(3 * time.Second)
 	if out := poll(t, d); len(out) != 0 {
 		t.Fatalf("drop during cooldown emitted %v", out)
@@ -92,7 +93,7 @@ func TestSockconnFailedReadKeepsState(t *testing.T) {
 		t.Fatalf("missing tables: got error %v", err)
 	}
 	// Only IPv4 left (no IPv6 table): the IPv6 connection counts as dropped, nothing else.
-	data, err := os.ReadFile("testdata/proc1/net/tcp")
+	data, err := os.ReadFile(fixtures.Path("proc/smb-conns/net/tcp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestSockconnKernelEvents(t *testing.T) {
 func TestSetRoutesEvents(t *testing.T) {
 	clock := &fakeClock{}
 	env := testEnv(clock)
-	env.Proc = os.DirFS("testdata/proc1")
+	env.Proc = os.DirFS(fixtures.Path("proc/smb-conns"))
 	s, err := New(Params{
 		Latency:  &LatencyParams{Commands: allCommands(20 * ms), AcceptableCount: 1, Window: time.Second},
 		Errors:   &ErrorParams{Rules: []ErrorRule{{Name: "any", AcceptableCount: 1}}, Window: time.Second},

@@ -22,12 +22,13 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/latencyhist"
 	"github.com/linuxdiag/aod/internal/otelconv"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
-// The session and tree of the share in testdata/proc/DebugData (kernel 6.12).
+// The session and tree of the share in testdata/kernel-6.12/DebugData.
 const (
 	testSession = 0x936c11ff
 	testTree    = 0x53dfe4a
@@ -137,7 +138,7 @@ func TestKernelEventsAndHistogramsReachTheConsumers(t *testing.T) {
 			CollectionInterval: time.Hour, // collections are taken by the test
 			Exponential:        true,
 			Explicit:           true,
-			ProcDir:            "testdata/proc",
+			ProcDir:            fixtures.Path("kernel-6.12"),
 		},
 		Kernel:  h.Probes(),
 		Version: "test",
@@ -317,7 +318,7 @@ func TestEndedSessionsArePrunedAndKeepTheirCounts(t *testing.T) {
 	h := bpftest.New(t)
 	var c capture
 	r, err := New(Settings{
-		Config: Config{CollectionInterval: time.Hour, PruneInterval: time.Nanosecond, ProcDir: "testdata/proc"},
+		Config: Config{CollectionInterval: time.Hour, PruneInterval: time.Nanosecond, ProcDir: fixtures.Path("kernel-6.12")},
 		Kernel: h.Probes(),
 	}, c.consumers())
 	if err != nil {
@@ -373,7 +374,7 @@ func TestProgramRunTimeOnlyWhileTheKernelTimesPrograms(t *testing.T) {
 	bpfStatsEnabled = sysctl
 
 	var c capture
-	r, err := New(Settings{Config: Config{CollectionInterval: time.Hour, ProcDir: "testdata/proc"}, Kernel: h.Probes()}, c.consumers())
+	r, err := New(Settings{Config: Config{CollectionInterval: time.Hour, ProcDir: fixtures.Path("kernel-6.12")}, Kernel: h.Probes()}, c.consumers())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/latencyhist"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
@@ -366,9 +366,11 @@ func TestUnresolvedSharesStillCount(t *testing.T) {
 	}
 }
 
+// readStats parses a Stats file of the fixture tree, named by its slash-separated
+// path in it.
 func readStats(t testing.TB, name string) *cifsproc.Stats {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(fixtures.Path(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +383,7 @@ func readStats(t testing.TB, name string) *cifsproc.Stats {
 
 func TestCifsStatsMetrics(t *testing.T) {
 	m := NewMetrics(testNames, t0, bootTime, "v1")
-	m.Update(&Snapshot{Time: t0, Stats: readStats(t, "Stats-6.12.txt")})
+	m.Update(&Snapshot{Time: t0, Stats: readStats(t, "kernel-6.12/Stats")})
 	md := m.Build(Exponential)
 
 	since := time.Date(2026, 11, 26, 2, 11, 33, 0, time.UTC)
@@ -444,7 +446,7 @@ func TestCifsStatsMetrics(t *testing.T) {
 
 func TestCifsStatsResetsAndMerges(t *testing.T) {
 	m := NewMetrics(testNames, t0, bootTime, "v1")
-	st := readStats(t, "Stats-multi.txt")
+	st := readStats(t, "proc/cifs-multi/fs/cifs/Stats")
 	m.Update(&Snapshot{Time: t0, Stats: st})
 	md := m.Build(Exponential)
 
@@ -462,7 +464,7 @@ func TestCifsStatsResetsAndMerges(t *testing.T) {
 
 	// Someone writes to /proc/fs/cifs/Stats: counters without a kernel "since" drop,
 	// and their start moves to the previous snapshot; the others keep theirs.
-	st2 := readStats(t, "Stats-multi.txt")
+	st2 := readStats(t, "proc/cifs-multi/fs/cifs/Stats")
 	st2.VFSOperations = 10
 	m.Update(&Snapshot{Time: t0.Add(time.Minute), Stats: st2})
 	md = m.Build(Exponential)
@@ -474,7 +476,7 @@ func TestCifsStatsResetsAndMerges(t *testing.T) {
 	}
 
 	// A second tree connection to the same share (multiuser) adds up into one series.
-	st3 := readStats(t, "Stats-multi.txt")
+	st3 := readStats(t, "proc/cifs-multi/fs/cifs/Stats")
 	dup := st3.Servers[0].Shares[0]
 	dup.SMBs, dup.Since = 1000, time.Time{}
 	st3.Servers[0].Shares = append(st3.Servers[0].Shares, dup)
@@ -572,7 +574,7 @@ func BenchmarkMetricsSnapshot(b *testing.B) {
 			errs = append(errs, bpf.ErrorSample{Protocol: proto.SMB, SessionID: 1, TreeID: uint32(share), Command: uint16(cmd), Status: 0xc0000011, Count: 1})
 		}
 	}
-	st := readStats(b, "Stats-multi.txt")
+	st := readStats(b, "proc/cifs-multi/fs/cifs/Stats")
 	for _, form := range []struct {
 		name string
 		form HistogramForm

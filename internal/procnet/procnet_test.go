@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/linuxdiag/aod/internal/fixtures"
 )
 
-// testdata/tcp and tcp6 are real tables taken with two IPv4 and one IPv6 connection
-// to a listener on port 445 (lines of other sockets removed).
+// testdata/proc/smb-conns/net/tcp and tcp6 are real tables taken with two IPv4 and
+// one IPv6 connection to a listener on port 445 (lines of other sockets removed).
 func TestParseRealTables(t *testing.T) {
 	for _, tc := range []struct {
 		file string
@@ -30,7 +32,7 @@ func TestParseRealTables(t *testing.T) {
 			conn("[::1]:445", "[::1]:48510", StateEstablished, 48429),
 		}},
 	} {
-		data, err := os.ReadFile("testdata/" + tc.file)
+		data, err := os.ReadFile(fixtures.Path("proc/smb-conns/net", tc.file))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +121,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func FuzzParseProcNetTCP(f *testing.F) {
-	for _, name := range []string{"testdata/tcp", "testdata/tcp6"} {
+	for _, name := range []string{fixtures.Path("proc/smb-conns/net/tcp"), fixtures.Path("proc/smb-conns/net/tcp6")} {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)

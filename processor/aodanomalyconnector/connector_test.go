@@ -21,6 +21,7 @@ import (
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/otelconv"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
@@ -318,7 +319,7 @@ func TestPolledConnectionLoss(t *testing.T) {
 	}
 	install := func(from string) {
 		for _, f := range []string{"tcp", "tcp6"} {
-			data, err := os.ReadFile(filepath.Join("testdata", from, "net", f))
+			data, err := os.ReadFile(fixtures.Path(from, "net", f))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -331,7 +332,7 @@ func TestPolledConnectionLoss(t *testing.T) {
 			}
 		}
 	}
-	install("proc1")
+	install("proc/smb-conns")
 	cfg := createDefaultConfig()
 	cfg.ProcRoot = root
 	cfg.AOD = map[string]any{
@@ -356,7 +357,7 @@ func TestPolledConnectionLoss(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no connection anomaly within 10 s of changing tables")
 		}
-		install([]string{"proc2", "proc1"}[swap%2])
+		install([]string{"proc/smb-reconnect", "proc/smb-conns"}[swap%2])
 		time.Sleep(50 * time.Millisecond) // polling pace, not synchronisation
 	}
 	span := sink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)

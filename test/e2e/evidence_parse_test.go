@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/fixtures"
 )
 
 func readTrace(t *testing.T, file string) *trace {
@@ -25,7 +27,7 @@ func readTrace(t *testing.T, file string) *trace {
 // Real output of Debian 6.1 (tab after the event name) and 6.12 (a second done for one
 // request) parses into the events and requests it holds.
 func TestParseTraceRealKernels(t *testing.T) {
-	tr := readTrace(t, "testdata/trace-6.1.txt")
+	tr := readTrace(t, fixtures.Path("kernel-6.1/trace-baseline.txt"))
 	if tr.Written != 26 || tr.InBuffer != 26 || len(tr.Events) != 26 {
 		t.Fatalf("6.1: written %d, in buffer %d, events %d; want 26 each", tr.Written, tr.InBuffer, len(tr.Events))
 	}
@@ -55,7 +57,7 @@ func TestParseTraceRealKernels(t *testing.T) {
 		t.Errorf("6.1: failed requests (mid: status) %x, want 339: c0000011, 355: c0000034", failed)
 	}
 
-	tr = readTrace(t, "testdata/trace-6.12-delay.txt")
+	tr = readTrace(t, fixtures.Path("kernel-6.12/trace-delay.txt"))
 	if p, err = tr.requests(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func TestPhases(t *testing.T) {
 }
 
 func FuzzParseE2ETrace(f *testing.F) {
-	for _, file := range []string{"testdata/trace-6.1.txt", "testdata/trace-6.12-delay.txt"} {
+	for _, file := range []string{fixtures.Path("kernel-6.1/trace-baseline.txt"), fixtures.Path("kernel-6.12/trace-delay.txt")} {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)
@@ -198,7 +200,11 @@ func TestCommandCounts(t *testing.T) {
 		"6.1":  {0: 1, 1: 2, 5: 55, 6: 54, 8: 69, 9: 65, 16: 50, 17: 5, 18: 0},
 		"6.12": {0: 1, 1: 2, 5: 58, 6: 57, 8: 69, 9: 65, 16: 50, 17: 5, 18: 0},
 	} {
-		s, err := readStats("testdata", kernel)
+		dir := t.TempDir() // an evidence folder, as readStats reads it
+		if err := os.Symlink(fixtures.Path("kernel-"+kernel+"/Stats"), filepath.Join(dir, "Stats."+kernel)); err != nil {
+			t.Fatal(err)
+		}
+		s, err := readStats(dir, kernel)
 		if err != nil {
 			t.Fatalf("%s: %v", kernel, err)
 		}
