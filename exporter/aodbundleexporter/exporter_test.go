@@ -24,6 +24,7 @@ import (
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/bundler"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 func sample() anomaly.Anomaly {
@@ -166,7 +167,7 @@ func TestLifecycleBundlesAndChildSpans(t *testing.T) {
 			t.Errorf("%s: parent %v, want the anomaly %x/%x", s.Name(), s.Parent(), a.TraceID, a.SpanID)
 		}
 	}
-	for _, name := range append([]string{"mounts", "hang"}, actions.Always...) {
+	for _, name := range append([]string{"mounts", "hang"}, actions.Always[proto.SMB]...) {
 		s, ok := byName["aod.action "+name]
 		if !ok {
 			t.Errorf("no span for action %s", name)
@@ -183,7 +184,7 @@ func TestLifecycleBundlesAndChildSpans(t *testing.T) {
 	if s := byName["aod.action mounts"]; s.Status().Code == codes.Error || !s.EndTime().After(s.StartTime()) {
 		t.Errorf("mounts span: %+v", s.Status())
 	}
-	if _, ok := byName["aod.action unrelated"]; ok || len(rec.Ended()) != 2+len(actions.Always)+1 {
+	if _, ok := byName["aod.action unrelated"]; ok || len(rec.Ended()) != 2+len(actions.Always[proto.SMB])+1 {
 		t.Errorf("%d spans for one anomaly", len(rec.Ended()))
 	}
 

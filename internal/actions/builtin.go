@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // Names of the built-in actions. The first seven are AODv2's and keep its spelling;
@@ -26,10 +28,12 @@ const (
 	NameCifsParams = "cifs_params"
 )
 
-// Always lists the actions every bundle gets whatever the configuration says: they
-// need nothing but the kernel, cannot hang on a server, and are what a bundle is
-// read for first.
-var Always = []string{NameEvents, NameInflight, NameSockets, NameCifsParams}
+// Always lists, per protocol, the actions every bundle of that protocol gets whatever
+// the configuration says: they need nothing but the kernel, cannot hang on a server,
+// and are what a bundle is read for first.
+var Always = map[proto.Protocol][]string{
+	proto.SMB: {NameEvents, NameInflight, NameSockets, NameCifsParams},
+}
 
 // journalDirs are where systemd-journald keeps the journal (volatile, persistent).
 var journalDirs = []string{"/run/log/journal", "/var/log/journal"}

@@ -7,19 +7,19 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/linuxdiag/aod/internal/procnet"
+	"github.com/linuxdiag/aod/internal/proto"
 )
-
-// smbPort is the TCP port of SMB; sockets to or from it are the client's connections.
-const smbPort = 445
 
 // procNetTCP are the kernel's TCP socket tables, read when ss is not installed.
 var procNetTCP = []string{"/proc/net/tcp", "/proc/net/tcp6"}
 
-// socketsAction lists the TCP sockets to or from port 445 with the kernel's TCP
+// socketsAction lists the TCP sockets to or from the server port of the anomaly's
+// protocol (445 for SMB; every protocol's for a snapshot) with the kernel's TCP
 // state for each (ss -tinpem: RTT, retransmits, congestion window, queues, owning
 // process). Without ss it decodes /proc/net/tcp and tcp6, which have fewer fields
 // (state, queues, retransmits, uid, inode).
@@ -29,14 +29,19 @@ func socketsAction() Action {
 		if err != nil {
 			return err
 		}
-		filter := fmt.Sprintf("( sport = :%d or dport = :%d )", smbPort, smbPort)
+		ports := env.serverPorts()
+		var terms []string
+		for _, p := range ports {
+			terms = append(terms, fmt.Sprintf("sport = :%d or dport = :%d", p, p))
+		}
+		filter := "( " + strings.Join(terms, " or ") + " )"
 		err = runCommand(ctx, env, w, r, "ss", "-t", "-a", "-n", "-i", "-p", "-e", "-m", filter)
 		var skip *skipError
 		if !errors.As(err, &skip) {
 			return err
 		}
 		r.Source = strings.Join(procNetTCP, ",")
-		if _, err := fmt.Fprintf(w, "# %s; TCP sockets on port %d from %s\n", skip.reason, smbPort, r.Source); err != nil {
+		if _, err := fmt.Fprintf(w, "# %s; TCP sockets on ports %v from %s\n", skip.reason, ports, r.Source); err != nil {
 			return err
 		}
 		var conns []procnet.Conn
@@ -50,21 +55,38 @@ func socketsAction() Action {
 				errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			}
 		}
-		return errors.Join(append(errs, writeSockets(w, conns, smbPort))...)
+		return errors.Join(append(errs, writeSockets(w, conns, ports))...)
 	}}
 }
 
-// writeSockets writes the connections to or from port as a table with ss's column
-// names.
-func writeSockets(w io.Writer, conns []procnet.Conn, port uint16) error {
+// writeSockets writes the connections to or from one of ports as a table with ss's
+// column names.
+func writeSockets(w io.Writer, conns []procnet.Conn, ports []uint16) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "State\tRecv-Q\tSend-Q\tLocal Address:Port\tPeer Address:Port\tRetrans\tUID\tInode")
 	for _, c := range conns {
-		if c.Local.Port() != port && c.Remote.Port() != port {
+		if !slices.Contains(ports, c.Local.Port()) && !slices.Contains(ports, c.Remote.Port()) {
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%d\t%d\n", procnet.StateName(c.State), c.RxQueue, c.TxQueue,
 			c.Local, c.Remote, c.Retransmits, c.UID, c.Inode)
 	}
 	return tw.Flush()
+}
+
+// serverPorts are the TCP ports of the servers of the anomaly's protocol, or of every
+// protocol aod has a table for when the anomaly has none (an on-demand snapshot).
+func (env *Env) serverPorts() []uint16 {
+	if env != nil && env.Anomaly != nil {
+		if p, ok := proto.ParseProtocol(env.Anomaly.Protocol); ok && proto.TableOf(p).Port != 0 {
+			return []uint16{proto.TableOf(p).Port}
+		}
+	}
+	var ports []uint16
+	for t := range proto.Tables() {
+		if t.Port != 0 && !slices.Contains(ports, t.Port) {
+			ports = append(ports, t.Port)
+		}
+	}
+	return ports
 }

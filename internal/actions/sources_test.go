@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/procnet"
 	"github.com/linuxdiag/aod/internal/proto"
+	"github.com/linuxdiag/aod/internal/smb"
 )
 
 func TestFileCopiesProcFiles(t *testing.T) {
@@ -278,7 +280,7 @@ func TestProcNetTCPFallback(t *testing.T) {
 		}
 	}
 	var b bytes.Buffer
-	if err := writeSockets(&b, conns, smbPort); err != nil {
+	if err := writeSockets(&b, conns, []uint16{smb.Table.Port}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
@@ -437,9 +439,29 @@ func TestBuiltinNames(t *testing.T) {
 	if got := Builtin().Names(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("names %v", got)
 	}
-	for _, n := range Always {
-		if _, ok := Builtin()[n]; !ok {
-			t.Errorf("Always names unknown action %q", n)
+	for p, names := range Always {
+		for _, n := range names {
+			if _, ok := Builtin()[n]; !ok {
+				t.Errorf("Always[%v] names unknown action %q", p, n)
+			}
+		}
+	}
+}
+
+// The sockets action looks at the anomaly's protocol's server port, and at every
+// protocol's when the bundle is not for one protocol (an on-demand snapshot).
+func TestServerPorts(t *testing.T) {
+	for _, c := range []struct {
+		env  *Env
+		want []uint16
+	}{
+		{&Env{Anomaly: &anomaly.Anomaly{Protocol: "smb"}}, []uint16{445}},
+		{&Env{Anomaly: &anomaly.Anomaly{Protocol: "aod"}}, []uint16{445}},
+		{&Env{}, []uint16{445}},
+		{nil, []uint16{445}},
+	} {
+		if got := c.env.serverPorts(); !slices.Equal(got, c.want) {
+			t.Errorf("%+v: ports %v, want %v", c.env, got, c.want)
 		}
 	}
 }

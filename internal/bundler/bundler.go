@@ -40,6 +40,7 @@ import (
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/capture"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/retention"
 )
 
@@ -362,7 +363,8 @@ func (b *Bundler) logFor(a *anomaly.Anomaly) *zap.Logger {
 // every bundle gets.
 func (b *Bundler) actionsFor(a *anomaly.Anomaly) []string {
 	names := slices.Clone(b.o.Actions[Key{a.Protocol, a.Type}])
-	for _, n := range actions.Always {
+	p, _ := proto.ParseProtocol(a.Protocol)
+	for _, n := range actions.Always[p] {
 		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}

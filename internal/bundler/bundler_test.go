@@ -279,7 +279,7 @@ func TestCollectManifestAndEvents(t *testing.T) {
 		names = append(names, r.Name)
 	}
 	// The configured actions, then the ones every bundle gets.
-	if !slices.Equal(names, append([]string{"mounts"}, actions.Always...)) {
+	if !slices.Equal(names, append([]string{"mounts"}, actions.Always[proto.SMB]...)) {
 		t.Fatalf("actions %v", names)
 	}
 	ai := m.Anomaly

@@ -22,6 +22,7 @@ import (
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/anomalypdata"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // spanView is what both forms of a span must agree on. parent names the parent span:
@@ -281,7 +282,7 @@ func TestTracesOfARealBundle(t *testing.T) {
 	if st, err := os.Stat(rep.Path); err != nil || st.Size() != rep.Bytes {
 		t.Fatalf("bundle %s: %v %v", rep.Path, st, err)
 	}
-	if len(spans) != 1+1+len(actions.Always) {
+	if len(spans) != 1+1+len(actions.Always[proto.SMB]) {
 		t.Errorf("%d spans: %v", len(spans), spans)
 	}
 }

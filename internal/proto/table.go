@@ -159,6 +159,17 @@ func Lookup(p Protocol) *Table {
 	return registry[p]
 }
 
+// Tables yields every registered table, in protocol order.
+func Tables() iter.Seq[*Table] {
+	return func(yield func(*Table) bool) {
+		for _, t := range registry {
+			if t != nil && !yield(t) {
+				return
+			}
+		}
+	}
+}
+
 // TableOf returns the table of p, or for a protocol without one a table that names
 // nothing (every command and status is shown by its code) and derives its keys from
 // the protocol's name, so that output code never needs a nil check.
