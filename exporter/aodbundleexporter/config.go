@@ -2,9 +2,8 @@ package aodbundleexporter
 
 import (
 	"errors"
+	"log/slog"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
@@ -74,7 +73,7 @@ func createDefaultConfig() *Config {
 }
 
 // options maps the configuration to the bundler's options.
-func (c *Config) options(log *zap.Logger) bundler.Options {
+func (c *Config) options(log *slog.Logger) bundler.Options {
 	o := bundler.Options{
 		OutputDir:       c.OutputDir,
 		Actions:         map[bundler.Key][]string{},
@@ -113,7 +112,7 @@ func (c *Config) Validate() error {
 	if c.Concurrency < 0 || c.MaxPending < 0 {
 		errs = append(errs, errors.New("concurrency and max_pending must not be negative"))
 	}
-	if _, err := bundler.New(c.options(zap.NewNop())); err != nil {
+	if _, err := bundler.New(c.options(nil)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -120,7 +120,7 @@ func TestLifecycleBundlesAndChildSpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := cfg.options(set.Logger)
+	o := cfg.options(e.log)
 	o.Actions[bundler.Key{Protocol: "smb", Type: "error"}] = []string{"mounts", "hang"}
 	o.Extra = actions.Table{"hang": actions.Command("hang", "hang.txt", "sleep", "100")}
 	if e.b, err = bundler.New(o); err != nil {

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,8 +34,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
@@ -102,7 +101,7 @@ type Options struct {
 	Extra actions.Table
 	// LookPath overrides how actions find programs (tests).
 	LookPath func(string) (string, error)
-	Logger   *zap.Logger
+	Logger   *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -128,7 +127,7 @@ func (o *Options) defaults() {
 		o.CleanupInterval = DefaultCleanupInterval
 	}
 	if o.Logger == nil {
-		o.Logger = zap.NewNop()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Capture.Dir == "" {
 		o.Capture.Dir = filepath.Join(o.OutputDir, "captures")
@@ -171,7 +170,7 @@ type Stats struct {
 // Bundler makes bundles. Create it with New, Start it, and Shutdown it.
 type Bundler struct {
 	o        Options
-	log      *zap.Logger
+	log      *slog.Logger
 	table    actions.Table
 	captures []*capture.Capture
 	sweeper  *retention.Sweeper
@@ -200,7 +199,7 @@ func New(o Options) (*Bundler, error) {
 	if o.ZstdLevel < 1 || o.ZstdLevel > 22 {
 		return nil, fmt.Errorf("bundler: zstd level %d out of range 1..22", o.ZstdLevel)
 	}
-	b := &Bundler{o: o, started: time.Now(), log: o.Logger.With(zap.String("component", "bundler")), table: actions.Builtin(),
+	b := &Bundler{o: o, started: time.Now(), log: o.Logger.With("component", "bundler"), table: actions.Builtin(),
 		slots: make(chan struct{}, o.Concurrency), pending: make(chan struct{}, o.MaxPending)}
 	seen := map[string]string{}
 	for _, spec := range o.Captures {
@@ -247,7 +246,7 @@ func (b *Bundler) Start() error {
 	d.Close()
 	for _, c := range b.captures {
 		if err := c.Start(); err != nil {
-			b.log.Error("capture not started", zap.Error(err))
+			b.log.Error("capture not started", "error", err)
 		}
 	}
 	b.sweepDone = make(chan struct{})
@@ -354,8 +353,8 @@ func (b *Bundler) Snapshot(ctx context.Context) (Report, error) {
 	return b.collect(ctx, &a, b.table.Names(), log)
 }
 
-func (b *Bundler) logFor(a *anomaly.Anomaly) *zap.Logger {
-	return b.log.With(zap.String("protocol", a.Protocol), zap.String("type", a.Type), zap.String("rule", a.Rule))
+func (b *Bundler) logFor(a *anomaly.Anomaly) *slog.Logger {
+	return b.log.With("protocol", a.Protocol, "type", a.Type, "rule", a.Rule)
 }
 
 // actionsFor lists the configured actions of a's protocol and type, then the ones
@@ -371,7 +370,7 @@ func (b *Bundler) actionsFor(a *anomaly.Anomaly) []string {
 }
 
 // reserve takes one of the MaxPending bundle slots, or says why not.
-func (b *Bundler) reserve(log *zap.Logger) (release func(), err error) {
+func (b *Bundler) reserve(log *slog.Logger) (release func(), err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -381,7 +380,7 @@ func (b *Bundler) reserve(log *zap.Logger) (release func(), err error) {
 	case b.pending <- struct{}{}:
 	default:
 		b.busy.Add(1)
-		log.Warn("bundle skipped: too many in progress", zap.Int("max_pending", b.o.MaxPending))
+		log.Warn("bundle skipped: too many in progress", "max_pending", b.o.MaxPending)
 		return nil, ErrBusy
 	}
 	b.wg.Add(1)
@@ -391,7 +390,7 @@ func (b *Bundler) reserve(log *zap.Logger) (release func(), err error) {
 	}, nil
 }
 
-func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []string, log *zap.Logger) (Report, error) {
+func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []string, log *slog.Logger) (Report, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(b.life, cancel)()
@@ -400,15 +399,15 @@ func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []strin
 	switch {
 	case errors.Is(err, ErrLowSpace):
 		b.lowSpace.Add(1)
-		log.Warn("bundle skipped", zap.Error(err))
+		log.Warn("bundle skipped", "error", err)
 	case err != nil:
 		b.failed.Add(1)
-		log.Error("bundle failed", zap.Error(err))
+		log.Error("bundle failed", "error", err)
 	default:
 		b.bundles.Add(1)
 		b.bundleBytes.Add(uint64(rep.Bytes))
-		log.Info("bundle written", zap.String("path", rep.Path), zap.Int64("bytes", rep.Bytes),
-			zap.Duration("took", rep.Finished.Sub(rep.Started)))
+		log.Info("bundle written", "path", rep.Path, "bytes", rep.Bytes,
+			"took", rep.Finished.Sub(rep.Started))
 		b.sweeper.Trigger()
 	}
 	return rep, err
@@ -457,7 +456,7 @@ type finished struct {
 	members []member
 }
 
-func (b *Bundler) write(ctx context.Context, a *anomaly.Anomaly, names []string, log *zap.Logger) (Report, error) {
+func (b *Bundler) write(ctx context.Context, a *anomaly.Anomaly, names []string, log *slog.Logger) (Report, error) {
 	rep := Report{Started: time.Now()}
 	d, err := archive.OpenDir(b.o.OutputDir)
 	if err != nil {
@@ -474,8 +473,8 @@ func (b *Bundler) write(ctx context.Context, a *anomaly.Anomaly, names []string,
 	}
 	if shrunk {
 		b.shrunk.Add(1)
-		log.Warn("bundle shrunk to keep the free-space floor", zap.Int64("action_bytes", limit),
-			zap.Int64("free", free), zap.Int64("floor", b.o.MinFreeBytes))
+		log.Warn("bundle shrunk to keep the free-space floor", "action_bytes", limit,
+			"free", free, "floor", b.o.MinFreeBytes)
 	}
 	when := a.DetectedAt
 	if when.IsZero() {

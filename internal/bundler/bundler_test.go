@@ -18,15 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
-
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/capture"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/logging/logtest"
 	"github.com/linuxdiag/aod/internal/retention"
 )
 
@@ -378,8 +376,8 @@ func TestConcurrentAnomaliesMakeSeparateBundles(t *testing.T) {
 
 func TestTooManyPendingIsSkipped(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
-	core, logs := observer.New(zap.InfoLevel)
-	b := newBundler(t, Options{MaxPending: 1, Logger: zap.New(core),
+	log, logs := logtest.New()
+	b := newBundler(t, Options{MaxPending: 1, Logger: log,
 		Actions: map[Key][]string{{"smb", "latency"}: {"gate"}},
 		Extra: actions.Table{"gate": {Name: "gate", Run: func(context.Context, *actions.Env, *actions.Output, *actions.Result) error {
 			close(started)
@@ -399,8 +397,8 @@ func TestTooManyPendingIsSkipped(t *testing.T) {
 	if st := b.Stats(); st.SkippedBusy != 1 || st.Bundles != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	if logs.FilterMessageSnippet("bundle skipped").Len() != 1 {
-		t.Fatalf("skip not logged: %v", logs.All())
+	if logs.CountContaining("bundle skipped") != 1 {
+		t.Fatalf("skip not logged:\n%s", logs)
 	}
 }
 

@@ -5,16 +5,15 @@ package aodreceiver
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
-	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/collectorlog"
 	"github.com/linuxdiag/aod/internal/ingest"
 	"github.com/linuxdiag/aod/internal/ringreader"
 )
@@ -67,7 +66,7 @@ func start(ctx context.Context, host component.Host, a *aodsmb) (runner, error) 
 			Thresholds: a.cfg.thresholds(),
 			Errors:     a.cfg.errorFilter(),
 		},
-		Logger:  slog.New(zapslog.NewHandler(a.set.Logger.Core())),
+		Logger:  collectorlog.New(a.set.TelemetrySettings),
 		Version: a.set.BuildInfo.Version,
 		OnAttach: func(_ bpf.AttachReport, err error) {
 			if err != nil {
