@@ -39,6 +39,7 @@ import (
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/capture"
+	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/retention"
 )
 
@@ -46,15 +47,10 @@ import (
 // aod_quick_<ts>_aod_snapshot.tar.zst.
 const SnapshotProtocol = "aod"
 
-// Defaults for zero Options fields.
-const (
-	DefaultActionTimeout   = 30 * time.Second
-	DefaultLookback        = 300 * time.Second // AODv2's window
-	DefaultMaxActionBytes  = 64 << 20
-	DefaultConcurrency     = 4
-	DefaultMaxPending      = 4
-	DefaultCleanupInterval = 300 * time.Second
-)
+// DefaultMaxPending is MaxPending when zero. The other zero Options fields take the
+// defaults of aod's configuration (config.Defaults), so that the agent, the collector
+// exporter and a caller leaving a field out all get the same value.
+const DefaultMaxPending = 4
 
 // minBudget is the least free space (beyond the floor) a bundle needs to be worth
 // starting: below it the bundle is skipped rather than written nearly empty.
@@ -84,7 +80,7 @@ type Options struct {
 	MaxActionBytes int64         // output kept per action
 	Concurrency    int           // actions running at once, across all bundles
 	MaxPending     int           // bundles in progress at once; more are skipped
-	ZstdLevel      int           // 1..22, default 3
+	ZstdLevel      int           // 1..22
 
 	CleanupInterval time.Duration // cleanup_interval_sec
 	MaxAge          time.Duration // max_log_age_days; 0 keeps bundles forever
@@ -105,26 +101,27 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	d := config.Defaults()
 	if o.ActionTimeout <= 0 {
-		o.ActionTimeout = DefaultActionTimeout
+		o.ActionTimeout = d.Collection.Timeout
 	}
 	if o.Lookback <= 0 {
-		o.Lookback = DefaultLookback
+		o.Lookback = d.Collection.Lookback
 	}
 	if o.MaxActionBytes <= 0 {
-		o.MaxActionBytes = DefaultMaxActionBytes
+		o.MaxActionBytes = d.Collection.MaxOutput
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = DefaultConcurrency
+		o.Concurrency = d.Collection.Concurrency
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultMaxPending
 	}
 	if o.ZstdLevel == 0 {
-		o.ZstdLevel = archive.DefaultLevel
+		o.ZstdLevel = d.Bundle.ZstdLevel
 	}
 	if o.CleanupInterval <= 0 {
-		o.CleanupInterval = DefaultCleanupInterval
+		o.CleanupInterval = d.Cleanup.Interval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

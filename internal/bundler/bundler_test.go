@@ -23,6 +23,7 @@ import (
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/capture"
+	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/logging/logtest"
 	"github.com/linuxdiag/aod/internal/retention"
@@ -251,7 +252,7 @@ func TestSnapshotOnThisMachine(t *testing.T) {
 		t.Errorf("tcpdump snapshot: %+v", result(t, m, "tcpdump"))
 	}
 	if m.Format != ManifestFormat || m.Anomaly.Type != anomaly.TypeSnapshot || m.Anomaly.Protocol != SnapshotProtocol ||
-		m.Host.KernelRelease == "" || m.Agent.Version == "" || m.Window.LookbackS != DefaultLookback.Seconds() {
+		m.Host.KernelRelease == "" || m.Agent.Version == "" || m.Window.LookbackS != config.Defaults().Collection.Lookback.Seconds() {
 		t.Errorf("manifest header %+v", m)
 	}
 	if st := b.Stats(); st.Bundles != 1 || st.BundleBytes != uint64(rep.Bytes) {
@@ -285,7 +286,7 @@ func TestCollectManifestAndEvents(t *testing.T) {
 		len(ai.TopCommands) != 1 || ai.TopCommands[0] != (Tally{"SMB2_WRITE", 12}) {
 		t.Fatalf("anomaly %+v", ai)
 	}
-	if !m.Window.Until.After(m.Window.Since) || !m.Window.Since.Equal(a.DetectedAt.Add(-DefaultLookback)) {
+	if !m.Window.Until.After(m.Window.Since) || !m.Window.Since.Equal(a.DetectedAt.Add(-config.Defaults().Collection.Lookback)) {
 		t.Fatalf("window %+v", m.Window)
 	}
 	ev, err := os.ReadFile(filepath.Join(top, "events.jsonl"))

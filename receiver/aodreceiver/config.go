@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/ingest"
+	"github.com/linuxdiag/aod/internal/ringreader"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -57,16 +60,19 @@ type Config struct {
 	_ struct{}
 }
 
+// createDefaultConfig takes every default from the engine that applies it (ingest,
+// ringreader, bpf) or, for the slow-request threshold, from aod's configuration,
+// where it is AODv2's default_threshold_ms.
 func createDefaultConfig() *Config {
 	return &Config{
-		CollectionInterval: 10 * time.Second,
+		CollectionInterval: ingest.DefaultCollectionInterval,
 		Histogram:          HistogramExponential,
-		LatencyThreshold:   10 * time.Millisecond,
+		LatencyThreshold:   config.DefaultLatencyThreshold,
 		// CHANGE_NOTIFY waits for a change by design: it is always "slow".
 		ExcludeCommands: []string{"SMB2_CHANGE_NOTIFY"},
 		TrackErrors:     []string{TrackAllErrors},
-		StaleRequestAge: 5 * time.Minute,
-		FlushInterval:   100 * time.Millisecond,
+		StaleRequestAge: ingest.DefaultStaleAge,
+		FlushInterval:   ringreader.DefaultFlushInterval,
 		RingBufferBytes: bpf.DefaultRingBytes,
 	}
 }
