@@ -69,7 +69,7 @@ func TestComponentDefaultsAgreeWithTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	rcv := aodreceiver.NewFactory().CreateDefaultConfig().(*aodreceiver.Config)
-	if got, want := rcv.LatencyThreshold, bare.Anomalies.SMB.Latency.DefaultThreshold; got != want {
-		t.Errorf("aodsmb latency_threshold %v, the agent's default_threshold_ms %v", got, want)
+	if got, want := rcv.SMB.LatencyThreshold, bare.Anomalies.SMB.Latency.DefaultThreshold; got != want {
+		t.Errorf("aod receiver smb.latency_threshold %v, the agent's default_threshold_ms %v", got, want)
 	}
 }

@@ -24,8 +24,8 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"metrics":           {"aodsmb"},
-		"logs/events":       {"aodsmb"},
+		"metrics":           {"aod"},
+		"logs/events":       {"aod"},
 		"traces/anomalies":  {"aodanomaly"},
 		"metrics/anomalies": {"aodanomaly"},
 	}
@@ -78,7 +78,7 @@ func TestBuilderConfigListsTheSameComponents(t *testing.T) {
 	// Component type -> the module path fragment that provides it.
 	provider := map[string]string{
 		"receivers/otlp": "otlpreceiver", "exporters/otlp": "otlpexporter",
-		"aodsmb": "receiver/aodreceiver", "batch": "batchprocessor",
+		"aod": "receiver/aodreceiver", "batch": "batchprocessor",
 		"memory_limiter": "memorylimiterprocessor", "aodanomaly": "processor/aodanomalyconnector",
 		"aodbundle": "exporter/aodbundleexporter", "otlp_http": "otlphttpexporter",
 		"debug": "debugexporter", "prometheus": "prometheusexporter",

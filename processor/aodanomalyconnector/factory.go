@@ -16,8 +16,8 @@
 //	    metrics_interval: 60s            # re-send period of the anomaly counter
 //	service:
 //	  pipelines:
-//	    logs/aod:    {receivers: [aodsmb], exporters: [aodanomaly]}
-//	    traces/aod:  {receivers: [aodanomaly], exporters: [otlp]}
+//	    logs/aod:    {receivers: [aod], exporters: [aodanomaly]}
+//	    traces/aod:  {receivers: [aodanomaly], exporters: [otlp_grpc]}
 //	    metrics/aod: {receivers: [aodanomaly], exporters: [prometheus]}
 //
 // The records it reads are those of receiver/otelconv.LogBuilder: aod.event.kind,

@@ -42,7 +42,7 @@ func TestDefaultConfig(t *testing.T) {
 	if err := cfg.(*Config).Validate(); err != nil {
 		t.Fatalf("default config invalid: %v", err)
 	}
-	if got := loadConfig(t, ""); got.Histogram != HistogramExponential || got.LatencyThreshold != 10*time.Millisecond {
+	if got := loadConfig(t, ""); got.Histogram != HistogramExponential || got.SMB.LatencyThreshold != 10*time.Millisecond {
 		t.Fatalf("empty section: %+v", got)
 	}
 }
@@ -55,7 +55,7 @@ func TestConfigFromYAML(t *testing.T) {
 	if cfg.CollectionInterval != 30*time.Second || cfg.Histogram != HistogramExplicit || cfg.FlushInterval != 50*time.Millisecond || cfg.RingBufferBytes != 16<<20 {
 		t.Fatalf("%+v", cfg)
 	}
-	th := cfg.thresholds()
+	th := cfg.SMB.thresholds()
 	for cmd, want := range map[uint16]bpf.Threshold{
 		smb.Read:         {Tracked: true, Latency: 100 * time.Millisecond},
 		smb.Write:        {Tracked: true, Latency: 200 * time.Millisecond},
@@ -67,11 +67,11 @@ func TestConfigFromYAML(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", smb.CommandName(cmd), th[cmd], want)
 		}
 	}
-	f := cfg.errorFilter()
+	f := cfg.SMB.errorFilter()
 	if f.All || len(f.Statuses) != 1 || f.Statuses[0] != 0xc0000022 || len(f.Errnos) != 1 || f.Errnos[0] != 5 {
 		t.Errorf("error filter %+v", f)
 	}
-	if f := NewFactory().CreateDefaultConfig().(*Config).errorFilter(); !f.All {
+	if f := NewFactory().CreateDefaultConfig().(*Config).SMB.errorFilter(); !f.All {
 		t.Errorf("default error filter %+v, want all", f)
 	}
 }

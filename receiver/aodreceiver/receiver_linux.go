@@ -21,7 +21,7 @@ import (
 // transport names the receiver's source in its own telemetry (obsreport).
 const transport = "ebpf"
 
-func start(ctx context.Context, host component.Host, a *aodsmb) (runner, error) {
+func start(ctx context.Context, host component.Host, a *aodReceiver) (runner, error) {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID:             a.set.ID,
 		Transport:              transport,
@@ -63,8 +63,8 @@ func start(ctx context.Context, host component.Host, a *aodsmb) (runner, error) 
 		},
 		Probes: ingest.ProbeConfig{
 			Options:    bpf.Options{RingBytes: a.cfg.RingBufferBytes},
-			Thresholds: a.cfg.thresholds(),
-			Errors:     a.cfg.errorFilter(),
+			Thresholds: a.cfg.SMB.thresholds(),
+			Errors:     a.cfg.SMB.errorFilter(),
 		},
 		Logger:  collectorlog.New(a.set.TelemetrySettings),
 		Version: a.set.BuildInfo.Version,
