@@ -12,6 +12,7 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
 )
 
 func loadConfig(t *testing.T, name string) *Config {
@@ -20,9 +21,9 @@ func loadConfig(t *testing.T, name string) *Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := cm.Sub(component.MustNewIDWithName(TypeStr, name).String())
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
 	if name == "" {
-		sub, err = cm.Sub(TypeStr)
+		sub, err = cm.Sub(metadata.Type.String())
 	}
 	if err != nil {
 		t.Fatal(err)

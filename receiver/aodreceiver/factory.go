@@ -10,19 +10,15 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
 )
-
-// TypeStr is the receiver's type in collector configurations.
-const TypeStr = "aod"
-
-var componentType = component.MustNewType(TypeStr)
 
 // NewFactory returns the factory of the aod receiver.
 func NewFactory() receiver.Factory {
-	return receiver.NewFactory(componentType,
+	return receiver.NewFactory(metadata.Type,
 		func() component.Config { return createDefaultConfig() },
-		receiver.WithMetrics(createMetrics, component.StabilityLevelAlpha),
-		receiver.WithLogs(createLogs, component.StabilityLevelAlpha))
+		receiver.WithMetrics(createMetrics, metadata.MetricsStability),
+		receiver.WithLogs(createLogs, metadata.LogsStability))
 }
 
 // One configured receiver is one set of probes, whichever pipelines use it: the

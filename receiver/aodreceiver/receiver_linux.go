@@ -16,6 +16,7 @@ import (
 	"github.com/linuxdiag/aod/internal/collectorlog"
 	"github.com/linuxdiag/aod/internal/ingest"
 	"github.com/linuxdiag/aod/internal/ringreader"
+	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
 )
 
 // transport names the receiver's source in its own telemetry (obsreport).
@@ -41,7 +42,7 @@ func start(ctx context.Context, host component.Host, a *aodReceiver) (runner, er
 			}
 			ctx = obs.StartMetricsOp(ctx)
 			err := next.ConsumeMetrics(ctx, md)
-			obs.EndMetricsOp(ctx, TypeStr, md.DataPointCount(), err)
+			obs.EndMetricsOp(ctx, metadata.Type.String(), md.DataPointCount(), err)
 			return err
 		}
 	}
@@ -49,7 +50,7 @@ func start(ctx context.Context, host component.Host, a *aodReceiver) (runner, er
 		cons.Logs = func(ctx context.Context, ld plog.Logs) error {
 			ctx = obs.StartLogsOp(ctx)
 			err := next.ConsumeLogs(ctx, ld)
-			obs.EndLogsOp(ctx, TypeStr, ld.LogRecordCount(), err)
+			obs.EndLogsOp(ctx, metadata.Type.String(), ld.LogRecordCount(), err)
 			return err
 		}
 	}
@@ -75,10 +76,10 @@ func start(ctx context.Context, host component.Host, a *aodReceiver) (runner, er
 		},
 	}, cons)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", TypeStr, err)
+		return nil, fmt.Errorf("%s: %w", metadata.Type.String(), err)
 	}
 	if err := r.Start(ctx); err != nil {
-		return nil, fmt.Errorf("%s: %w", TypeStr, err)
+		return nil, fmt.Errorf("%s: %w", metadata.Type.String(), err)
 	}
 	return r, nil
 }
