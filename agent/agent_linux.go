@@ -21,7 +21,6 @@ import (
 	"github.com/linuxdiag/aod/internal/detector"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/ingest"
-	"github.com/linuxdiag/aod/internal/logging"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry"
@@ -87,7 +86,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	a.res.Attributes().Range(func(k string, v pcommon.Value) bool { attrs[k] = v.AsString(); return true })
 
 	var err error
-	a.sinks, err = telemetry.New(context.Background(), sinkOptions(cfg, attrs, logging.Zap(o.Logger)))
+	a.sinks, err = telemetry.New(context.Background(), sinkOptions(cfg, attrs, o.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
@@ -140,7 +139,7 @@ func (a *Agent) configure(cfg *config.Config) error {
 		return fmt.Errorf("detectors: %w", err)
 	}
 	bo := bundler.FromConfig(cfg)
-	bo.Logger = logging.Zap(a.log)
+	bo.Logger = a.log
 	bo.Inflight = a.inflight
 	b, err := bundler.New(bo)
 	if err != nil {

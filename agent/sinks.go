@@ -1,11 +1,10 @@
 package agent
 
 import (
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
-
-	"go.uber.org/zap"
 
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/telemetry"
@@ -15,11 +14,11 @@ import (
 // sinkOptions maps the telemetry section onto the exporters. The standard
 // OTEL_EXPORTER_OTLP_* variables fill what the file leaves unset, so an agent deployed
 // beside a collector can be pointed at it without editing its file.
-func sinkOptions(cfg *config.Config, resource map[string]string, log *zap.Logger) telemetry.Options {
+func sinkOptions(cfg *config.Config, resource map[string]string, log *slog.Logger) telemetry.Options {
 	return sinkOptionsEnv(cfg, resource, log, os.Getenv)
 }
 
-func sinkOptionsEnv(cfg *config.Config, resource map[string]string, log *zap.Logger, getenv func(string) string) telemetry.Options {
+func sinkOptionsEnv(cfg *config.Config, resource map[string]string, log *slog.Logger, getenv func(string) string) telemetry.Options {
 	c := cfg.Telemetry.OTLP
 	o := telemetry.OTLP{
 		Endpoint:           c.Endpoint,
@@ -58,7 +57,7 @@ func sinkOptionsEnv(cfg *config.Config, resource map[string]string, log *zap.Log
 			if hs, err := telemetry.ParseHeaders(h); err == nil {
 				o.Headers = hs
 			} else {
-				log.Warn("OTEL_EXPORTER_OTLP_HEADERS ignored", zap.Error(err))
+				log.Warn("OTEL_EXPORTER_OTLP_HEADERS ignored", "error", err)
 			}
 		}
 	}

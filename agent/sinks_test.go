@@ -1,9 +1,8 @@
 package agent
 
 import (
+	"log/slog"
 	"testing"
-
-	"go.uber.org/zap"
 
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/telemetry"
@@ -18,7 +17,7 @@ func TestSinkOptionsFromEnvironment(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 
 	// The file leaves OTLP off: the variables turn it on, plaintext gRPC for http://.
-	o := sinkOptionsEnv(config.Defaults(), nil, zap.NewNop(), getenv).OTLP
+	o := sinkOptionsEnv(config.Defaults(), nil, slog.New(slog.DiscardHandler), getenv).OTLP
 	if o.Endpoint != "collector:4317" || !o.Insecure || o.Protocol != telemetry.ProtocolGRPC {
 		t.Errorf("endpoint %q insecure %v protocol %q", o.Endpoint, o.Insecure, o.Protocol)
 	}
@@ -28,7 +27,7 @@ func TestSinkOptionsFromEnvironment(t *testing.T) {
 
 	env["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
 	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "https://collector:4318"
-	if o := sinkOptionsEnv(config.Defaults(), nil, zap.NewNop(), getenv).OTLP; o.Endpoint != "https://collector:4318" || o.Protocol != telemetry.ProtocolHTTP {
+	if o := sinkOptionsEnv(config.Defaults(), nil, slog.New(slog.DiscardHandler), getenv).OTLP; o.Endpoint != "https://collector:4318" || o.Protocol != telemetry.ProtocolHTTP {
 		t.Errorf("http: endpoint %q protocol %q", o.Endpoint, o.Protocol)
 	}
 
@@ -36,7 +35,7 @@ func TestSinkOptionsFromEnvironment(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Telemetry.OTLP.Endpoint = "file:4317"
 	cfg.Telemetry.OTLP.Headers = map[string]string{"x-tenant": "file"}
-	o = sinkOptionsEnv(cfg, nil, zap.NewNop(), getenv).OTLP
+	o = sinkOptionsEnv(cfg, nil, slog.New(slog.DiscardHandler), getenv).OTLP
 	if o.Endpoint != "file:4317" || o.Headers["x-tenant"] != "file" {
 		t.Errorf("file settings overridden: %q %v", o.Endpoint, o.Headers)
 	}

@@ -46,7 +46,7 @@ func TestCollectorPathBundlesTheTriggeringEvents(t *testing.T) {
 	ccfg.AOD = map[string]any{"watch_interval_sec": 1, "anomalies": map[string]any{"smb": map[string]any{
 		"latency": map[string]any{"tool": "smbslower", "mode": "all", "acceptable_count": 3, "default_threshold_ms": 20}}}}
 	sink := new(consumertest.TracesSink)
-	conn, err := cf.CreateLogsToTraces(ctx, connectortest.NewNopSettings(aodanomalyconnector.Type), ccfg, sink)
+	conn, err := cf.CreateLogsToTraces(ctx, connectortest.NewNopSettings(cf.Type()), ccfg, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestCollectorPathBundlesTheTriggeringEvents(t *testing.T) {
 	cfg := f.CreateDefaultConfig().(*aodbundleexporter.Config)
 	cfg.OutputDir = t.TempDir()
 	cfg.Actions = map[string]map[string][]string{"smb": {"latency": {actions.NameMounts}}}
-	exp, err := f.CreateTraces(ctx, exportertest.NewNopSettings(aodbundleexporter.Type), cfg)
+	exp, err := f.CreateTraces(ctx, exportertest.NewNopSettings(f.Type()), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Command otelcol-aod is an OpenTelemetry Collector distribution with aod's
-// components: the aodsmb receiver (SMB latency metrics and slow/failed request
+// components: the aod receiver (SMB latency metrics and slow/failed request
 // records from eBPF), the aodanomaly connector (records -> anomaly spans and
 // metrics) and the aodbundle exporter (diagnostic bundles), beside the core OTLP,
 // debug and batching components and the Prometheus exporter.

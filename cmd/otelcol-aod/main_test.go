@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,8 +25,8 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"metrics":           {"aodsmb"},
-		"logs/events":       {"aodsmb"},
+		"metrics":           {"aod"},
+		"logs/events":       {"aod"},
 		"traces/anomalies":  {"aodanomaly"},
 		"metrics/anomalies": {"aodanomaly"},
 	}
@@ -44,6 +45,41 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if _, ok := cfg.Exporters[component.MustNewID("aodbundle")]; !ok {
 		t.Error("no aodbundle exporter")
+	}
+}
+
+// TestComponentREADMEExamplesLoad loads the example configuration of each component's
+// README with the distribution's factories, so the documented configurations work.
+// A config_file in an example is pointed at the agent's embedded default.
+func TestComponentREADMEExamplesLoad(t *testing.T) {
+	factories, err := components()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, readme := range []string{
+		"../../receiver/aodreceiver/README.md",
+		"../../processor/aodanomalyconnector/README.md",
+		"../../exporter/aodbundleexporter/README.md",
+	} {
+		t.Run(readme, func(t *testing.T) {
+			data, err := os.ReadFile(readme)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, rest, ok := strings.Cut(string(data), "```yaml\n")
+			example, _, closed := strings.Cut(rest, "```")
+			if !ok || !closed {
+				t.Fatal("no yaml example")
+			}
+			example = strings.ReplaceAll(example, "/etc/aod/aod.yaml", "../../configs/aod.yaml")
+			path := filepath.Join(t.TempDir(), "example.yaml")
+			if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := otelcoltest.LoadConfigAndValidate(path, factories); err != nil {
+				t.Fatalf("%v\n%s", err, example)
+			}
+		})
 	}
 }
 
@@ -78,7 +114,7 @@ func TestBuilderConfigListsTheSameComponents(t *testing.T) {
 	// Component type -> the module path fragment that provides it.
 	provider := map[string]string{
 		"receivers/otlp": "otlpreceiver", "exporters/otlp": "otlpexporter",
-		"aodsmb": "receiver/aodreceiver", "batch": "batchprocessor",
+		"aod": "receiver/aodreceiver", "batch": "batchprocessor",
 		"memory_limiter": "memorylimiterprocessor", "aodanomaly": "processor/aodanomalyconnector",
 		"aodbundle": "exporter/aodbundleexporter", "otlp_http": "otlphttpexporter",
 		"debug": "debugexporter", "prometheus": "prometheusexporter",

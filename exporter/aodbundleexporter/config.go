@@ -2,14 +2,16 @@ package aodbundleexporter
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/linuxdiag/aod/internal/actions"
-	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/configs"
 	"github.com/linuxdiag/aod/internal/bundler"
 	"github.com/linuxdiag/aod/internal/capture"
+	"github.com/linuxdiag/aod/internal/config"
 )
 
 // Config is the aodbundle exporter's configuration: the same knobs as the agent's
@@ -50,31 +52,52 @@ type CleanupConfig struct {
 
 const mib = 1 << 20
 
-// aodv2QuickActions are the actions AODv2 configurations list.
-var aodv2QuickActions = []string{actions.NameDmesg, actions.NameJournalctl, actions.NameDebugData,
-	actions.NameStats, actions.NameMounts, actions.NameSmbinfo, actions.NameSyslogs}
+// agentDefaults are the bundle settings of the standalone agent started without
+// --config: the embedded configs/aod.yaml over config.Defaults. The exporter's
+// defaults are these, so that both hosts collect the same actions into bundles kept
+// as long and as large.
+var agentDefaults = sync.OnceValue(func() bundler.Options {
+	cfg, _, err := config.Parse(configs.DefaultName, configs.Default)
+	if err != nil {
+		// The embedded file is compiled in and loaded by internal/config's tests.
+		panic(fmt.Sprintf("aodbundle: the embedded default configuration does not load: %v", err))
+	}
+	return bundler.FromConfig(cfg)
+})
 
 func createDefaultConfig() *Config {
-	return &Config{
-		OutputDir: "/var/log/aod",
-		Actions: map[string]map[string][]string{"smb": {
-			anomaly.TypeLatency:  aodv2QuickActions,
-			anomaly.TypeError:    aodv2QuickActions,
-			anomaly.TypeSockconn: aodv2QuickActions,
-		}},
-		ActionTimeout: bundler.DefaultActionTimeout,
-		Lookback:      bundler.DefaultLookback,
-		MaxActionMB:   bundler.DefaultMaxActionBytes / mib,
-		Concurrency:   bundler.DefaultConcurrency,
+	d := agentDefaults()
+	c := &Config{
+		OutputDir:     d.OutputDir,
+		Actions:       map[string]map[string][]string{},
+		ActionTimeout: d.ActionTimeout,
+		Lookback:      d.Lookback,
+		MaxActionMB:   float64(d.MaxActionBytes) / mib,
+		Concurrency:   d.Concurrency,
 		MaxPending:    bundler.DefaultMaxPending,
-		ZstdLevel:     3,
-		Cleanup:       CleanupConfig{Interval: bundler.DefaultCleanupInterval, MaxAgeDays: 2, MaxTotalSizeMB: 1024},
-		MinFreeMB:     256,
+		ZstdLevel:     d.ZstdLevel,
+		Cleanup: CleanupConfig{
+			Interval:       d.CleanupInterval,
+			MaxAgeDays:     d.MaxAge.Hours() / 24,
+			MaxTotalSizeMB: float64(d.MaxTotalBytes) / mib,
+		},
+		MinFreeMB: float64(d.MinFreeBytes) / mib,
 	}
+	// Copies: a caller may change its configuration without touching the next one's.
+	for k, names := range d.Actions {
+		if c.Actions[k.Protocol] == nil {
+			c.Actions[k.Protocol] = map[string][]string{}
+		}
+		c.Actions[k.Protocol][k.Type] = slices.Clone(names)
+	}
+	for _, cs := range d.Captures {
+		c.Captures = append(c.Captures, CaptureConfig{Protocol: cs.Protocol, Tool: cs.Tool, Args: slices.Clone(cs.Args)})
+	}
+	return c
 }
 
 // options maps the configuration to the bundler's options.
-func (c *Config) options(log *zap.Logger) bundler.Options {
+func (c *Config) options(log *slog.Logger) bundler.Options {
 	o := bundler.Options{
 		OutputDir:       c.OutputDir,
 		Actions:         map[bundler.Key][]string{},
@@ -113,7 +136,7 @@ func (c *Config) Validate() error {
 	if c.Concurrency < 0 || c.MaxPending < 0 {
 		errs = append(errs, errors.New("concurrency and max_pending must not be negative"))
 	}
-	if _, err := bundler.New(c.options(zap.NewNop())); err != nil {
+	if _, err := bundler.New(c.options(nil)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -3,20 +3,21 @@ package aodbundleexporter
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"go.uber.org/zap"
 
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/bundler"
+	"github.com/linuxdiag/aod/internal/collectorlog"
 )
 
 type bundleExporter struct {
-	log    *zap.Logger
+	log    *slog.Logger
 	b      *bundler.Bundler
 	tracer trace.Tracer
 	meter  metric.Meter
@@ -24,11 +25,12 @@ type bundleExporter struct {
 }
 
 func newBundleExporter(cfg *Config, set exporter.Settings) (*bundleExporter, error) {
-	b, err := bundler.New(cfg.options(set.Logger))
+	log := collectorlog.New(set.TelemetrySettings)
+	b, err := bundler.New(cfg.options(log))
 	if err != nil {
 		return nil, err
 	}
-	return &bundleExporter{log: set.Logger, b: b, tracer: set.TracerProvider.Tracer(bundler.ScopeName),
+	return &bundleExporter{log: log, b: b, tracer: set.TracerProvider.Tracer(bundler.ScopeName),
 		meter: set.MeterProvider.Meter(bundler.ScopeName)}, nil
 }
 
@@ -64,7 +66,7 @@ func (e *bundleExporter) consume(_ context.Context, td ptrace.Traces) error {
 				}
 				if err != nil {
 					// The bundle still gets the events that did decode.
-					e.log.Warn("anomaly span has damaged events", zap.String("rule", a.Rule), zap.Error(err))
+					e.log.Warn("anomaly span has damaged events", "rule", a.Rule, "error", err)
 				}
 				err = e.b.Submit(a, func(rep bundler.Report, err error) { bundler.RecordSpans(e.tracer, &a, rep, err) })
 				if err != nil {

@@ -19,6 +19,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/linuxdiag/aod/exporter/aodbundleexporter/internal/metadata"
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/anomalypdata"
@@ -112,7 +113,7 @@ func TestLifecycleBundlesAndChildSpans(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	set := exportertest.NewNopSettings(Type)
+	set := exportertest.NewNopSettings(metadata.Type)
 	set.TracerProvider, set.MeterProvider = tp, mp
 
 	// A hanging action shows a timeout as an error span; it is added the way tests
@@ -121,7 +122,7 @@ func TestLifecycleBundlesAndChildSpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := cfg.options(set.Logger)
+	o := cfg.options(e.log)
 	o.Actions[bundler.Key{Protocol: "smb", Type: "error"}] = []string{"mounts", "hang"}
 	o.Extra = actions.Table{"hang": actions.Command("hang", "hang.txt", "sleep", "100")}
 	if e.b, err = bundler.New(o); err != nil {
@@ -204,7 +205,7 @@ func TestCreateStartShutdown(t *testing.T) {
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
 	cfg.OutputDir = t.TempDir()
-	exp, err := f.CreateTraces(context.Background(), exportertest.NewNopSettings(Type), cfg)
+	exp, err := f.CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func TestCreateStartShutdown(t *testing.T) {
 		t.Fatalf("not a complete bundle: %s", entries[0].Name())
 	}
 	// Shutdown without Start is allowed.
-	exp2, err := f.CreateTraces(context.Background(), exportertest.NewNopSettings(Type), cfg)
+	exp2, err := f.CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

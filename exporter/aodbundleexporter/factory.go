@@ -1,7 +1,3 @@
-// Package aodbundleexporter is the collector exporter "aodbundle": it consumes the
-// anomaly spans of aod's detector connector and writes a diagnostic bundle for each,
-// reporting every action run as a child span of the anomaly (through the component's
-// own TracerProvider) with the bundle's path on it.
 package aodbundleexporter
 
 import (
@@ -11,15 +7,14 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
-)
 
-// Type is the exporter's type in collector configurations.
-var Type = component.MustNewType("aodbundle")
+	"github.com/linuxdiag/aod/exporter/aodbundleexporter/internal/metadata"
+)
 
 // NewFactory returns the aodbundle exporter factory.
 func NewFactory() exporter.Factory {
-	return exporter.NewFactory(Type, func() component.Config { return createDefaultConfig() },
-		exporter.WithTraces(createTraces, component.StabilityLevelDevelopment))
+	return exporter.NewFactory(metadata.Type, func() component.Config { return createDefaultConfig() },
+		exporter.WithTraces(createTraces, metadata.TracesStability))
 }
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,12 +35,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/capture"
+	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/retention"
 )
@@ -48,15 +48,10 @@ import (
 // aod_quick_<ts>_aod_snapshot.tar.zst.
 const SnapshotProtocol = "aod"
 
-// Defaults for zero Options fields.
-const (
-	DefaultActionTimeout   = 30 * time.Second
-	DefaultLookback        = 300 * time.Second // AODv2's window
-	DefaultMaxActionBytes  = 64 << 20
-	DefaultConcurrency     = 4
-	DefaultMaxPending      = 4
-	DefaultCleanupInterval = 300 * time.Second
-)
+// DefaultMaxPending is MaxPending when zero. The other zero Options fields take the
+// defaults of aod's configuration (config.Defaults), so that the agent, the collector
+// exporter and a caller leaving a field out all get the same value.
+const DefaultMaxPending = 4
 
 // minBudget is the least free space (beyond the floor) a bundle needs to be worth
 // starting: below it the bundle is skipped rather than written nearly empty.
@@ -73,7 +68,7 @@ type Options struct {
 	// OutputDir is aod_output_dir; bundles go to its batches subdirectory.
 	OutputDir string
 	// Actions lists, per protocol and anomaly type, the configured action names
-	// (quick actions and capture tools). actions.Always are added to every bundle.
+	// (quick actions and capture tools). actions.Always of the anomaly's protocol are added to every bundle.
 	Actions map[Key][]string
 	// Captures are the long-running captures, at most one per protocol and tool.
 	Captures []capture.Spec
@@ -86,7 +81,7 @@ type Options struct {
 	MaxActionBytes int64         // output kept per action
 	Concurrency    int           // actions running at once, across all bundles
 	MaxPending     int           // bundles in progress at once; more are skipped
-	ZstdLevel      int           // 1..22, default 3
+	ZstdLevel      int           // 1..22
 
 	CleanupInterval time.Duration // cleanup_interval_sec
 	MaxAge          time.Duration // max_log_age_days; 0 keeps bundles forever
@@ -103,33 +98,34 @@ type Options struct {
 	Extra actions.Table
 	// LookPath overrides how actions find programs (tests).
 	LookPath func(string) (string, error)
-	Logger   *zap.Logger
+	Logger   *slog.Logger
 }
 
 func (o *Options) defaults() {
+	d := config.Defaults()
 	if o.ActionTimeout <= 0 {
-		o.ActionTimeout = DefaultActionTimeout
+		o.ActionTimeout = d.Collection.Timeout
 	}
 	if o.Lookback <= 0 {
-		o.Lookback = DefaultLookback
+		o.Lookback = d.Collection.Lookback
 	}
 	if o.MaxActionBytes <= 0 {
-		o.MaxActionBytes = DefaultMaxActionBytes
+		o.MaxActionBytes = d.Collection.MaxOutput
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = DefaultConcurrency
+		o.Concurrency = d.Collection.Concurrency
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultMaxPending
 	}
 	if o.ZstdLevel == 0 {
-		o.ZstdLevel = archive.DefaultLevel
+		o.ZstdLevel = d.Bundle.ZstdLevel
 	}
 	if o.CleanupInterval <= 0 {
-		o.CleanupInterval = DefaultCleanupInterval
+		o.CleanupInterval = d.Cleanup.Interval
 	}
 	if o.Logger == nil {
-		o.Logger = zap.NewNop()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Capture.Dir == "" {
 		o.Capture.Dir = filepath.Join(o.OutputDir, "captures")
@@ -172,7 +168,7 @@ type Stats struct {
 // Bundler makes bundles. Create it with New, Start it, and Shutdown it.
 type Bundler struct {
 	o        Options
-	log      *zap.Logger
+	log      *slog.Logger
 	table    actions.Table
 	captures []*capture.Capture
 	sweeper  *retention.Sweeper
@@ -201,7 +197,7 @@ func New(o Options) (*Bundler, error) {
 	if o.ZstdLevel < 1 || o.ZstdLevel > 22 {
 		return nil, fmt.Errorf("bundler: zstd level %d out of range 1..22", o.ZstdLevel)
 	}
-	b := &Bundler{o: o, started: time.Now(), log: o.Logger.With(zap.String("component", "bundler")), table: actions.Builtin(),
+	b := &Bundler{o: o, started: time.Now(), log: o.Logger.With("component", "bundler"), table: actions.Builtin(),
 		slots: make(chan struct{}, o.Concurrency), pending: make(chan struct{}, o.MaxPending)}
 	seen := map[string]string{}
 	for _, spec := range o.Captures {
@@ -248,7 +244,7 @@ func (b *Bundler) Start() error {
 	d.Close()
 	for _, c := range b.captures {
 		if err := c.Start(); err != nil {
-			b.log.Error("capture not started", zap.Error(err))
+			b.log.Error("capture not started", "error", err)
 		}
 	}
 	b.sweepDone = make(chan struct{})
@@ -355,8 +351,8 @@ func (b *Bundler) Snapshot(ctx context.Context) (Report, error) {
 	return b.collect(ctx, &a, b.table.Names(), log)
 }
 
-func (b *Bundler) logFor(a *anomaly.Anomaly) *zap.Logger {
-	return b.log.With(zap.String("protocol", a.Protocol), zap.String("type", a.Type), zap.String("rule", a.Rule))
+func (b *Bundler) logFor(a *anomaly.Anomaly) *slog.Logger {
+	return b.log.With("protocol", a.Protocol, "type", a.Type, "rule", a.Rule)
 }
 
 // actionsFor lists the configured actions of a's protocol and type, then the ones
@@ -373,7 +369,7 @@ func (b *Bundler) actionsFor(a *anomaly.Anomaly) []string {
 }
 
 // reserve takes one of the MaxPending bundle slots, or says why not.
-func (b *Bundler) reserve(log *zap.Logger) (release func(), err error) {
+func (b *Bundler) reserve(log *slog.Logger) (release func(), err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -383,7 +379,7 @@ func (b *Bundler) reserve(log *zap.Logger) (release func(), err error) {
 	case b.pending <- struct{}{}:
 	default:
 		b.busy.Add(1)
-		log.Warn("bundle skipped: too many in progress", zap.Int("max_pending", b.o.MaxPending))
+		log.Warn("bundle skipped: too many in progress", "max_pending", b.o.MaxPending)
 		return nil, ErrBusy
 	}
 	b.wg.Add(1)
@@ -393,7 +389,7 @@ func (b *Bundler) reserve(log *zap.Logger) (release func(), err error) {
 	}, nil
 }
 
-func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []string, log *zap.Logger) (Report, error) {
+func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []string, log *slog.Logger) (Report, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(b.life, cancel)()
@@ -402,15 +398,15 @@ func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []strin
 	switch {
 	case errors.Is(err, ErrLowSpace):
 		b.lowSpace.Add(1)
-		log.Warn("bundle skipped", zap.Error(err))
+		log.Warn("bundle skipped", "error", err)
 	case err != nil:
 		b.failed.Add(1)
-		log.Error("bundle failed", zap.Error(err))
+		log.Error("bundle failed", "error", err)
 	default:
 		b.bundles.Add(1)
 		b.bundleBytes.Add(uint64(rep.Bytes))
-		log.Info("bundle written", zap.String("path", rep.Path), zap.Int64("bytes", rep.Bytes),
-			zap.Duration("took", rep.Finished.Sub(rep.Started)))
+		log.Info("bundle written", "path", rep.Path, "bytes", rep.Bytes,
+			"took", rep.Finished.Sub(rep.Started))
 		b.sweeper.Trigger()
 	}
 	return rep, err
@@ -459,7 +455,7 @@ type finished struct {
 	members []member
 }
 
-func (b *Bundler) write(ctx context.Context, a *anomaly.Anomaly, names []string, log *zap.Logger) (Report, error) {
+func (b *Bundler) write(ctx context.Context, a *anomaly.Anomaly, names []string, log *slog.Logger) (Report, error) {
 	rep := Report{Started: time.Now()}
 	d, err := archive.OpenDir(b.o.OutputDir)
 	if err != nil {
@@ -476,8 +472,8 @@ func (b *Bundler) write(ctx context.Context, a *anomaly.Anomaly, names []string,
 	}
 	if shrunk {
 		b.shrunk.Add(1)
-		log.Warn("bundle shrunk to keep the free-space floor", zap.Int64("action_bytes", limit),
-			zap.Int64("free", free), zap.Int64("floor", b.o.MinFreeBytes))
+		log.Warn("bundle shrunk to keep the free-space floor", "action_bytes", limit,
+			"free", free, "floor", b.o.MinFreeBytes)
 	}
 	when := a.DetectedAt
 	if when.IsZero() {

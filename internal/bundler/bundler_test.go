@@ -18,15 +18,14 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
-
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/capture"
+	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/logging/logtest"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/retention"
 )
@@ -254,7 +253,7 @@ func TestSnapshotOnThisMachine(t *testing.T) {
 		t.Errorf("tcpdump snapshot: %+v", result(t, m, "tcpdump"))
 	}
 	if m.Format != ManifestFormat || m.Anomaly.Type != anomaly.TypeSnapshot || m.Anomaly.Protocol != SnapshotProtocol ||
-		m.Host.KernelRelease == "" || m.Agent.Version == "" || m.Window.LookbackS != DefaultLookback.Seconds() {
+		m.Host.KernelRelease == "" || m.Agent.Version == "" || m.Window.LookbackS != config.Defaults().Collection.Lookback.Seconds() {
 		t.Errorf("manifest header %+v", m)
 	}
 	if st := b.Stats(); st.Bundles != 1 || st.BundleBytes != uint64(rep.Bytes) {
@@ -288,7 +287,7 @@ func TestCollectManifestAndEvents(t *testing.T) {
 		len(ai.TopCommands) != 1 || ai.TopCommands[0] != (Tally{"SMB2_WRITE", 12}) {
 		t.Fatalf("anomaly %+v", ai)
 	}
-	if !m.Window.Until.After(m.Window.Since) || !m.Window.Since.Equal(a.DetectedAt.Add(-DefaultLookback)) {
+	if !m.Window.Until.After(m.Window.Since) || !m.Window.Since.Equal(a.DetectedAt.Add(-config.Defaults().Collection.Lookback)) {
 		t.Fatalf("window %+v", m.Window)
 	}
 	ev, err := os.ReadFile(filepath.Join(top, "events.jsonl"))
@@ -379,8 +378,8 @@ func TestConcurrentAnomaliesMakeSeparateBundles(t *testing.T) {
 
 func TestTooManyPendingIsSkipped(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
-	core, logs := observer.New(zap.InfoLevel)
-	b := newBundler(t, Options{MaxPending: 1, Logger: zap.New(core),
+	log, logs := logtest.New()
+	b := newBundler(t, Options{MaxPending: 1, Logger: log,
 		Actions: map[Key][]string{{"smb", "latency"}: {"gate"}},
 		Extra: actions.Table{"gate": {Name: "gate", Run: func(context.Context, *actions.Env, *actions.Output, *actions.Result) error {
 			close(started)
@@ -400,8 +399,8 @@ func TestTooManyPendingIsSkipped(t *testing.T) {
 	if st := b.Stats(); st.SkippedBusy != 1 || st.Bundles != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	if logs.FilterMessageSnippet("bundle skipped").Len() != 1 {
-		t.Fatalf("skip not logged: %v", logs.All())
+	if logs.CountContaining("bundle skipped") != 1 {
+		t.Fatalf("skip not logged:\n%s", logs)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +15,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/captureargs"
@@ -32,7 +31,7 @@ type Spec struct {
 type Options struct {
 	// Dir holds the captures' files, in <Dir>/<protocol>/<tool>/ (mode 0700).
 	Dir    string
-	Logger *zap.Logger
+	Logger *slog.Logger
 	// MaxFailures consecutive failures disable the capture (default 5).
 	MaxFailures int
 	// MinBackoff and MaxBackoff bound the wait before a restart, which doubles with
@@ -50,7 +49,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.Logger == nil {
-		o.Logger = zap.NewNop()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.MaxFailures <= 0 {
 		o.MaxFailures = 5
@@ -84,7 +83,7 @@ type Capture struct {
 	o      Options
 	dir    string
 	bin    string
-	log    *zap.Logger
+	log    *slog.Logger
 	tool   tool
 	broken chan error // a snapshot found the capture broken (trace-cmd)
 
@@ -119,7 +118,7 @@ func New(spec Spec, o Options) (*Capture, error) {
 		return nil, errors.New("capture: no capture directory")
 	}
 	c := &Capture{spec: spec, o: o, dir: filepath.Join(o.Dir, spec.Protocol, spec.Tool),
-		log:    o.Logger.With(zap.String("capture", spec.Tool), zap.String("protocol", spec.Protocol)),
+		log:    o.Logger.With("capture", spec.Tool, "protocol", spec.Protocol),
 		broken: make(chan error, 1)}
 	switch spec.Tool {
 	case ToolTcpdump:
@@ -156,7 +155,7 @@ func (c *Capture) Start() error {
 	path, err := actions.LookPath(bin)
 	if err != nil {
 		c.state = State{Disabled: true, LastErr: err.Error()}
-		c.log.Error("capture disabled: tool not installed", zap.Error(err))
+		c.log.Error("capture disabled: tool not installed", "error", err)
 		return fmt.Errorf("capture: %w", err)
 	}
 	c.bin = path
@@ -250,10 +249,10 @@ func (c *Capture) supervise(ctx context.Context) {
 		})
 		if failures >= c.o.MaxFailures {
 			c.log.Error("capture disabled after repeated failures; fix its arguments or the host and restart aod",
-				zap.Int("failures", failures), zap.Strings("args", c.spec.Args), zap.Error(err))
+				"failures", failures, "args", c.spec.Args, "error", err)
 			return
 		}
-		c.log.Warn("capture failed; restarting", zap.Int("failures", failures), zap.Duration("backoff", backoff), zap.Error(err))
+		c.log.Warn("capture failed; restarting", "failures", failures, "backoff", backoff, "error", err)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

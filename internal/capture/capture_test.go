@@ -16,12 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/captureargs"
+	"github.com/linuxdiag/aod/internal/logging/logtest"
 )
 
 func TestTcpdumpCommandLine(t *testing.T) {
@@ -189,9 +188,9 @@ func TestTcpdumpCapturesAndSnapshots(t *testing.T) {
 
 func TestFailingCaptureIsDisabled(t *testing.T) {
 	need(t, "tcpdump")
-	core, logs := observer.New(zap.InfoLevel)
+	log, logs := logtest.New()
 	c, err := New(Spec{Protocol: "smb", Tool: ToolTcpdump, Args: []string{"-i", "aodnosuchif0", "-C", "1", "-W", "2"}},
-		Options{Dir: t.TempDir(), Logger: zap.New(core), MaxFailures: 3, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+		Options{Dir: t.TempDir(), Logger: log, MaxFailures: 3, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,11 +203,11 @@ func TestFailingCaptureIsDisabled(t *testing.T) {
 	if st.Failures != 3 || st.Running || !strings.Contains(st.LastErr, "aodnosuchif0") {
 		t.Fatalf("state %+v", st)
 	}
-	if n := logs.FilterMessage("capture failed; restarting").Len(); n != 2 {
+	if n := logs.Count("capture failed; restarting"); n != 2 {
 		t.Errorf("%d restart logs, want 2", n)
 	}
-	if n := logs.FilterMessageSnippet("capture disabled").Len(); n != 1 {
-		t.Errorf("%d disable logs, want 1: %v", n, logs.All())
+	if n := logs.CountContaining("capture disabled"); n != 1 {
+		t.Errorf("%d disable logs, want 1:\n%s", n, logs)
 	}
 	r, _ := snapshot(t, c, time.Now(), 100)
 	if r.Status != actions.StatusFailed || !strings.Contains(r.Error, "disabled after 3 failures") {
@@ -312,9 +311,9 @@ func TestTraceCmdCapturesAndSnapshots(t *testing.T) {
 
 func TestTraceCmdFailureIsDisabled(t *testing.T) {
 	need(t, "trace-cmd")
-	core, logs := observer.New(zap.InfoLevel)
+	log, logs := logtest.New()
 	c, err := New(Spec{Protocol: "nfs", Tool: ToolTraceCmd, Args: []string{"-e", "aod_no_such_event"}},
-		Options{Dir: t.TempDir(), Logger: zap.New(core), MaxFailures: 2, MinBackoff: time.Millisecond})
+		Options{Dir: t.TempDir(), Logger: log, MaxFailures: 2, MinBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,8 +325,8 @@ func TestTraceCmdFailureIsDisabled(t *testing.T) {
 	if st := c.State(); st.Failures != 2 || !strings.Contains(st.LastErr, "trace-cmd start") {
 		t.Fatalf("state %+v", st)
 	}
-	if logs.FilterMessageSnippet("capture disabled").Len() != 1 {
-		t.Fatalf("logs %v", logs.All())
+	if logs.CountContaining("capture disabled") != 1 {
+		t.Fatalf("logs:\n%s", logs)
 	}
 }
 

@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/captureargs"
 )
@@ -62,7 +60,7 @@ func (t tcpdump) run(ctx context.Context, c *Capture) error {
 	}
 	pid := cmd.Process.Pid
 	c.update(func(s *State) { s.Running, s.Pid = true, pid })
-	c.log.Info("capture started", zap.Int("pid", pid), zap.Strings("argv", t.argv))
+	c.log.Info("capture started", "pid", pid, "argv", t.argv)
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	select {
@@ -137,7 +135,7 @@ func (t traceCmd) run(ctx context.Context, c *Capture) error {
 	// it): its events stop and its buffer is freed.
 	defer func() {
 		if err := c.runShort(context.Background(), "reset", "-B", t.instance, "-d"); err != nil {
-			c.log.Warn("could not remove the ftrace instance", zap.Error(err))
+			c.log.Warn("could not remove the ftrace instance", "error", err)
 		}
 	}()
 	argv := append([]string{"start", "-B", t.instance}, c.spec.Args...)
@@ -145,7 +143,7 @@ func (t traceCmd) run(ctx context.Context, c *Capture) error {
 		return err
 	}
 	c.update(func(s *State) { s.Running = true })
-	c.log.Info("capture started", zap.String("instance", t.instance), zap.Strings("args", c.spec.Args))
+	c.log.Info("capture started", "instance", t.instance, "args", c.spec.Args)
 	select {
 	case <-ctx.Done():
 		return nil

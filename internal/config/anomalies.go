@@ -124,7 +124,7 @@ func (d *decoder) latency(sec section, f field) *LatencyAnomaly {
 	}
 	m := d.mapping(f.key, f.val, f.path, keys)
 	errs := len(d.errs)
-	l := &LatencyAnomaly{Tool: d.tool(sec, m), Mode: ModeAll, DefaultThreshold: defaultThreshold}
+	l := &LatencyAnomaly{Tool: d.tool(sec, m), Mode: ModeAll, DefaultThreshold: DefaultLatencyThreshold}
 	if g, ok := m.get("mode"); ok {
 		if s, ok := d.enum(g, modes...); ok {
 			l.Mode = Mode(s)

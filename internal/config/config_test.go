@@ -408,6 +408,21 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+// TestEmbeddedFileRestatesTheDefaults: the embedded file spells some defaults out for
+// its readers (cleanup, telemetry, detection). They must be the defaults, or a file
+// copied from it with a section left out would behave unlike the copy.
+func TestEmbeddedFileRestatesTheDefaults(t *testing.T) {
+	cfg, _, err := Parse(configs.DefaultName, configs.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Defaults()
+	if cfg.OutputDir != d.OutputDir || cfg.Cleanup != d.Cleanup || !reflect.DeepEqual(cfg.Telemetry, d.Telemetry) ||
+		cfg.Detection != d.Detection || cfg.Collection != d.Collection || cfg.Bundle != d.Bundle {
+		t.Errorf("embedded file and Defaults differ:\n%+v\n%+v", cfg, d)
+	}
+}
+
 func TestDefaultsAreValid(t *testing.T) {
 	d := Defaults()
 	out, err := d.YAML()

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/linuxdiag/aod/internal/archive"
 )
 
 // Top-level keys: AODv2's 2026 form, its 2025 form, and aod's own sections.
@@ -87,12 +89,13 @@ func Defaults() *Config {
 			MaxOutput:   64 << 20,
 			Concurrency: 4,
 		},
-		Bundle: Bundle{ZstdLevel: 3, MinFree: 256 << 20},
+		Bundle: Bundle{ZstdLevel: archive.DefaultLevel, MinFree: 256 << 20},
 	}
 }
 
-// defaultThreshold is default_threshold_ms when a latency anomaly gives none (AODv2's).
-const defaultThreshold = 10 * time.Millisecond
+// DefaultLatencyThreshold is default_threshold_ms when a latency anomaly gives none
+// (AODv2's): the latency that makes a request slow unless configured.
+const DefaultLatencyThreshold = 10 * time.Millisecond
 
 // Load reads and validates the configuration file at path. Warnings (such as the one
 // for AODv2's 2025 form) come back even when the file is valid; err is an *Error

@@ -62,15 +62,6 @@ type Config struct {
 	ProcDir string
 }
 
-// Defaults for Config.
-const (
-	DefaultCollectionInterval = 10 * time.Second
-	DefaultStaleAge           = 5 * time.Minute
-	DefaultNamesInterval      = time.Second
-	DefaultPruneInterval      = time.Minute
-	DefaultProcDir            = "/proc/fs/cifs"
-)
-
 func (c Config) withDefaults() Config {
 	if c.CollectionInterval <= 0 {
 		c.CollectionInterval = DefaultCollectionInterval

@@ -11,12 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/linuxdiag/aod/internal/archive"
 )
@@ -45,7 +44,7 @@ type Options struct {
 	// TempGrace is how long a temporary is left alone even when unlocked (default
 	// DefaultTempGrace): a writer locks its file right after creating it.
 	TempGrace time.Duration
-	Logger    *zap.Logger
+	Logger    *slog.Logger
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }
@@ -85,7 +84,7 @@ type Stats struct {
 // Sweeper applies the retention rules.
 type Sweeper struct {
 	o       Options
-	log     *zap.Logger
+	log     *slog.Logger
 	mu      sync.Mutex // one sweep at a time
 	trigger chan struct{}
 
@@ -108,9 +107,9 @@ func New(o Options) (*Sweeper, error) {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
-		o.Logger = zap.NewNop()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sweeper{o: o, log: o.Logger.With(zap.String("component", "retention")), trigger: make(chan struct{}, 1)}
+	s := &Sweeper{o: o, log: o.Logger.With("component", "retention"), trigger: make(chan struct{}, 1)}
 	s.total.Store(-1)
 	return s, nil
 }
@@ -164,7 +163,7 @@ func (s *Sweeper) sweep() (Report, error) {
 			continue // not aod's
 		case !e.Mode.IsRegular():
 			rep.Ignored = append(rep.Ignored, e.Name)
-			s.log.Warn("not a regular file; left alone and not followed", zap.String("name", e.Name), zap.Stringer("mode", e.Mode))
+			s.log.Warn("not a regular file; left alone and not followed", "name", e.Name, "mode", e.Mode.String())
 		case isTemp:
 			size, err := d.RemoveStaleTemp(e.Name, now.Add(-s.o.TempGrace))
 			switch {
@@ -176,7 +175,7 @@ func (s *Sweeper) sweep() (Report, error) {
 				s.temps.Add(1)
 				s.tempBytes.Add(uint64(size))
 				rep.Deleted = append(rep.Deleted, Deletion{Name: e.Name, Bytes: size, Reason: "stale temporary"})
-				s.log.Info("removed a temporary left by an interrupted bundle", zap.String("name", e.Name), zap.Int64("bytes", size))
+				s.log.Info("removed a temporary left by an interrupted bundle", "name", e.Name, "bytes", size)
 			}
 		default:
 			bundles = append(bundles, bundle{name: e.Name, at: b.Time, size: e.Size})
@@ -195,7 +194,7 @@ func (s *Sweeper) sweep() (Report, error) {
 		s.deleted.Add(1)
 		s.deletedBytes.Add(uint64(b.size))
 		rep.Deleted = append(rep.Deleted, Deletion{Name: b.name, Bytes: b.size, Reason: reason})
-		s.log.Info("deleted bundle", zap.String("name", b.name), zap.Int64("bytes", b.size), zap.String("reason", reason))
+		s.log.Info("deleted bundle", "name", b.name, "bytes", b.size, "reason", reason)
 		return true
 	}
 	kept := bundles[:0]
@@ -249,7 +248,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 	}
 	for {
 		if _, err := s.Sweep(); err != nil {
-			s.log.Error("retention sweep failed", zap.Error(err))
+			s.log.Error("retention sweep failed", "error", err)
 		}
 		select {
 		case <-ctx.Done():

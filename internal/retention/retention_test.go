@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
-
 	"github.com/linuxdiag/aod/internal/archive"
+	"github.com/linuxdiag/aod/internal/logging/logtest"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -52,10 +50,10 @@ func names(t *testing.T, out string) []string {
 	return n
 }
 
-func sweeper(t *testing.T, o Options) (*Sweeper, *observer.ObservedLogs) {
+func sweeper(t *testing.T, o Options) (*Sweeper, *logtest.Logs) {
 	t.Helper()
-	core, logs := observer.New(zap.InfoLevel)
-	o.Logger = zap.New(core)
+	var logs *logtest.Logs
+	o.Logger, logs = logtest.New()
 	o.Now = func() time.Time { return now }
 	s, err := New(o)
 	if err != nil {
@@ -93,8 +91,8 @@ func TestSweepByAge(t *testing.T) {
 	if st := s.Stats(); st.Deleted != 1 || st.DeletedBytes != 10 || st.Sweeps != 1 || !st.Measured || st.TotalBytes != 20 || rep.TotalBytes != 20 {
 		t.Fatalf("stats %+v", st)
 	}
-	if logs.FilterMessage("deleted bundle").FilterField(zap.String("name", old)).Len() != 1 {
-		t.Fatalf("deletion not logged: %v", logs.All())
+	if logs.Count("deleted bundle", "name", old) != 1 {
+		t.Fatalf("deletion not logged:\n%s", logs)
 	}
 }
 
@@ -183,8 +181,8 @@ func TestSweepLeavesInProgressAndRemovesLeftovers(t *testing.T) {
 	if len(rep.Deleted) != 2 || s.Stats().TempsRemoved != 2 || s.Stats().Deleted != 0 {
 		t.Fatalf("report %+v, stats %+v", rep, s.Stats())
 	}
-	if logs.FilterMessage("removed a temporary left by an interrupted bundle").Len() != 2 {
-		t.Fatalf("removals not logged: %v", logs.All())
+	if logs.Count("removed a temporary left by an interrupted bundle") != 2 {
+		t.Fatalf("removals not logged:\n%s", logs)
 	}
 }
 

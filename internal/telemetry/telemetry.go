@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -55,7 +56,7 @@ type Options struct {
 	// Resource attributes stamped on every resource that lacks them (service.name, ...).
 	Resource map[string]string
 	// Logger receives the exporters' own logs.
-	Logger *zap.Logger
+	Logger *slog.Logger
 	// BuildVersion is reported to the exporters as the build version (user agent).
 	BuildVersion string
 }
@@ -74,9 +75,9 @@ type Sinks struct {
 
 // New creates the exporters. Nothing connects or listens until Start.
 func New(ctx context.Context, o Options) (*Sinks, error) {
-	logger := o.Logger
-	if logger == nil {
-		logger = zap.NewNop()
+	logger := zap.NewNop()
+	if o.Logger != nil {
+		logger = zapLogger(o.Logger)
 	}
 	s := &Sinks{resource: o.Resource}
 	set := func(f exporter.Factory) exporter.Settings {

@@ -3,6 +3,7 @@ package aodanomalyconnector
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -12,10 +13,10 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.uber.org/zap"
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/anomalypdata"
+	"github.com/linuxdiag/aod/internal/collectorlog"
 	"github.com/linuxdiag/aod/internal/detector"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/proto"
@@ -32,7 +33,7 @@ func (unixClock) Time(ns uint64) time.Time { return time.Unix(0, int64(ns)) }
 
 // anomalyConnector runs one detector set. Exactly one of traces and metrics is set.
 type anomalyConnector struct {
-	logger  *zap.Logger
+	logger  *slog.Logger
 	traces  consumer.Traces
 	metrics consumer.Metrics
 	every   time.Duration // metrics re-send period
@@ -56,7 +57,7 @@ func newConnector(set connector.Settings, cfg *Config, traces consumer.Traces, m
 		return nil, err
 	}
 	c := &anomalyConnector{
-		logger:   set.Logger,
+		logger:   collectorlog.New(set.TelemetrySettings),
 		traces:   traces,
 		metrics:  metrics,
 		every:    cfg.MetricsInterval,
@@ -188,7 +189,7 @@ func (c *anomalyConnector) poll(ctx context.Context) {
 	c.found, err = c.set.Poll(c.found[:0])
 	found := c.take()
 	if err != nil && err.Error() != c.pollErr {
-		c.logger.Warn("connection detector cannot read the TCP tables", zap.Error(err))
+		c.logger.Warn("connection detector cannot read the TCP tables", "error", err)
 	}
 	c.pollErr = ""
 	if err != nil {
@@ -197,7 +198,7 @@ func (c *anomalyConnector) poll(ctx context.Context) {
 	c.mu.Unlock()
 	if len(found) > 0 {
 		if err := c.emit(ctx, found, c.currentResource()); err != nil {
-			c.logger.Warn("cannot send connection anomalies", zap.Error(err))
+			c.logger.Warn("cannot send connection anomalies", "error", err)
 		}
 	}
 }
@@ -206,8 +207,8 @@ func (c *anomalyConnector) poll(ctx context.Context) {
 func (c *anomalyConnector) emit(ctx context.Context, found []anomaly.Anomaly, res pcommon.Resource) error {
 	for i := range found {
 		a := &found[i]
-		c.logger.Info("anomaly detected", zap.String("type", a.Type), zap.String("rule", a.Rule),
-			zap.String("reason", a.Reason), zap.Int("suppressed", a.Suppressed))
+		c.logger.Info("anomaly detected", "type", a.Type, "rule", a.Rule,
+			"reason", a.Reason, "suppressed", a.Suppressed)
 	}
 	if c.traces != nil {
 		return c.traces.ConsumeTraces(ctx, anomalypdata.Traces(res, found))

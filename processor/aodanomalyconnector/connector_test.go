@@ -25,6 +25,7 @@ import (
 	"github.com/linuxdiag/aod/internal/otelconv"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/processor/aodanomalyconnector/internal/metadata"
 )
 
 // fixedClock stands for the receiver's monotonic-to-wall converter: monotonic time 0 is
@@ -65,11 +66,11 @@ func fileConfig(testing.TB) *Config {
 	return cfg
 }
 
-func settings() connector.Settings { return connectortest.NewNopSettings(Type) }
+func settings() connector.Settings { return connectortest.NewNopSettings(metadata.Type) }
 
 func TestFactory(t *testing.T) {
 	f := NewFactory()
-	if f.Type() != Type || Type.String() != "aodanomaly" {
+	if f.Type() != metadata.Type || f.Type().String() != "aodanomaly" {
 		t.Errorf("type %v", f.Type())
 	}
 	if err := componenttest.CheckConfigStruct(f.CreateDefaultConfig()); err != nil {

@@ -1,8 +1,3 @@
-// Package aodreceiver is the OpenTelemetry Collector receiver "aodsmb": latency
-// histograms, error counts and the cifs client's own counters as metrics, and one log
-// record per slow or failed SMB request, measured in the kernel by aod's eBPF probes.
-// It is a thin wrapper around internal/ingest, which the standalone agent runs
-// directly. The receiver needs Linux; elsewhere it builds, and fails at start.
 package aodreceiver
 
 import (
@@ -12,7 +7,10 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/errno"
+	"github.com/linuxdiag/aod/internal/ingest"
+	"github.com/linuxdiag/aod/internal/ringreader"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -28,14 +26,33 @@ const TrackAllErrors = "all"
 // maxFlushInterval is the most an event may wait in user space before it is handed on.
 const maxFlushInterval = 200 * time.Millisecond
 
-// Config is the receiver's configuration.
+// Config is the receiver's configuration. The knobs shared by every protocol are at
+// the top; each protocol's own are in its section (smb), so that a new protocol is a
+// new section of this receiver, not a new receiver.
 type Config struct {
 	// CollectionInterval is how often metrics are collected.
 	CollectionInterval time.Duration `mapstructure:"collection_interval"`
-	// Histogram is the form of smb.client.operation.duration: "exponential" (the
+	// Histogram is the form of the operation duration histograms: "exponential" (the
 	// kernel's buckets exactly) or "explicit" (classic buckets on kernel bucket edges,
 	// for Prometheus exporters without native histograms).
 	Histogram string `mapstructure:"histogram"`
+	// StaleRequestAge is how long a request may stay unanswered before it is taken for
+	// one that will never complete and counted as aged out.
+	StaleRequestAge time.Duration `mapstructure:"stale_request_age"`
+	// FlushInterval bounds how long an event waits in the receiver (at most 200ms).
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// RingBufferBytes sizes the kernel's event ring: a power of two, at least a page.
+	RingBufferBytes uint32 `mapstructure:"ring_buffer_bytes"`
+	// SMB configures what the SMB client (cifs) probes report.
+	SMB SMBConfig `mapstructure:"smb"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// SMBConfig selects the SMB requests that become log records. Every request is
+// measured in the histograms and every failure counted, whatever it says.
+type SMBConfig struct {
 	// LatencyThreshold makes a request slow, and a log record, at or above it.
 	LatencyThreshold time.Duration `mapstructure:"latency_threshold"`
 	// CommandThresholds override LatencyThreshold per command ("SMB2_READ" or "READ").
@@ -46,29 +63,27 @@ type Config struct {
 	// ("STATUS_ACCESS_DENIED"), errno names ("EACCES"), or "all". Every failure is
 	// counted in smb.client.errors whatever this says.
 	TrackErrors []string `mapstructure:"track_errors"`
-	// StaleRequestAge is how long a request may stay unanswered before it is taken for
-	// one that will never complete and counted as aged out.
-	StaleRequestAge time.Duration `mapstructure:"stale_request_age"`
-	// FlushInterval bounds how long an event waits in the receiver (at most 200ms).
-	FlushInterval time.Duration `mapstructure:"flush_interval"`
-	// RingBufferBytes sizes the kernel's event ring: a power of two, at least a page.
-	RingBufferBytes uint32 `mapstructure:"ring_buffer_bytes"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
 
+// createDefaultConfig takes every default from the engine that applies it (ingest,
+// ringreader, bpf) or, for the slow-request threshold, from aod's configuration,
+// where it is AODv2's default_threshold_ms.
 func createDefaultConfig() *Config {
 	return &Config{
-		CollectionInterval: 10 * time.Second,
+		CollectionInterval: ingest.DefaultCollectionInterval,
 		Histogram:          HistogramExponential,
-		LatencyThreshold:   10 * time.Millisecond,
-		// CHANGE_NOTIFY waits for a change by design: it is always "slow".
-		ExcludeCommands: []string{"SMB2_CHANGE_NOTIFY"},
-		TrackErrors:     []string{TrackAllErrors},
-		StaleRequestAge: 5 * time.Minute,
-		FlushInterval:   100 * time.Millisecond,
-		RingBufferBytes: bpf.DefaultRingBytes,
+		StaleRequestAge:    ingest.DefaultStaleAge,
+		FlushInterval:      ringreader.DefaultFlushInterval,
+		RingBufferBytes:    bpf.DefaultRingBytes,
+		SMB: SMBConfig{
+			LatencyThreshold: config.DefaultLatencyThreshold,
+			// CHANGE_NOTIFY waits for a change by design: it is always "slow".
+			ExcludeCommands: []string{"SMB2_CHANGE_NOTIFY"},
+			TrackErrors:     []string{TrackAllErrors},
+		},
 	}
 }
 
@@ -81,6 +96,24 @@ func (c *Config) Validate() error {
 	if c.Histogram != HistogramExponential && c.Histogram != HistogramExplicit {
 		errs = append(errs, fmt.Errorf("histogram must be %q or %q, not %q", HistogramExponential, HistogramExplicit, c.Histogram))
 	}
+	if c.StaleRequestAge <= 0 {
+		errs = append(errs, fmt.Errorf("stale_request_age must be positive, not %v", c.StaleRequestAge))
+	}
+	if c.FlushInterval <= 0 || c.FlushInterval > maxFlushInterval {
+		errs = append(errs, fmt.Errorf("flush_interval must be in (0, %v], not %v", maxFlushInterval, c.FlushInterval))
+	}
+	if c.RingBufferBytes != 0 && c.RingBufferBytes&(c.RingBufferBytes-1) != 0 {
+		errs = append(errs, fmt.Errorf("ring_buffer_bytes must be a power of two, not %d", c.RingBufferBytes))
+	}
+	for _, err := range c.SMB.validate() {
+		errs = append(errs, fmt.Errorf("smb.%w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// validate returns every problem of the section, each starting with its key.
+func (c *SMBConfig) validate() []error {
+	var errs []error
 	if c.LatencyThreshold < 0 {
 		errs = append(errs, fmt.Errorf("latency_threshold must not be negative, not %v", c.LatencyThreshold))
 	}
@@ -100,16 +133,7 @@ func (c *Config) Validate() error {
 	if _, err := errorFilter(c.TrackErrors); err != nil {
 		errs = append(errs, err)
 	}
-	if c.StaleRequestAge <= 0 {
-		errs = append(errs, fmt.Errorf("stale_request_age must be positive, not %v", c.StaleRequestAge))
-	}
-	if c.FlushInterval <= 0 || c.FlushInterval > maxFlushInterval {
-		errs = append(errs, fmt.Errorf("flush_interval must be in (0, %v], not %v", maxFlushInterval, c.FlushInterval))
-	}
-	if c.RingBufferBytes != 0 && c.RingBufferBytes&(c.RingBufferBytes-1) != 0 {
-		errs = append(errs, fmt.Errorf("ring_buffer_bytes must be a power of two, not %d", c.RingBufferBytes))
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // errorTargets are what track_errors resolves to.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
 )
 
 func loadConfig(t *testing.T, name string) *Config {
@@ -20,9 +21,9 @@ func loadConfig(t *testing.T, name string) *Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := cm.Sub(component.MustNewIDWithName(TypeStr, name).String())
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
 	if name == "" {
-		sub, err = cm.Sub(TypeStr)
+		sub, err = cm.Sub(metadata.Type.String())
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +43,7 @@ func TestDefaultConfig(t *testing.T) {
 	if err := cfg.(*Config).Validate(); err != nil {
 		t.Fatalf("default config invalid: %v", err)
 	}
-	if got := loadConfig(t, ""); got.Histogram != HistogramExponential || got.LatencyThreshold != 10*time.Millisecond {
+	if got := loadConfig(t, ""); got.Histogram != HistogramExponential || got.SMB.LatencyThreshold != 10*time.Millisecond {
 		t.Fatalf("empty section: %+v", got)
 	}
 }
@@ -55,7 +56,7 @@ func TestConfigFromYAML(t *testing.T) {
 	if cfg.CollectionInterval != 30*time.Second || cfg.Histogram != HistogramExplicit || cfg.FlushInterval != 50*time.Millisecond || cfg.RingBufferBytes != 16<<20 {
 		t.Fatalf("%+v", cfg)
 	}
-	th := cfg.thresholds()
+	th := cfg.SMB.thresholds()
 	for cmd, want := range map[uint16]bpf.Threshold{
 		smb.Read:         {Tracked: true, Latency: 100 * time.Millisecond},
 		smb.Write:        {Tracked: true, Latency: 200 * time.Millisecond},
@@ -67,11 +68,11 @@ func TestConfigFromYAML(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", smb.Command(cmd), th[cmd], want)
 		}
 	}
-	f := cfg.errorFilter()
+	f := cfg.SMB.errorFilter()
 	if f.All || len(f.Statuses) != 1 || f.Statuses[0] != 0xc0000022 || len(f.Errnos) != 1 || f.Errnos[0] != 5 {
 		t.Errorf("error filter %+v", f)
 	}
-	if f := NewFactory().CreateDefaultConfig().(*Config).errorFilter(); !f.All {
+	if f := NewFactory().CreateDefaultConfig().(*Config).SMB.errorFilter(); !f.All {
 		t.Errorf("default error filter %+v, want all", f)
 	}
 }

@@ -10,35 +10,31 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
 )
 
-// TypeStr is the receiver's type in collector configurations.
-const TypeStr = "aodsmb"
-
-var componentType = component.MustNewType(TypeStr)
-
-// NewFactory returns the factory of the aodsmb receiver.
+// NewFactory returns the factory of the aod receiver.
 func NewFactory() receiver.Factory {
-	return receiver.NewFactory(componentType,
+	return receiver.NewFactory(metadata.Type,
 		func() component.Config { return createDefaultConfig() },
-		receiver.WithMetrics(createMetrics, component.StabilityLevelAlpha),
-		receiver.WithLogs(createLogs, component.StabilityLevelAlpha))
+		receiver.WithMetrics(createMetrics, metadata.MetricsStability),
+		receiver.WithLogs(createLogs, metadata.LogsStability))
 }
 
 // One configured receiver is one set of probes, whichever pipelines use it: the
 // metrics and the logs pipeline get the same instance.
 var (
 	instancesMu sync.Mutex
-	instances   = map[*Config]*aodsmb{}
+	instances   = map[*Config]*aodReceiver{}
 )
 
-func instance(cfg component.Config, set receiver.Settings) *aodsmb {
+func instance(cfg component.Config, set receiver.Settings) *aodReceiver {
 	c := cfg.(*Config)
 	instancesMu.Lock()
 	defer instancesMu.Unlock()
 	a := instances[c]
 	if a == nil {
-		a = &aodsmb{cfg: c, set: set}
+		a = &aodReceiver{cfg: c, set: set}
 		instances[c] = a
 	}
 	return a
@@ -56,9 +52,9 @@ func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, 
 	return a, nil
 }
 
-// aodsmb is one configured receiver, started once and shut down once however many
-// pipelines hold it.
-type aodsmb struct {
+// aodReceiver is one configured receiver, started once and shut down once however
+// many pipelines hold it.
+type aodReceiver struct {
 	cfg         *Config
 	set         receiver.Settings
 	nextMetrics consumer.Metrics
@@ -76,14 +72,14 @@ type runner interface {
 }
 
 // Start starts the receiver the first time any of its pipelines starts it.
-func (a *aodsmb) Start(ctx context.Context, host component.Host) error {
+func (a *aodReceiver) Start(ctx context.Context, host component.Host) error {
 	a.startOnce.Do(func() { a.running, a.startErr = start(ctx, host, a) })
 	return a.startErr
 }
 
 // Shutdown stops the receiver the first time any of its pipelines stops it, and
 // forgets it, so that a collector reloading its configuration starts afresh.
-func (a *aodsmb) Shutdown(ctx context.Context) error {
+func (a *aodReceiver) Shutdown(ctx context.Context) error {
 	var err error
 	a.stopOnce.Do(func() {
 		instancesMu.Lock()
@@ -97,7 +93,7 @@ func (a *aodsmb) Shutdown(ctx context.Context) error {
 }
 
 // thresholds turns the latency settings into the kernel's per-command rules.
-func (c *Config) thresholds() *[smb.NumCommands]bpf.Threshold {
+func (c *SMBConfig) thresholds() *[smb.NumCommands]bpf.Threshold {
 	var t [smb.NumCommands]bpf.Threshold
 	for i := range t {
 		t[i] = bpf.Threshold{Tracked: true, Latency: c.LatencyThreshold}
@@ -116,7 +112,7 @@ func (c *Config) thresholds() *[smb.NumCommands]bpf.Threshold {
 }
 
 // errorFilter turns track_errors into the kernel's filter; Validate has checked it.
-func (c *Config) errorFilter() bpf.ErrorFilter {
+func (c *SMBConfig) errorFilter() bpf.ErrorFilter {
 	t, _ := errorFilter(c.TrackErrors)
 	return bpf.ErrorFilter{All: t.all, Statuses: t.statuses, Errnos: t.errnos}
 }

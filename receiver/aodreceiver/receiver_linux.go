@@ -5,24 +5,24 @@ package aodreceiver
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
-	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/collectorlog"
 	"github.com/linuxdiag/aod/internal/ingest"
 	"github.com/linuxdiag/aod/internal/ringreader"
+	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
 )
 
 // transport names the receiver's source in its own telemetry (obsreport).
 const transport = "ebpf"
 
-func start(ctx context.Context, host component.Host, a *aodsmb) (runner, error) {
+func start(ctx context.Context, host component.Host, a *aodReceiver) (runner, error) {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID:             a.set.ID,
 		Transport:              transport,
@@ -42,7 +42,7 @@ func start(ctx context.Context, host component.Host, a *aodsmb) (runner, error) 
 			}
 			ctx = obs.StartMetricsOp(ctx)
 			err := next.ConsumeMetrics(ctx, md)
-			obs.EndMetricsOp(ctx, TypeStr, md.DataPointCount(), err)
+			obs.EndMetricsOp(ctx, metadata.Type.String(), md.DataPointCount(), err)
 			return err
 		}
 	}
@@ -50,7 +50,7 @@ func start(ctx context.Context, host component.Host, a *aodsmb) (runner, error) 
 		cons.Logs = func(ctx context.Context, ld plog.Logs) error {
 			ctx = obs.StartLogsOp(ctx)
 			err := next.ConsumeLogs(ctx, ld)
-			obs.EndLogsOp(ctx, TypeStr, ld.LogRecordCount(), err)
+			obs.EndLogsOp(ctx, metadata.Type.String(), ld.LogRecordCount(), err)
 			return err
 		}
 	}
@@ -64,10 +64,10 @@ func start(ctx context.Context, host component.Host, a *aodsmb) (runner, error) 
 		},
 		Probes: ingest.ProbeConfig{
 			Options:    bpf.Options{RingBytes: a.cfg.RingBufferBytes},
-			Thresholds: a.cfg.thresholds(),
-			Errors:     a.cfg.errorFilter(),
+			Thresholds: a.cfg.SMB.thresholds(),
+			Errors:     a.cfg.SMB.errorFilter(),
 		},
-		Logger:  slog.New(zapslog.NewHandler(a.set.Logger.Core())),
+		Logger:  collectorlog.New(a.set.TelemetrySettings),
 		Version: a.set.BuildInfo.Version,
 		OnAttach: func(_ bpf.AttachReport, err error) {
 			if err != nil {
@@ -76,10 +76,10 @@ func start(ctx context.Context, host component.Host, a *aodsmb) (runner, error) 
 		},
 	}, cons)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", TypeStr, err)
+		return nil, fmt.Errorf("%s: %w", metadata.Type.String(), err)
 	}
 	if err := r.Start(ctx); err != nil {
-		return nil, fmt.Errorf("%s: %w", TypeStr, err)
+		return nil, fmt.Errorf("%s: %w", metadata.Type.String(), err)
 	}
 	return r, nil
 }

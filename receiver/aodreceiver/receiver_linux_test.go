@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxdiag/aod/bpf/bpftest"
+	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -51,7 +52,7 @@ func TestLifecycleSharesOneInstance(t *testing.T) {
 	cfg.CollectionInterval = 20 * time.Millisecond
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	set := receivertest.NewNopSettings(componentType)
+	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 
 	metricsSink, logsSink := new(consumertest.MetricsSink), new(consumertest.LogsSink)
@@ -117,7 +118,7 @@ func TestLifecycleSharesOneInstance(t *testing.T) {
 
 func TestShutdownWithoutStart(t *testing.T) {
 	f := NewFactory()
-	r, err := f.CreateLogs(context.Background(), receivertest.NewNopSettings(componentType), f.CreateDefaultConfig(), consumertest.NewNop())
+	r, err := f.CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), f.CreateDefaultConfig(), consumertest.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

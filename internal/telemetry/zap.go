@@ -1,4 +1,4 @@
-package logging
+package telemetry
 
 import (
 	"context"
@@ -8,9 +8,16 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// Zap returns a zap logger that writes through l, so that the collector components
-// aod hosts (which log with zap) land in the agent's one log stream, in its format.
-func Zap(l *slog.Logger) *zap.Logger {
+// zapLogger returns a zap logger writing through l: the collector's exporters this
+// package hosts take a *zap.Logger in their settings, and their logs belong in the
+// agent's one slog stream, in its format. This is aod's only zap-to-slog adapter.
+//
+// It is hand-written because no well-kept library goes this way: zap itself ships
+// only the opposite direction (go.uber.org/zap/exp/zapslog, a slog.Handler over a
+// zapcore.Core, which the collector components use), and the third-party cores are
+// single-author packages with next to no users. The core below is small and its test
+// pins what it must do: levels, fields, With, logger names.
+func zapLogger(l *slog.Logger) *zap.Logger {
 	return zap.New(&slogCore{h: l.Handler()})
 }
 
@@ -47,6 +54,8 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 
 func (c *slogCore) Sync() error { return nil }
 
+// attrs encodes fields the way zap's own encoders see them (errors as their
+// message, objects as maps), so every field type comes out as a plain value.
 func attrs(fields []zapcore.Field) []slog.Attr {
 	enc := zapcore.NewMapObjectEncoder()
 	for _, f := range fields {
