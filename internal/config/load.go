@@ -80,8 +80,8 @@ func Defaults() *Config {
 		},
 		Detection: Detection{
 			Cooldown:       300 * time.Second,
-			LatencyCeiling: time.Second,
-			MaxEvents:      128,
+			LatencyCeiling: DefaultLatencyCeiling,
+			MaxEvents:      DefaultMaxEvents,
 		},
 		Collection: Collection{
 			Timeout:     30 * time.Second,
@@ -92,6 +92,14 @@ func Defaults() *Config {
 		Bundle: Bundle{ZstdLevel: archive.DefaultLevel, MinFree: 256 << 20},
 	}
 }
+
+// DefaultLatencyCeiling is detection.latency_ceiling_ms when the file gives none:
+// AODv2's hard-coded limit, any single request this slow fires.
+const DefaultLatencyCeiling = time.Second
+
+// DefaultMaxEvents is detection.max_events when the file gives none: the triggering
+// events kept with one anomaly.
+const DefaultMaxEvents = 128
 
 // DefaultLatencyThreshold is default_threshold_ms when a latency anomaly gives none
 // (AODv2's): the latency that makes a request slow unless configured.

@@ -6,15 +6,16 @@ import (
 	"slices"
 	"time"
 
+	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // Defaults applied to zero-valued parameters.
 const (
 	// DefaultCeiling is AODv2's hard-coded limit: any single request this slow fires.
-	DefaultCeiling = time.Second
+	DefaultCeiling = config.DefaultLatencyCeiling
 	// DefaultMaxEvents bounds the triggering events kept with one anomaly.
-	DefaultMaxEvents = 128
+	DefaultMaxEvents = config.DefaultMaxEvents
 	// maxAcceptableCount bounds per-rule memory (8 bytes per counted event).
 	maxAcceptableCount = 1 << 20
 )
