@@ -55,7 +55,7 @@ type Agent struct {
 	// mu guards the configuration-dependent stages that SIGHUP replaces.
 	mu      sync.Mutex
 	cfg     *config.Config
-	det     *detector.Set
+	det     detector.Sets
 	bundler *bundler.Bundler
 	found   []anomaly.Anomaly
 
@@ -130,10 +130,12 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 // configure builds the detectors and the bundler for cfg. The caller holds no lock;
 // the swap happens under a.mu.
 func (a *Agent) configure(cfg *config.Config) error {
-	det, err := detector.New(detector.FromConfig(cfg, smb.Table), detector.Env{
-		Protocol: proto.SMB,
-		Clock:    detector.SystemClock{Converter: a.clock},
-		Share:    detector.SharesFrom(a.recv.Names().Lookup),
+	det, err := detector.NewSets(cfg, func(p proto.Protocol) detector.Env {
+		env := detector.Env{Clock: detector.SystemClock{Converter: a.clock}}
+		if p == proto.SMB { // the receiver resolves cifs (session, tree) ids
+			env.Share = detector.SharesFrom(a.recv.Names().Lookup)
+		}
+		return env
 	})
 	if err != nil {
 		return fmt.Errorf("detectors: %w", err)
@@ -145,8 +147,8 @@ func (a *Agent) configure(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("bundles: %w", err)
 	}
-	for _, r := range det.Rules() {
-		a.counter.Declare(anomalypdata.Key{Protocol: det.Protocol().String(), Type: r.Type, Rule: r.Rule})
+	for _, k := range det.Keys() {
+		a.counter.Declare(k)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -77,7 +77,7 @@ func (r *errorRule) match(e *event.Event) bool {
 func (d *Errors) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.Anomaly {
 	for i := range batch {
 		e := &batch[i]
-		if e.Kind != event.KindError {
+		if e.Kind != event.KindError || e.Protocol != d.env.Protocol {
 			continue
 		}
 		d.stats.Events++

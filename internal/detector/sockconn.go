@@ -79,6 +79,9 @@ func (s *Sockconn) Stats() Stats { return s.stats }
 func (s *Sockconn) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.Anomaly {
 	for i := range batch {
 		e := &batch[i]
+		if e.Protocol != s.env.Protocol {
+			continue
+		}
 		var rule string
 		switch e.Kind {
 		case event.KindReconnect:

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/proto"
@@ -142,6 +144,15 @@ func TestSetRoutesEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	reconnect := event.Event{Protocol: proto.SMB, Kind: event.KindReconnect, EndNs: at(0)}
+	// The same events of another protocol pass by every detector of the SMB set.
+	var others []event.Event
+	for _, e := range []event.Event{slow(8, 0, 30*ms), failed(8, status("STATUS_IO_TIMEOUT"), 110, 0), reconnect} {
+		e.Protocol = proto.NFS
+		others = append(others, e)
+	}
+	if out := s.Process(others, nil); len(out) != 0 {
+		t.Errorf("NFS events fired %d SMB anomalies: %+v", len(out), out[0])
+	}
 	out := s.Process([]event.Event{slow(8, 0, 30*ms), failed(8, status("STATUS_IO_TIMEOUT"), 110, 0), reconnect}, nil)
 	var types []string
 	for _, a := range out {
@@ -202,5 +213,48 @@ func TestSharesFrom(t *testing.T) {
 		if got := resolve(tc.session, tc.tree); got != tc.want {
 			t.Errorf("(%d, %d): got %q, want %q", tc.session, tc.tree, got, tc.want)
 		}
+	}
+}
+
+// NewSets builds a set for each protocol the configuration gives anomalies to, and
+// the sets together process, poll and declare their rules as the agent drives them.
+func TestSetsFromConfig(t *testing.T) {
+	c, _, err := config.Parse("sets.yaml", []byte(`
+watch_interval_sec: 2
+anomalies:
+  smb:
+    error: {tool: smbiosnoop, acceptable_count: 1, track_errors: [STATUS_IO_TIMEOUT]}
+    sockconn: {tool: ss}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{}
+	sets, err := NewSets(c, func(p proto.Protocol) Env {
+		env := testEnv(clock)
+		env.Protocol = proto.IO // NewSets sets each set's own protocol
+		env.Proc = os.DirFS(fixtures.Path("proc/smb-conns"))
+		return env
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sets) != 1 || sets[0].Protocol() != proto.SMB || sets[0].Latency != nil || sets[0].Errors == nil {
+		t.Fatalf("sets %+v", sets)
+	}
+	out := sets.Process([]event.Event{failed(8, status("STATUS_IO_TIMEOUT"), 110, 0)}, nil)
+	if len(out) != 1 || out[0].Protocol != "smb" || out[0].Rule != config.LegacyRuleName {
+		t.Errorf("anomalies %+v", out)
+	}
+	if sets.PollInterval() != 2*time.Second {
+		t.Errorf("poll interval %v", sets.PollInterval())
+	}
+	keys := sets.Keys()
+	if len(keys) != 4 || keys[0] != (anomalypdata.Key{Protocol: "smb", Type: "error", Rule: config.LegacyRuleName}) {
+		t.Errorf("keys %v", keys)
+	}
+	empty, err := NewSets(config.Defaults(), func(proto.Protocol) Env { return Env{} })
+	if err != nil || len(empty) != 0 || empty.PollInterval() != 0 {
+		t.Errorf("no anomalies: sets %v, %v", empty, err)
 	}
 }

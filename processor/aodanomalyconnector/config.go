@@ -10,7 +10,6 @@ import (
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/detector"
 	"github.com/linuxdiag/aod/internal/proto"
-	"github.com/linuxdiag/aod/internal/smb"
 )
 
 // Config configures the connector. The detectors take the same configuration as the
@@ -34,14 +33,14 @@ func createDefaultConfig() *Config {
 	return &Config{ProcRoot: "/proc", MetricsInterval: time.Minute}
 }
 
-// Validate loads the aod configuration and checks that it configures SMB detectors.
+// Validate loads the aod configuration and checks that it configures detectors.
 func (c *Config) Validate() error {
-	_, err := c.params()
+	_, err := c.aod()
 	return err
 }
 
-// params loads the aod configuration and turns it into detector parameters.
-func (c *Config) params() (detector.Params, error) {
+// aod loads the aod configuration and checks that the detectors it configures build.
+func (c *Config) aod() (*config.Config, error) {
 	var errs []error
 	if c.MetricsInterval <= 0 {
 		errs = append(errs, fmt.Errorf("metrics_interval must be positive, got %v", c.MetricsInterval))
@@ -51,15 +50,16 @@ func (c *Config) params() (detector.Params, error) {
 	}
 	cfg, err := c.load()
 	if err != nil {
-		return detector.Params{}, errors.Join(append(errs, err)...)
+		return nil, errors.Join(append(errs, err)...)
 	}
-	p := detector.FromConfig(cfg, smb.Table)
-	if p.Latency == nil && p.Errors == nil && p.Sockconn == nil {
-		errs = append(errs, errors.New("the aod configuration has no smb anomalies (anomalies: smb: latency/error/sockconn)"))
-	} else if _, err := detector.New(p, detector.Env{Protocol: proto.SMB}); err != nil {
+	sets, err := detector.NewSets(cfg, func(proto.Protocol) detector.Env { return detector.Env{} })
+	switch {
+	case err != nil:
 		errs = append(errs, err)
+	case len(sets) == 0:
+		errs = append(errs, errors.New("the aod configuration has no anomalies (anomalies: smb: latency/error/sockconn)"))
 	}
-	return p, errors.Join(errs...)
+	return cfg, errors.Join(errs...)
 }
 
 func (c *Config) load() (*config.Config, error) {

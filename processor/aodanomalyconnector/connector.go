@@ -39,7 +39,7 @@ type anomalyConnector struct {
 	every   time.Duration // metrics re-send period
 
 	mu       sync.Mutex // guards everything below
-	set      *detector.Set
+	set      detector.Sets
 	shares   shareNames
 	events   []event.Event
 	found    []anomaly.Anomaly
@@ -52,7 +52,7 @@ type anomalyConnector struct {
 }
 
 func newConnector(set connector.Settings, cfg *Config, traces consumer.Traces, metrics consumer.Metrics) (*anomalyConnector, error) {
-	params, err := cfg.params()
+	aod, err := cfg.aod()
 	if err != nil {
 		return nil, err
 	}
@@ -65,17 +65,18 @@ func newConnector(set connector.Settings, cfg *Config, traces consumer.Traces, m
 		resource: pcommon.NewResource(),
 		counter:  anomalypdata.NewCounter(time.Now()),
 	}
-	c.set, err = detector.New(params, detector.Env{
-		Protocol: proto.SMB,
-		Clock:    unixClock{},
-		Share:    func(session uint64, tree uint32) string { return c.shares.lookup(session, tree) },
-		Proc:     os.DirFS(cfg.ProcRoot),
+	c.set, err = detector.NewSets(aod, func(proto.Protocol) detector.Env {
+		return detector.Env{
+			Clock: unixClock{},
+			Share: func(session uint64, tree uint32) string { return c.shares.lookup(session, tree) },
+			Proc:  os.DirFS(cfg.ProcRoot),
+		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range c.set.Rules() {
-		c.counter.Declare(anomalypdata.Key{Protocol: c.set.Protocol().String(), Type: r.Type, Rule: r.Rule})
+	for _, k := range c.set.Keys() {
+		c.counter.Declare(k)
 	}
 	return c, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/detector"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/otelconv"
@@ -102,10 +103,11 @@ func TestConfigFromCollectorYAML(t *testing.T) {
 	if cfg.MetricsInterval != 30*time.Second || cfg.ProcRoot != "/proc" {
 		t.Errorf("config %+v", cfg)
 	}
-	p, err := cfg.params()
+	aod, err := cfg.aod()
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := detector.FromConfig(aod, smb.Table)
 	if p.Errors == nil || p.Errors.Window != 2*time.Second || p.Errors.Rules[0].AcceptableCount != 5 || p.Latency != nil {
 		t.Errorf("params %+v", p)
 	}
@@ -120,7 +122,7 @@ func TestConfigErrors(t *testing.T) {
 		{"nothing", func(c *Config) { c.ConfigFile = "" }, "set config_file"},
 		{"both", func(c *Config) { c.AOD = map[string]any{} }, "not both"},
 		{"missing file", func(c *Config) { c.ConfigFile = "testdata/nope.yaml" }, "nope.yaml"},
-		{"no smb anomalies", func(c *Config) { c.ConfigFile = ""; c.AOD = map[string]any{"watch_interval_sec": 1} }, "no smb anomalies"},
+		{"no anomalies", func(c *Config) { c.ConfigFile = ""; c.AOD = map[string]any{"watch_interval_sec": 1} }, "has no anomalies"},
 		{"invalid aod", func(c *Config) {
 			c.ConfigFile = ""
 			c.AOD = map[string]any{"watch_interval_sec": -1}

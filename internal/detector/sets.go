@@ -1,0 +1,86 @@
+package detector
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/anomalypdata"
+	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
+)
+
+// Sets runs the detectors of every configured protocol over the same event batches;
+// each Set looks only at its own protocol's events. It is what an agent or a
+// connector drives, so that a new protocol needs a name table, not new wiring.
+type Sets []*Set
+
+// NewSets builds, for every protocol with a registered name table, the detectors the
+// configuration gives it, in protocol order; a protocol without anomalies gets none.
+// env returns the environment of one protocol (its Protocol field is set here).
+func NewSets(c *config.Config, env func(proto.Protocol) Env) (Sets, error) {
+	var sets Sets
+	for t := range proto.Tables() {
+		p := FromConfig(c, t)
+		if p.Latency == nil && p.Errors == nil && p.Sockconn == nil {
+			continue
+		}
+		e := env(t.Protocol)
+		e.Protocol = t.Protocol
+		s, err := New(p, e)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Protocol, err)
+		}
+		sets = append(sets, s)
+	}
+	return sets, nil
+}
+
+// Process runs a batch through every set and appends the anomalies emitted to out.
+func (ss Sets) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.Anomaly {
+	for _, s := range ss {
+		out = s.Process(batch, out)
+	}
+	return out
+}
+
+// Poll runs every set's poll; an error of one set does not stop the others.
+func (ss Sets) Poll(out []anomaly.Anomaly) ([]anomaly.Anomaly, error) {
+	var errs []error
+	for _, s := range ss {
+		var err error
+		if out, err = s.Poll(out); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Protocol(), err))
+		}
+	}
+	if len(errs) > 0 {
+		return out, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// PollInterval is how often to call Poll: the shortest interval of any set that
+// polls, 0 when none does.
+func (ss Sets) PollInterval() time.Duration {
+	var every time.Duration
+	for _, s := range ss {
+		if d := s.PollInterval(); d > 0 && (every == 0 || d < every) {
+			every = d
+		}
+	}
+	return every
+}
+
+// Keys lists every (protocol, type, rule) the sets can emit, so that an anomaly
+// counter can export each series from zero.
+func (ss Sets) Keys() []anomalypdata.Key {
+	var keys []anomalypdata.Key
+	for _, s := range ss {
+		for _, r := range s.Rules() {
+			keys = append(keys, anomalypdata.Key{Protocol: s.Protocol().String(), Type: r.Type, Rule: r.Rule})
+		}
+	}
+	return keys
+}
