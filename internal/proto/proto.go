@@ -59,11 +59,19 @@ type Command struct {
 // table's name for an unlisted code ("SMB2_CMD_19"); ParseCommand reads either back.
 // Known names are constants, so String does not allocate for them.
 func (c Command) String() string {
-	t := TableOf(c.Protocol)
-	if n := t.CommandName(c.Code); n != "" {
-		return n
+	// The common case first, small enough to inline: it runs once per exported
+	// series and event record.
+	if int(c.Protocol) < numProtocols {
+		if names := commandNames[c.Protocol]; int(c.Code) < len(names) && names[c.Code] != "" {
+			return names[c.Code]
+		}
 	}
-	return t.UnknownCommandPrefix + strconv.Itoa(int(c.Code))
+	return c.unlisted()
+}
+
+// unlisted names a code the protocol's table does not list.
+func (c Command) unlisted() string {
+	return TableOf(c.Protocol).UnknownCommandPrefix + strconv.Itoa(int(c.Code))
 }
 
 // ParseCommand is the inverse of Command.String: a name from p's table (spelled as the

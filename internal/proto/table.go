@@ -133,6 +133,10 @@ func (t *Table) CommandSet() CommandSet {
 // before any other code reads it, so lookups need no lock (they run per event).
 var registry [numProtocols]*Table
 
+// commandNames holds each registered table's Commands, one load away for
+// Command.String.
+var commandNames [numProtocols][]string
+
 // Register makes t the table of t.Protocol. Protocol packages call it from init, and
 // only from init; a second table for the same protocol, or one with too many
 // commands, is a programming error and panics.
@@ -149,6 +153,7 @@ func Register(t *Table) {
 	}
 	t.Keys.derive(t.MetricPrefix)
 	registry[t.Protocol] = t
+	commandNames[t.Protocol] = t.Commands
 }
 
 // Lookup returns the table of p, or nil when no package registered one.

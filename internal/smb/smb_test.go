@@ -180,6 +180,6 @@ func BenchmarkStatusName(b *testing.B) {
 func BenchmarkCommandName(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		sink = Command(uint16(i % 20)).String()
+		sink = Command(uint16(i % NumCommands)).String()
 	}
 }

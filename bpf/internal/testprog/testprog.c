@@ -40,6 +40,7 @@ static long fill_one(__u64 i, void *emitted)
 		return 1;
 	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = AOD_KIND_SLOW;
+	e->protocol = AOD_PROTO_SMB;
 	e->command = 8;
 	e->mid = i;
 	e->start_ns = 1000;
