@@ -14,7 +14,11 @@ mkdir -p "$run/out"
 rm -f "$run/out/status"
 
 # Nested KVM is refused or broken on many CI machines: use it only when E2E_ACCEL asks for it.
-accel=${E2E_ACCEL:-tcg,thread=multi}
+# TCG runs both vCPUs in one thread (thread=single). With a thread per vCPU (thread=multi,
+# qemu 7.2) a vCPU can keep running its old translation of kernel text that the other vCPU
+# has since patched (static keys, tracepoints, BPF trampolines: an int3 first, then the new
+# bytes), meet an int3 that is no longer in memory and oops. See README.md.
+accel=${E2E_ACCEL:-tcg,thread=single}
 # Warnings reach the console log; an oops or a soft lockup panics (with every CPU's
 # backtrace), and a panic reboots, which ends qemu (-no-reboot): a wedged guest fails fast
 # instead of timing out, and the test reports the kernel's fault from the console log.
