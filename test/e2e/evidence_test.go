@@ -1,7 +1,8 @@
 package e2e
 
 // Readers of the evidence the guest scenarios leave in the run folder: tracefs output of the
-// cifs tracepoints, the phase marks, and /proc/fs/cifs/Stats (through the receiver's parser).
+// cifs tracepoints, the phase marks, /proc/fs/cifs/Stats (through the receiver's parser), and
+// the faults the kernel reported on the console.
 
 import (
 	"bufio"
@@ -308,7 +309,7 @@ func kernelFaults(console []byte) []string {
 	var cur []string
 	flush := func() {
 		if cur != nil {
-			reports = append(reports, strings.Join(cur, "\n"))
+			reports = append(reports, strings.TrimRight(strings.Join(cur, "\n"), "\n"))
 			cur = nil
 		}
 	}
