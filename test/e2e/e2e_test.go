@@ -89,6 +89,7 @@ func TestE2E(t *testing.T) {
 			out, err := exec.Command(filepath.Join(here, "boot.sh"), image, run).CombinedOutput()
 			t.Logf("guest ran in %v", time.Since(start).Round(time.Millisecond))
 			logTiming(t, filepath.Join(run, "out"))
+			checkConsole(t, filepath.Join(run, "out", "console.log"))
 			if err != nil {
 				t.Errorf("guest failed: %v\n%s", err, out)
 			}
@@ -218,6 +219,21 @@ func logTiming(t *testing.T, out string) {
 		return
 	}
 	t.Logf("guest timing (seconds of guest uptime):\n%s", data)
+}
+
+// checkConsole fails the run with the kernel's own report when the guest kernel oopsed,
+// panicked, warned or stalled: nothing a faulty kernel counted is evidence, and a crash
+// must read as a crash, not as evidence that went missing.
+func checkConsole(t *testing.T, file string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Errorf("no guest console log: %v", err)
+		return
+	}
+	for _, f := range kernelFaults(data) {
+		t.Errorf("the guest kernel reported a fault (%s):\n%s", file, f)
+	}
 }
 
 // scenario is the evidence one scenario left.

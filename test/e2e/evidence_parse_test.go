@@ -234,3 +234,55 @@ func TestMedian(t *testing.T) {
 		t.Errorf("median of 4 = %v", got)
 	}
 }
+
+// A guest that panicked on a stale int3 (6.12 under multi-threaded TCG, during boot) shows
+// both oopses, each with its registers and call trace, and the panic; a clean run shows none.
+func TestKernelFaultsRealConsoles(t *testing.T) {
+	data, err := os.ReadFile("testdata/console-int3-6.12.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults := kernelFaults(data)
+	if len(faults) != 2 {
+		t.Fatalf("%d fault reports, want 2:\n%s", len(faults), strings.Join(faults, "\n--\n"))
+	}
+	first := strings.Split(faults[0], "\n")
+	if !strings.HasSuffix(first[0], "Oops: int3: 0000 [#1] PREEMPT SMP NOPTI") || !strings.Contains(faults[0], "RIP: 0010:sched_clock_tick+0x5/0xb0") ||
+		!strings.Contains(first[len(first)-1], "---[ end trace 0000000000000000 ]---") {
+		t.Errorf("first report:\n%s", faults[0])
+	}
+	if !strings.Contains(faults[1], "Oops: int3: 0000 [#2]") || !strings.Contains(faults[1], "Kernel panic - not syncing: Fatal exception in interrupt") {
+		t.Errorf("second report:\n%s", faults[1])
+	}
+
+	if data, err = os.ReadFile("testdata/console-6.12.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if faults := kernelFaults(data); faults != nil {
+		t.Errorf("a clean console shows faults: %q", faults)
+	}
+}
+
+func TestKernelFaultsHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		line  string
+		fault bool
+	}{
+		{"[   12.345678] int3: 0000 [#1] PREEMPT SMP NOPTI", true}, // 6.1's die() header
+		{"[    3.998155] Oops: 0002 [#1] PREEMPT SMP NOPTI", true},
+		{"[    1.000000] ------------[ cut here ]------------", true},
+		{"[    1.000000] WARNING: CPU: 1 PID: 42 at kernel/bpf/trampoline.c:10 f+0x1/0x2", true},
+		{"[    1.000000] BUG: kernel NULL pointer dereference, address: 0000000000000000", true},
+		{"[   30.000000] watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [swapper/0:0]", true},
+		{"[   30.000000] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:", true},
+		{"[  240.000000] INFO: task smbd:123 blocked for more than 120 seconds.", true},
+		{"[    4.001467] Kernel panic - not syncing: Fatal exception in interrupt", true},
+		{"[   62.399865] hrtimer: interrupt took 14342553 ns", false},
+		{"BUG: a program's own output on the console has no printk time", false},
+		{"e2e guest: failed: Oops: 0000 [#1]", false},
+	} {
+		if got := kernelFaults([]byte(tc.line+"\n")) != nil; got != tc.fault {
+			t.Errorf("%q: fault %v, want %v", tc.line, got, tc.fault)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 package e2e
 
 // Readers of the evidence the guest scenarios leave in the run folder: tracefs output of the
-// cifs tracepoints, the phase marks, and /proc/fs/cifs/Stats (through the receiver's parser).
+// cifs tracepoints, the phase marks, /proc/fs/cifs/Stats (through the receiver's parser), and
+// the faults the kernel reported on the console.
 
 import (
 	"bufio"
@@ -285,4 +286,45 @@ func median(xs []float64) float64 {
 		return xs[n/2]
 	}
 	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+var (
+	// consoleFault matches, on a line the kernel printed (it starts with a printk time), the
+	// first line of a report that means the guest kernel cannot be trusted any more: a die()
+	// header ("Oops: int3: 0000 [#1]" on 6.12, "int3: 0000 [#1]" on 6.1), the cut mark
+	// before a WARN or BUG, a BUG (soft lockups included), a WARN, a panic, an RCU stall or
+	// a hung task. Lines the guest's programs write to the console carry no printk time.
+	consoleFault = regexp.MustCompile(`^\[\s*\d+\.\d+\] (?:.*: [0-9a-f]{4} \[#\d+\]|-+\[ cut here \]-+|.*\bBUG: |WARNING: CPU: |Kernel panic - not syncing|.*detected stalls? on CPU|INFO: task .* blocked for more than)`)
+	consoleEnd   = regexp.MustCompile(`---\[ end .*\]---`)
+)
+
+// maxFaultLines bounds one report: enough for the header, registers, code and call trace.
+const maxFaultLines = 60
+
+// kernelFaults returns the reports of faults on the guest's console, each from its first
+// line to its "---[ end ... ]---" line (or maxFaultLines lines), in order; nil when the
+// kernel reported none.
+func kernelFaults(console []byte) []string {
+	var reports []string
+	var cur []string
+	flush := func() {
+		if cur != nil {
+			reports = append(reports, strings.TrimRight(strings.Join(cur, "\n"), "\n"))
+			cur = nil
+		}
+	}
+	for _, line := range strings.Split(string(console), "\n") {
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case cur != nil:
+			cur = append(cur, line)
+			if consoleEnd.MatchString(line) || len(cur) == maxFaultLines {
+				flush()
+			}
+		case consoleFault.MatchString(line):
+			cur = []string{line}
+		}
+	}
+	flush()
+	return reports
 }
