@@ -2,10 +2,13 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -455,5 +458,39 @@ func TestCaptureLongOptionValues(t *testing.T) {
 	}
 	if a := c.Anomalies.NFS.Sockconn.Actions[0]; !a.IsCapture() || !slices.Equal(a.Args, []string{"-e", "nfs", "--module", "nfs", "-b", "1024"}) {
 		t.Fatalf("trace-cmd %+v", a)
+	}
+}
+
+// Load refuses what can never be a configuration file, at once and in bounded
+// memory: a named pipe (reading it would block), a device, a huge file.
+func TestLoadRefusesNonRegularAndHugeFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "aod.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge.yaml")
+	if err := os.WriteFile(huge, bytes.Repeat([]byte("# padding\n"), MaxFileBytes/10+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		fifo:        "not a regular file",
+		"/dev/zero": "not a regular file",
+		dir:         "not a regular file",
+		huge:        "larger than 1048576 bytes",
+	} {
+		_, _, err := Load(path)
+		var cerr *Error
+		if !errors.As(err, &cerr) || len(cerr.Issues) != 1 || cerr.Issues[0].File != path || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load(%s) = %v, want one issue of that file saying %q", path, err, want)
+		}
+	}
+	// A file of exactly the limit still loads (it is all comments: an empty file).
+	limit := filepath.Join(dir, "limit.yaml")
+	if err := os.WriteFile(limit, bytes.Repeat([]byte("#"), MaxFileBytes), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Load(limit); err != nil {
+		t.Errorf("a file of MaxFileBytes: %v", err)
 	}
 }

@@ -109,11 +109,40 @@ const DefaultLatencyThreshold = 10 * time.Millisecond
 // for AODv2's 2025 form) come back even when the file is valid; err is an *Error
 // listing every problem when it is not.
 func Load(path string) (*Config, []Issue, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, nil, &Error{Issues: []Issue{{File: path, Message: err.Error()}}}
 	}
 	return Parse(path, data)
+}
+
+// MaxFileBytes bounds what Load reads: AODv2's files and aod's are a few kilobytes,
+// and a larger one is a mistake (a log, /dev/zero) that must not exhaust memory.
+const MaxFileBytes = 1 << 20
+
+// readFile reads a configuration file, refusing anything but a regular file (a named
+// pipe would block the reader, a device never ends) and anything over MaxFileBytes.
+func readFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s); allowed: a regular file of at most %d bytes", fi.Mode().Type(), MaxFileBytes)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes; allowed: a regular file of at most %d bytes (a configuration is kilobytes)", MaxFileBytes, MaxFileBytes)
+	}
+	return data, nil
 }
 
 // Parse validates a configuration held in memory; name stands for the file in

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -110,7 +111,16 @@ func Listen(path string, snapshot SnapshotFunc, log *slog.Logger) (*Server, erro
 		c.Close()
 		return nil, fmt.Errorf("control socket %s: another aod agent is already running", path)
 	}
-	_ = os.Remove(path) // a socket left by an agent that died
+	// Nothing answered: what is there may be the socket of an agent that died, which
+	// is removed. Anything else is someone's file and stays.
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("control socket %s: a %s is there, not a socket; remove it or choose another path", path, kindOf(fi.Mode()))
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("control socket: remove the stale socket: %w", err)
+		}
+	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
@@ -311,4 +321,21 @@ func dial(ctx context.Context, path string) (net.Conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// kindOf names a file type for an error message.
+func kindOf(m fs.FileMode) string {
+	switch m.Type() {
+	case 0:
+		return "regular file"
+	case fs.ModeDir:
+		return "directory"
+	case fs.ModeSymlink:
+		return "symbolic link"
+	case fs.ModeNamedPipe:
+		return "named pipe"
+	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
+		return "device"
+	}
+	return "non-socket file"
 }

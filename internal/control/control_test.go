@@ -3,8 +3,11 @@ package control
 import (
 	"context"
 	"errors"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,6 +52,43 @@ func TestSecondAgentRefused(t *testing.T) {
 	if _, err := Listen(path, nil, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// Only a dead agent's socket is replaced: a file, a directory or a pipe at the path is
+// someone else's and stays as it was.
+func TestOnlyAStaleSocketIsReplaced(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(file, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, kind := range map[string]string{file: "regular file", dir: "directory", fifo: "named pipe"} {
+		_, err := Listen(path, nil, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), "a "+kind+" is there, not a socket") {
+			t.Errorf("%s: err = %v", kind, err)
+		}
+	}
+	if data, err := os.ReadFile(file); err != nil || string(data) != "keep me" {
+		t.Errorf("the file changed: %q, %v", data, err)
+	}
+
+	// A socket nobody listens on (its agent died) is replaced.
+	stale := filepath.Join(dir, "stale.sock")
+	ln, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	s, err := Listen(stale, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("stale socket: %v", err)
+	}
+	s.Close()
 }
 
 func TestWatchReceivesPublishedRecords(t *testing.T) {
