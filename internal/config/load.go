@@ -128,7 +128,7 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s); allowed: a regular file of at most %d bytes", fi.Mode().Type(), MaxFileBytes)
+		return nil, fmt.Errorf("not a regular file; allowed: a regular file of at most %d bytes", MaxFileBytes)
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -115,7 +115,7 @@ func Listen(path string, snapshot SnapshotFunc, log *slog.Logger) (*Server, erro
 	// is removed. Anything else is someone's file and stays.
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != fs.ModeSocket {
-			return nil, fmt.Errorf("control socket %s: a %s is there, not a socket; remove it or choose another path", path, kindOf(fi.Mode()))
+			return nil, fmt.Errorf("control socket %s: something other than a socket is there; remove it or choose another path", path)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("control socket: remove the stale socket: %w", err)
@@ -321,21 +321,4 @@ func dial(ctx context.Context, path string) (net.Conn, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// kindOf names a file type for an error message.
-func kindOf(m fs.FileMode) string {
-	switch m.Type() {
-	case 0:
-		return "regular file"
-	case fs.ModeDir:
-		return "directory"
-	case fs.ModeSymlink:
-		return "symbolic link"
-	case fs.ModeNamedPipe:
-		return "named pipe"
-	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
-		return "device"
-	}
-	return "non-socket file"
 }

@@ -66,10 +66,10 @@ func TestOnlyAStaleSocketIsReplaced(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for path, kind := range map[string]string{file: "regular file", dir: "directory", fifo: "named pipe"} {
+	for _, path := range []string{file, dir, fifo} {
 		_, err := Listen(path, nil, slog.New(slog.DiscardHandler))
-		if err == nil || !strings.Contains(err.Error(), "a "+kind+" is there, not a socket") {
-			t.Errorf("%s: err = %v", kind, err)
+		if err == nil || !strings.Contains(err.Error(), "something other than a socket is there") {
+			t.Errorf("%s: err = %v", path, err)
 		}
 	}
 	if data, err := os.ReadFile(file); err != nil || string(data) != "keep me" {
