@@ -78,8 +78,10 @@ func writeSockets(w io.Writer, conns []procnet.Conn, ports []uint16) error {
 // protocol aod has a table for when the anomaly has none (an on-demand snapshot).
 func (env *Env) serverPorts() []uint16 {
 	if env != nil && env.Anomaly != nil {
-		if p, ok := proto.ParseProtocol(env.Anomaly.Protocol); ok && proto.TableOf(p).Port != 0 {
-			return []uint16{proto.TableOf(p).Port}
+		if p, ok := proto.ParseProtocol(env.Anomaly.Protocol); ok {
+			if port := proto.TableOf(p).Port; port != 0 {
+				return []uint16{port}
+			}
 		}
 	}
 	var ports []uint16

@@ -10,7 +10,8 @@
 //
 //	events.jsonl      the triggering requests, one JSON object per line
 //	inflight.jsonl    requests outstanding in the kernel, longest first
-//	sockets.txt       TCP sockets on port 445 (ss -tinpem, or /proc/net/tcp rows)
+//	sockets.txt       TCP sockets on the protocol's server port, 445 for SMB (ss -tinpem,
+//	                  or /proc/net/tcp rows)
 //	cifs_params.txt   /sys/module/cifs/parameters
 //	dmesg.log journalctl.log syslogs.log debugdata.txt stats.txt mounts.txt smbinfo.txt
 //	tcpdump/<protocol>.pcapNN  trace-cmd/trace.dat

@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/linuxdiag/aod/internal/errno"
 	"github.com/linuxdiag/aod/internal/event"
 )
 
@@ -61,18 +60,14 @@ type Record struct {
 // NewRecord describes event e for `aod top`: end is e's completion in wall-clock time,
 // server and share name its share (empty when unknown).
 func NewRecord(e *event.Event, end time.Time, server, share string) Record {
-	r := Record{Time: end, Kind: e.Kind.String(), Process: e.CommString(), PID: e.Tgid}
+	r := Record{Time: end, Kind: e.Kind.String(), Process: e.CommString(), PID: e.Tgid, Status: e.Failure()}
 	switch e.Kind {
 	case event.KindSlow, event.KindError:
 		r.Command = e.Cmd().String()
 		r.Latency = e.Latency().Seconds()
-		r.Status = e.Failure()
 		r.Server, r.Share = server, share
 	default:
 		r.Server = e.ServerString()
-		if e.Rc != 0 {
-			r.Status = errno.Name(-e.Rc)
-		}
 	}
 	return r
 }
