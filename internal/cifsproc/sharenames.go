@@ -33,10 +33,11 @@ type treeEntry struct {
 }
 
 // ShareNames resolves (session id, tree id) pairs to share and server names from
-// DebugData. It re-reads DebugData when asked about a pair it does not know, at most
-// once per minimum interval, so a stream of events for an unlisted tree (tree id 0 of
-// NEGOTIATE and SESSION_SETUP, say) costs one read per interval and no more. It is
-// safe for concurrent use.
+// DebugData. It re-reads DebugData when asked about a pair it does not know: at once
+// the first time (a reconnect brings a new session and new trees, and the counts
+// collected for them are attributed to whatever the pair resolves to then), and after
+// that at most once per minimum interval, so a stream of events for an unlisted tree
+// costs one read per interval and no more. It is safe for concurrent use.
 type ShareNames struct {
 	read        func() ([]byte, error)
 	minInterval time.Duration
@@ -49,6 +50,9 @@ type ShareNames struct {
 	refreshMu   sync.Mutex // held while reading and parsing; TryLock keeps lookups from queueing
 	lastRefresh time.Time
 	generation  uint64
+	// missed holds the pairs a read made after their first lookup did not list; only
+	// those wait for the interval. Guarded by refreshMu.
+	missed map[treeKey]bool
 
 	// listed holds the sessions of the last read that parsed cleanly; nil before one.
 	listed map[uint64]bool
@@ -65,7 +69,7 @@ func NewShareNames(read func() ([]byte, error), minInterval time.Duration) *Shar
 	}
 	return &ShareNames{
 		read: read, minInterval: minInterval, now: time.Now,
-		trees: map[treeKey]treeEntry{}, sessions: map[uint64]string{},
+		trees: map[treeKey]treeEntry{}, sessions: map[uint64]string{}, missed: map[treeKey]bool{},
 	}
 }
 
@@ -81,10 +85,7 @@ func (s *ShareNames) Lookup(sessionID uint64, treeID uint32) (name Name, ok bool
 		// LOGOFF) are never listed: re-reading cannot name them better.
 		return name, false
 	}
-	if s.maybeRefresh() {
-		return s.lookup(sessionID, treeID)
-	}
-	return name, false
+	return s.maybeRefresh(treeKey{sessionID, treeID}, name)
 }
 
 func (s *ShareNames) lookup(sessionID uint64, treeID uint32) (Name, bool) {
@@ -96,20 +97,28 @@ func (s *ShareNames) lookup(sessionID uint64, treeID uint32) (Name, bool) {
 	return Name{Server: s.sessions[sessionID]}, false
 }
 
-// maybeRefresh re-reads DebugData unless another goroutine is doing so or the last
-// read was less than the minimum interval ago. It reports whether it read.
-func (s *ShareNames) maybeRefresh() bool {
+// maybeRefresh re-reads DebugData for the unknown pair k, unless another goroutine is
+// reading or k already missed a read and the last one was less than the minimum
+// interval ago, and looks k up again. name is what k resolves to without a read.
+func (s *ShareNames) maybeRefresh(k treeKey, name Name) (Name, bool) {
 	if !s.refreshMu.TryLock() {
-		return false
+		return name, false
 	}
 	defer s.refreshMu.Unlock()
 	now := s.now()
-	if !s.lastRefresh.IsZero() && now.Sub(s.lastRefresh) < s.minInterval {
-		return false
+	if s.missed[k] && now.Sub(s.lastRefresh) < s.minInterval {
+		return name, false
 	}
 	s.lastRefresh = now
 	_ = s.refreshLocked()
-	return true
+	name, ok := s.lookup(k.session, k.tree)
+	if !ok {
+		if len(s.missed) >= maxRemembered {
+			clear(s.missed)
+		}
+		s.missed[k] = true
+	}
+	return name, ok
 }
 
 // Refresh re-reads DebugData now, whatever the interval. A cifs module that is not

@@ -53,21 +53,25 @@ func TestShareNamesResolvesAndRefreshesOnUnknownIDs(t *testing.T) {
 		t.Fatalf("%d reads for known pairs", src.reads)
 	}
 
-	// The client mounts another server; its first event is for an unknown pair. Within
-	// the interval nothing is read, however many lookups come.
+	// The client mounts another server (or reconnects: new session, new trees) inside
+	// the interval; the first lookup of each new pair reads at once.
 	src.set(readTestdata(t, "proc/cifs-multi/fs/cifs/DebugData"), nil)
-	for range 100 {
-		if _, ok := sn.Lookup(0x44, 0xfffffffe); ok {
-			t.Fatal("resolved before DebugData was re-read")
-		}
-	}
-	if src.reads != 1 {
-		t.Fatalf("%d reads inside the interval", src.reads)
-	}
-	clk.t = clk.t.Add(time.Second)
 	name, ok = sn.Lookup(0x44, 0xfffffffe)
 	if !ok || name != (Name{Server: "198.51.100.7", Share: "scratch"}) || src.reads != 2 {
 		t.Fatalf("got %+v %v after %d reads", name, ok, src.reads)
+	}
+	// A pair that read did not list waits for the interval, however many lookups come.
+	for range 100 {
+		if _, ok := sn.Lookup(0x44, 0x1234); ok {
+			t.Fatal("resolved a tree DebugData does not list")
+		}
+	}
+	if src.reads != 3 {
+		t.Fatalf("%d reads for one unlisted pair inside the interval, want 3", src.reads)
+	}
+	clk.t = clk.t.Add(time.Second)
+	if _, ok := sn.Lookup(0x44, 0x1234); ok || src.reads != 4 {
+		t.Fatalf("after the interval: %v after %d reads, want one more read", ok, src.reads)
 	}
 	// The first server's tree left DebugData but is still named: histogram entries
 	// outlive an unmount.
@@ -79,10 +83,10 @@ func TestShareNamesResolvesAndRefreshesOnUnknownIDs(t *testing.T) {
 	// trigger a read.
 	clk.t = clk.t.Add(time.Hour)
 	name, ok = sn.Lookup(0x44, 0)
-	if ok || name != (Name{Server: "198.51.100.7"}) || src.reads != 2 {
+	if ok || name != (Name{Server: "198.51.100.7"}) || src.reads != 4 {
 		t.Fatalf("tree 0: %+v %v after %d reads", name, ok, src.reads)
 	}
-	if _, ok := sn.Lookup(0, 0); ok || src.reads != 2 {
+	if _, ok := sn.Lookup(0, 0); ok || src.reads != 4 {
 		t.Fatalf("session 0 read DebugData")
 	}
 }
