@@ -153,6 +153,14 @@ func (o *Output) Remaining() int64 {
 	return max(o.limit-o.n, 0)
 }
 
+// MarkTruncated records that the action left out part of its source to stay within
+// the limit, when it chose what to leave out itself rather than being cut by a write.
+func (o *Output) MarkTruncated() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.truncated = true
+}
+
 // seal stops all further creates and writes and returns what was written.
 func (o *Output) seal() (files []string, n int64, truncated bool) {
 	o.mu.Lock()

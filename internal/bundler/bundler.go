@@ -13,7 +13,8 @@
 //	sockets.txt       TCP sockets on the protocol's server port, 445 for SMB (ss -tinpem,
 //	                  or /proc/net/tcp rows)
 //	cifs_params.txt   /sys/module/cifs/parameters
-//	dmesg.log journalctl.log syslogs.log debugdata.txt stats.txt mounts.txt smbinfo.txt
+//	dmesg.log journalctl.log syslogs.log debug_data.log cifsstats.log mounts.log smbinfo.log
+//	                  AODv2's quick actions, under AODv2's names
 //	tcpdump/<protocol>.pcapNN  trace-cmd/trace.dat
 //	manifest.json     last: the anomaly, host, agent, window, limits and one entry
 //	                  per action (status, exit code, duration, bytes, error, skip reason)
