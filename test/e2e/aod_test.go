@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/linuxdiag/aod/internal/actions"
+	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/archive/archivetest"
 	"github.com/linuxdiag/aod/internal/bundler"
@@ -108,7 +109,7 @@ func set(t *testing.T, m map[string]any, value any, path ...string) {
 // agentRun is what the agent left in a scenario's folder.
 type agentRun struct {
 	metrics map[string]map[string]*dto.MetricFamily // by snapshot name ("final", ...)
-	bundles []bundle
+	bundles []bundle                                // the anomalies' bundles
 }
 
 type bundle struct {
@@ -151,6 +152,9 @@ func loadAgent(t *testing.T, dir string) *agentRun {
 		if err != nil {
 			t.Errorf("bundle %s does not extract: %v", f, err)
 			continue
+		}
+		if b.manifest.Anomaly.Type == anomaly.TypeShutdown {
+			continue // the bundle aod writes as it stops (bundle.shutdown_dump), not an anomaly's
 		}
 		a.bundles = append(a.bundles, b)
 	}
