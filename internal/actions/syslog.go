@@ -58,7 +58,7 @@ func syslogAction(paths []string, missing string, zone *time.Location) Action {
 			if err := copyTail(ctx, f, end, limit, w); err != nil {
 				return err
 			}
-			return fmt.Errorf("no line of %s has a timestamp aod reads (Mmm dd hh:mm:ss or RFC 3339); its end was copied unfiltered", r.Source)
+			return fmt.Errorf("no line at the end of %s has a timestamp aod reads (Mmm dd hh:mm:ss or RFC 3339); its end was copied unfiltered", r.Source)
 		}
 		if cut {
 			out.MarkTruncated()

@@ -153,7 +153,7 @@ func TestSyslogLongLine(t *testing.T) {
 func TestSyslogUnknownFormatIsCopiedAndReported(t *testing.T) {
 	p := writeLog(t, "<13>1 garbage\nmore garbage\nlast line\n")
 	r, got := runSyslog(t, []string{p}, window(), 20)
-	if r.Status != StatusFailed || !strings.Contains(r.Error, "no line of "+p+" has a timestamp") || got != "last line\n" {
+	if r.Status != StatusFailed || !strings.Contains(r.Error, "no line at the end of "+p+" has a timestamp") || got != "last line\n" {
 		t.Fatalf("result %+v, got %q", r, got)
 	}
 }
