@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/bundler"
@@ -38,6 +39,8 @@ type Options struct {
 	Kernel ingest.Kernel
 	// ProcDir overrides /proc/fs/cifs (tests).
 	ProcDir string
+	// Actions replace the built-in actions of the same name (tests).
+	Actions actions.Table
 }
 
 // Agent is one running aod.
@@ -143,6 +146,7 @@ func (a *Agent) configure(cfg *config.Config) error {
 	bo := bundler.FromConfig(cfg)
 	bo.Logger = a.log
 	bo.Inflight = a.inflight
+	bo.Extra = a.opts.Actions
 	b, err := bundler.New(bo)
 	if err != nil {
 		return fmt.Errorf("bundles: %w", err)
@@ -191,8 +195,10 @@ func (a *Agent) Start(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops reading, finishes bundles in progress, flushes the exporters and
-// detaches the probes, within ctx.
+// Shutdown writes the shutdown dump (bundle.shutdown_dump) while the probes still
+// see the requests in flight, then stops reading, finishes bundles in progress,
+// flushes the exporters and detaches the probes, within ctx. The dump takes at most
+// half of ctx's time: an action that hangs is cut off and recorded, not waited for.
 func (a *Agent) Shutdown(ctx context.Context) error {
 	var errs []error
 	if a.pollStop != nil {
@@ -202,6 +208,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	if a.ctl != nil {
 		errs = append(errs, a.ctl.Close())
 	}
+	a.shutdownDump(ctx)
 	// The receiver hands its last events to the detectors and its last metrics to the
 	// exporters before it returns.
 	a.stopping.Store(true)
@@ -212,6 +219,23 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	errs = append(errs, b.Shutdown(ctx))
 	errs = append(errs, a.sinks.Shutdown(ctx))
 	return errors.Join(errs...)
+}
+
+// shutdownDump writes the bundle of the stopping agent, if the configuration wants
+// one. Its failure is logged: it must not stop the rest of the shutdown.
+func (a *Agent) shutdownDump(ctx context.Context) {
+	a.mu.Lock()
+	b, on := a.bundler, a.cfg.Bundle.ShutdownDump
+	a.mu.Unlock()
+	if !on {
+		return
+	}
+	rep, err := b.ShutdownDump(ctx)
+	if err != nil {
+		a.log.Error("shutdown bundle not written", "err", err)
+		return
+	}
+	a.log.Info("shutdown bundle written", "path", rep.Path, "bytes", rep.Bytes, "actions", len(rep.Actions))
 }
 
 // Reload applies a new configuration: thresholds and error filters go into the kernel

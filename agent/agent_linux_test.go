@@ -1,12 +1,17 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +19,13 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/linuxdiag/aod/bpf/bpftest"
+	"github.com/linuxdiag/aod/internal/actions"
+	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/archive/archivetest"
+	"github.com/linuxdiag/aod/internal/bundler"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/fixtures"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 )
@@ -69,15 +79,21 @@ func (f *fixture) config(t *testing.T, thresholdMs int) *config.Config {
 }
 
 // start runs an agent on the harness's probes, exporting to a real OTLP receiver and
-// serving Prometheus on a free loopback port, collecting metrics every interval.
-func start(t *testing.T, every time.Duration) *fixture {
+// serving Prometheus on a free loopback port, collecting metrics every interval. The
+// agent's actions may be replaced.
+func start(t *testing.T, every time.Duration, replace ...actions.Action) *fixture {
 	h := bpftest.New(t)
 	f := &fixture{every: every, h: h, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
+	table := actions.Table{}
+	for _, a := range replace {
+		table[a.Name] = a
+	}
 	a, err := New(f.config(t, 50), Options{
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Kernel:        h.Probes(),
 		ProcDir:       fixtures.Path("kernel-6.12"),
 		ControlSocket: filepath.Join(f.dir, "aod.sock"),
+		Actions:       table,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +195,112 @@ func TestShutdownFlushesFinalMetrics(t *testing.T) {
 	}
 	if n := f.otlp.Logs.LogRecordCount(); n != 1 {
 		t.Errorf("OTLP got %d event records, want the slow READ", n)
+	}
+}
+
+// shutdownBundle returns the members and manifest of the one shutdown bundle.
+func (f *fixture) shutdownBundle(t *testing.T) (map[string][]byte, bundler.Manifest) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(f.dir, "batches", "aod_quick_*_aod_shutdown.tar.zst"))
+	if len(files) != 1 {
+		t.Fatalf("shutdown bundles: %v, want one", files)
+	}
+	_, members, err := archivetest.Members(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m bundler.Manifest
+	if err := json.Unmarshal(members[bundler.ManifestName], &m); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	return members, m
+}
+
+// TestShutdownWritesTheShutdownBundle: as AODv2 2026 does on SIGTERM, stopping the
+// agent writes aod_quick_<ts>_aod_shutdown.tar.zst with every configured action (here
+// stats, on a real kernel's Stats, and mounts) and the ones every SMB bundle gets.
+func TestShutdownWritesTheShutdownBundle(t *testing.T) {
+	stats := fixtures.Path("kernel-6.12/Stats")
+	f := start(t, time.Hour, actions.File(actions.NameStats, actions.MemberStats, stats, "no fixture"))
+	f.stop(t)
+	members, m := f.shutdownBundle(t)
+	var names []string
+	for _, r := range m.Actions {
+		names = append(names, r.Name)
+		for _, file := range r.Files {
+			if _, ok := members[file]; !ok {
+				t.Errorf("action %s wrote %s, not in the bundle", r.Name, file)
+			}
+		}
+	}
+	want := append([]string{actions.NameStats, actions.NameMounts}, actions.Always[proto.SMB]...)
+	if !slices.Equal(names, want) || m.Anomaly.Type != anomaly.TypeShutdown {
+		t.Fatalf("actions %v, want %v; anomaly %+v", names, want, m.Anomaly)
+	}
+	wantStats, err := os.ReadFile(stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(members[actions.MemberStats], wantStats) || !bytes.Contains(members[actions.MemberMounts], []byte(" /proc proc ")) {
+		t.Errorf("%s or %s does not hold its source; members %v", actions.MemberStats, actions.MemberMounts, slices.Sorted(maps.Keys(members)))
+	}
+	// The probes were still loaded: the in-flight requests were read.
+	if _, ok := members["inflight.jsonl"]; !ok {
+		t.Errorf("no inflight.jsonl; members %v", slices.Sorted(maps.Keys(members)))
+	}
+}
+
+// TestShutdownCutsOffAHangingAction: an action stuck for good (it ignores its context,
+// like a read stuck in the kernel) does not hold up the stop: the dump takes half of
+// the stop timeout, records the action as cut off, and Shutdown completes in time.
+func TestShutdownCutsOffAHangingAction(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	stuck := actions.Action{Name: actions.NameStats, Run: func(context.Context, *actions.Env, *actions.Output, *actions.Result) error {
+		<-release
+		return nil
+	}}
+	f := start(t, time.Hour, stuck)
+	f.stopped = true
+	stop := 2*actions.AbandonGrace + 4*time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), stop)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.agent.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(stop + time.Minute):
+		t.Fatal("Shutdown waited for the hanging action")
+	}
+	_, m := f.shutdownBundle(t)
+	for _, r := range m.Actions {
+		switch r.Name {
+		case actions.NameStats:
+			if r.Status != actions.StatusCanceled || !strings.Contains(r.Error, "share of the stop timeout") {
+				t.Errorf("stats: %+v", r)
+			}
+		case actions.NameMounts:
+			if r.Status != actions.StatusOK {
+				t.Errorf("mounts: %+v", r)
+			}
+		}
+	}
+}
+
+// TestShutdownDumpCanBeTurnedOff: bundle.shutdown_dump: false writes no bundle at stop.
+func TestShutdownDumpCanBeTurnedOff(t *testing.T) {
+	f := start(t, time.Hour)
+	cfg := f.config(t, 50)
+	cfg.Bundle.ShutdownDump = false
+	if err := f.agent.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	f.stop(t)
+	if files, _ := filepath.Glob(filepath.Join(f.dir, "batches", "*.tar.zst")); len(files) != 0 {
+		t.Fatalf("bundles written: %v", files)
 	}
 }
 

@@ -153,6 +153,14 @@ func (o *Output) Remaining() int64 {
 	return max(o.limit-o.n, 0)
 }
 
+// MarkTruncated records that the action left out part of its source to stay within
+// the limit, when it chose what to leave out itself rather than being cut by a write.
+func (o *Output) MarkTruncated() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.truncated = true
+}
+
 // seal stops all further creates and writes and returns what was written.
 func (o *Output) seal() (files []string, n int64, truncated bool) {
 	o.mu.Lock()
@@ -190,13 +198,14 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// abandonGrace is how long an action may overrun its timeout before it is
-// abandoned. It exceeds killGrace, so a program run by an action is killed and
-// accounted for by the action itself whenever the kernel lets it die.
-const abandonGrace = killGrace + time.Second
+// AbandonGrace is how long an action may overrun its timeout (or its context) before
+// it is abandoned: Run returns at most this long after either. It exceeds killGrace,
+// so a program run by an action is killed and accounted for by the action itself
+// whenever the kernel lets it die.
+const AbandonGrace = killGrace + time.Second
 
 // Run runs a with a timeout and records how it went. It returns within the timeout
-// plus abandonGrace even if the action ignores its context (a read stuck in the
+// plus AbandonGrace even if the action ignores its context (a read stuck in the
 // kernel): the action is then abandoned, its output sealed and kept as it was. It
 // never panics: a panicking action is recorded as failed, so one bug cannot cost the
 // rest of the bundle. The caller may read out's files once Run has returned.
@@ -212,7 +221,7 @@ func Run(ctx context.Context, a Action, env *Env, out *Output, timeout time.Dura
 	select {
 	case err = <-done:
 	case <-actx.Done():
-		t := time.NewTimer(abandonGrace)
+		t := time.NewTimer(AbandonGrace)
 		select {
 		case err = <-done:
 		case <-t.C:
@@ -232,7 +241,7 @@ func Run(ctx context.Context, a Action, env *Env, out *Output, timeout time.Dura
 	case errors.As(err, &skip):
 		r.Status, r.Skipped = StatusSkipped, skip.reason
 	case ctx.Err() != nil:
-		r.Status, r.Error = StatusCanceled, describe("canceled", err)
+		r.Status, r.Error = StatusCanceled, describe(Canceled(ctx), err)
 	case actx.Err() != nil:
 		r.Status, r.Error = StatusTimeout, describe(fmt.Sprintf("timed out after %s", timeout), err)
 	case err != nil && !errors.Is(err, ErrLimit):
@@ -241,6 +250,16 @@ func Run(ctx context.Context, a Action, env *Env, out *Output, timeout time.Dura
 		r.Status = StatusOK
 	}
 	return r
+}
+
+// Canceled says why ctx is done: "canceled", with the cause when one was given
+// (context.WithTimeoutCause), for the record of an action that was cut off.
+func Canceled(ctx context.Context) string {
+	c := context.Cause(ctx)
+	if c == nil || errors.Is(c, context.Canceled) || errors.Is(c, context.DeadlineExceeded) {
+		return "canceled"
+	}
+	return "canceled: " + c.Error()
 }
 
 func describe(what string, err error) string {

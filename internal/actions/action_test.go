@@ -22,6 +22,10 @@ import (
 // "spawn" starts a grandchild, prints its pid and hangs. Run as "smbinfo" (through a
 // symlink) it hangs like a query to a dead server.
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "journalctl" {
+		fmt.Println("2026-12-06T10:24:13.410021+01:00 vm1 kernel: CIFS: VFS: \\\\127.0.0.1 has not responded in 180 seconds. Reconnecting...")
+		os.Exit(0)
+	}
 	if filepath.Base(os.Args[0]) == "smbinfo" {
 		if filepath.Base(filepath.Dir(os.Args[0])) == "cifs-utils-7.0" {
 			// bookworm's smbinfo: no gettconinfo, the other queries answer.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/linuxdiag/aod/internal/proto"
@@ -35,25 +37,59 @@ var Always = map[proto.Protocol][]string{
 	proto.SMB: {NameEvents, NameInflight, NameSockets, NameCifsParams},
 }
 
-// journalDirs are where systemd-journald keeps the journal (volatile, persistent).
-var journalDirs = []string{"/run/log/journal", "/var/log/journal"}
+// Members of the bundle. AODv2's quick actions keep AODv2's file names, so scripts
+// written for its bundles read aod's unchanged.
+const (
+	MemberDmesg      = "dmesg.log"
+	MemberJournalctl = "journalctl.log"
+	MemberSyslogs    = "syslogs.log"
+	MemberDebugData  = "debug_data.log"
+	MemberStats      = "cifsstats.log"
+	MemberMounts     = "mounts.log"
+	MemberSmbinfo    = "smbinfo.log"
+)
+
+// sources are the host files the built-in actions read. Tests point them at fixtures.
+type sources struct {
+	cifsDir     string         // /proc/fs/cifs
+	cifsParams  string         // the cifs module's parameters
+	mounts      string         // the mount table of aod's namespace
+	syslogs     []string       // the syslog files, first existing wins
+	journalDirs []string       // where systemd-journald keeps the journal (volatile, persistent)
+	kmsg        string         // the kernel log device: one record per read, non-blocking at its end
+	zone        *time.Location // of syslog timestamps that do not say theirs
+}
+
+// hostSources are the real ones. The mount table is /proc/self/mounts, the mounts of
+// aod's namespace: /proc/mounts is a symlink to it, and collected files are opened
+// without following symlinks.
+var hostSources = sources{
+	cifsDir:     "/proc/fs/cifs",
+	cifsParams:  "/sys/module/cifs/parameters",
+	mounts:      "/proc/self/mounts",
+	syslogs:     []string{"/var/log/syslog", "/var/log/messages"},
+	journalDirs: []string{"/run/log/journal", "/var/log/journal"},
+	kmsg:        "/dev/kmsg",
+	zone:        time.Local,
+}
 
 // Builtin returns the table of built-in actions.
-func Builtin() Table {
+func Builtin() Table { return hostSources.table() }
+
+func (s sources) table() Table {
 	const noCifs = "the cifs module is not loaded"
 	return Table{
-		NameDmesg:      dmesgAction(),
-		NameJournalctl: journalctlAction(),
-		NameSyslogs: Tail(NameSyslogs, "syslogs.log", []string{"/var/log/syslog", "/var/log/messages"},
-			"neither /var/log/syslog nor /var/log/messages exists"),
-		NameDebugData:  File(NameDebugData, "debugdata.txt", "/proc/fs/cifs/DebugData", noCifs),
-		NameStats:      File(NameStats, "stats.txt", "/proc/fs/cifs/Stats", noCifs),
-		NameMounts:     File(NameMounts, "mounts.txt", mountsPath, mountsPath+" does not exist"),
-		NameSmbinfo:    smbinfoAction(mountsPath),
+		NameDmesg:      s.dmesgAction(),
+		NameJournalctl: s.journalctlAction(),
+		NameSyslogs:    syslogAction(s.syslogs, "neither "+strings.Join(s.syslogs, " nor ")+" exists", s.zone),
+		NameDebugData:  File(NameDebugData, MemberDebugData, path.Join(s.cifsDir, "DebugData"), noCifs),
+		NameStats:      File(NameStats, MemberStats, path.Join(s.cifsDir, "Stats"), noCifs),
+		NameMounts:     File(NameMounts, MemberMounts, s.mounts, s.mounts+" does not exist"),
+		NameSmbinfo:    smbinfoAction(s.mounts),
 		NameEvents:     eventsAction(),
 		NameInflight:   inflightAction(),
 		NameSockets:    socketsAction(),
-		NameCifsParams: Params(NameCifsParams, "cifs_params.txt", "/sys/module/cifs/parameters", noCifs),
+		NameCifsParams: Params(NameCifsParams, "cifs_params.txt", s.cifsParams, noCifs),
 	}
 }
 
@@ -63,8 +99,8 @@ func (t Table) Names() []string { return slices.Sorted(maps.Keys(t)) }
 // haveJournal reports whether systemd-journald keeps a journal here. journalctl
 // exists on hosts without one (containers, minimal images) and then prints nothing
 // useful.
-func haveJournal() bool {
-	for _, d := range journalDirs {
+func (s sources) haveJournal() bool {
+	for _, d := range s.journalDirs {
 		if entries, err := os.ReadDir(d); err == nil && len(entries) > 0 {
 			return true
 		}
@@ -77,13 +113,13 @@ func journalSince(t time.Time) string { return fmt.Sprintf("@%d", t.Unix()) }
 
 // dmesgAction collects the kernel log of the lookback window: from the journal where
 // there is one (it survives the kernel's ring buffer wrapping), else from /dev/kmsg.
-func dmesgAction() Action {
+func (s sources) dmesgAction() Action {
 	return Action{Name: NameDmesg, Run: func(ctx context.Context, env *Env, out *Output, r *Result) error {
-		w, err := out.Create("dmesg.log")
+		w, err := out.Create(MemberDmesg)
 		if err != nil {
 			return err
 		}
-		if haveJournal() {
+		if s.haveJournal() {
 			err := runCommand(ctx, env, w, r, "journalctl", "-k", "--no-pager", "-q", "-o", "short-iso-precise",
 				"--since", journalSince(env.Since), "--until", journalSince(env.Until.Add(time.Second)))
 			var skip *skipError
@@ -91,18 +127,18 @@ func dmesgAction() Action {
 				return err
 			}
 		}
-		r.Source = kmsgPath
-		return readKmsg(ctx, kmsgPath, w, env.Since, env.Until)
+		r.Source = s.kmsg
+		return readKmsg(ctx, s.kmsg, w, env.Since, env.Until)
 	}}
 }
 
 // journalctlAction collects the whole journal of the lookback window.
-func journalctlAction() Action {
+func (s sources) journalctlAction() Action {
 	return Action{Name: NameJournalctl, Run: func(ctx context.Context, env *Env, out *Output, r *Result) error {
-		if !haveJournal() {
-			return Skip("no systemd journal on this host (%v are empty or absent)", journalDirs)
+		if !s.haveJournal() {
+			return Skip("no systemd journal on this host (%v are empty or absent)", s.journalDirs)
 		}
-		w, err := out.Create("journalctl.log")
+		w, err := out.Create(MemberJournalctl)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package actions
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -111,53 +110,4 @@ func readSmall(path string) (string, error) {
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return string(bytes.TrimSpace(b)), nil
-}
-
-// Tail returns an action that copies the end of the first existing file among paths:
-// as many whole lines as fit in the output limit, ending at the file's size when it
-// was opened (a log being appended to does not stretch the copy).
-func Tail(name, file string, paths []string, missing string) Action {
-	return Action{Name: name, Run: func(ctx context.Context, _ *Env, out *Output, r *Result) error {
-		var f *os.File
-		for _, p := range paths {
-			var err error
-			f, err = openSource(p, missing)
-			var skip *skipError
-			if errors.As(err, &skip) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			r.Source = p
-			break
-		}
-		if f == nil {
-			return Skip("%s", missing)
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("%s is not a regular file", r.Source)
-		}
-		start := max(st.Size()-out.Remaining(), 0)
-		if start > 0 {
-			// Begin at a line boundary: skip the partial first line.
-			br := bufio.NewReader(io.NewSectionReader(f, start, st.Size()-start))
-			skipped, err := br.ReadSlice('\n')
-			if err != nil && !errors.Is(err, bufio.ErrBufferFull) && !errors.Is(err, io.EOF) {
-				return err
-			}
-			start += int64(len(skipped))
-		}
-		w, err := out.Create(file)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(w, ctxReader{ctx, io.NewSectionReader(f, start, st.Size()-start)})
-		return err
-	}}
 }

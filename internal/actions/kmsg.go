@@ -12,9 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// kmsgPath is the kernel log device: one record per read, non-blocking at its end.
-const kmsgPath = "/dev/kmsg"
-
 // kmsgRecordMax is the largest record /dev/kmsg returns (the kernel's
 // CONSOLE_EXT_LOG_MAX); a smaller buffer makes read fail with EINVAL.
 const kmsgRecordMax = 8192

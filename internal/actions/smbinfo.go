@@ -12,10 +12,6 @@ import (
 	"time"
 )
 
-// mountsPath lists the mounts of aod's mount namespace. /proc/mounts is a symlink to
-// it, and collected files are opened without following symlinks.
-const mountsPath = "/proc/self/mounts"
-
 // smbinfoQueries are run for every cifs mount point. gettconinfo is answered locally
 // by the client (tree and session ids, which match the events' tree_id and
 // session_id); filefsfullsizeinfo is one round trip to the server, which shows
@@ -85,7 +81,7 @@ func smbinfoAction(mountsFile string) Action {
 			return Skip("smbinfo is not installed (package cifs-utils)")
 		}
 		r.Command = []string{"smbinfo", strings.Join(smbinfoQueries, "|"), "<each cifs mount point>"}
-		w, err := out.Create("smbinfo.txt")
+		w, err := out.Create(MemberSmbinfo)
 		if err != nil {
 			return err
 		}

@@ -73,29 +73,6 @@ func TestFileDoesNotFollowSymlinks(t *testing.T) {
 	if r.Status != StatusFailed || mem.get("x.txt") != "" {
 		t.Fatalf("result %+v, content %q", r, mem.get("x.txt"))
 	}
-	r, mem = run(t, Tail("syslogs", "s.log", []string{link}, "none"), nil, 100, time.Minute)
-	if r.Status != StatusFailed || mem.get("s.log") != "" {
-		t.Fatalf("tail: result %+v, content %q", r, mem.get("s.log"))
-	}
-}
-
-func TestTailKeepsWholeLastLines(t *testing.T) {
-	dir := t.TempDir()
-	log := filepath.Join(dir, "messages")
-	os.WriteFile(log, []byte("first line\nsecond line\nthird\n"), 0o600)
-	missing := filepath.Join(dir, "syslog")
-	r, mem := run(t, Tail("syslogs", "syslogs.log", []string{missing, log}, "none"), nil, 15, time.Minute)
-	if r.Status != StatusOK || r.Source != log || mem.get("syslogs.log") != "third\n" {
-		t.Fatalf("result %+v, content %q", r, mem.get("syslogs.log"))
-	}
-	r, mem = run(t, Tail("syslogs", "syslogs.log", []string{missing, log}, "none"), nil, 1000, time.Minute)
-	if mem.get("syslogs.log") != "first line\nsecond line\nthird\n" || r.Truncated {
-		t.Fatalf("whole file: %+v %q", r, mem.get("syslogs.log"))
-	}
-	r, _ = run(t, Tail("syslogs", "syslogs.log", []string{missing}, "no syslog"), nil, 1000, time.Minute)
-	if r.Status != StatusSkipped || r.Skipped != "no syslog" {
-		t.Fatalf("missing: %+v", r)
-	}
 }
 
 func TestParams(t *testing.T) {
@@ -158,13 +135,13 @@ func FuzzParseKmsg(f *testing.F) {
 }
 
 func TestReadKmsgRealDevice(t *testing.T) {
-	if _, err := os.Stat(kmsgPath); err != nil {
-		t.Skipf("no %s: %v", kmsgPath, err)
+	if _, err := os.Stat(hostSources.kmsg); err != nil {
+		t.Skipf("no %s: %v", hostSources.kmsg, err)
 	}
 	var all bytes.Buffer
-	err := readKmsg(context.Background(), kmsgPath, &all, time.Time{}, time.Now().Add(time.Hour))
+	err := readKmsg(context.Background(), hostSources.kmsg, &all, time.Time{}, time.Now().Add(time.Hour))
 	if errors.Is(err, os.ErrPermission) {
-		t.Skipf("reading %s needs privileges: %v", kmsgPath, err)
+		t.Skipf("reading %s needs privileges: %v", hostSources.kmsg, err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +151,7 @@ func TestReadKmsgRealDevice(t *testing.T) {
 	}
 	// A window before boot selects nothing.
 	var none bytes.Buffer
-	if err := readKmsg(context.Background(), kmsgPath, &none, time.Unix(0, 0), time.Unix(1, 0)); err != nil || none.Len() != 0 {
+	if err := readKmsg(context.Background(), hostSources.kmsg, &none, time.Unix(0, 0), time.Unix(1, 0)); err != nil || none.Len() != 0 {
 		t.Fatalf("window before boot: %q, %v", none.String(), err)
 	}
 	// Missing device: a skip.
@@ -394,7 +371,7 @@ func TestSmbinfoHangingQueriesAreKilled(t *testing.T) {
 	}
 	env := &Env{LookPath: func(string) (string, error) { return fake, nil }}
 	r, mem := run(t, smbinfoAction(fixtures.Path("proc/smb-client-mixed/mounts")), env, 1<<20, 2*time.Second)
-	out := mem.get("smbinfo.txt")
+	out := mem.get("smbinfo.log")
 	// Every query ran, each in its share of the time, and each was killed.
 	for _, q := range []string{"gettconinfo /mnt/smb", "filefsfullsizeinfo /mnt/smb", "gettconinfo /mnt/my docs", "filefsfullsizeinfo /mnt/my docs"} {
 		if !strings.Contains(out, "### smbinfo "+q) {
@@ -424,12 +401,48 @@ func TestSmbinfoOlderCifsUtils(t *testing.T) {
 	}
 	env := &Env{LookPath: func(string) (string, error) { return fake, nil }}
 	r, mem := run(t, smbinfoAction(fixtures.Path("proc/smb-client-mixed/mounts")), env, 1<<20, time.Minute)
-	out := mem.get("smbinfo.txt")
+	out := mem.get("smbinfo.log")
 	if r.Status != StatusOK || r.Error != "" {
 		t.Fatalf("result %+v\n%s", r, out)
 	}
 	if strings.Count(out, "### not supported by this smbinfo") != 2 || strings.Count(out, "Total Allocation Units: 384748") != 2 {
 		t.Fatalf("output:\n%s", out)
+	}
+}
+
+// AODv2's quick actions write the files AODv2's did, so that scripts reading its
+// bundles read aod's. The table is AODv2 2026's (USAGE.md, "Quick-action bundle
+// contents"); the actions run on fixtures, with fake journalctl and smbinfo.
+func TestBuiltinMembersKeepAODv2Names(t *testing.T) {
+	aodv2 := map[string]string{
+		"dmesg": "dmesg.log", "journalctl": "journalctl.log", "syslogs": "syslogs.log",
+		"debugdata": "debug_data.log", "stats": "cifsstats.log", "mounts": "mounts.log", "smbinfo": "smbinfo.log",
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "cifs-utils-7.0") // the smbinfo that answers
+	journal := t.TempDir()
+	if err := os.Mkdir(bin, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range []string{"journalctl", "smbinfo"} {
+		if err := os.Symlink(self, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(journal, "system.journal"), nil, 0o600)
+	src := sources{cifsDir: fixtures.Path("kernel-6.12"), mounts: fixtures.Path("proc/smb-client-mixed/mounts"),
+		syslogs: []string{writeLog(t, traditionalLog)}, journalDirs: []string{journal}, kmsg: "/nonexistent", zone: cet}
+	env := window()
+	env.LookPath = func(name string) (string, error) { return filepath.Join(bin, name), nil }
+	table := src.table()
+	for name, file := range aodv2 {
+		r, mem := run(t, table[name], env, 1<<20, time.Minute)
+		if r.Status != StatusOK || !slices.Equal(r.Files, []string{file}) || mem.get(file) == "" {
+			t.Errorf("%s: result %+v, want its output in %s", name, r, file)
+		}
 	}
 }
 

@@ -15,6 +15,8 @@ const (
 	TypeSockconn = "sockconn"
 	// TypeSnapshot is an on-demand collection, not a detected anomaly.
 	TypeSnapshot = "snapshot"
+	// TypeShutdown is the collection aod makes as it stops, not a detected anomaly.
+	TypeShutdown = "shutdown"
 )
 
 // Tally is one entry of a "top N" list: how many triggering events had Value.
@@ -30,7 +32,7 @@ type Anomaly struct {
 	SpanID  [8]byte
 
 	Protocol string // "smb" (later "nfs", "io")
-	Type     string // TypeLatency, TypeError, TypeSockconn, TypeSnapshot
+	Type     string // TypeLatency, TypeError, TypeSockconn, TypeSnapshot, TypeShutdown
 	Rule     string // the rule that fired: an error rule's name, "count" or "ceiling" for latency
 	Reason   string // one human sentence: what crossed which limit
 

@@ -13,7 +13,8 @@
 //	sockets.txt       TCP sockets on the protocol's server port, 445 for SMB (ss -tinpem,
 //	                  or /proc/net/tcp rows)
 //	cifs_params.txt   /sys/module/cifs/parameters
-//	dmesg.log journalctl.log syslogs.log debugdata.txt stats.txt mounts.txt smbinfo.txt
+//	dmesg.log journalctl.log syslogs.log debug_data.log cifsstats.log mounts.log smbinfo.log
+//	                  AODv2's quick actions, under AODv2's names
 //	tcpdump/<protocol>.pcapNN  trace-cmd/trace.dat
 //	manifest.json     last: the anomaly, host, agent, window, limits and one entry
 //	                  per action (status, exit code, duration, bytes, error, skip reason)
@@ -22,12 +23,14 @@
 package bundler
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,8 +48,9 @@ import (
 	"github.com/linuxdiag/aod/internal/retention"
 )
 
-// SnapshotProtocol is the protocol field of an on-demand snapshot's bundle name:
-// aod_quick_<ts>_aod_snapshot.tar.zst.
+// SnapshotProtocol is the protocol field of an on-demand snapshot's and of the
+// shutdown dump's bundle names: aod_quick_<ts>_aod_snapshot.tar.zst,
+// aod_quick_<ts>_aod_shutdown.tar.zst (AODv2's names).
 const SnapshotProtocol = "aod"
 
 // DefaultMaxPending is MaxPending when zero. The other zero Options fields take the
@@ -352,6 +356,63 @@ func (b *Bundler) Snapshot(ctx context.Context) (Report, error) {
 	return b.collect(ctx, &a, b.table.Names(), log)
 }
 
+// ErrNoTime is returned by ShutdownDump when its context leaves it no time to run.
+var ErrNoTime = errors.New("bundler: too little of the stop timeout is left for the shutdown dump")
+
+// ShutdownDump writes the bundle of a stopping agent, aod_quick_<ts>_aod_shutdown.tar.zst,
+// as AODv2 2026 does on SIGTERM: every configured action (quick actions and capture
+// snapshots, once each) and the ones every bundle gets. Call it before Shutdown.
+//
+// It takes at most half of what is left of ctx, so the rest of the stop keeps the
+// other half: an action still running then is cut off (killed, or abandoned if it
+// will not stop) and recorded as canceled with that reason, and the bundle is
+// written with what the others collected.
+func (b *Bundler) ShutdownDump(ctx context.Context) (Report, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		budget := time.Until(dl)/2 - actions.AbandonGrace
+		if budget <= 0 {
+			return Report{}, ErrNoTime
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, budget,
+			fmt.Errorf("the shutdown dump's share of the stop timeout (%s) ran out", budget.Round(time.Millisecond)))
+		defer cancel()
+	}
+	a := anomaly.Anomaly{Protocol: SnapshotProtocol, Type: anomaly.TypeShutdown, Rule: "shutdown",
+		Reason: "aod is stopping", DetectedAt: time.Now()}
+	log := b.logFor(&a)
+	release, err := b.reserve(log)
+	if err != nil {
+		return Report{}, err
+	}
+	defer release()
+	return b.collect(ctx, &a, b.configured(), log)
+}
+
+// configured lists every configured action once, in protocol and type order, then
+// the ones every bundle of each protocol gets.
+func (b *Bundler) configured() []string {
+	var names []string
+	add := func(n string) {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(b.o.Actions), func(x, y Key) int {
+		return cmp.Or(cmp.Compare(x.Protocol, y.Protocol), cmp.Compare(x.Type, y.Type))
+	}) {
+		for _, n := range b.o.Actions[k] {
+			add(n)
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(actions.Always)) {
+		for _, n := range actions.Always[p] {
+			add(n)
+		}
+	}
+	return names
+}
+
 func (b *Bundler) logFor(a *anomaly.Anomaly) *slog.Logger {
 	return b.log.With("protocol", a.Protocol, "type", a.Type, "rule", a.Rule)
 }
@@ -542,7 +603,7 @@ func (b *Bundler) run(ctx context.Context, i int, name string, env *actions.Env,
 	case b.slots <- struct{}{}:
 		defer func() { <-b.slots }()
 	case <-ctx.Done():
-		f.res = actions.Result{Name: name, Status: actions.StatusCanceled, Start: time.Now(), Error: "canceled before it ran"}
+		f.res = actions.Result{Name: name, Status: actions.StatusCanceled, Start: time.Now(), Error: actions.Canceled(ctx) + " (before it ran)"}
 		return f
 	}
 	out := actions.NewOutput(limit, func(file string) (io.Writer, error) {

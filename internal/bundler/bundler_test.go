@@ -678,3 +678,70 @@ func BenchmarkBundle100MiB(b *testing.B) {
 		})
 	}
 }
+
+// The shutdown dump runs every configured action once, then the ones every bundle
+// gets, into aod_quick_<ts>_aod_shutdown.tar.zst.
+func TestShutdownDumpRunsEveryConfiguredActionOnce(t *testing.T) {
+	b := newBundler(t, Options{Actions: map[Key][]string{
+		{"smb", "latency"}:  {"mounts", "stats"},
+		{"smb", "error"}:    {"stats", "mounts", "syslogs"},
+		{"smb", "sockconn"}: {"mounts"},
+	}})
+	rep, err := b.ShutdownDump(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := filepath.Match("aod_quick_*_aod_shutdown.tar.zst", filepath.Base(rep.Path)); !ok {
+		t.Errorf("bundle %s", rep.Path)
+	}
+	top, m := extract(t, rep.Path)
+	var names []string
+	for _, r := range m.Actions {
+		names = append(names, r.Name)
+	}
+	want := append([]string{"stats", "mounts", "syslogs"}, actions.Always[proto.SMB]...)
+	if !slices.Equal(names, want) || m.Anomaly.Type != anomaly.TypeShutdown || m.Anomaly.Protocol != SnapshotProtocol {
+		t.Fatalf("actions %v (want %v), anomaly %+v", names, want, m.Anomaly)
+	}
+	if _, err := os.Stat(filepath.Join(top, actions.MemberMounts)); err != nil {
+		t.Error(err)
+	}
+	checkFiles(t, top, m)
+}
+
+// An action that ignores its context cannot hold the dump past half of what is left
+// of the stop timeout: it is abandoned, recorded with the reason, and the others'
+// output is kept.
+func TestShutdownDumpIsBoundedByTheStopTimeout(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	stuck := actions.Action{Name: "stuck", Run: func(context.Context, *actions.Env, *actions.Output, *actions.Result) error {
+		<-release // a read stuck in the kernel
+		return nil
+	}}
+	b := newBundler(t, Options{ActionTimeout: time.Hour,
+		Actions: map[Key][]string{{"smb", "latency"}: {"stuck", "mounts"}},
+		Extra:   actions.Table{"stuck": stuck}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*actions.AbandonGrace+4*time.Second)
+	defer cancel()
+	rep, err := b.ShutdownDump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Error("the dump used the whole stop timeout")
+	}
+	top, m := extract(t, rep.Path)
+	if r := result(t, m, "stuck"); r.Status != actions.StatusCanceled || !strings.Contains(r.Error, "share of the stop timeout") {
+		t.Errorf("stuck: %+v", r)
+	}
+	if r := result(t, m, "mounts"); r.Status != actions.StatusOK {
+		t.Errorf("mounts: %+v", r)
+	}
+	checkFiles(t, top, m)
+	short, cancel2 := context.WithTimeout(context.Background(), actions.AbandonGrace)
+	defer cancel2()
+	if _, err := b.ShutdownDump(short); !errors.Is(err, ErrNoTime) {
+		t.Errorf("dump with %s left: %v", actions.AbandonGrace, err)
+	}
+}

@@ -300,6 +300,9 @@ type Collection struct {
 type Bundle struct {
 	ZstdLevel int   // 1 (fastest) .. 22 (smallest)
 	MinFree   int64 // bytes that must stay free on OutputDir's file system; 0: no floor
+	// ShutdownDump writes a bundle of every configured action when aod stops, as
+	// AODv2 2026 always did.
+	ShutdownDump bool
 }
 
 // lookupStatus is t.LookupStatus for a table that may have no status names.

@@ -193,7 +193,7 @@ telemetry:
     listen: ""
 detection: {cooldown_sec: 0, latency_ceiling_ms: 0, max_events: 7}
 collection: {timeout_sec: 0.5, lookback_sec: 60, max_output_mb: 0.125, concurrency: 1}
-bundle: {zstd_level: 19, min_free_mb: 0}
+bundle: {zstd_level: 19, min_free_mb: 0, shutdown_dump: false}
 `,
 	"excludeonly": `anomalies:
   smb:

@@ -33,7 +33,7 @@ var (
 	prometheusKeys = []string{"listen"}
 	detectionKeys  = []string{"cooldown_sec", "latency_ceiling_ms", "max_events"}
 	collectionKeys = []string{"timeout_sec", "lookback_sec", "max_output_mb", "concurrency"}
-	bundleKeys     = []string{"zstd_level", "min_free_mb"}
+	bundleKeys     = []string{"zstd_level", "min_free_mb", "shutdown_dump"}
 	auditKeys      = []string{"enabled"}
 )
 
@@ -89,7 +89,7 @@ func Defaults() *Config {
 			MaxOutput:   64 << 20,
 			Concurrency: 4,
 		},
-		Bundle: Bundle{ZstdLevel: archive.DefaultLevel, MinFree: 256 << 20},
+		Bundle: Bundle{ZstdLevel: archive.DefaultLevel, MinFree: 256 << 20, ShutdownDump: true},
 	}
 }
 
@@ -260,6 +260,7 @@ func (d *decoder) document(root *yaml.Node) *Config {
 		m := d.mapping(f.key, f.val, f.path, bundleKeys)
 		d.setInt(m, "zstd_level", zstdLevelSpec, &cfg.Bundle.ZstdLevel)
 		d.setBytes(m, "min_free_mb", minFreeSpec, &cfg.Bundle.MinFree)
+		d.setBool(m, "shutdown_dump", &cfg.Bundle.ShutdownDump)
 	}
 	d.checkCaptures()
 	return cfg

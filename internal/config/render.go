@@ -61,6 +61,7 @@ func (c *Config) YAML() ([]byte, error) {
 		strNode("bundle"), mapNode(
 			strNode("zstd_level"), intNode(c.Bundle.ZstdLevel),
 			strNode("min_free_mb"), numNode(mebi.format(c.Bundle.MinFree)),
+			strNode("shutdown_dump"), boolNode(c.Bundle.ShutdownDump),
 		),
 	)
 	return encode(root)

@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/linuxdiag/aod/internal/actions"
+	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/archive/archivetest"
 	"github.com/linuxdiag/aod/internal/bundler"
@@ -108,7 +109,7 @@ func set(t *testing.T, m map[string]any, value any, path ...string) {
 // agentRun is what the agent left in a scenario's folder.
 type agentRun struct {
 	metrics map[string]map[string]*dto.MetricFamily // by snapshot name ("final", ...)
-	bundles []bundle
+	bundles []bundle                                // the anomalies' bundles
 }
 
 type bundle struct {
@@ -151,6 +152,9 @@ func loadAgent(t *testing.T, dir string) *agentRun {
 		if err != nil {
 			t.Errorf("bundle %s does not extract: %v", f, err)
 			continue
+		}
+		if b.manifest.Anomaly.Type == anomaly.TypeShutdown {
+			continue // the bundle aod writes as it stops (bundle.shutdown_dump), not an anomaly's
 		}
 		a.bundles = append(a.bundles, b)
 	}
@@ -361,8 +365,8 @@ func firedBundle(t *testing.T, a *agentRun, typ string) *bundle {
 			t.Logf("%s: action %s %s: %s%s", b.name, r.Name, r.Status, r.Error, r.Skipped)
 		}
 	}
-	if !bytes.Contains(b.members["stats.txt"], []byte(`\\127.0.0.1\share`)) {
-		t.Errorf("%s: stats.txt is not /proc/fs/cifs/Stats of the share", b.name)
+	if !bytes.Contains(b.members["cifsstats.log"], []byte(`\\127.0.0.1\share`)) {
+		t.Errorf("%s: cifsstats.log is not /proc/fs/cifs/Stats of the share", b.name)
 	}
 	t.Logf("%s bundle %s: rule %q, %d events, detected %s, written in %v; %s",
 		typ, b.name, m.Anomaly.Rule, m.Anomaly.Events, m.Anomaly.DetectedAt.Format(time.RFC3339Nano),
@@ -448,13 +452,13 @@ func checkAgentLatency(t *testing.T, s *scenario, a *agentRun) {
 			t.Errorf("latency bundle event %v %s %v is not a slow request (threshold %v s)", e.Kind, cmdName(e.Command), e.Latency(), threshold)
 		}
 	}
-	for _, member := range []string{"stats.txt", "debugdata.txt", "mounts.txt", "dmesg.log"} {
+	for _, member := range []string{"cifsstats.log", "debug_data.log", "mounts.log", "dmesg.log"} {
 		if len(b.members[member]) == 0 {
 			t.Errorf("the latency bundle has no %s (members: %v)", member, slices.Sorted(maps.Keys(b.members)))
 		}
 	}
-	if !bytes.Contains(b.members["mounts.txt"], []byte("//127.0.0.1/share")) {
-		t.Errorf("%s: mounts.txt does not list the share", b.name)
+	if !bytes.Contains(b.members["mounts.log"], []byte("//127.0.0.1/share")) {
+		t.Errorf("%s: mounts.log does not list the share", b.name)
 	}
 	// The condition holds once acceptable_count delayed requests completed over the threshold.
 	var slowEnds []float64
