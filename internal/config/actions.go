@@ -38,7 +38,7 @@ func (d *decoder) actions(sec section, f field) []Action {
 	for _, name := range m.order {
 		g := m.byName[name]
 		if !captureargs.Known(name) {
-			if !isNull(g.val) {
+			if !isNull(g.val) && !isEmptyCollection(g.val) {
 				d.bad(g.val, g.path, "a quick action takes no value", fmt.Sprintf("nothing: write %q", name+":"))
 				continue
 			}
@@ -53,7 +53,8 @@ func (d *decoder) actions(sec section, f field) []Action {
 	return out
 }
 
-// actionList decodes the 2025 list of quick action names.
+// actionList decodes the 2025 list of quick action names. AODv2 skipped, with a
+// warning, a name it had no action for; so does aod.
 func (d *decoder) actionList(f field) []Action {
 	allowed := strings.Join(quickActions, ", ")
 	var out []Action
@@ -65,17 +66,28 @@ func (d *decoder) actionList(f field) []Action {
 		}
 		switch line, dup := seen[s]; {
 		case captureargs.Known(s):
-			d.bad(item.val, item.path, s+" needs arguments, which the 2025 list form cannot give", allowed+`; or the 2026 form, printed by "aod config migrate", where `+s+": takes an argument list")
+			d.warnf(item.val, item.path, "skipped, as AODv2 did: %s needs arguments, which the 2025 list form cannot give; the 2026 form, printed by `aod config migrate`, takes them as %s: [ARGS]", s, s)
 		case !slices.Contains(quickActions, s):
-			d.badHint(item.val, item.path, "unknown action", suggest(s, seqOf(quickActions)), allowed)
+			hint := ""
+			if h := suggest(s, seqOf(quickActions)); h != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", h)
+			}
+			d.warnf(item.val, item.path, "unknown action, skipped as AODv2 did: got %s%s; known: %s", describe(item.val), hint, allowed)
 		case dup:
-			d.errorf(item.val, item.path, "%s is already listed on line %d; allowed: each action once", s, line)
+			d.warnf(item.val, item.path, "%s is already listed on line %d: it runs once", s, line)
 		default:
 			seen[s] = item.val.Line
 			out = append(out, Action{Name: s})
 		}
 	}
 	return out
+}
+
+// isEmptyCollection reports whether n is an empty list or mapping, which AODv2 took
+// as a quick action's "no value".
+func isEmptyCollection(n *yaml.Node) bool {
+	v := deref(n)
+	return v != nil && (v.Kind == yaml.SequenceNode || v.Kind == yaml.MappingNode) && len(v.Content) == 0
 }
 
 // captureArgs decodes a capture's argument list and checks it with the rules the
