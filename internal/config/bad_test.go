@@ -86,8 +86,8 @@ var badCases = []badCase{
 		"anomalies.smb.latency.exclude_commands[0]", "a command in track_commands or in exclude_commands, not both", "also in track_commands (line 6)"},
 	{"trackonly tracking nothing", "anomalies:\n  smb:\n    latency: # <-\n      mode: trackonly\n      acceptable_count: 1\n",
 		"anomalies.smb.latency", "settings that watch at least one command", "watches no command"},
-	{"every command excluded", "anomalies:\n  smb:\n    latency: # <-\n      mode: excludeonly\n      acceptable_count: 1\n      exclude_commands: [NEGOTIATE, SESSION_SETUP, LOGOFF, TREE_CONNECT, TREE_DISCONNECT, CREATE, CLOSE, FLUSH, READ, WRITE, LOCK, IOCTL, CANCEL, ECHO, QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO, OPLOCK_BREAK]\n",
-		"anomalies.smb.latency", "settings that watch at least one command", "all 19 SMB2 commands in exclude_commands"},
+	{"every command excluded", "anomalies:\n  smb:\n    latency: # <-\n      mode: excludeonly\n      acceptable_count: 1\n      exclude_commands: [NEGOTIATE, SESSION_SETUP, LOGOFF, TREE_CONNECT, TREE_DISCONNECT, CREATE, CLOSE, FLUSH, READ, WRITE, LOCK, IOCTL, CANCEL, ECHO, QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO, OPLOCK_BREAK, SERVER_TO_CLIENT_NOTIFICATION]\n",
+		"anomalies.smb.latency", "settings that watch at least one command", "all 20 SMB2 commands in exclude_commands"},
 	{"nfs trackonly tracking nothing", "anomalies:\n  nfs:\n    latency: # <-\n      mode: trackonly\n      acceptable_count: 1\n      track_commands: []\n",
 		"anomalies.nfs.latency", "settings that watch at least one command", "watches no command"},
 

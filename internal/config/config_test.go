@@ -378,12 +378,12 @@ func TestThreshold(t *testing.T) {
 	}{
 		{LatencyAnomaly{Mode: ModeAll, DefaultThreshold: 10 * ms,
 			TrackCommands: []CommandThreshold{{"SMB2_WRITE", 50 * ms}}, ExcludeCommands: []string{"SMB2_ECHO"}},
-			map[uint16]time.Duration{smb.Write: 50 * ms, smb.Read: 10 * ms, smb.Negotiate: 10 * ms}, 18},
+			map[uint16]time.Duration{smb.Write: 50 * ms, smb.Read: 10 * ms, smb.Negotiate: 10 * ms}, 19},
 		{LatencyAnomaly{Mode: ModeTrackOnly, DefaultThreshold: 10 * ms,
 			TrackCommands: []CommandThreshold{{"SMB2_READ", 5 * ms}, {"SMB2_CREATE", 10 * ms}}},
 			map[uint16]time.Duration{smb.Read: 5 * ms, smb.Create: 10 * ms}, 2},
 		{LatencyAnomaly{Mode: ModeExcludeOnly, DefaultThreshold: 7 * ms, ExcludeCommands: []string{"SMB2_LOCK", "SMB2_CHANGE_NOTIFY"}},
-			map[uint16]time.Duration{smb.Read: 7 * ms, smb.OplockBreak: 7 * ms}, 17},
+			map[uint16]time.Duration{smb.Read: 7 * ms, smb.OplockBreak: 7 * ms}, 18},
 	}
 	for i, c := range cases {
 		set := c.l.Commands(smb.Table)
