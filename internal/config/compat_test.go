@@ -190,6 +190,8 @@ func TestAODv2ReadsAsMeant(t *testing.T) {
 			func(c *Config) string {
 				return wantEqual(namesOf(c.Anomalies.SMB.Sockconn.Actions), []string{"dmesg", "stats", "mounts"})
 			}},
+		{"YAML 1.1 booleans", "guardian:\n  anomalies: {}\naudit:\n  enabled: yes\ntelemetry:\n  otlp:\n    tls: {insecure: on}\n",
+			func(c *Config) string { return wantEqual(c.Telemetry.OTLP.TLS.Insecure, true) }},
 		{"2025 error mode all: every errno", "guardian:\n  anomalies:\n    error:\n      type: Error\n      mode: all\n      acceptable_count: 2\n",
 			func(c *Config) string {
 				r := smbErrorRule(c)

@@ -300,8 +300,20 @@ func (d *decoder) enum(f field, options ...string) (string, bool) {
 	return s, true
 }
 
+// yaml11Bools are the plain words AODv2's YAML 1.1 reader (PyYAML) took as booleans
+// besides true and false; YAML 1.2 reads them as strings.
+var yaml11Bools = map[string]bool{
+	"yes": true, "Yes": true, "YES": true, "on": true, "On": true, "ON": true,
+	"no": false, "No": false, "NO": false, "off": false, "Off": false, "OFF": false,
+}
+
 func (d *decoder) boolean(f field) (bool, bool) {
 	v := deref(f.val)
+	if v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" && v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
+		if b, ok := yaml11Bools[v.Value]; ok {
+			return b, true
+		}
+	}
 	if v == nil || v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" {
 		d.wrongType(f.val, f.path, "true or false")
 		return false, false
