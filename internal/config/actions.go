@@ -112,15 +112,32 @@ func (d *decoder) captureArgs(tool string, f field) ([]string, bool) {
 	if len(d.errs) > errs {
 		return nil, false
 	}
-	_, probs := captureargs.Check(tool, args)
-	for _, p := range probs {
-		if p.Arg < 0 {
-			d.errorf(f.key, f.path, "%s: got %s; allowed: %s", p.Message, fmtList(args), allowed)
-			continue
-		}
-		d.bad(v.Content[p.Arg], fmt.Sprintf("%s[%d]", f.path, p.Arg), p.Message, allowed)
+	// AODv2 refused only a missing required option and the options that choose
+	// where captures are written, and passed the rest to the tool. aod leaves out,
+	// with a warning, each argument it cannot run a capture with; each cut shortens
+	// the list, so this ends.
+	at := make([]int, len(args)) // each argument's index in the file's list
+	for i := range at {
+		at[i] = i
 	}
-	return args, len(probs) == 0
+	for {
+		_, probs := captureargs.Check(tool, args)
+		i := slices.IndexFunc(probs, func(p captureargs.Problem) bool { return p.Cut != nil })
+		if i < 0 {
+			for _, p := range probs {
+				if p.Arg < 0 {
+					d.errorf(f.key, f.path, "%s: got %s; allowed: %s", p.Message, fmtList(args), allowed)
+					continue
+				}
+				d.bad(v.Content[at[p.Arg]], fmt.Sprintf("%s[%d]", f.path, at[p.Arg]), p.Message, allowed)
+			}
+			return args, len(probs) == 0
+		}
+		p := probs[i]
+		pos, cut := at[p.Arg], fmtList(args[p.Cut.From:p.Cut.To])
+		args, at = p.Cut.Apply(args), captureargs.ApplyTo(*p.Cut, at)
+		d.warnf(v.Content[pos], fmt.Sprintf("%s[%d]", f.path, pos), "%s: got %s, which AODv2 passed to %s; aod leaves it out and runs %s", p.Message, cut, tool, fmtList(args))
+	}
 }
 
 // checkCaptures enforces what one running capture per tool implies: a tool serves

@@ -91,6 +91,38 @@ var compatCases = []compatCase{
 		"anomalies.smb", `"smb" is already set on line 2`,
 		func(c *Config) string { return wantEqual(c.Anomalies.SMB.Sockconn.AcceptableCount, 3) }},
 
+	// capture arguments AODv2 passed to the tool
+	{"tcpdump -G", "anomalies:\n  smb:\n    sockconn:\n      actions:\n        tcpdump:\n          - -C2\n          - -nG # <-\n          - 60\n          - -W3\n",
+		"anomalies.smb.sockconn.actions.tcpdump[1]", "with -C it ignores -W: got [-nG, 60], which AODv2 passed to tcpdump; aod leaves it out and runs [-C2, -n, -W3]",
+		func(c *Config) string {
+			return wantEqual(c.Anomalies.SMB.Sockconn.Actions[0].Args, []string{"-C2", "-n", "-W3"})
+		}},
+	{"tcpdump long option prefix", "anomalies:\n  smb:\n    sockconn:\n      actions:\n        tcpdump:\n          - -C2\n          - -W3\n          - --relinquish=nobody # <-\n          - host\n          - srv\n",
+		"anomalies.smb.sockconn.actions.tcpdump[2]", "reserved option --relinquish (-Z)",
+		func(c *Config) string {
+			return wantEqual(c.Anomalies.SMB.Sockconn.Actions[0].Args, []string{"-C2", "-W3", "host", "srv"})
+		}},
+	{"two reserved options in one cluster", "anomalies:\n  smb:\n    sockconn:\n      actions:\n        tcpdump: [-C, 2, -W, 3, -DSc100] # <-\n",
+		"anomalies.smb.sockconn.actions.tcpdump[4]", "reserved option -c",
+		func(c *Config) string {
+			return wantEqual(c.Anomalies.SMB.Sockconn.Actions[0].Args, []string{"-C", "2", "-W", "3", "-S"})
+		}},
+	{"tcpdump -C without value", "anomalies:\n  smb:\n    sockconn:\n      actions:\n        tcpdump: [-C, 2, -W, 3, -s] # <-\n",
+		"anomalies.smb.sockconn.actions.tcpdump[4]", "option -s needs a value, and nothing follows it",
+		func(c *Config) string {
+			return wantEqual(c.Anomalies.SMB.Sockconn.Actions[0].Args, []string{"-C", "2", "-W", "3"})
+		}},
+	{"trace-cmd command", "anomalies:\n  nfs:\n    sockconn:\n      actions:\n        trace-cmd:\n          - -e\n          - nfs\n          - sleep # <-\n          - 10\n",
+		"anomalies.nfs.sockconn.actions.trace-cmd[2]", "not an option: the arguments follow `trace-cmd start",
+		func(c *Config) string {
+			return wantEqual(c.Anomalies.NFS.Sockconn.Actions[0].Args, []string{"-e", "nfs"})
+		}},
+	{"trace-cmd long option value", "anomalies:\n  nfs:\n    sockconn:\n      actions:\n        trace-cmd: [-e, nfs, --module] # <-\n",
+		"anomalies.nfs.sockconn.actions.trace-cmd[2]", "option --module needs a value",
+		func(c *Config) string {
+			return wantEqual(c.Anomalies.NFS.Sockconn.Actions[0].Args, []string{"-e", "nfs"})
+		}},
+
 	// the 2025 form
 	{"2025 error excludeonly: every errno but the excluded", "guardian:\n  anomalies:\n    error:\n      type: Error\n      mode: excludeonly\n      acceptable_count: 1\n      track_codes: [EIO] # <-\n      exclude_codes: [ENOENT, ENODATA]\n",
 		"guardian.anomalies.error.track_codes", "ignored in mode excludeonly",
