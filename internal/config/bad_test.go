@@ -156,8 +156,6 @@ var badCases = []badCase{
 		"guardian.anomalies.slow.type", "Latency, Error", "missing required key"},
 	{"2025 unknown type", "guardian:\n  anomalies:\n    slow:\n      type: Slow # <-\n",
 		"guardian.anomalies.slow.type", "Latency, Error", `got "Slow"`},
-	{"2025 two latency anomalies", "guardian:\n  anomalies:\n    a:\n      type: Latency\n      acceptable_count: 1\n    b: # <-\n      type: latency\n      acceptable_count: 2\n",
-		"guardian.anomalies.b", "one anomaly per protocol and type", `the first is "a" on line 3`},
 
 	// aod's own sections
 	{"unknown OTLP protocol", "telemetry:\n  otlp:\n    protocol: udp # <-\n",

@@ -63,18 +63,25 @@ func (d *decoder) legacy(top *fields, at field) Anomalies {
 		return a
 	}
 	am := d.mapping(af.key, af.val, af.path, nil)
-	firstOf := map[section]field{}
+	// AODv2 2025 kept one handler and one action list per anomaly type, the last
+	// in the file: an earlier entry of the same protocol and type did nothing.
+	secs := map[string]section{}
+	lastOf := map[section]string{}
+	for _, name := range am.order {
+		if sec, ok := d.legacySection(am.byName[name]); ok {
+			secs[name], lastOf[sec] = sec, name
+		}
+	}
 	for _, name := range am.order {
 		f := am.byName[name]
-		sec, ok := d.legacySection(f)
+		sec, ok := secs[name]
 		if !ok {
 			continue
 		}
-		if prev, dup := firstOf[sec]; dup {
-			d.errorf(f.key, f.path, "a second %s anomaly (the first is %q on line %d); allowed: one anomaly per protocol and type", sec, strings.TrimPrefix(prev.path, af.path+"."), prev.key.Line)
+		if last := lastOf[sec]; last != name {
+			d.warnf(f.key, f.path, "ignored: a later %s anomaly, %q on line %d, replaces it, as in AODv2, which kept the last of each type", sec, last, am.byName[last].key.Line)
 			continue
 		}
-		firstOf[sec] = f
 		p := a.protocol(sec.proto)
 		if sec.typ == anomaly.TypeError {
 			p.Error = d.legacyError(sec, f)
