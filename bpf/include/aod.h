@@ -11,8 +11,8 @@
 
 #include "aod_buckets.h"
 
-/* SMB2 command codes are 0..18 (MS-SMB2 2.2.1). */
-#define AOD_NUM_COMMANDS 19
+/* SMB2 command codes are 0..19 (MS-SMB2 2.2.1; 19 is SMB2_SERVER_TO_CLIENT_NOTIFICATION). */
+#define AOD_NUM_COMMANDS 20
 #define AOD_SMB2_SESSION_SETUP 1
 
 /* map_flags of arrays user space maps into memory */

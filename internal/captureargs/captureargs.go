@@ -4,6 +4,8 @@
 // checks them against what aod needs. Options aod sets itself, or that would stop a
 // capture from being a bounded ring running until aod stops it, are refused; the
 // ones that bound it or say what to trace are required (AODv2's rules, tightened).
+// Where AODv2 passed an argument to the tool, its problem says how to cut it out
+// (Problem.Cut), which the configuration does with a warning.
 // The configuration loader and the capture supervisor both use it, so an argument
 // list the configuration accepts is one the capture runs.
 package captureargs
@@ -122,6 +124,37 @@ func Known(tool string) bool { return specs[tool] != nil }
 type Problem struct {
 	Arg     int // index of the argument at fault; -1 when the list lacks something
 	Message string
+	// Cut takes what is at fault out of the list, leaving arguments the tool runs
+	// with. It is nil where AODv2 refused the list too: a missing required option,
+	// or an option that chooses where captures are written.
+	Cut *Cut
+}
+
+// Cut is the removal of an option (with its value) or of operands: args[From:To]
+// become Keep, or nothing when Keep is "" (Keep is the rest of a cluster of short
+// options).
+type Cut struct {
+	From, To int
+	Keep     string
+}
+
+// Apply returns args with c made; args itself is not changed.
+func (c Cut) Apply(args []string) []string {
+	out := slices.Clone(args[:c.From])
+	if c.Keep != "" {
+		out = append(out, c.Keep)
+	}
+	return append(out, args[c.To:]...)
+}
+
+// ApplyTo is Apply for any list that runs parallel to the arguments (such as their
+// positions in a file): the element of the kept rest of a cluster stays.
+func ApplyTo[T any](c Cut, list []T) []T {
+	out := slices.Clone(list[:c.From])
+	if c.Keep != "" {
+		out = append(out, list[c.From])
+	}
+	return append(out, list[c.To:]...)
 }
 
 // Parsed is what an argument list holds.
@@ -140,11 +173,13 @@ func Check(tool string, args []string) (Parsed, []Problem) {
 	p := Parsed{Options: map[string]bool{}}
 	s := specs[tool]
 	if s == nil {
-		return p, []Problem{{-1, fmt.Sprintf("unknown capture tool %q; allowed: %s", tool, strings.Join(Tools(), ", "))}}
+		return p, []Problem{{-1, fmt.Sprintf("unknown capture tool %q; allowed: %s", tool, strings.Join(Tools(), ", ")), nil}}
 	}
 	var probs []Problem
-	add := func(i int, format string, a ...any) { probs = append(probs, Problem{i, fmt.Sprintf(format, a...)}) }
-	option := func(i int, written, canonical string) {
+	add := func(i int, cut *Cut, format string, a ...any) {
+		probs = append(probs, Problem{i, fmt.Sprintf(format, a...), cut})
+	}
+	option := func(i int, cut *Cut, written, canonical string) {
 		p.Options[canonical] = true
 		for _, r := range s.reserved {
 			if slices.Contains(r.options, canonical) {
@@ -152,16 +187,28 @@ func Check(tool string, args []string) (Parsed, []Problem) {
 				if written != canonical {
 					name += " (" + canonical + ")"
 				}
-				add(i, "reserved option %s: %s", name, r.why)
+				c := cut
+				if r.why == outputWhy {
+					c = nil
+				}
+				add(i, c, "reserved option %s: %s", name, r.why)
 			}
 		}
+	}
+	// through is where an option at i ends: past its value when it takes the next
+	// argument.
+	through := func(i int, takesNext bool) int {
+		if takesNext && i+1 < len(args) {
+			return i + 2
+		}
+		return i + 1
 	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
 		case a == "--":
 			if s.noOperands && i+1 < len(args) {
-				add(i+1, "not an option: the arguments follow `%s`, which runs no command", s.command)
+				add(i+1, &Cut{From: i, To: len(args)}, "not an option: the arguments follow `%s`, which runs no command", s.command)
 			}
 			p.Operands = append(p.Operands, args[i+1:]...)
 			i = len(args)
@@ -169,14 +216,16 @@ func Check(tool string, args []string) (Parsed, []Problem) {
 			name, _, hasValue := strings.Cut(a[2:], "=")
 			full, l, err := s.long(name)
 			if err != nil {
-				add(i, "%v", err)
+				add(i, &Cut{From: i, To: i + 1}, "%v", err)
 				continue
 			}
 			canonical := cmp.Or(l.short, "--"+full)
-			option(i, "--"+name, canonical)
-			if l.valued && !hasValue {
+			takesNext := l.valued && !hasValue
+			cut := &Cut{From: i, To: through(i, takesNext)}
+			option(i, cut, "--"+name, canonical)
+			if takesNext {
 				if i+1 == len(args) {
-					add(i, "option --%s needs a value, and nothing follows it", full)
+					add(i, cut, "option --%s needs a value, and nothing follows it", full)
 				}
 				i++
 			}
@@ -185,13 +234,23 @@ func Check(tool string, args []string) (Parsed, []Problem) {
 			// value is the rest of the cluster or the next argument.
 			for j := 1; j < len(a); j++ {
 				opt := "-" + a[j:j+1]
-				option(i, opt, opt)
-				if strings.IndexByte(s.valued, a[j]) < 0 {
+				valued := strings.IndexByte(s.valued, a[j]) >= 0
+				// Without the option the cluster keeps its other letters; a value
+				// attached to it goes with it.
+				cut := &Cut{From: i, To: through(i, valued && j == len(a)-1), Keep: a[:j] + a[j+1:]}
+				if valued {
+					cut.Keep = a[:j]
+				}
+				if cut.Keep == "-" {
+					cut.Keep = ""
+				}
+				option(i, cut, opt, opt)
+				if !valued {
 					continue
 				}
 				if j == len(a)-1 {
 					if i+1 == len(args) {
-						add(i, "option %s needs a value, and nothing follows it", opt)
+						add(i, cut, "option %s needs a value, and nothing follows it", opt)
 					}
 					i++
 				}
@@ -199,7 +258,7 @@ func Check(tool string, args []string) (Parsed, []Problem) {
 			}
 		case s.noOperands:
 			// getopt stops here and takes the rest for a command to run.
-			add(i, "not an option: the arguments follow `%s`, which runs no command", s.command)
+			add(i, &Cut{From: i, To: len(args)}, "not an option: the arguments follow `%s`, which runs no command", s.command)
 			p.Operands = append(p.Operands, args[i:]...)
 			i = len(args)
 		default:
@@ -208,7 +267,7 @@ func Check(tool string, args []string) (Parsed, []Problem) {
 	}
 	for _, r := range s.required {
 		if !p.Options[r] {
-			add(-1, "missing required option %s (%s)", r, s.why)
+			add(-1, nil, "missing required option %s (%s)", r, s.why)
 		}
 	}
 	return p, probs

@@ -141,6 +141,24 @@ func FuzzCheckCaptureArgs(f *testing.F) {
 		if j != len(p.Operands) {
 			t.Fatalf("operands %q are not a subsequence of %q", p.Operands, args)
 		}
+		// Cutting out what is at fault, one problem at a time, always shortens the
+		// list and ends with problems that have no cut.
+		for rest := args; ; {
+			_, probs := Check(tool, rest)
+			i := slices.IndexFunc(probs, func(p Problem) bool { return p.Cut != nil })
+			if i < 0 {
+				break
+			}
+			c := *probs[i].Cut
+			if c.From < 0 || c.From > probs[i].Arg || c.To <= probs[i].Arg || c.To > len(rest) {
+				t.Fatalf("cut %+v of %q for problem %+v", c, rest, probs[i])
+			}
+			next := c.Apply(rest)
+			if len(strings.Join(next, " ")) >= len(strings.Join(rest, " ")) || len(ApplyTo(c, rest)) != len(next) {
+				t.Fatalf("cut %+v of %q gives %q", c, rest, next)
+			}
+			rest = next
+		}
 		if len(probs) > 0 {
 			return
 		}
@@ -158,4 +176,44 @@ func FuzzCheckCaptureArgs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCutsTakeOutWhatIsAtFault: each problem's Cut removes its option with its
+// value, keeping the rest of a cluster, or the operands; the options that choose the
+// output and the missing required options have none.
+func TestCutsTakeOutWhatIsAtFault(t *testing.T) {
+	for _, c := range []struct {
+		tool string
+		args []string
+		want []string // args after the first problem's cut; nil: it has no cut
+	}{
+		{Tcpdump, []string{"-C", "2", "-W", "3", "-G", "60"}, []string{"-C", "2", "-W", "3"}},
+		{Tcpdump, []string{"-C", "2", "-nG", "60", "-W", "3"}, []string{"-C", "2", "-n", "-W", "3"}},
+		{Tcpdump, []string{"-C", "2", "-nG60", "-W", "3"}, []string{"-C", "2", "-n", "-W", "3"}},
+		{Tcpdump, []string{"-C", "2", "-Dn", "-W", "3"}, []string{"-C", "2", "-n", "-W", "3"}},
+		{Tcpdump, []string{"-C", "2", "-W", "3", "--relinquish", "nobody", "host", "a"}, []string{"-C", "2", "-W", "3", "host", "a"}},
+		{Tcpdump, []string{"-C", "2", "-W", "3", "--relinquish=nobody"}, []string{"-C", "2", "-W", "3"}},
+		{Tcpdump, []string{"-C", "2", "-W", "3", "--li"}, []string{"-C", "2", "-W", "3"}},
+		{Tcpdump, []string{"-C", "2", "-W", "3", "-s"}, []string{"-C", "2", "-W", "3"}},
+		{TraceCmd, []string{"-e", "nfs", "sleep", "10"}, []string{"-e", "nfs"}},
+		{TraceCmd, []string{"-e", "nfs", "--", "sleep"}, []string{"-e", "nfs"}},
+		{Tcpdump, []string{"-C", "2", "-W", "3", "-nw", "x"}, nil},
+		{TraceCmd, []string{"-e", "nfs", "-o", "x"}, nil},
+		{Tcpdump, []string{"-C", "2"}, nil},
+	} {
+		_, probs := Check(c.tool, c.args)
+		if len(probs) == 0 {
+			t.Errorf("%s %q: no problem", c.tool, c.args)
+			continue
+		}
+		cut := probs[0].Cut
+		switch {
+		case c.want == nil && cut != nil:
+			t.Errorf("%s %q: %q has cut %+v, want none", c.tool, c.args, probs[0].Message, *cut)
+		case c.want != nil && cut == nil:
+			t.Errorf("%s %q: %q has no cut", c.tool, c.args, probs[0].Message)
+		case c.want != nil && !slices.Equal(cut.Apply(c.args), c.want):
+			t.Errorf("%s %q: cut gives %q, want %q", c.tool, c.args, cut.Apply(c.args), c.want)
+		}
+	}
 }

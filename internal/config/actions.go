@@ -38,7 +38,7 @@ func (d *decoder) actions(sec section, f field) []Action {
 	for _, name := range m.order {
 		g := m.byName[name]
 		if !captureargs.Known(name) {
-			if !isNull(g.val) {
+			if !isNull(g.val) && !isEmptyCollection(g.val) {
 				d.bad(g.val, g.path, "a quick action takes no value", fmt.Sprintf("nothing: write %q", name+":"))
 				continue
 			}
@@ -53,7 +53,8 @@ func (d *decoder) actions(sec section, f field) []Action {
 	return out
 }
 
-// actionList decodes the 2025 list of quick action names.
+// actionList decodes the 2025 list of quick action names. AODv2 skipped, with a
+// warning, a name it had no action for; so does aod.
 func (d *decoder) actionList(f field) []Action {
 	allowed := strings.Join(quickActions, ", ")
 	var out []Action
@@ -65,17 +66,28 @@ func (d *decoder) actionList(f field) []Action {
 		}
 		switch line, dup := seen[s]; {
 		case captureargs.Known(s):
-			d.bad(item.val, item.path, s+" needs arguments, which the 2025 list form cannot give", allowed+`; or the 2026 form, printed by "aod config migrate", where `+s+": takes an argument list")
+			d.warnf(item.val, item.path, "skipped, as AODv2 did: %s needs arguments, which the 2025 list form cannot give; the 2026 form, printed by `aod config migrate`, takes them as %s: [ARGS]", s, s)
 		case !slices.Contains(quickActions, s):
-			d.badHint(item.val, item.path, "unknown action", suggest(s, seqOf(quickActions)), allowed)
+			hint := ""
+			if h := suggest(s, seqOf(quickActions)); h != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", h)
+			}
+			d.warnf(item.val, item.path, "unknown action, skipped as AODv2 did: got %s%s; known: %s", describe(item.val), hint, allowed)
 		case dup:
-			d.errorf(item.val, item.path, "%s is already listed on line %d; allowed: each action once", s, line)
+			d.warnf(item.val, item.path, "%s is already listed on line %d: it runs once", s, line)
 		default:
 			seen[s] = item.val.Line
 			out = append(out, Action{Name: s})
 		}
 	}
 	return out
+}
+
+// isEmptyCollection reports whether n is an empty list or mapping, which AODv2 took
+// as a quick action's "no value".
+func isEmptyCollection(n *yaml.Node) bool {
+	v := deref(n)
+	return v != nil && (v.Kind == yaml.SequenceNode || v.Kind == yaml.MappingNode) && len(v.Content) == 0
 }
 
 // captureArgs decodes a capture's argument list and checks it with the rules the
@@ -100,15 +112,32 @@ func (d *decoder) captureArgs(tool string, f field) ([]string, bool) {
 	if len(d.errs) > errs {
 		return nil, false
 	}
-	_, probs := captureargs.Check(tool, args)
-	for _, p := range probs {
-		if p.Arg < 0 {
-			d.errorf(f.key, f.path, "%s: got %s; allowed: %s", p.Message, fmtList(args), allowed)
-			continue
-		}
-		d.bad(v.Content[p.Arg], fmt.Sprintf("%s[%d]", f.path, p.Arg), p.Message, allowed)
+	// AODv2 refused only a missing required option and the options that choose
+	// where captures are written, and passed the rest to the tool. aod leaves out,
+	// with a warning, each argument it cannot run a capture with; each cut shortens
+	// the list, so this ends.
+	at := make([]int, len(args)) // each argument's index in the file's list
+	for i := range at {
+		at[i] = i
 	}
-	return args, len(probs) == 0
+	for {
+		_, probs := captureargs.Check(tool, args)
+		i := slices.IndexFunc(probs, func(p captureargs.Problem) bool { return p.Cut != nil })
+		if i < 0 {
+			for _, p := range probs {
+				if p.Arg < 0 {
+					d.errorf(f.key, f.path, "%s: got %s; allowed: %s", p.Message, fmtList(args), allowed)
+					continue
+				}
+				d.bad(v.Content[at[p.Arg]], fmt.Sprintf("%s[%d]", f.path, at[p.Arg]), p.Message, allowed)
+			}
+			return args, len(probs) == 0
+		}
+		p := probs[i]
+		pos, cut := at[p.Arg], fmtList(args[p.Cut.From:p.Cut.To])
+		args, at = p.Cut.Apply(args), captureargs.ApplyTo(*p.Cut, at)
+		d.warnf(v.Content[pos], fmt.Sprintf("%s[%d]", f.path, pos), "%s: got %s, which AODv2 passed to %s; aod leaves it out and runs %s", p.Message, cut, tool, fmtList(args))
+	}
 }
 
 // checkCaptures enforces what one running capture per tool implies: a tool serves

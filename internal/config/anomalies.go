@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -77,14 +78,14 @@ func (a *Anomalies) protocol(name string) *Protocol {
 
 func (d *decoder) anomalies(f field) Anomalies {
 	var a Anomalies
-	m := d.mapping(f.key, f.val, f.path, protocols)
+	m := d.keys(f.key, f.val, f.path, keySet{allowed: protocols, fold: foldName})
 	for _, proto := range protocols {
 		pf, ok := m.get(proto)
 		if !ok {
 			continue
 		}
 		p := a.protocol(proto)
-		pm := d.mapping(pf.key, pf.val, pf.path, typesOf(proto))
+		pm := d.keys(pf.key, pf.val, pf.path, keySet{allowed: typesOf(proto), fold: foldName})
 		for _, typ := range typesOf(proto) {
 			if tf, ok := pm.get(typ); ok {
 				d.anomaly(section{proto: proto, typ: typ}, tf, p)
@@ -93,6 +94,9 @@ func (d *decoder) anomalies(f field) Anomalies {
 	}
 	return a
 }
+
+// foldName is how AODv2 reads protocol and anomaly type names (`SMB:`, `Latency:`).
+func foldName(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // anomaly decodes one anomaly section into its slot of p.
 func (d *decoder) anomaly(sec section, f field, p *Protocol) {
@@ -122,21 +126,29 @@ func (d *decoder) latency(sec section, f field) *LatencyAnomaly {
 	if sec.legacy {
 		keys = append([]string{"type"}, latencyKeys...)
 	}
-	m := d.mapping(f.key, f.val, f.path, keys)
+	m := d.anomalyKeys(sec, f, keys)
 	errs := len(d.errs)
 	l := &LatencyAnomaly{Tool: d.tool(sec, m), Mode: ModeAll, DefaultThreshold: DefaultLatencyThreshold}
 	if g, ok := m.get("mode"); ok {
-		if s, ok := d.enum(g, modes...); ok {
-			l.Mode = Mode(s)
-		}
+		l.Mode = d.mode(sec, g, l.Mode)
 	}
-	if g, ok := d.required(m, "acceptable_count", countSpec.allowed()); ok {
-		l.AcceptableCount, _ = d.integer(g, countSpec)
-	}
+	l.AcceptableCount = d.acceptableCount(sec, m)
 	d.setDuration(m, "default_threshold_ms", thresholdSpec, &l.DefaultThreshold)
 
-	tracked := map[string]int{} // command -> line
+	// AODv2 ignored, with a warning, the list the mode does not use, without
+	// checking it.
 	track, hasTrack := m.get("track_commands")
+	exclude, hasExclude := m.get("exclude_commands")
+	if hasTrack && l.Mode == ModeExcludeOnly && !isEmptyList(track.val) {
+		d.warnf(track.key, track.path, "ignored in mode excludeonly, which watches every command not excluded at default_threshold_ms, as AODv2 did: got %s", describe(track.val))
+		hasTrack = false
+	}
+	if hasExclude && l.Mode == ModeTrackOnly && !isEmptyList(exclude.val) {
+		d.warnf(exclude.key, exclude.path, "ignored in mode trackonly, which watches only track_commands, as AODv2 did: got %s", describe(exclude.val))
+		hasExclude = false
+	}
+	tracked := map[string]int{}   // command -> index in l.TrackCommands
+	trackedAt := map[string]int{} // command -> line
 	if hasTrack {
 		const allowed = "a list of {command: NAME, threshold: MILLISECONDS}"
 		for _, item := range d.list(track, allowed) {
@@ -153,40 +165,25 @@ func (d *decoder) latency(sec section, f field) *LatencyAnomaly {
 			if !ok {
 				continue
 			}
-			if line, dup := tracked[name]; dup {
-				d.errorf(cf.val, cf.path, "%s is already in track_commands on line %d; allowed: each command once", name, line)
+			ct.Command = name
+			if i, dup := tracked[name]; dup {
+				d.warnf(cf.val, cf.path, "%s is already in track_commands on line %d: this later entry's threshold (%v) is used, as AODv2 did", name, trackedAt[name], ct.Threshold)
+				l.TrackCommands[i] = ct
 				continue
 			}
-			tracked[name] = cf.val.Line
-			ct.Command = name
+			tracked[name], trackedAt[name] = len(l.TrackCommands), cf.val.Line
 			l.TrackCommands = append(l.TrackCommands, ct)
 		}
 	}
-	exclude, hasExclude := m.get("exclude_commands")
 	if hasExclude {
-		excluded := map[string]int{}
-		for _, item := range d.list(exclude, "a list of command names") {
+		l.ExcludeCommands = d.names(exclude, "command", func(item field) (string, bool) {
 			name, ok := d.command(sec, item)
-			if !ok {
-				continue
-			}
-			if line, dup := excluded[name]; dup {
-				d.errorf(item.val, item.path, "%s is already in exclude_commands on line %d; allowed: each command once", name, line)
-				continue
-			}
-			excluded[name] = item.val.Line
-			if line, both := tracked[name]; both && l.Mode == ModeAll {
+			if line, both := trackedAt[name]; ok && both {
 				d.errorf(item.val, item.path, "%s is also in track_commands (line %d): got it in both; allowed: a command in track_commands or in exclude_commands, not both", name, line)
-				continue
+				return "", false
 			}
-			l.ExcludeCommands = append(l.ExcludeCommands, name)
-		}
-	}
-	if hasTrack && len(l.TrackCommands) > 0 && l.Mode == ModeExcludeOnly {
-		d.errorf(track.key, track.path, "not used in mode excludeonly, which watches every command not excluded at default_threshold_ms: got %d command(s); allowed: no track_commands, or mode all or trackonly", len(l.TrackCommands))
-	}
-	if hasExclude && len(l.ExcludeCommands) > 0 && l.Mode == ModeTrackOnly {
-		d.errorf(exclude.key, exclude.path, "not used in mode trackonly, which watches only track_commands: got %d command(s); allowed: no exclude_commands, or mode all or excludeonly", len(l.ExcludeCommands))
+			return name, ok
+		})
 	}
 	if f, ok := m.get("actions"); ok {
 		l.Actions = d.actions(sec, f)
@@ -195,6 +192,74 @@ func (d *decoder) latency(sec section, f field) *LatencyAnomaly {
 		d.checkWatchesSomething(sec, f, l)
 	}
 	return l
+}
+
+// isEmptyList reports whether n is null or an empty sequence.
+func isEmptyList(n *yaml.Node) bool {
+	v := deref(n)
+	return isNull(v) || v.Kind == yaml.SequenceNode && len(v.Content) == 0
+}
+
+// acceptableCount decodes an anomaly's acceptable_count: required in the 2025 form,
+// which AODv2 failed without it; 1 when absent in the 2026 form, as in AODv2.
+func (d *decoder) acceptableCount(sec section, m *fields) int {
+	if !sec.legacy {
+		if _, ok := m.get("acceptable_count"); !ok {
+			return 1
+		}
+	}
+	if g, ok := d.required(m, "acceptable_count", countSpec.allowed()); ok {
+		n, _ := d.aodv2Count(g)
+		return n
+	}
+	return 0
+}
+
+// mode decodes a mode. The 2026 form checks it as AODv2 did. AODv2's 2025 form did
+// not: it compared the value with trackonly and excludeonly exactly and read
+// anything else as all, so there a near miss takes the mode it names and anything
+// else all, each with a warning.
+func (d *decoder) mode(sec section, f field, def Mode) Mode {
+	if !sec.legacy {
+		if s, ok := d.enum(f, modes...); ok {
+			return Mode(s)
+		}
+		return def
+	}
+	s, ok := d.str(f, strings.Join(modes, ", "))
+	if !ok || slices.Contains(modes, s) {
+		if ok {
+			return Mode(s)
+		}
+		return def
+	}
+	if m := suggest(foldName(s), seqOf(modes)); m != "" {
+		d.warnf(f.val, f.path, "not a mode AODv2 knew: got %s, which AODv2 read as all; aod reads it as %s", describe(f.val), m)
+		return Mode(m)
+	}
+	d.warnf(f.val, f.path, "not a mode AODv2 knew: got %s, which AODv2 read as all; aod does too; allowed: %s", describe(f.val), strings.Join(modes, ", "))
+	return ModeAll
+}
+
+// aodv2AnomalyKeys are the keys an anomaly section has in some AODv2 version. AODv2
+// read the keys of the section's type and ignored the others.
+var aodv2AnomalyKeys = []string{"type", "tool", "mode", "acceptable_count", "default_threshold_ms", "track_commands", "exclude_commands", "track_errors", "track_codes", "exclude_codes", "actions"}
+
+// anomalyKeys decodes an anomaly section taking keys; the other keys of
+// aodv2AnomalyKeys are ignored with a warning.
+func (d *decoder) anomalyKeys(sec section, f field, keys []string) *fields {
+	var ignored []string
+	for _, k := range aodv2AnomalyKeys {
+		if !slices.Contains(keys, k) {
+			ignored = append(ignored, k)
+		}
+	}
+	form := "2026"
+	if sec.legacy {
+		form = "2025"
+	}
+	return d.keys(f.key, f.val, f.path, keySet{allowed: keys, ignored: ignored,
+		ignoredWhy: fmt.Sprintf("AODv2 (%s form) did not use this key in a %s anomaly, and aod does not either", form, sec.typ)})
 }
 
 // checkWatchesSomething reports a latency anomaly whose settings leave no command to
@@ -211,7 +276,7 @@ func (d *decoder) checkWatchesSomething(sec section, f field, l *LatencyAnomaly)
 }
 
 func (d *decoder) errorAnomaly(sec section, f field) *ErrorAnomaly {
-	m := d.mapping(f.key, f.val, f.path, errorKeys)
+	m := d.anomalyKeys(sec, f, errorKeys)
 	e := &ErrorAnomaly{Tool: d.tool(sec, m)}
 	rules, hasRules := m.get("rules")
 	var legacyKeys []field
@@ -228,8 +293,8 @@ func (d *decoder) errorAnomaly(sec section, f field) *ErrorAnomaly {
 		e.Rules = d.rules(sec, rules)
 	case len(legacyKeys) > 0:
 		e.Legacy = true
-		r := ErrorRule{Name: LegacyRuleName}
-		d.ruleBody(sec, f, m, &r)
+		r := ErrorRule{Name: LegacyRuleName, AcceptableCount: d.acceptableCount(sec, m)}
+		d.ruleAxes(sec, f, m, &r)
 		e.Rules = []ErrorRule{r}
 	default:
 		d.errorf(f.key, f.path, "no rule: got neither rules nor acceptable_count; allowed: rules: [{name, acceptable_count, track_commands, track_errors}], or acceptable_count with track_commands and/or track_errors")
@@ -265,18 +330,18 @@ func (d *decoder) rules(sec section, f field) []ErrorRule {
 				r.Name = s
 			}
 		}
-		d.ruleBody(sec, item, m, &r)
+		if g, ok := d.required(m, "acceptable_count", countSpec.allowed()); ok {
+			r.AcceptableCount, _ = d.integer(g, countSpec)
+		}
+		d.ruleAxes(sec, item, m, &r)
 		rules = append(rules, r)
 	}
 	return rules
 }
 
-// ruleBody decodes what a named rule and the legacy form share; at is the rule
+// ruleAxes decodes the lists a named rule and the legacy form share; at is the rule
 // (or section) reported when the rule has no axis.
-func (d *decoder) ruleBody(sec section, at field, m *fields, r *ErrorRule) {
-	if g, ok := d.required(m, "acceptable_count", countSpec.allowed()); ok {
-		r.AcceptableCount, _ = d.integer(g, countSpec)
-	}
+func (d *decoder) ruleAxes(sec section, at field, m *fields, r *ErrorRule) {
 	if g, ok := m.get("track_commands"); ok {
 		r.TrackCommands = d.names(g, "command", func(f field) (string, bool) { return d.command(sec, f) })
 	}
@@ -299,7 +364,8 @@ func (d *decoder) reportNoAxis(at field, m *fields, commands, errors string) {
 	d.errorf(at.key, at.path, "no axis: got neither %s nor %s, which would count every failure, including the end-of-file and no-more-files statuses of normal traffic; allowed: at least one of %s, %s", commands, errors, commands, errors)
 }
 
-// names decodes a list of names, canonicalised by one, each at most once.
+// names decodes a list of names, canonicalised by one. A name listed again (also
+// through an alias) warns, as it did in AODv2, and is kept once.
 func (d *decoder) names(f field, what string, one func(field) (string, bool)) []string {
 	var out []string
 	seen := map[string]int{}
@@ -309,7 +375,7 @@ func (d *decoder) names(f field, what string, one func(field) (string, bool)) []
 			continue
 		}
 		if line, dup := seen[name]; dup {
-			d.errorf(item.val, item.path, "%s is already listed on line %d; allowed: each %s once", name, line, what)
+			d.warnf(item.val, item.path, "%s is already listed on line %d: got it twice; it counts once, as in AODv2", name, line)
 			continue
 		}
 		seen[name] = item.val.Line
@@ -418,9 +484,11 @@ func errorNames() iter.Seq[string] {
 }
 
 func (d *decoder) sockconn(sec section, f field) *SockconnAnomaly {
-	m := d.mapping(f.key, f.val, f.path, sockconnKeys)
-	s := &SockconnAnomaly{Tool: d.tool(sec, m), AcceptableCount: 1}
-	d.setInt(m, "acceptable_count", countSpec, &s.AcceptableCount)
+	m := d.anomalyKeys(sec, f, sockconnKeys)
+	// AODv2 kept acceptable_count here but fired on any change of the connections;
+	// aod counts losses against it (documented, and written by config show, so no
+	// warning).
+	s := &SockconnAnomaly{Tool: d.tool(sec, m), AcceptableCount: d.acceptableCount(sec, m)}
 	if g, ok := m.get("actions"); ok {
 		s.Actions = d.actions(sec, g)
 	}

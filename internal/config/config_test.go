@@ -112,7 +112,7 @@ func TestFixture2025(t *testing.T) {
 }
 
 // TestWatcherActionsAreDefaults: in the 2025 form, an anomaly that lists no actions
-// runs watcher.actions.
+// runs watcher.actions, with a warning, as AODv2 ran none there.
 func TestWatcherActionsAreDefaults(t *testing.T) {
 	src := `watcher:
   actions: [dmesg, stats]
@@ -123,13 +123,17 @@ guardian:
       acceptable_count: 3
     error:
       type: Error
+      mode: trackonly
       acceptable_count: 1
       track_codes: [EIO]
       actions: [mounts]
 `
 	cfg, warns, err := Parse("w.yaml", []byte(src))
-	if err != nil || len(warns) != 1 {
+	if err != nil || len(warns) != 2 {
 		t.Fatalf("err = %v, warnings = %v", err, warns)
+	}
+	if w := warns[1]; w.Line != 5 || w.Path != "guardian.anomalies.latency" || !strings.Contains(w.Message, "aod runs watcher.actions: dmesg, stats") {
+		t.Errorf("warning = %q, want line 5 naming the actions aod runs", w)
 	}
 	if got := names(cfg.Anomalies.SMB.Latency.Actions); !slices.Equal(got, []string{"dmesg", "stats"}) {
 		t.Errorf("latency actions = %v, want watcher's", got)
@@ -374,12 +378,12 @@ func TestThreshold(t *testing.T) {
 	}{
 		{LatencyAnomaly{Mode: ModeAll, DefaultThreshold: 10 * ms,
 			TrackCommands: []CommandThreshold{{"SMB2_WRITE", 50 * ms}}, ExcludeCommands: []string{"SMB2_ECHO"}},
-			map[uint16]time.Duration{smb.Write: 50 * ms, smb.Read: 10 * ms, smb.Negotiate: 10 * ms}, 18},
+			map[uint16]time.Duration{smb.Write: 50 * ms, smb.Read: 10 * ms, smb.Negotiate: 10 * ms}, 19},
 		{LatencyAnomaly{Mode: ModeTrackOnly, DefaultThreshold: 10 * ms,
 			TrackCommands: []CommandThreshold{{"SMB2_READ", 5 * ms}, {"SMB2_CREATE", 10 * ms}}},
 			map[uint16]time.Duration{smb.Read: 5 * ms, smb.Create: 10 * ms}, 2},
 		{LatencyAnomaly{Mode: ModeExcludeOnly, DefaultThreshold: 7 * ms, ExcludeCommands: []string{"SMB2_LOCK", "SMB2_CHANGE_NOTIFY"}},
-			map[uint16]time.Duration{smb.Read: 7 * ms, smb.OplockBreak: 7 * ms}, 17},
+			map[uint16]time.Duration{smb.Read: 7 * ms, smb.OplockBreak: 7 * ms}, 18},
 	}
 	for i, c := range cases {
 		set := c.l.Commands(smb.Table)

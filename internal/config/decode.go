@@ -191,11 +191,29 @@ func seqOf(s []string) iter.Seq[string] {
 	}
 }
 
-// mapping decodes a mapping node, reporting a wrong type, keys that are not names,
-// duplicate keys and unknown keys (with a suggestion). A null or absent value is an
-// empty mapping. at is where errors about the whole section point (its key). A nil
-// allowed accepts any key name.
+// mapping decodes a mapping node, reporting a wrong type, keys that are not names
+// and unknown keys (with a suggestion). A key given twice warns and its last value
+// wins, in the place of its first: AODv2's YAML reader (PyYAML) builds a Python dict
+// the same way. A null or absent value is an empty mapping. at is where errors about
+// the whole section point (its key). A nil allowed accepts any key name.
 func (d *decoder) mapping(at, n *yaml.Node, path string, allowed []string) *fields {
+	return d.keys(at, n, path, keySet{allowed: allowed})
+}
+
+// keySet says which keys a mapping takes.
+type keySet struct {
+	allowed []string // nil: any name
+	// fold, when set, rewrites each key name first (the names AODv2 lower-cases).
+	fold func(string) string
+	// ignored are keys AODv2 accepted in this mapping without using them: each warns
+	// with ignoredWhy and is left out.
+	ignored    []string
+	ignoredWhy string
+}
+
+// keys is mapping with the key names ks gives.
+func (d *decoder) keys(at, n *yaml.Node, path string, ks keySet) *fields {
+	allowed := ks.allowed
 	if at == nil {
 		at = n
 	}
@@ -218,18 +236,25 @@ func (d *decoder) mapping(at, n *yaml.Node, path string, allowed []string) *fiel
 			continue
 		}
 		name := kd.Value
+		if ks.fold != nil {
+			name = ks.fold(name)
+		}
 		p := join(path, name)
-		if line, dup := seen[name]; dup {
-			d.errorf(k, p, "duplicate key: %q is already set on line %d; allowed: each key once", name, line)
+		if slices.Contains(ks.ignored, name) {
+			d.warnf(k, p, "ignored: %s", ks.ignoredWhy)
 			continue
 		}
-		seen[name] = k.Line
 		if allowed != nil && !slices.Contains(allowed, name) {
 			d.badHint(k, p, "unknown key", suggest(name, seqOf(allowed)), strings.Join(allowed, ", "))
 			continue
 		}
+		if line, dup := seen[name]; dup {
+			d.warnf(k, p, "duplicate key: %q is already set on line %d; this later value is used, as AODv2 did (its YAML reader keeps the last), and the earlier one is ignored", name, line)
+		} else {
+			f.order = append(f.order, name)
+		}
+		seen[name] = k.Line
 		f.byName[name] = field{key: k, val: val, path: p}
-		f.order = append(f.order, name)
 	}
 	return f
 }
@@ -275,8 +300,20 @@ func (d *decoder) enum(f field, options ...string) (string, bool) {
 	return s, true
 }
 
+// yaml11Bools are the plain words AODv2's YAML 1.1 reader (PyYAML) took as booleans
+// besides true and false; YAML 1.2 reads them as strings.
+var yaml11Bools = map[string]bool{
+	"yes": true, "Yes": true, "YES": true, "on": true, "On": true, "ON": true,
+	"no": false, "No": false, "NO": false, "off": false, "Off": false, "OFF": false,
+}
+
 func (d *decoder) boolean(f field) (bool, bool) {
 	v := deref(f.val)
+	if v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" && v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
+		if b, ok := yaml11Bools[v.Value]; ok {
+			return b, true
+		}
+	}
 	if v == nil || v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" {
 		d.wrongType(f.val, f.path, "true or false")
 		return false, false
@@ -295,6 +332,9 @@ type numSpec struct {
 	minOpen  bool // min itself is not allowed
 	integer  bool
 	unit     string // "seconds", "milliseconds", ...; "" for a plain count
+	// aodv2 marks a setting AODv2 took at any size: above max it warns and becomes
+	// max instead of failing.
+	aodv2 bool
 }
 
 func (s numSpec) allowed() string {
@@ -309,7 +349,17 @@ func (s numSpec) allowed() string {
 	if s.minOpen {
 		lo = ">"
 	}
-	return fmt.Sprintf("%s %s %s and <= %s", kind, lo, fmtNum(s.min), fmtNum(s.max))
+	var bounds []string
+	if !math.IsInf(s.min, -1) {
+		bounds = append(bounds, lo+" "+fmtNum(s.min))
+	}
+	if !s.aodv2 { // an AODv2 setting above max loads, as max
+		bounds = append(bounds, "<= "+fmtNum(s.max))
+	}
+	if len(bounds) == 0 {
+		return kind
+	}
+	return kind + " " + strings.Join(bounds, " and ")
 }
 
 func fmtNum(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
@@ -342,6 +392,10 @@ func (d *decoder) number(f field, spec numSpec) (float64, bool) {
 		d.bad(f.val, f.path, "not a finite number", spec.allowed())
 		return 0, false
 	}
+	if x > spec.max && spec.aodv2 {
+		d.warnf(f.val, f.path, "above aod's limit, which AODv2 did not have: got %s; aod uses %s", describe(f.val), fmtNum(spec.max))
+		return spec.max, true
+	}
 	if x < spec.min || (spec.minOpen && x == spec.min) || x > spec.max {
 		d.bad(f.val, f.path, "out of range", spec.allowed())
 		return 0, false
@@ -365,13 +419,19 @@ type quantity struct {
 var (
 	seconds = quantity{numSpec: numSpec{unit: "seconds"}, unit: float64(time.Second), res: float64(time.Millisecond)}
 	millis  = quantity{numSpec: numSpec{unit: "milliseconds"}, unit: float64(time.Millisecond), res: float64(time.Microsecond)}
-	days    = quantity{numSpec: numSpec{unit: "days"}, unit: float64(24 * time.Hour), res: float64(time.Second)}
+	days    = quantity{numSpec: numSpec{unit: "days"}, unit: float64(24 * time.Hour), res: float64(time.Millisecond)}
 	mebi    = quantity{numSpec: numSpec{unit: "MiB"}, unit: 1 << 20, res: 1}
 )
 
 // in returns q with a range, in file units.
 func (q quantity) in(lo, hi float64, loOpen bool) quantity {
 	q.min, q.max, q.minOpen = lo, hi, loOpen
+	return q
+}
+
+// fromAODv2 marks q as an AODv2 setting (numSpec.aodv2).
+func (q quantity) fromAODv2() quantity {
+	q.aodv2 = true
 	return q
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/linuxdiag/aod/configs"
+	"github.com/linuxdiag/aod/internal/fixtures"
 )
 
 // FuzzLoadConfig feeds arbitrary bytes to the loader: it must never panic, must
@@ -26,6 +27,16 @@ func FuzzLoadConfig(f *testing.F) {
 	}
 	for _, c := range badCases {
 		f.Add([]byte(c.yaml))
+	}
+	for _, c := range compatCases {
+		f.Add([]byte(c.yaml))
+	}
+	for name := range aodv2Files {
+		data, err := os.ReadFile(fixtures.Path("aodv2/tests/" + name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, _, err := Parse("fuzz.yaml", data)

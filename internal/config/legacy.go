@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/errno"
 )
 
 // The AODv2 2025 form: `watcher: actions: [...]` lists default actions and
@@ -62,25 +63,33 @@ func (d *decoder) legacy(top *fields, at field) Anomalies {
 		return a
 	}
 	am := d.mapping(af.key, af.val, af.path, nil)
-	firstOf := map[section]field{}
+	// AODv2 2025 kept one handler and one action list per anomaly type, the last
+	// in the file: an earlier entry of the same protocol and type did nothing.
+	secs := map[string]section{}
+	lastOf := map[section]string{}
+	for _, name := range am.order {
+		if sec, ok := d.legacySection(am.byName[name]); ok {
+			secs[name], lastOf[sec] = sec, name
+		}
+	}
 	for _, name := range am.order {
 		f := am.byName[name]
-		sec, ok := d.legacySection(f)
+		sec, ok := secs[name]
 		if !ok {
 			continue
 		}
-		if prev, dup := firstOf[sec]; dup {
-			d.errorf(f.key, f.path, "a second %s anomaly (the first is %q on line %d); allowed: one anomaly per protocol and type", sec, strings.TrimPrefix(prev.path, af.path+"."), prev.key.Line)
+		if last := lastOf[sec]; last != name {
+			d.warnf(f.key, f.path, "ignored: a later %s anomaly, %q on line %d, replaces it, as in AODv2, which kept the last of each type", sec, last, am.byName[last].key.Line)
 			continue
 		}
-		firstOf[sec] = f
 		p := a.protocol(sec.proto)
 		if sec.typ == anomaly.TypeError {
 			p.Error = d.legacyError(sec, f)
 		} else {
 			d.anomaly(sec, f, p)
 		}
-		if !hasKey(f.val, "actions") {
+		if !hasKey(f.val, "actions") && len(defaults) > 0 {
+			d.warnf(f.key, f.path, "no actions: AODv2 ran none for this anomaly (watcher.actions only listed those available); aod runs watcher.actions: %s", strings.Join(namesOf(defaults), ", "))
 			switch sec.typ {
 			case anomaly.TypeLatency:
 				p.Latency.Actions = slices.Clone(defaults)
@@ -90,6 +99,15 @@ func (d *decoder) legacy(top *fields, at field) Anomalies {
 		}
 	}
 	return a
+}
+
+// namesOf lists the names of actions.
+func namesOf(actions []Action) []string {
+	names := make([]string, len(actions))
+	for i, a := range actions {
+		names[i] = a.Name
+	}
+	return names
 }
 
 // legacySection reads an entry's type: and tool: to find which protocol and anomaly
@@ -109,7 +127,7 @@ func (d *decoder) legacySection(f field) (section, bool) {
 	if !ok {
 		return section{}, false
 	}
-	typ, ok := legacyTypes[strings.ToLower(s)]
+	typ, ok := legacyTypes[foldName(s)]
 	if !ok {
 		d.badHint(tf.val, tf.path, "unknown anomaly type", suggest(s, seqOf([]string{"Latency", "Error"})), legacyTypesAllowed)
 		return section{}, false
@@ -137,22 +155,29 @@ func (d *decoder) legacySection(f field) (section, bool) {
 			return sec, true
 		}
 	}
-	d.badHint(toolF.val, toolF.path, "unknown tool for a "+s+" anomaly", suggest(tool, seqOf(known)), allowed)
+	// AODv2 2025 did not check the tool: it started none for a name it did not know
+	// (logging "No command builder defined"), so the anomaly never fired.
+	hint := ""
+	if h := suggest(tool, seqOf(known)); h != "" {
+		hint = fmt.Sprintf(" (did you mean %q?)", h)
+	}
+	d.warnf(toolF.val, toolF.path, "unknown tool for a %s anomaly: got %s%s; AODv2 started no tool for it, so the anomaly never fired, and aod skips it; known: %s", s, describe(toolF.val), hint, allowed)
 	return section{}, false
 }
 
-// lookupKey finds key in a mapping node without checking the rest of it.
-func lookupKey(n *yaml.Node, key string) (field, bool) {
+// lookupKey finds key in a mapping node without checking the rest of it; of a key
+// given twice it returns the last, the one mapping keeps.
+func lookupKey(n *yaml.Node, key string) (f field, ok bool) {
 	v := deref(n)
 	if v == nil || v.Kind != yaml.MappingNode {
 		return field{}, false
 	}
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		if k := deref(v.Content[i]); k.Kind == yaml.ScalarNode && k.Value == key {
-			return field{key: v.Content[i], val: v.Content[i+1]}, true
+			f, ok = field{key: v.Content[i], val: v.Content[i+1]}, true
 		}
 	}
-	return field{}, false
+	return f, ok
 }
 
 func hasKey(n *yaml.Node, key string) bool {
@@ -160,36 +185,56 @@ func hasKey(n *yaml.Node, key string) bool {
 	return ok
 }
 
-// legacyError translates a 2025 error anomaly: its mode and track_codes become the
-// single rule of the legacy 2026 form.
+// legacyError translates a 2025 error anomaly into the single rule of the legacy
+// 2026 form, with the meaning AODv2 gave it: mode trackonly counts the errnos of
+// track_codes; mode all (AODv2's default, and what it made of any other mode) and
+// excludeonly count every errno but those of exclude_codes.
 func (d *decoder) legacyError(sec section, f field) *ErrorAnomaly {
-	m := d.mapping(f.key, f.val, f.path, legacyErrorKeys)
+	m := d.anomalyKeys(sec, f, legacyErrorKeys)
 	errs := len(d.errs)
 	e := &ErrorAnomaly{Tool: d.tool(sec, m), Legacy: true}
-	r := ErrorRule{Name: LegacyRuleName}
-	mode := ModeTrackOnly
+	r := ErrorRule{Name: LegacyRuleName, AcceptableCount: d.acceptableCount(sec, m)}
+	track, hasTrack := m.get("track_codes")
+	exclude, hasExclude := m.get("exclude_codes")
+	mode := ModeAll
 	if g, ok := m.get("mode"); ok {
-		if s, ok := d.enum(g, modes...); ok {
-			mode = Mode(s)
-		}
-		if mode == ModeExcludeOnly {
-			d.errorf(g.val, g.path, "mode excludeonly has no equivalent: aod error rules list the errors to track, not those to ignore: got excludeonly; allowed: trackonly with track_codes, or all with track_commands")
-		}
+		mode = d.mode(sec, g, mode)
+	} else if hasTrack && !isEmptyList(track.val) {
+		// A file that lists the codes to track means trackonly: AODv2 counted every
+		// error instead.
+		d.warnf(track.key, track.path, "AODv2 ignored track_codes without a mode, as its default mode all counts every error; aod reads mode trackonly and counts these errors only")
+		mode = ModeTrackOnly
 	}
-	if g, ok := m.get("exclude_codes"); ok && !isNull(g.val) {
-		d.errorf(g.key, g.path, "exclude_codes has no equivalent: aod error rules list the errors to track: got %s; allowed: track_codes with mode trackonly", describe(g.val))
+	if hasTrack && mode != ModeTrackOnly && !isEmptyList(track.val) {
+		d.warnf(track.key, track.path, "ignored in mode %s, which counts every error not in exclude_codes, as AODv2 did: got %s", mode, describe(track.val))
 	}
-	if g, ok := d.required(m, "acceptable_count", countSpec.allowed()); ok {
-		r.AcceptableCount, _ = d.integer(g, countSpec)
+	if hasExclude && mode == ModeTrackOnly && !isEmptyList(exclude.val) {
+		d.warnf(exclude.key, exclude.path, "ignored in mode trackonly, which counts the errors of track_codes only, as AODv2 did: got %s", describe(exclude.val))
+		hasExclude = false
+	}
+	var tracked, excluded []string
+	if hasTrack {
+		tracked = d.names(track, "error", func(f field) (string, bool) { return d.errorName(sec, f) })
+	}
+	if hasExclude {
+		excluded = d.names(exclude, "error", func(g field) (string, bool) {
+			name, ok := d.errorName(sec, g)
+			if ok && mode == ModeAll && slices.Contains(tracked, name) {
+				d.errorf(g.val, g.path, "%s is also in track_codes: got it in both; allowed: an error in track_codes or in exclude_codes, not both", name)
+				return "", false
+			}
+			return name, ok
+		})
+	}
+	if mode == ModeTrackOnly {
+		r.TrackErrors = tracked
+	} else {
+		r.TrackErrors = everyErrnoBut(excluded)
 	}
 	if g, ok := m.get("track_commands"); ok {
 		r.TrackCommands = d.names(g, "command", func(f field) (string, bool) { return d.command(sec, f) })
-	}
-	if g, ok := m.get("track_codes"); ok {
-		if mode == ModeAll && !isNull(g.val) {
-			d.errorf(g.key, g.path, "not used in mode all, which counts every error: got %s; allowed: mode trackonly with track_codes", describe(g.val))
-		} else {
-			r.TrackErrors = d.names(g, "error", func(f field) (string, bool) { return d.errorName(sec, f) })
+		if len(r.TrackCommands) > 0 {
+			d.warnf(g.key, g.path, "AODv2 did not use track_commands in a 2025 error anomaly and counted the errors of every command; aod counts the errors of these commands only")
 		}
 	}
 	if len(d.errs) == errs && len(r.TrackCommands) == 0 && len(r.TrackErrors) == 0 {
@@ -201,6 +246,21 @@ func (d *decoder) legacyError(sec section, f field) *ErrorAnomaly {
 	e.Rules = []ErrorRule{r}
 	return e
 }
+
+// everyErrnoBut lists the name of every errno value but those of excluded, in value
+// order: AODv2 2025's "every error" was its list of every errno.
+func everyErrnoBut(excluded []string) []string {
+	var out []string
+	for e := int32(1); e < maxErrno; e++ {
+		if n := errno.Name(e); n != "" && !slices.Contains(excluded, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// maxErrno bounds errno values (the kernel's MAX_ERRNO is 4095).
+const maxErrno = 4096
 
 // Migrate rewrites a file in the AODv2 2025 form into the 2026 form: watcher: and
 // guardian: become anomalies: (where guardian: was), audit: is dropped, and every other

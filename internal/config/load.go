@@ -26,7 +26,7 @@ var (
 		"watcher", "guardian", "audit",
 		"telemetry", "detection", "collection", "bundle",
 	}
-	cleanupKeys    = []string{"cleanup_interval_sec", "max_log_age_days", "max_total_log_size_mb"}
+	cleanupKeys    = []string{"cleanup_interval_sec", "max_log_age_days", "max_total_log_size_mb", "aod_output_dir"}
 	telemetryKeys  = []string{"otlp", "prometheus"}
 	otlpKeys       = []string{"endpoint", "protocol", "headers", "compression", "timeout_sec", "export_interval_sec", "tls"}
 	tlsKeys        = []string{"insecure", "ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
@@ -39,12 +39,12 @@ var (
 
 // Ranges of the settings. Counts share the detector's bound on acceptable_count.
 var (
-	watchIntervalSpec = seconds.in(0.001, 86400, false)
+	watchIntervalSpec = seconds.in(0.001, 86400, false).fromAODv2()
 	countSpec         = numSpec{min: 1, max: 1 << 20, integer: true}
-	thresholdSpec     = millis.in(0.001, 3_600_000, false)
-	cleanupEverySpec  = seconds.in(1, 86400, false)
-	maxAgeSpec        = days.in(0.001, 3650, false)
-	maxSizeSpec       = mebi.in(0.001, 1<<20, false)
+	thresholdSpec     = millis.in(0, 3_600_000, false).fromAODv2()
+	cleanupEverySpec  = seconds.in(0.001, 86400, false).fromAODv2()
+	maxAgeSpec        = days.in(0.001, 3650, false).fromAODv2()
+	maxSizeSpec       = mebi.in(0.001, 1<<20, false).fromAODv2()
 	exportTimeoutSpec = seconds.in(0.001, 600, false)
 	exportEverySpec   = seconds.in(1, 86400, false)
 	cooldownSpec      = seconds.in(0, 86400, false)
@@ -208,7 +208,7 @@ func syntaxError(name string, err error) error {
 func (d *decoder) document(root *yaml.Node) *Config {
 	cfg := Defaults()
 	top := d.mapping(root, root, "", topKeys)
-	d.setDuration(top, "watch_interval_sec", watchIntervalSpec, &cfg.WatchInterval)
+	setAODv2(d, top, "watch_interval_sec", watchIntervalSpec, watchIntervalLow, &cfg.WatchInterval)
 	if f, ok := top.get("aod_output_dir"); ok {
 		if dir, ok := d.absPath(f); ok {
 			cfg.OutputDir = dir
@@ -236,9 +236,10 @@ func (d *decoder) document(root *yaml.Node) *Config {
 
 	if f, ok := top.get("cleanup"); ok {
 		m := d.mapping(f.key, f.val, f.path, cleanupKeys)
-		d.setDuration(m, "cleanup_interval_sec", cleanupEverySpec, &cfg.Cleanup.Interval)
-		d.setDuration(m, "max_log_age_days", maxAgeSpec, &cfg.Cleanup.MaxAge)
-		d.setBytes(m, "max_total_log_size_mb", maxSizeSpec, &cfg.Cleanup.MaxTotalSize)
+		setAODv2(d, m, "cleanup_interval_sec", cleanupEverySpec, cleanupEveryLow, &cfg.Cleanup.Interval)
+		setAODv2(d, m, "max_log_age_days", maxAgeSpec, maxAgeLow, &cfg.Cleanup.MaxAge)
+		setAODv2(d, m, "max_total_log_size_mb", maxSizeSpec, maxSizeLow, &cfg.Cleanup.MaxTotalSize)
+		d.cleanupOutputDir(m, cfg.OutputDir)
 	}
 	if f, ok := top.get("telemetry"); ok {
 		d.telemetry(f, &cfg.Telemetry)

@@ -3,8 +3,8 @@ package smb
 import "github.com/linuxdiag/aod/internal/proto"
 
 // NumCommands is the number of SMB2 command codes: SMB2_NEGOTIATE (0) to
-// SMB2_OPLOCK_BREAK (18).
-const NumCommands = 19
+// SMB2_SERVER_TO_CLIENT_NOTIFICATION (19).
+const NumCommands = 20
 
 // SMB2 command codes (MS-SMB2 2.2.1), as carried in the cmd field of the cifs
 // smb3_cmd_* tracepoints.
@@ -28,6 +28,9 @@ const (
 	QueryInfo      uint16 = 16
 	SetInfo        uint16 = 17
 	OplockBreak    uint16 = 18
+	// ServerToClientNotification (SMB 3.1.1) is sent by the server unasked; AODv2
+	// named it, so files that name it load.
+	ServerToClientNotification uint16 = 19
 )
 
 // Table is SMB's entry in the protocol registry: SMB2 command names, NTSTATUS names,
@@ -39,7 +42,7 @@ var Table = &proto.Table{
 		"SMB2_TREE_DISCONNECT", "SMB2_CREATE", "SMB2_CLOSE", "SMB2_FLUSH", "SMB2_READ",
 		"SMB2_WRITE", "SMB2_LOCK", "SMB2_IOCTL", "SMB2_CANCEL", "SMB2_ECHO",
 		"SMB2_QUERY_DIRECTORY", "SMB2_CHANGE_NOTIFY", "SMB2_QUERY_INFO", "SMB2_SET_INFO",
-		"SMB2_OPLOCK_BREAK",
+		"SMB2_OPLOCK_BREAK", "SMB2_SERVER_TO_CLIENT_NOTIFICATION",
 	},
 	CommandPrefix:        "SMB2_",
 	UnknownCommandPrefix: "SMB2_CMD_",

@@ -13,7 +13,7 @@ import (
 
 func TestCommandTable(t *testing.T) {
 	want := map[uint16]string{0: "SMB2_NEGOTIATE", 5: "SMB2_CREATE", 8: "SMB2_READ", 9: "SMB2_WRITE",
-		14: "SMB2_QUERY_DIRECTORY", 18: "SMB2_OPLOCK_BREAK"}
+		14: "SMB2_QUERY_DIRECTORY", 18: "SMB2_OPLOCK_BREAK", 19: "SMB2_SERVER_TO_CLIENT_NOTIFICATION"}
 	for code, name := range want {
 		if got := Table.CommandName(code); got != name {
 			t.Errorf("CommandName(%d) = %q, want %q", code, got, name)
@@ -37,8 +37,8 @@ func TestCommandTable(t *testing.T) {
 	if got := Table.CommandName(NumCommands); got != "" {
 		t.Errorf("CommandName(%d) = %q, want empty", NumCommands, got)
 	}
-	if got := Command(NumCommands).String(); got != "SMB2_CMD_19" {
-		t.Errorf("Command(%d).String() = %q, want SMB2_CMD_19", NumCommands, got)
+	if got := Command(NumCommands).String(); got != "SMB2_CMD_20" {
+		t.Errorf("Command(%d).String() = %q, want SMB2_CMD_20", NumCommands, got)
 	}
 	for _, bad := range []string{"", "SMB2_", "smb2_read", "read", "SMB2_WRTE", "SMB3_READ", "SMB2_SMB2_READ"} {
 		if code, ok := Table.LookupCommand(bad); ok {
