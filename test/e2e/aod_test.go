@@ -108,8 +108,9 @@ func set(t *testing.T, m map[string]any, value any, path ...string) {
 
 // agentRun is what the agent left in a scenario's folder.
 type agentRun struct {
-	metrics map[string]map[string]*dto.MetricFamily // by snapshot name ("final", ...)
-	bundles []bundle                                // the anomalies' bundles
+	metrics  map[string]map[string]*dto.MetricFamily // by snapshot name ("final", ...)
+	bundles  []bundle                                // the anomalies' bundles
+	shutdown []bundle                                // what it wrote as it stopped (bundle.shutdown_dump)
 }
 
 type bundle struct {
@@ -154,11 +155,30 @@ func loadAgent(t *testing.T, dir string) *agentRun {
 			continue
 		}
 		if b.manifest.Anomaly.Type == anomaly.TypeShutdown {
-			continue // the bundle aod writes as it stops (bundle.shutdown_dump), not an anomaly's
+			a.shutdown = append(a.shutdown, b)
+			continue
 		}
 		a.bundles = append(a.bundles, b)
 	}
 	return a
+}
+
+// checkShutdownBundle: the agent stopped by SIGTERM wrote one shutdown bundle, as AODv2
+// does, holding the kernel's Stats as the client left them and the requests in flight.
+func checkShutdownBundle(t *testing.T, a *agentRun) {
+	if len(a.shutdown) != 1 {
+		t.Errorf("aod wrote %d shutdown bundles as it stopped, want 1", len(a.shutdown))
+		return
+	}
+	b := a.shutdown[0]
+	for _, m := range []string{"cifsstats.log", "debug_data.log", "inflight.jsonl"} {
+		if _, ok := b.members[m]; !ok {
+			t.Errorf("shutdown bundle %s has no %s", b.name, m)
+		}
+	}
+	if stats := b.members["cifsstats.log"]; !bytes.Contains(stats, []byte("SMBs:")) {
+		t.Errorf("shutdown bundle %s: cifsstats.log is not the kernel's Stats: %.200q", b.name, stats)
+	}
 }
 
 // readBundle extracts a tar.zst bundle in memory: one top directory named like the file.

@@ -113,6 +113,7 @@ func TestE2E(t *testing.T) {
 						return
 					}
 					checkAgentCounts(t, s, a)
+					checkShutdownBundle(t, a)
 					c.agent(t, s, a)
 				})
 			}

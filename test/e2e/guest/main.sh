@@ -101,8 +101,10 @@ for scenario in "${scenarios[@]}"; do
 	# shellcheck disable=SC1090 # one of scenario-*.sh
 	(set -e; . "/host/guest/scenario-$scenario.sh")
 	rc=$?
-	aod_stop
+	# The probe stops first: the agent's shutdown bundle (smbinfo) sends requests of its own
+	# after the scenario's trace has ended.
 	bg_stop probe
+	aod_stop
 	echo "$rc" >"$dir/exit"
 	echo "scenario_${scenario}_s $(awk -v a="$start" -v b="$(now)" 'BEGIN{printf "%.2f", b-a}')" >>"$out/timing"
 	dmesg >"$dir/dmesg"
