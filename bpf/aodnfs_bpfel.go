@@ -59,6 +59,7 @@ type aodnfsThreshold struct {
 const (
 	aodnfsMapCounters             = "counters"
 	aodnfsMapEvents               = "events"
+	aodnfsMapNfs4Codes            = "nfs4_codes"
 	aodnfsMapNfsConfig            = "nfs_config"
 	aodnfsMapNfsErrors            = "nfs_errors"
 	aodnfsMapNfsHistograms        = "nfs_histograms"
@@ -131,6 +132,7 @@ type aodnfsProgramSpecs struct {
 type aodnfsMapSpecs struct {
 	Counters           *ebpf.MapSpec `ebpf:"counters"`
 	Events             *ebpf.MapSpec `ebpf:"events"`
+	Nfs4Codes          *ebpf.MapSpec `ebpf:"nfs4_codes"`
 	NfsConfig          *ebpf.MapSpec `ebpf:"nfs_config"`
 	NfsErrors          *ebpf.MapSpec `ebpf:"nfs_errors"`
 	NfsHistograms      *ebpf.MapSpec `ebpf:"nfs_histograms"`
@@ -173,6 +175,7 @@ func (o *aodnfsObjects) Close() error {
 type aodnfsMaps struct {
 	Counters           *ebpf.Map `ebpf:"counters"`
 	Events             *ebpf.Map `ebpf:"events"`
+	Nfs4Codes          *ebpf.Map `ebpf:"nfs4_codes"`
 	NfsConfig          *ebpf.Map `ebpf:"nfs_config"`
 	NfsErrors          *ebpf.Map `ebpf:"nfs_errors"`
 	NfsHistograms      *ebpf.Map `ebpf:"nfs_histograms"`
@@ -187,6 +190,7 @@ func (m *aodnfsMaps) Close() error {
 	return _AodnfsClose(
 		m.Counters,
 		m.Events,
+		m.Nfs4Codes,
 		m.NfsConfig,
 		m.NfsErrors,
 		m.NfsHistograms,

@@ -102,3 +102,11 @@ func EncodeEvent(dst []byte, ev *event.Event) []byte {
 	copy(raw[offServer:], ev.Server[:])
 	return raw
 }
+
+// SplitNFSMessageID splits the MessageID of an NFS record (struct event's mid, packed
+// by nfs.c): the RPC's xid (host order, as the sunrpc trace prints it), its RPC
+// version (3, 4), the retransmissions it took (capped at 255) and the major timeouts
+// it met (capped at 65535).
+func SplitNFSMessageID(mid uint64) (xid uint32, version, retransmissions uint8, timeouts uint16) {
+	return uint32(mid), uint8(mid >> 32), uint8(mid >> 40), uint16(mid >> 48)
+}

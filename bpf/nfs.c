@@ -117,6 +117,16 @@ struct {
 	__type(value, struct config);
 } nfs_config SEC(".maps");
 
+/* NFSv4 client procedure index -> procedure code. Kernels number their procedures
+ * differently (7.3 inserted ZERO_RANGE after DEALLOCATE): the loader writes the
+ * running kernel's translation, the identity for 6.1 and 6.12. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AOD_NFS_V3_BASE);
+	__type(key, __u32);
+	__type(value, __u16);
+} nfs4_codes SEC(".maps");
+
 /* Task address -> the NFS status its reply failed with, until its rpc_stats_latency.
  * LRU: a status whose RPC still succeeded (the client handled it) is never taken,
  * and ages out. */
@@ -139,9 +149,13 @@ static const struct nfs_hist_val zero_nfs_hist;
  * (AOD_NFS_*). */
 static __always_inline __u16 nfs_command(__u32 prog, __u32 vers, __u32 idx)
 {
+	__u16 *code;
+
 	if (prog == AOD_RPC_PROG_NFS) {
-		if (vers == 4 && idx < AOD_NFS_V3_BASE)
-			return idx;
+		if (vers == 4 && idx < AOD_NFS_V3_BASE) {
+			code = bpf_map_lookup_elem(&nfs4_codes, &idx);
+			return code ? *code : AOD_NFS_OTHER;
+		}
 		if (vers == 3 && idx < AOD_NFS_ACL3_BASE - AOD_NFS_V3_BASE)
 			return AOD_NFS_V3_BASE + idx;
 	} else if (vers == 3 && idx < AOD_NFS_OTHER - AOD_NFS_ACL3_BASE) {

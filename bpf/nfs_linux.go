@@ -1,0 +1,275 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/linuxdiag/aod/internal/nfs"
+	"github.com/linuxdiag/aod/internal/proto"
+)
+
+// NFSOptions tunes LoadNFS. Zero fields take the defaults.
+type NFSOptions struct {
+	// KernelTypes, when set, is the BTF the programs' structure reads (rpc_task,
+	// rpc_clnt, ...) are relocated against instead of the running kernel's vmlinux and
+	// modules: the tests use a Debian kernel's (testdata/kernel-*/nfs/sunrpc.btf).
+	KernelTypes *btf.Spec
+	// HistogramEntries bounds the (RPC client, procedure, status) histograms, about
+	// 1 KiB per possible CPU each (default: the SMB probes' Options.HistogramEntries).
+	HistogramEntries uint32
+	// ErrorEntries bounds the (RPC client, procedure, status) error counters (default:
+	// the SMB probes' Options.ErrorEntries).
+	ErrorEntries uint32
+}
+
+// NFSProbes are the NFS client programs (nfs.c) and their maps, writing to the ring
+// and counters of the Probes that loaded them (Probes.LoadNFS): an NFS record is a
+// ring record with Protocol proto.NFS, an NFS loss counts in Probes.Counters. Methods
+// are safe for concurrent use.
+type NFSProbes struct {
+	objs aodnfsObjects
+	ncpu int
+
+	attachMu sync.Mutex // guards links
+	links    []link.Link
+
+	mu       sync.Mutex // guards the scratch buffers
+	histKeys []aodnfsNfsKey
+	histVals []aodnfsNfsHistVal
+	errKeys  []aodnfsNfsKey
+	errVals  []uint64
+}
+
+// nfsTracepoints are the tracepoints of the NFS programs, in attach order: the RPC
+// completion (required), then the failures without a request, then the NFS status
+// of a failed reply (nfs module: NFSv3; nfsv4 module: NFSv4).
+var nfsTracepoints = [...]struct {
+	name, module string
+	required     bool
+}{
+	{"rpc_stats_latency", "sunrpc", true},
+	{"rpc_call_rpcerror", "sunrpc", false},
+	{"nfs_xdr_status", "nfs", false},
+	{"nfs4_xdr_status", "nfsv4", false},
+}
+
+// LoadNFS loads the NFS client programs through the verifier onto p's ring, counters
+// and wake-up policy. Their structure reads are relocated (CO-RE) against
+// opts.KernelTypes or the running kernel's BTF, which on Debian 6.1 and 6.12 has the
+// sunrpc structures in vmlinux itself, so loading does not wait for the module;
+// Attach does. Nothing is attached yet.
+func (p *Probes) LoadNFS(opts NFSOptions) (*NFSProbes, error) {
+	if opts.HistogramEntries == 0 {
+		opts.HistogramEntries = p.opts.HistogramEntries
+	}
+	if opts.ErrorEntries == 0 {
+		opts.ErrorEntries = p.opts.ErrorEntries
+	}
+	spec, err := loadAodnfs()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: %w", err)
+	}
+	spec.Maps[aodnfsMapNfsHistograms].MaxEntries = opts.HistogramEntries
+	spec.Maps[aodnfsMapNfsErrors].MaxEntries = opts.ErrorEntries
+	spec.Maps[aodnfsMapEvents].MaxEntries = p.opts.RingBytes
+	if err := spec.Variables[aodnfsVarWakeupEvery].Set(p.opts.WakeupEvery); err != nil {
+		return nil, fmt.Errorf("bpf: set wakeup_every: %w", err)
+	}
+	m := &p.objs.aodMaps
+	n := &NFSProbes{ncpu: p.ncpu}
+	err = spec.LoadAndAssign(&n.objs, &ebpf.CollectionOptions{
+		MapReplacements: map[string]*ebpf.Map{
+			aodnfsMapCounters:  m.Counters,
+			aodnfsMapEvents:    m.Events,
+			aodnfsMapWakeupSeq: m.WakeupSeq,
+		},
+		Programs: ebpf.ProgramOptions{KernelTypes: opts.KernelTypes},
+	})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("bpf: the verifier rejected the NFS probes: %+v", ve)
+		}
+		return nil, fmt.Errorf("bpf: load the NFS probes (they need BTF for the sunrpc structures): %w", err)
+	}
+	identity := make([]uint16, nfs.V3Base)
+	for i := range identity {
+		identity[i] = uint16(i)
+	}
+	if err := n.SetV4Procedures(identity); err != nil {
+		n.objs.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// SetV4Procedures sets how the running kernel's NFSv4 client procedure indexes (the
+// rpc_procinfo p_statidx) map to procedure codes: codes[i] is the code of index i,
+// as nfs.Canonical gives it from the kernel's order (the per-op list of an NFSv4 mount
+// in /proc/self/mountstats); indexes past codes map to nfs.Other. LoadNFS starts with
+// the order of Linux 6.1 and 6.12, where index and code are equal. Kernels that
+// inserted procedures (7.3: ZERO_RANGE at 57) need their order set, or their RPCs
+// from that index on are named as their neighbours.
+func (n *NFSProbes) SetV4Procedures(codes []uint16) error {
+	if len(codes) > int(nfs.V3Base) {
+		return fmt.Errorf("bpf: %d NFSv4 procedures, more than the %d the probes map", len(codes), nfs.V3Base)
+	}
+	for i := range nfs.V3Base {
+		code := nfs.Other
+		if int(i) < len(codes) {
+			code = codes[i]
+		}
+		if err := n.objs.Nfs4Codes.Put(uint32(i), code); err != nil {
+			return fmt.Errorf("bpf: set NFSv4 procedure %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Attach attaches every NFS program whose tracepoint exists now and reports each.
+// The tracepoints are in the sunrpc, nfs and nfsv4 modules, which load with the
+// first mount (or nfsd): a caller attaches again, after Detach, once they are loaded.
+// It fails, leaving nothing attached, when rpc_stats_latency cannot be attached.
+func (n *NFSProbes) Attach() ([]TracepointStatus, error) {
+	n.attachMu.Lock()
+	defer n.attachMu.Unlock()
+	if len(n.links) > 0 {
+		return nil, errors.New("bpf: NFS probes already attached")
+	}
+	progs := [...]*ebpf.Program{n.objs.AodRpcStats, n.objs.AodRpcError, n.objs.AodNfsXdrStatus, n.objs.AodNfs4XdrStatus}
+	report := make([]TracepointStatus, len(nfsTracepoints))
+	var links []link.Link
+	for i, tp := range nfsTracepoints {
+		report[i] = TracepointStatus{Name: tp.name, Required: tp.required}
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: progs[i]})
+		if err != nil {
+			report[i].Err = fmt.Errorf("%w (module %s)", describeAttachError(err), tp.module)
+			if tp.required {
+				closeLinks(links)
+				return report, fmt.Errorf("bpf: attach %s: %w", tp.name, report[i].Err)
+			}
+			continue
+		}
+		report[i].Attached = true
+		links = append(links, l)
+	}
+	n.links = links
+	return report, nil
+}
+
+// Detach detaches every NFS program; the maps keep their contents.
+func (n *NFSProbes) Detach() {
+	n.attachMu.Lock()
+	defer n.attachMu.Unlock()
+	closeLinks(n.links)
+	n.links = nil
+}
+
+// Close detaches the programs and releases them and the NFS maps (not the ring or
+// counters, which belong to the Probes).
+func (n *NFSProbes) Close() error {
+	n.Detach()
+	return n.objs.Close()
+}
+
+// SetThresholds replaces the per-procedure latency thresholds, indexed by NFS
+// procedure code (internal/nfs); the change applies to the next RPC.
+func (n *NFSProbes) SetThresholds(t *[proto.MaxCommands]Threshold) error {
+	for code, th := range t {
+		if th.Latency < 0 {
+			return fmt.Errorf("bpf: negative threshold %v for %s", th.Latency, proto.Command{Protocol: proto.NFS, Code: uint16(code)})
+		}
+	}
+	for code, th := range t {
+		v := aodnfsThreshold{Ns: uint64(th.Latency)}
+		if th.Tracked {
+			v.Enabled = 1
+		}
+		if err := n.objs.NfsThresholds.Put(uint32(code), &v); err != nil {
+			return fmt.Errorf("bpf: set threshold of %s: %w", proto.Command{Protocol: proto.NFS, Code: uint16(code)}, err)
+		}
+	}
+	return nil
+}
+
+// SetErrorFilter replaces the set of failed RPCs that become error events; it
+// applies to the next RPC. Statuses are NFS statuses (NFS3ERR_*, NFS4ERR_*), Errnos
+// the positive errno of an RPC's task status; All selects every failure.
+func (n *NFSProbes) SetErrorFilter(f ErrorFilter) error {
+	return setErrorFilter(f, n.objs.NfsConfig, n.objs.NfsTrackedStatuses, n.objs.NfsTrackedErrnos)
+}
+
+// NFSHistogramSample is one (RPC client, procedure, status) histogram:
+// SessionID is the RPC client id, Command the NFS procedure code, Status the NFS
+// status or, for failures without one, the task's status (-errno) as a uint32; 0:
+// succeeded. Retransmissions and Timeouts are the transport's for those RPCs, as
+// /proc/self/mountstats counts them per operation.
+type NFSHistogramSample struct {
+	HistogramSample
+	Retransmissions uint64
+	Timeouts        uint64
+}
+
+// Histograms appends to dst[:0] one sample per (RPC client, procedure, status),
+// summed over CPUs and cumulative since load.
+func (n *NFSProbes) Histograms(dst []NFSHistogramSample) ([]NFSHistogramSample, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	dst = dst[:0]
+	err := forEachBatch(n.objs.NfsHistograms, &n.histKeys, &n.histVals, n.ncpu,
+		func(k *aodnfsNfsKey, perCPU []aodnfsNfsHistVal) {
+			dst = append(dst, NFSHistogramSample{HistogramSample: HistogramSample{Protocol: proto.NFS}})
+			s := &dst[len(dst)-1]
+			s.Command, s.SessionID, s.Status = k.Command, uint64(k.ClientId), k.Status
+			for c := range perCPU {
+				v := &perCPU[c]
+				s.addSlots(&v.Hist.Slots, v.Hist.SumNs)
+				s.Retransmissions += v.Retransmissions
+				s.Timeouts += v.Timeouts
+			}
+			s.total()
+		})
+	if err != nil {
+		return dst, fmt.Errorf("bpf: read NFS histograms: %w", err)
+	}
+	return dst, nil
+}
+
+// Errors appends to dst[:0] one sample per (RPC client, procedure, status) failure
+// count, summed over CPUs and cumulative; SessionID is the RPC client id.
+func (n *NFSProbes) Errors(dst []ErrorSample) ([]ErrorSample, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	dst = dst[:0]
+	err := forEachBatch(n.objs.NfsErrors, &n.errKeys, &n.errVals, n.ncpu,
+		func(k *aodnfsNfsKey, perCPU []uint64) {
+			s := ErrorSample{Protocol: proto.NFS, Command: k.Command, SessionID: uint64(k.ClientId), Status: k.Status}
+			for _, c := range perCPU {
+				s.Count += c
+			}
+			dst = append(dst, s)
+		})
+	if err != nil {
+		return dst, fmt.Errorf("bpf: read NFS errors: %w", err)
+	}
+	return dst, nil
+}
+
+// ProgramStats returns each NFS program's kernel statistics by name (aod_rpc_stats,
+// aod_rpc_error, aod_nfs_xdr_status, aod_nfs4_xdr_status); see Probes.ProgramStats.
+func (n *NFSProbes) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
+	o := &n.objs
+	return programStats(map[string]*ebpf.Program{
+		aodnfsProgAodRpcStats:      o.AodRpcStats,
+		aodnfsProgAodRpcError:      o.AodRpcError,
+		aodnfsProgAodNfsXdrStatus:  o.AodNfsXdrStatus,
+		aodnfsProgAodNfs4XdrStatus: o.AodNfs4XdrStatus,
+	})
+}
