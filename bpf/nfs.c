@@ -172,14 +172,14 @@ struct rpc_work {
 
 /*
  * record_rpc measures one completed NFS RPC: task is the kernel's rpc_task, rc its
- * status (< 0: failed), latency_ns the kernel's execute time, work what the
- * transport did for it. Only the fields every RPC needs are read before the filter;
+ * status (< 0: failed), now the completion time, latency_ns how long before it the
+ * task started, work what the transport did for it. Only the fields every RPC needs are read before the filter;
  * the rest only for a record that crosses the ring.
  */
-static __always_inline int record_rpc(const struct rpc_task *task, __s32 rc, __u64 latency_ns,
+static __always_inline int record_rpc(const struct rpc_task *task, __s32 rc, __u64 now, __u64 latency_ns,
 				      const struct rpc_work *work)
 {
-	__u64 now = bpf_ktime_get_ns(), tkey = (__u64)task, pid_tgid;
+	__u64 tkey = (__u64)task, pid_tgid;
 	const struct rpc_clnt *clnt = BPF_CORE_READ(task, tk_client);
 	struct nfs_key key = {};
 	struct nfs_reply_status *rs;
@@ -266,7 +266,7 @@ int aod_rpc_stats(struct bpf_raw_tracepoint_args *ctx)
 
 	work.retransmissions = ntrans > 1 ? ntrans - 1 : 0;
 	work.timeouts = BPF_CORE_READ(task, tk_timeouts);
-	return record_rpc(task, BPF_CORE_READ(task, tk_status), execute > 0 ? execute : 0, &work);
+	return record_rpc(task, BPF_CORE_READ(task, tk_status), bpf_ktime_get_ns(), execute > 0 ? execute : 0, &work);
 }
 
 SEC("raw_tp/rpc_call_rpcerror")
@@ -283,7 +283,7 @@ int aod_rpc_error(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	start = BPF_CORE_READ(task, tk_start);
 	now = bpf_ktime_get_ns();
-	return record_rpc(task, (__s32)ctx->args[1], start > 0 && now > (__u64)start ? now - start : 0, &work);
+	return record_rpc(task, (__s32)ctx->args[1], now, start > 0 && now > (__u64)start ? now - start : 0, &work);
 }
 
 /* note_reply_status keeps the NFS status of a reply being decoded for its task. */

@@ -5,12 +5,14 @@ package bpf_test
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/latencyhist"
 	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/proto"
@@ -165,4 +167,192 @@ func TestNFSSlowRPCRecord(t *testing.T) {
 			t.Errorf("async event %+v: want tgid 1, no thread, no name", evs)
 		}
 	})
+}
+
+// A failed reply's NFS status (nfs_xdr_status / nfs4_xdr_status, before the RPC
+// completes) is paired with the RPC by task and xid, as in the traces: NFSv3 RMDIR of
+// a non-empty directory (NOTEMPTY, tk_status -39) and NFSv4 LOOKUP of a missing name
+// (operation 15, NOENT, tk_status -2).
+func TestNFSFailureCarriesNFSStatus(t *testing.T) {
+	forEachNFSKernel(t, func(t *testing.T, h *bpftest.NFSHarness) {
+		h.SetNFSErrorFilter(bpf.ErrorFilter{Statuses: []uint32{66}})
+		// task:00000076@00000006 xid=0xf6b0c0e0 nfsv3 RMDIR error=-66 (NOTEMPTY), status=-39
+		rmdir := bpftest.RPC{Client: 6, Version: 3, Proc: 13, Xid: 0xf6b0c0e0, Status: -39, Latency: 2736 * time.Microsecond, Transmissions: 1}
+		h.XdrStatus(rmdir, 66, 0)
+		h.Stats(rmdir)
+		// task:00000075@00000004 xid=0xcc651803 error=-2 (ENOENT) operation=15, status=-2
+		lookup := bpftest.RPC{Slot: 1, Client: 4, Version: 4, Proc: 19, Xid: 0xcc651803, Status: -2, Latency: 2960 * time.Microsecond, Transmissions: 1}
+		h.XdrStatus(lookup, 2, 15)
+		h.Stats(lookup)
+
+		evs := h.Events()
+		if len(evs) != 1 {
+			t.Fatalf("%d events, want the tracked NOTEMPTY only: %+v", len(evs), evs)
+		}
+		if ev := evs[0]; ev.Kind != event.KindError || ev.Command != nfs.V3Rmdir || ev.Status != 66 || ev.Rc != -39 || ev.TreeID != 0 {
+			t.Errorf("event %+v: not the RMDIR failed with NOTEMPTY", ev)
+		}
+		hs := h.NFSHistograms()
+		nfsHist(t, hs, 6, nfs.V3Rmdir, 66)
+		nfsHist(t, hs, 4, nfs.V4Lookup, 2)
+		errs := h.NFSErrors()
+		slices.SortFunc(errs, func(a, b bpf.ErrorSample) int { return int(a.Command) - int(b.Command) })
+		want := []bpf.ErrorSample{
+			{Protocol: proto.NFS, Command: nfs.V4Lookup, SessionID: 4, Status: 2, Count: 1},
+			{Protocol: proto.NFS, Command: nfs.V3Rmdir, SessionID: 6, Status: 66, Count: 1},
+		}
+		if !slices.Equal(errs, want) {
+			t.Errorf("errors %+v, want %+v", errs, want)
+		}
+		// With every failure tracked, the LOOKUP's event names the operation.
+		h.SetNFSErrorFilter(bpf.ErrorFilter{All: true})
+		h.XdrStatus(lookup, 2, 15)
+		h.Stats(lookup)
+		if evs := h.Events(); len(evs) != 1 || evs[0].Status != 2 || evs[0].Rc != -2 || evs[0].TreeID != 15 || evs[0].Command != nfs.V4Lookup {
+			t.Errorf("events %+v: want the LOOKUP with NOENT from operation 15", evs)
+		}
+	})
+}
+
+// A status noted for a task whose RPC never completed with it (the reply of another
+// xid, or a task at a reused address) is not given to a later RPC: a transport failure
+// is counted by its errno, and the stale note is gone.
+func TestNFSStaleReplyStatusIsNotPaired(t *testing.T) {
+	forEachNFSKernel(t, func(t *testing.T, h *bpftest.NFSHarness) {
+		h.SetNFSErrorFilter(bpf.ErrorFilter{Errnos: []int32{5}, Statuses: []uint32{10013}})
+		h.XdrStatus(bpftest.RPC{Client: 4, Version: 4, Proc: 4, Xid: 0x100}, 10013, 18) // GRACE, never completed
+		// The same task address, another xid, fails at the RPC level with -EIO.
+		h.Stats(bpftest.RPC{Client: 4, Version: 4, Proc: 4, Xid: 0x101, Status: -5, Latency: time.Millisecond})
+		// And again: the note was dropped, so nothing pairs even with the old xid.
+		h.Stats(bpftest.RPC{Client: 4, Version: 4, Proc: 4, Xid: 0x100, Status: -5, Latency: time.Millisecond})
+		evs := h.Events()
+		if len(evs) != 2 {
+			t.Fatalf("%d events, want 2: %+v", len(evs), evs)
+		}
+		for _, ev := range evs {
+			if ev.Status != 0 || ev.Rc != -5 || ev.TreeID != 0 {
+				t.Errorf("event %+v: want an RPC-level EIO without NFS status", ev)
+			}
+		}
+		errs := h.NFSErrors()
+		if eio := uint32(0xfffffffb); len(errs) != 1 || errs[0].Status != eio || errs[0].Count != 2 || nfs.Status(eio).String() != "EIO" {
+			t.Errorf("errors %+v: want 2 under status -EIO (%s)", errs, nfs.Status(eio))
+		}
+		// A successful RPC never takes a note (the client handled the status itself).
+		h.XdrStatus(bpftest.RPC{Slot: 2, Client: 4, Version: 4, Proc: 4, Xid: 0x200}, 10013, 18)
+		h.Stats(bpftest.RPC{Slot: 2, Client: 4, Version: 4, Proc: 4, Xid: 0x200, Latency: time.Millisecond})
+		if hs := h.NFSHistograms(); len(hs) != 2 {
+			t.Errorf("histograms %+v: want the EIO one and one success", hs)
+		}
+	})
+}
+
+// An RPC that fails before it has a request slot (rpc_call_rpcerror without tk_rqstp)
+// never reaches rpc_stats_latency: it is measured from the task's start there. With a
+// request, rpc_call_rpcerror leaves it to rpc_stats_latency, so it counts once.
+func TestNFSErrorWithoutRequest(t *testing.T) {
+	forEachNFSKernel(t, func(t *testing.T, h *bpftest.NFSHarness) {
+		h.SetNFSErrorFilter(bpf.ErrorFilter{Errnos: []int32{110}})
+		withRequest := bpftest.RPC{Client: 5, Version: 3, Proc: 1, Status: -110, StartNs: h.Ago(time.Second)}
+		h.RPCError(withRequest)
+		if hs, evs := h.NFSHistograms(), h.Events(); len(hs) != 0 || len(evs) != 0 {
+			t.Fatalf("with a request: histograms %+v events %+v, want none (rpc_stats_latency counts it)", hs, evs)
+		}
+		noRequest := withRequest
+		noRequest.NoRequest = true
+		noRequest.StartNs = h.Ago(50 * time.Millisecond)
+		h.RPCError(noRequest)
+		after := h.Now()
+		evs := h.Events()
+		if len(evs) != 1 {
+			t.Fatalf("%d events, want 1", len(evs))
+		}
+		ev := evs[0]
+		lat := ev.EndNs - ev.StartNs
+		if ev.Rc != -110 || ev.Command != nfs.V3GetAttr || lat < uint64(50*time.Millisecond) || ev.EndNs > after ||
+			ev.StartNs != noRequest.StartNs {
+			t.Errorf("event %+v: want GETATTR ETIMEDOUT started at %d", ev, noRequest.StartNs)
+		}
+		s := nfsHist(t, h.NFSHistograms(), 5, nfs.V3GetAttr, uint32(0xffffff92))
+		if s.Count != 1 || s.SumNs != lat {
+			t.Errorf("histogram %+v: want the one %d ns ETIMEDOUT", s, lat)
+		}
+	})
+}
+
+// NFS losses land in the counters the SMB programs use: a full ring, a full histogram
+// map, a full error map.
+func TestNFSLossesAreCounted(t *testing.T) {
+	h := bpftest.NewNFS(t, "6.12", bpf.Options{RingBytes: uint32(os.Getpagesize())},
+		bpf.NFSOptions{HistogramEntries: 2, ErrorEntries: 2})
+	h.SetNFSErrorFilter(bpf.ErrorFilter{All: true})
+	const rpcs = 100
+	for i := range rpcs {
+		h.Stats(bpftest.RPC{Client: uint32(i % 3), Version: 4, Proc: 1, Status: -5, Latency: time.Millisecond})
+	}
+	c := h.Counters()
+	if c.RingReserveFailures == 0 || c.RingReserveFailures+c.EventsEmitted != rpcs {
+		t.Errorf("counters %+v: want a full ring, and every RPC emitted or lost", c)
+	}
+	if c.HistogramMapFull != rpcs/3 || c.ErrorMapFull != rpcs/3 {
+		t.Errorf("histogram map full %d, error map full %d: want %d each (client 2 has no room)",
+			c.HistogramMapFull, c.ErrorMapFull, rpcs/3)
+	}
+}
+
+// readV4Order returns the NFSv4 per-op names of a mountstats file, in index order.
+func readV4Order(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	inV4, inOps := false, false
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 0 && f[0] == "device":
+			inV4 = slices.Contains(f, "nfs4")
+			inOps = false
+		case inV4 && strings.TrimSpace(line) == "per-op statistics":
+			inOps = true
+		case inV4 && inOps && len(f) > 0:
+			order = append(order, strings.TrimSuffix(f[0], ":"))
+		}
+	}
+	return order
+}
+
+// The NFSv4 client procedure index is the kernel's: 6.1 and 6.12 number them as the
+// table does, 7.3 inserted ZERO_RANGE. With 7.3's order (its mountstats) set, its
+// indexes are recorded as the same procedures.
+func TestNFSv4ProcedureOrderPerKernel(t *testing.T) {
+	for _, k := range []string{"6.1", "6.12"} {
+		order := readV4Order(t, fixtures.Path("kernel-"+k+"/nfs/mountstats.after"))
+		for i, name := range order {
+			if code := nfs.V4Code(name); int(code) != i {
+				t.Errorf("%s: index %d is %s, code %d", k, i, name, code)
+			}
+		}
+	}
+	order := readV4Order(t, fixtures.Path("kernel-7.3/nfs/mountstats.after"))
+	codes := nfs.Canonical(order)
+	h := bpftest.NewNFS(t, "6.12", bpf.Options{}, bpf.NFSOptions{})
+	if err := h.NFS().SetV4Procedures(codes); err != nil {
+		t.Fatal(err)
+	}
+	idx := slices.Index(order, "LAYOUTSTATS")
+	for _, i := range []int{slices.Index(order, "DEALLOCATE"), slices.Index(order, "ZERO_RANGE"), idx, len(order) - 1, len(order)} {
+		h.Stats(bpftest.RPC{Client: 1, Version: 4, Proc: uint32(i), Latency: time.Millisecond})
+	}
+	var got []string
+	for _, s := range h.NFSHistograms() {
+		got = append(got, nfs.Command(s.Command).String())
+	}
+	slices.Sort(got)
+	want := []string{"NFSPROC4_CLNT_DEALLOCATE", "NFSPROC4_CLNT_LAYOUTSTATS", "NFSPROC4_CLNT_OFFLOAD_STATUS", "NFSPROC4_CLNT_ZERO_RANGE", "NFS_PROC_OTHER"}
+	if idx != 58 || !slices.Equal(got, want) {
+		t.Errorf("7.3 LAYOUTSTATS at %d; recorded %v, want %v", idx, got, want)
+	}
 }
