@@ -43,6 +43,10 @@ var (
 //   - request events (KindSlow, KindError): StartNs is the enter time; a failure whose
 //     enter was never seen (orphan) has StartNs == EndNs, Pid 0 and an empty Comm.
 //     Pid, Tgid and Comm are those of the task that issued the request.
+//   - NFS records (Protocol proto.NFS) are RPCs: SessionID is the RPC client id,
+//     MessageID packs xid, version, retransmissions and timeouts (SplitNFSMessageID),
+//     TreeID is the NFSv4 operation a failure came with, Status the NFS status, Rc the
+//     task's status; see include/aod.h.
 //   - connection events: EndNs (== StartNs) is when the tracepoint fired; ConnID and
 //     Server are set, MessageID is the connection's current mid for KindReconnect and
 //     Rc the error for KindConnectError; Pid, Tgid and Comm are the task that fired it.

@@ -8,26 +8,11 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/proto"
 )
-
-// NFSOptions tunes LoadNFS. Zero fields take the defaults.
-type NFSOptions struct {
-	// KernelTypes, when set, is the BTF the programs' structure reads (rpc_task,
-	// rpc_clnt, ...) are relocated against instead of the running kernel's vmlinux and
-	// modules: the tests use a Debian kernel's (testdata/kernel-*/nfs/sunrpc.btf).
-	KernelTypes *btf.Spec
-	// HistogramEntries bounds the (RPC client, procedure, status) histograms, about
-	// 1 KiB per possible CPU each (default: the SMB probes' Options.HistogramEntries).
-	HistogramEntries uint32
-	// ErrorEntries bounds the (RPC client, procedure, status) error counters (default:
-	// the SMB probes' Options.ErrorEntries).
-	ErrorEntries uint32
-}
 
 // NFSProbes are the NFS client programs (nfs.c) and their maps, writing to the ring
 // and counters of the Probes that loaded them (Probes.LoadNFS): an NFS record is a
@@ -204,17 +189,6 @@ func (n *NFSProbes) SetThresholds(t *[proto.MaxCommands]Threshold) error {
 // the positive errno of an RPC's task status; All selects every failure.
 func (n *NFSProbes) SetErrorFilter(f ErrorFilter) error {
 	return setErrorFilter(f, n.objs.NfsConfig, n.objs.NfsTrackedStatuses, n.objs.NfsTrackedErrnos)
-}
-
-// NFSHistogramSample is one (RPC client, procedure, status) histogram:
-// SessionID is the RPC client id, Command the NFS procedure code, Status the NFS
-// status or, for failures without one, the task's status (-errno) as a uint32; 0:
-// succeeded. Retransmissions and Timeouts are the transport's for those RPCs, as
-// /proc/self/mountstats counts them per operation.
-type NFSHistogramSample struct {
-	HistogramSample
-	Retransmissions uint64
-	Timeouts        uint64
 }
 
 // Histograms appends to dst[:0] one sample per (RPC client, procedure, status),

@@ -356,3 +356,19 @@ func TestNFSv4ProcedureOrderPerKernel(t *testing.T) {
 		t.Errorf("7.3 LAYOUTSTATS at %d; recorded %v, want %v", idx, got, want)
 	}
 }
+
+// Bad settings are refused, naming the value.
+func TestNFSSettingsAreChecked(t *testing.T) {
+	h := bpftest.NewNFS(t, "6.1", bpf.Options{}, bpf.NFSOptions{})
+	if err := h.NFS().SetV4Procedures(make([]uint16, nfs.V3Base+1)); err == nil {
+		t.Error("97 NFSv4 procedures accepted")
+	}
+	var th [proto.MaxCommands]bpf.Threshold
+	th[nfs.V4Open] = bpf.Threshold{Tracked: true, Latency: -time.Second}
+	if err := h.NFS().SetThresholds(&th); err == nil || !strings.Contains(err.Error(), "NFSPROC4_CLNT_OPEN") {
+		t.Errorf("negative threshold: %v", err)
+	}
+	if err := h.NFS().SetErrorFilter(bpf.ErrorFilter{Errnos: []int32{-5}}); err == nil {
+		t.Error("errno -5 accepted")
+	}
+}
