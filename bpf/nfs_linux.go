@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/linuxdiag/aod/internal/nfs"
@@ -32,17 +33,22 @@ type NFSProbes struct {
 	errVals  []uint64
 }
 
-// nfsTracepoints are the tracepoints of the NFS programs, in attach order: the RPC
-// completion (required), then the failures without a request, then the NFS status
-// of a failed reply (nfs module: NFSv3; nfsv4 module: NFSv4).
-var nfsTracepoints = [...]struct {
+// nfsTracepoint is a tracepoint of the NFS programs, the module that has it and the
+// prototype the program assumes.
+type nfsTracepoint struct {
 	name, module string
+	args         []protoArg
 	required     bool
-}{
-	{"rpc_stats_latency", "sunrpc", true},
-	{"rpc_call_rpcerror", "sunrpc", false},
-	{"nfs_xdr_status", "nfs", false},
-	{"nfs4_xdr_status", "nfsv4", false},
+}
+
+// nfsTracepoints are the NFS programs' tracepoints, in the order of NFSProbes.programs:
+// the RPC completion (required), the failures without a request, then the NFS status
+// of a failed reply (nfs module: NFSv3; nfsv4 module: NFSv4).
+var nfsTracepoints = [...]nfsTracepoint{
+	{"rpc_stats_latency", "sunrpc", []protoArg{argPtr, argU64, argU64, argU64}, true}, // task, backlog, rtt, execute
+	{"rpc_call_rpcerror", "sunrpc", []protoArg{argPtr, argU32, argU32}, false},        // task, tk_status, rpc_status
+	{"nfs_xdr_status", "nfs", []protoArg{argPtr, argU32}, false},                      // xdr, error
+	{"nfs4_xdr_status", "nfsv4", []protoArg{argPtr, argU32, argU32}, false},           // xdr, op, error
 }
 
 // LoadNFS loads the NFS client programs through the verifier onto p's ring, counters
@@ -118,32 +124,43 @@ func (n *NFSProbes) SetV4Procedures(codes []uint16) error {
 	return nil
 }
 
-// Attach attaches every NFS program whose tracepoint exists now and reports each.
-// The tracepoints are in the sunrpc, nfs and nfsv4 modules, which load with the
-// first mount (or nfsd): a caller attaches again, after Detach, once they are loaded.
-// It fails, leaving nothing attached, when rpc_stats_latency cannot be attached.
+// Attach attaches every NFS program whose tracepoint exists now, after checking its
+// prototype against the module's BTF where there is BTF, and reports each. The
+// tracepoints are in the sunrpc, nfs and nfsv4 modules, which load with the first
+// mount (or nfsd): a caller attaches again, after Detach, once they are loaded. It
+// fails, leaving nothing attached, when rpc_stats_latency cannot be attached.
 func (n *NFSProbes) Attach() ([]TracepointStatus, error) {
+	return n.attach(btf.LoadKernelModuleSpec)
+}
+
+func (n *NFSProbes) attach(loadBTF func(module string) (*btf.Spec, error)) ([]TracepointStatus, error) {
 	n.attachMu.Lock()
 	defer n.attachMu.Unlock()
 	if len(n.links) > 0 {
 		return nil, errors.New("bpf: NFS probes already attached")
 	}
-	progs := [...]*ebpf.Program{n.objs.AodRpcStats, n.objs.AodRpcError, n.objs.AodNfsXdrStatus, n.objs.AodNfs4XdrStatus}
+	progs := n.programs()
 	report := make([]TracepointStatus, len(nfsTracepoints))
 	var links []link.Link
 	for i, tp := range nfsTracepoints {
-		report[i] = TracepointStatus{Name: tp.name, Required: tp.required}
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: progs[i]})
-		if err != nil {
-			report[i].Err = fmt.Errorf("%w (module %s)", describeAttachError(err), tp.module)
-			if tp.required {
-				closeLinks(links)
-				return report, fmt.Errorf("bpf: attach %s: %w", tp.name, report[i].Err)
-			}
-			continue
+		st := &report[i]
+		*st = TracepointStatus{Name: tp.name, Required: tp.required}
+		if spec, err := loadBTF(tp.module); err == nil {
+			st.Verified, st.Err = checkProto(spec, tp.name, tp.args)
 		}
-		report[i].Attached = true
-		links = append(links, l)
+		if st.Err == nil {
+			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: progs[i]})
+			if err == nil {
+				st.Attached = true
+				links = append(links, l)
+				continue
+			}
+			st.Err = fmt.Errorf("%w (module %s)", describeAttachError(err), tp.module)
+		}
+		if tp.required {
+			closeLinks(links)
+			return report, fmt.Errorf("bpf: attach %s: %w", tp.name, st.Err)
+		}
 	}
 	n.links = links
 	return report, nil
@@ -239,11 +256,16 @@ func (n *NFSProbes) Errors(dst []ErrorSample) ([]ErrorSample, error) {
 // ProgramStats returns each NFS program's kernel statistics by name (aod_rpc_stats,
 // aod_rpc_error, aod_nfs_xdr_status, aod_nfs4_xdr_status); see Probes.ProgramStats.
 func (n *NFSProbes) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
+	names := [...]string{aodnfsProgAodRpcStats, aodnfsProgAodRpcError, aodnfsProgAodNfsXdrStatus, aodnfsProgAodNfs4XdrStatus}
+	byName := make(map[string]*ebpf.Program, len(names))
+	for i, p := range n.programs() {
+		byName[names[i]] = p
+	}
+	return programStats(byName)
+}
+
+// programs returns the programs in the order of nfsTracepoints.
+func (n *NFSProbes) programs() [len(nfsTracepoints)]*ebpf.Program {
 	o := &n.objs
-	return programStats(map[string]*ebpf.Program{
-		aodnfsProgAodRpcStats:      o.AodRpcStats,
-		aodnfsProgAodRpcError:      o.AodRpcError,
-		aodnfsProgAodNfsXdrStatus:  o.AodNfsXdrStatus,
-		aodnfsProgAodNfs4XdrStatus: o.AodNfs4XdrStatus,
-	})
+	return [...]*ebpf.Program{o.AodRpcStats, o.AodRpcError, o.AodNfsXdrStatus, o.AodNfs4XdrStatus}
 }
