@@ -205,6 +205,10 @@ static __always_inline int record_rpc(const struct rpc_task *task, __s32 rc, __u
 			}
 			bpf_map_delete_elem(&nfs_reply_statuses, &tkey);
 		}
+		/* The client leaves some NFSv4 statuses raw in tk_status (-NFS4ERR_GRACE,
+		 * -10013): no errno is that large (MAX_ERRNO 4095). */
+		if (!nfs_status && rc < -4095)
+			nfs_status = -rc;
 		key.status = nfs_status ? nfs_status : (__u32)rc;
 	}
 

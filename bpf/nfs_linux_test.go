@@ -238,11 +238,17 @@ func TestNFSStaleReplyStatusIsNotPaired(t *testing.T) {
 		if eio := uint32(0xfffffffb); len(errs) != 1 || errs[0].Status != eio || errs[0].Count != 2 || nfs.Status(eio).String() != "EIO" {
 			t.Errorf("errors %+v: want 2 under status -EIO (%s)", errs, nfs.Status(eio))
 		}
+		// A raw NFSv4 status in tk_status (the client leaves GRACE so) is the NFS
+		// status even without a note.
+		h.Stats(bpftest.RPC{Slot: 3, Client: 4, Version: 4, Proc: 4, Xid: 0x300, Status: -10013, Latency: time.Millisecond})
+		if evs := h.Events(); len(evs) != 1 || evs[0].Status != 10013 || evs[0].Rc != -10013 {
+			t.Errorf("events %+v: want the OPEN with NFS4ERR_GRACE", evs)
+		}
 		// A successful RPC never takes a note (the client handled the status itself).
 		h.XdrStatus(bpftest.RPC{Slot: 2, Client: 4, Version: 4, Proc: 4, Xid: 0x200}, 10013, 18)
 		h.Stats(bpftest.RPC{Slot: 2, Client: 4, Version: 4, Proc: 4, Xid: 0x200, Latency: time.Millisecond})
-		if hs := h.NFSHistograms(); len(hs) != 2 {
-			t.Errorf("histograms %+v: want the EIO one and one success", hs)
+		if hs := h.NFSHistograms(); len(hs) != 3 {
+			t.Errorf("histograms %+v: want the EIO, the GRACE and the success", hs)
 		}
 	})
 }

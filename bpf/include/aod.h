@@ -146,8 +146,9 @@ struct config {
  * procedure, status). The RPC client (rpc_clnt's cl_clid, the task:ID@CLIENT of the
  * sunrpc trace) is one mount's (each nfs_server clones its own), or an NFSv4
  * server's lease and session management for nfs_client's own. status: the NFS status
- * (NFS3ERR_* / NFS4ERR_*, from nfs_xdr_status / nfs4_xdr_status), or for a failure
- * with none the task's status (a negative errno) as a u32; 0: succeeded.
+ * (NFS3ERR_* / NFS4ERR_*, from nfs_xdr_status / nfs4_xdr_status, or left raw in the
+ * task's status below -4095), or for a failure with none the task's status (a
+ * negative errno) as a u32; 0: succeeded.
  */
 struct nfs_key {
 	__u32 client_id;
