@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/linuxdiag/aod/internal/fixtures"
+	"github.com/linuxdiag/aod/internal/nfs"
 )
 
 // The prototypes the NFS programs assume are those of Debian 6.1's and 6.12's
@@ -75,5 +76,12 @@ func TestNFSAttachReportsEachTracepoint(t *testing.T) {
 	}
 	if len(n.links) != 0 {
 		t.Errorf("%d links left", len(n.links))
+	}
+}
+
+// The loader's copies of the procedure code layout are internal/nfs's.
+func TestNFSCodeLayout(t *testing.T) {
+	if nfsV4Procedures != int(nfs.V3Base) || nfsOther != int(nfs.Other) {
+		t.Errorf("bpf: %d, %d; internal/nfs: %d, %d", nfsV4Procedures, nfsOther, nfs.V3Base, nfs.Other)
 	}
 }

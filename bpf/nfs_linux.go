@@ -11,7 +11,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 
-	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
@@ -32,6 +31,15 @@ type NFSProbes struct {
 	errKeys  []aodnfsNfsKey
 	errVals  []uint64
 }
+
+// The NFS procedure codes the loader writes, as include/aod.h defines them
+// (AOD_NFS_V3_BASE, AOD_NFS_OTHER) and internal/nfs names them (nfs.V3Base, nfs.Other;
+// a test holds them equal). Package bpf does not import internal/nfs: importing it
+// registers NFS's name table, which makes the agent's stages handle NFS.
+const (
+	nfsV4Procedures = 96
+	nfsOther        = 127
+)
 
 // nfsTracepoint is a tracepoint of the NFS programs, the module that has it and the
 // prototype the program assumes.
@@ -90,7 +98,7 @@ func (p *Probes) LoadNFS(opts NFSOptions) (*NFSProbes, error) {
 		}
 		return nil, fmt.Errorf("bpf: load the NFS probes (they need BTF for the sunrpc structures): %w", err)
 	}
-	identity := make([]uint16, nfs.V3Base)
+	identity := make([]uint16, nfsV4Procedures)
 	for i := range identity {
 		identity[i] = uint16(i)
 	}
@@ -109,11 +117,11 @@ func (p *Probes) LoadNFS(opts NFSOptions) (*NFSProbes, error) {
 // inserted procedures (7.3: ZERO_RANGE at 57) need their order set, or their RPCs
 // from that index on are named as their neighbours.
 func (n *NFSProbes) SetV4Procedures(codes []uint16) error {
-	if len(codes) > int(nfs.V3Base) {
-		return fmt.Errorf("bpf: %d NFSv4 procedures, more than the %d the probes map", len(codes), nfs.V3Base)
+	if len(codes) > nfsV4Procedures {
+		return fmt.Errorf("bpf: %d NFSv4 procedures, more than the %d the probes map", len(codes), nfsV4Procedures)
 	}
-	for i := range nfs.V3Base {
-		code := nfs.Other
+	for i := range nfsV4Procedures {
+		code := uint16(nfsOther)
 		if int(i) < len(codes) {
 			code = codes[i]
 		}
