@@ -69,9 +69,11 @@ const (
 	aodnfsMapNfsTrackedStatuses   = "nfs_tracked_statuses"
 	aodnfsMapWakeupSeq            = "wakeup_seq"
 	aodnfsProgAodNfs4XdrStatus    = "aod_nfs4_xdr_status"
+	aodnfsProgAodNfsConnect       = "aod_nfs_connect"
 	aodnfsProgAodNfsXdrStatus     = "aod_nfs_xdr_status"
 	aodnfsProgAodRpcError         = "aod_rpc_error"
 	aodnfsProgAodRpcStats         = "aod_rpc_stats"
+	aodnfsVarNfsPort              = "nfs_port"
 	aodnfsVarUnusedNfsHistVal     = "unused_nfs_hist_val"
 	aodnfsVarUnusedNfsKey         = "unused_nfs_key"
 	aodnfsVarUnusedNfsReplyStatus = "unused_nfs_reply_status"
@@ -121,6 +123,7 @@ type aodnfsSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type aodnfsProgramSpecs struct {
 	AodNfs4XdrStatus *ebpf.ProgramSpec `ebpf:"aod_nfs4_xdr_status"`
+	AodNfsConnect    *ebpf.ProgramSpec `ebpf:"aod_nfs_connect"`
 	AodNfsXdrStatus  *ebpf.ProgramSpec `ebpf:"aod_nfs_xdr_status"`
 	AodRpcError      *ebpf.ProgramSpec `ebpf:"aod_rpc_error"`
 	AodRpcStats      *ebpf.ProgramSpec `ebpf:"aod_rpc_stats"`
@@ -147,6 +150,7 @@ type aodnfsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type aodnfsVariableSpecs struct {
+	NfsPort              *ebpf.VariableSpec `ebpf:"nfs_port"`
 	UnusedNfsHistVal     *ebpf.VariableSpec `ebpf:"unused_nfs_hist_val"`
 	UnusedNfsKey         *ebpf.VariableSpec `ebpf:"unused_nfs_key"`
 	UnusedNfsReplyStatus *ebpf.VariableSpec `ebpf:"unused_nfs_reply_status"`
@@ -206,6 +210,7 @@ func (m *aodnfsMaps) Close() error {
 //
 // It can be passed to loadAodnfsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type aodnfsVariables struct {
+	NfsPort              *ebpf.Variable `ebpf:"nfs_port"`
 	UnusedNfsHistVal     *ebpf.Variable `ebpf:"unused_nfs_hist_val"`
 	UnusedNfsKey         *ebpf.Variable `ebpf:"unused_nfs_key"`
 	UnusedNfsReplyStatus *ebpf.Variable `ebpf:"unused_nfs_reply_status"`
@@ -217,6 +222,7 @@ type aodnfsVariables struct {
 // It can be passed to loadAodnfsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type aodnfsPrograms struct {
 	AodNfs4XdrStatus *ebpf.Program `ebpf:"aod_nfs4_xdr_status"`
+	AodNfsConnect    *ebpf.Program `ebpf:"aod_nfs_connect"`
 	AodNfsXdrStatus  *ebpf.Program `ebpf:"aod_nfs_xdr_status"`
 	AodRpcError      *ebpf.Program `ebpf:"aod_rpc_error"`
 	AodRpcStats      *ebpf.Program `ebpf:"aod_rpc_stats"`
@@ -225,6 +231,7 @@ type aodnfsPrograms struct {
 func (p *aodnfsPrograms) Close() error {
 	return _AodnfsClose(
 		p.AodNfs4XdrStatus,
+		p.AodNfsConnect,
 		p.AodNfsXdrStatus,
 		p.AodRpcError,
 		p.AodRpcStats,

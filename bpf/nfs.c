@@ -32,6 +32,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #include "aod_ring.h"
 
+/* The server port of the transports whose connections are reported (NFS: 2049). Set
+ * by the loader before load. */
+const volatile __u16 nfs_port = 2049;
+
+#define EINPROGRESS 115
+
 /* include/linux/sunrpc/{sched,clnt,xprt,xdr}.h, fields aod reads. */
 struct rpc_procinfo {
 	__u32 p_statidx; /* the client's procedure index: NFSPROC4_CLNT_* for NFSv4 */
@@ -47,9 +53,16 @@ struct rpc_clnt {
 	__u32 cl_vers;
 } __attribute__((preserve_access_index));
 
+/* The leading bytes of a struct sockaddr_in or sockaddr_in6. */
+struct aod_sockaddr {
+	__u16 family;
+	__u16 port; /* big-endian */
+};
+
 struct rpc_xprt {
 	const char *address_strings[1]; /* [RPC_DISPLAY_ADDR] */
 	unsigned int id;
+	struct aod_sockaddr addr; /* struct sockaddr_storage: the server's address */
 } __attribute__((preserve_access_index));
 
 struct rpc_task;
@@ -319,4 +332,36 @@ int aod_nfs_xdr_status(struct bpf_raw_tracepoint_args *ctx)
 {
 	/* TP_PROTO(const struct xdr_stream *xdr, int error) */
 	return note_reply_status((const void *)ctx->args[0], 0, (__s32)ctx->args[1]);
+}
+
+SEC("raw_tp/rpc_socket_connect")
+int aod_nfs_connect(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* TP_PROTO(struct rpc_xprt *xprt, struct socket *socket, int error) */
+	const struct rpc_xprt *xprt = (const void *)ctx->args[0];
+	__s32 error = (__s32)ctx->args[2];
+	struct aod_sockaddr sa = {};
+	__u64 pid_tgid;
+	struct event *e;
+
+	/* Every RPC client connects (rpcbind, mountd, lockd): only the NFS server's port. */
+	if (bpf_probe_read_kernel(&sa, sizeof(sa), (const void *)xprt + bpf_core_field_offset(xprt->addr)) ||
+	    __builtin_bswap16(sa.port) != nfs_port)
+		return 0;
+	/* A TCP connect is non-blocking: -EINPROGRESS is a connect under way, not a failure. */
+	e = reserve_record(error == 0 || error == -EINPROGRESS ? AOD_KIND_CONNECT : AOD_KIND_CONNECT_ERROR,
+			   AOD_PROTO_NFS, bpf_ktime_get_ns());
+	if (!e)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	e->start_ns = e->end_ns;
+	e->conn_id = BPF_CORE_READ(xprt, id);
+	e->rc = error;
+	e->pid = (__u32)pid_tgid;
+	e->tgid = pid_tgid >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/* Leaves an empty string if the address cannot be read. */
+	bpf_probe_read_kernel_str(e->server, sizeof(e->server), BPF_CORE_READ(xprt, address_strings[0]));
+	submit_event(e);
+	return 0;
 }

@@ -50,13 +50,14 @@ type nfsTracepoint struct {
 }
 
 // nfsTracepoints are the NFS programs' tracepoints, in the order of NFSProbes.programs:
-// the RPC completion (required), the failures without a request, then the NFS status
-// of a failed reply (nfs module: NFSv3; nfsv4 module: NFSv4).
+// the RPC completion (required), the failures without a request, the NFS status of a
+// failed reply (nfs module: NFSv3; nfsv4 module: NFSv4), then the transport's connects.
 var nfsTracepoints = [...]nfsTracepoint{
 	{"rpc_stats_latency", "sunrpc", []protoArg{argPtr, argU64, argU64, argU64}, true}, // task, backlog, rtt, execute
 	{"rpc_call_rpcerror", "sunrpc", []protoArg{argPtr, argU32, argU32}, false},        // task, tk_status, rpc_status
 	{"nfs_xdr_status", "nfs", []protoArg{argPtr, argU32}, false},                      // xdr, error
 	{"nfs4_xdr_status", "nfsv4", []protoArg{argPtr, argU32, argU32}, false},           // xdr, op, error
+	{"rpc_socket_connect", "sunrpc", []protoArg{argPtr, argPtr, argU32}, false},        // xprt, socket, error
 }
 
 // LoadNFS loads the NFS client programs through the verifier onto p's ring, counters
@@ -80,6 +81,12 @@ func (p *Probes) LoadNFS(opts NFSOptions) (*NFSProbes, error) {
 	spec.Maps[aodnfsMapEvents].MaxEntries = p.opts.RingBytes
 	if err := spec.Variables[aodnfsVarWakeupEvery].Set(p.opts.WakeupEvery); err != nil {
 		return nil, fmt.Errorf("bpf: set wakeup_every: %w", err)
+	}
+	if opts.Port == 0 {
+		opts.Port = 2049
+	}
+	if err := spec.Variables[aodnfsVarNfsPort].Set(opts.Port); err != nil {
+		return nil, fmt.Errorf("bpf: set nfs_port: %w", err)
 	}
 	m := &p.objs.aodMaps
 	n := &NFSProbes{ncpu: p.ncpu}
@@ -262,9 +269,11 @@ func (n *NFSProbes) Errors(dst []ErrorSample) ([]ErrorSample, error) {
 }
 
 // ProgramStats returns each NFS program's kernel statistics by name (aod_rpc_stats,
-// aod_rpc_error, aod_nfs_xdr_status, aod_nfs4_xdr_status); see Probes.ProgramStats.
+// aod_rpc_error, aod_nfs_xdr_status, aod_nfs4_xdr_status, aod_nfs_connect); see
+// Probes.ProgramStats.
 func (n *NFSProbes) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
-	names := [...]string{aodnfsProgAodRpcStats, aodnfsProgAodRpcError, aodnfsProgAodNfsXdrStatus, aodnfsProgAodNfs4XdrStatus}
+	names := [...]string{aodnfsProgAodRpcStats, aodnfsProgAodRpcError, aodnfsProgAodNfsXdrStatus, aodnfsProgAodNfs4XdrStatus,
+		aodnfsProgAodNfsConnect}
 	byName := make(map[string]*ebpf.Program, len(names))
 	for i, p := range n.programs() {
 		byName[names[i]] = p
@@ -275,5 +284,5 @@ func (n *NFSProbes) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
 // programs returns the programs in the order of nfsTracepoints.
 func (n *NFSProbes) programs() [len(nfsTracepoints)]*ebpf.Program {
 	o := &n.objs
-	return [...]*ebpf.Program{o.AodRpcStats, o.AodRpcError, o.AodNfsXdrStatus, o.AodNfs4XdrStatus}
+	return [...]*ebpf.Program{o.AodRpcStats, o.AodRpcError, o.AodNfsXdrStatus, o.AodNfs4XdrStatus, o.AodNfsConnect}
 }

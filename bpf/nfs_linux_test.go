@@ -378,3 +378,31 @@ func TestNFSSettingsAreChecked(t *testing.T) {
 		t.Error("errno -5 accepted")
 	}
 }
+
+// A transport's connect to the NFS port is a connection event (-EINPROGRESS, how a
+// TCP connect starts, included); a failed one a connection error; other RPC clients'
+// connects (rpcbind on 111) are not reported.
+func TestNFSConnectEvents(t *testing.T) {
+	forEachNFSKernel(t, func(t *testing.T, h *bpftest.NFSHarness) {
+		x := bpftest.RPC{XprtID: 3, Server: "127.0.0.1"}
+		h.SocketConnect(x, -115) // EINPROGRESS
+		h.SocketConnect(x, -111) // ECONNREFUSED
+		rpcbind := x
+		rpcbind.Port, rpcbind.XprtID = 111, 4
+		h.SocketConnect(rpcbind, 0)
+		evs := h.Events()
+		if len(evs) != 2 {
+			t.Fatalf("%d events, want 2: %+v", len(evs), evs)
+		}
+		for i, want := range []struct {
+			kind event.Kind
+			rc   int32
+		}{{event.KindConnect, -115}, {event.KindConnectError, -111}} {
+			ev := evs[i]
+			if ev.Protocol != proto.NFS || ev.Kind != want.kind || ev.Rc != want.rc || ev.ConnID != 3 ||
+				ev.ServerString() != "127.0.0.1" || ev.StartNs != ev.EndNs || ev.Pid != h.Tid() {
+				t.Errorf("event %d %+v: want %v rc %d on transport 3 to 127.0.0.1", i, ev, want.kind, want.rc)
+			}
+		}
+	})
+}

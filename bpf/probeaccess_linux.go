@@ -29,6 +29,7 @@ func init() {
 			RPCError:      o.AodRpcError,
 			NFSXdrStatus:  o.AodNfsXdrStatus,
 			NFS4XdrStatus: o.AodNfs4XdrStatus,
+			Connect:       o.AodNfsConnect,
 		}
 	}
 }

@@ -249,6 +249,9 @@ type NFSOptions struct {
 	// ErrorEntries bounds the (RPC client, procedure, status) error counters (default:
 	// the SMB probes' Options.ErrorEntries).
 	ErrorEntries uint32
+	// Port is the server port of the transports whose connects become connection
+	// events (default 2049); other RPC clients' (rpcbind, mountd, lockd) are ignored.
+	Port uint16
 }
 
 // NFSHistogramSample is one (RPC client, procedure, status) histogram:

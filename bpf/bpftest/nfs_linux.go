@@ -110,6 +110,7 @@ type RPC struct {
 	Owner         int32  // tk_owner; 0: the test process
 	XprtID        uint32 // rpc_xprt id
 	Server        string // the transport's RPC_DISPLAY_ADDR, at most 63 bytes
+	Port          uint16 // the transport's server port (an IPv4 address); 0: 2049
 	NoRequest     bool   // tk_rqstp NULL: failed before it had a request slot
 	StartNs       uint64 // tk_start (CLOCK_MONOTONIC ns), for RPCError
 }
@@ -129,6 +130,9 @@ func (h *NFSHarness) lay(r RPC) uint64 {
 	}
 	if r.Owner == 0 {
 		r.Owner = int32(os.Getpid())
+	}
+	if r.Port == 0 {
+		r.Port = 2049
 	}
 	mem := h.mem[r.Slot*slotBytes : (r.Slot+1)*slotBytes]
 	clear(mem)
@@ -170,6 +174,8 @@ func (h *NFSHarness) lay(r RPC) uint64 {
 	copy(mem[offServer:], r.Server)
 	put(offXprt, "rpc_xprt.address_strings", 8, addr+offServer)
 	put(offXprt, "rpc_xprt.id", 4, uint64(r.XprtID))
+	put(offXprt, "rpc_xprt.addr", 2, 2) // AF_INET
+	binary.BigEndian.PutUint16(mem[offXprt+h.off["rpc_xprt.addr"]+2:], r.Port)
 	return addr
 }
 
@@ -203,6 +209,15 @@ func (h *NFSHarness) XdrStatus(r RPC, nfsStatus, op uint32) {
 	}
 	h.args[0], h.args[1] = addr+offXdr, uint64(nfsStatus)
 	h.exec(h.nin.NFSXdrStatus, 2)
+}
+
+// SocketConnect runs rpc_socket_connect for r's transport (XprtID, Server, Port),
+// whose connect returned err.
+func (h *NFSHarness) SocketConnect(r RPC, err int32) {
+	h.tb.Helper()
+	addr := h.lay(r)
+	h.args[0], h.args[1], h.args[2] = addr+offXprt, 0, uint64(int64(err))
+	h.exec(h.nin.Connect, 3)
 }
 
 // NFSHistograms returns the NFS latency histograms.

@@ -210,6 +210,9 @@ struct nfs_reply_status {
  *    60    2 command     NFS procedure code (AOD_NFS_*)
  *    64   16 comm        issuing thread's name if pid != 0
  *    80   64 server      the transport's server address (RPC_DISPLAY_ADDR), e.g. "127.0.0.1"
+ * NFS connection records (rpc_socket_connect to the NFS port): kind connect (error 0
+ * or -EINPROGRESS) or connect error, conn_id the transport id, rc the error, server
+ * its address, pid/tgid/comm the current task, start_ns == end_ns.
  */
 struct event {
 	__u64 start_ns;

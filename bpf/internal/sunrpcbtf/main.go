@@ -27,7 +27,7 @@ import (
 var order = []string{"rpc_task", "rpc_message", "rpc_procinfo", "rpc_clnt", "rpc_xprt", "rpc_rqst", "xdr_stream"}
 
 // tracepoints are the tracepoints nfs.c attaches to.
-var tracepoints = []string{"rpc_stats_latency", "rpc_call_rpcerror", "nfs_xdr_status", "nfs4_xdr_status"}
+var tracepoints = []string{"rpc_stats_latency", "rpc_call_rpcerror", "nfs_xdr_status", "nfs4_xdr_status", "rpc_socket_connect"}
 
 // fields are the members nfs.c reads, by structure.
 var fields = map[string][]string{
@@ -35,7 +35,7 @@ var fields = map[string][]string{
 	"rpc_message":  {"rpc_proc"},
 	"rpc_procinfo": {"p_statidx"},
 	"rpc_clnt":     {"cl_clid", "cl_prog", "cl_vers"},
-	"rpc_xprt":     {"address_strings", "id"},
+	"rpc_xprt":     {"address_strings", "id", "addr"},
 	"rpc_rqst":     {"rq_task", "rq_xid", "rq_ntrans"},
 	"xdr_stream":   {"rqst"},
 }
