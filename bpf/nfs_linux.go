@@ -57,7 +57,7 @@ var nfsTracepoints = [...]nfsTracepoint{
 	{"rpc_call_rpcerror", "sunrpc", []protoArg{argPtr, argU32, argU32}, false},        // task, tk_status, rpc_status
 	{"nfs_xdr_status", "nfs", []protoArg{argPtr, argU32}, false},                      // xdr, error
 	{"nfs4_xdr_status", "nfsv4", []protoArg{argPtr, argU32, argU32}, false},           // xdr, op, error
-	{"rpc_socket_connect", "sunrpc", []protoArg{argPtr, argPtr, argU32}, false},        // xprt, socket, error
+	{"rpc_socket_connect", "sunrpc", []protoArg{argPtr, argPtr, argU32}, false},       // xprt, socket, error
 }
 
 // LoadNFS loads the NFS client programs through the verifier onto p's ring, counters
