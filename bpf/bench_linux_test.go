@@ -128,3 +128,61 @@ func BenchmarkRingDrain(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkNFSRPC measures what the kernel spends per NFS RPC on the hot path: one
+// rpc_stats_latency run for a successful RPC with no event due (the common case),
+// reading the task, client, procedure and request through the CO-RE relocated
+// pointers of a real kernel layout (6.12). Figures as in BenchmarkEnterDonePair, whose
+// kernel-ns/pair is the SMB request's cost to compare with: an NFS RPC takes one
+// program run, an SMB request two.
+func BenchmarkNFSRPC(b *testing.B) {
+	h := bpftest.NewNFS(b, "6.12", bpf.Options{}, bpf.NFSOptions{})
+	empty := testprog.Loaded(b, nil).Empty
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		b.Skipf("BPF run-time statistics unavailable: %v", err)
+	}
+	defer stats.Close()
+	// Lay the RPC out once, then run the program directly (see BenchmarkEnterDonePair).
+	h.Stats(bpftest.RPC{Client: 6, Version: 3, Proc: 4, Xid: 0x6eb0c0e0, Latency: 3251 * time.Microsecond, Transmissions: 1})
+	prog := probeaccess.OfNFS(h.NFS()).RPCStats
+	opts := &ebpf.RunOptions{Context: []uint64{h.TaskAddr(0), 0, 0, uint64(3251 * time.Microsecond)}}
+	runTime := func() (total [2]time.Duration, runs [2]uint64) {
+		ps, err := h.NFS().ProgramStats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		es, err := empty.Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, st := range []*ebpf.ProgramStats{ps["aod_rpc_stats"], es} {
+			total[i], runs[i] = st.Runtime, st.RunCount
+		}
+		return total, runs
+	}
+	t0, n0 := runTime()
+	b.ResetTimer()
+	for range b.N {
+		for _, p := range []*ebpf.Program{prog, empty} {
+			if _, err := p.Run(opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	t1, n1 := runTime()
+	var perRun [2]float64
+	for i := range perRun {
+		if n1[i]-n0[i] != uint64(b.N) {
+			b.Fatalf("statistics counted %d runs of program %d, want %d", n1[i]-n0[i], i, b.N)
+		}
+		perRun[i] = float64(t1[i]-t0[i]) / float64(b.N)
+	}
+	b.ReportMetric(perRun[0], "kernel-ns/rpc")
+	b.ReportMetric(perRun[1], "empty-ns")
+	b.ReportMetric(perRun[0]-perRun[1], "net-ns/rpc")
+	if c := h.Counters(); c.EventsFiltered != uint64(b.N)+1 || c.EventsEmitted != 0 {
+		b.Fatalf("counters %+v: not the measured, filtered path", c)
+	}
+}

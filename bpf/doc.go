@@ -1,4 +1,5 @@
-// Package bpf loads and attaches aod's SMB request probes (aod.c) and gives user space
+// Package bpf loads and attaches aod's SMB request probes (aod.c) and NFS RPC probes
+// (nfs.c, Probes.LoadNFS: same ring and counters, maps of their own) and gives user space
 // what it needs from them: the ring buffer of slow and failed requests and connection
 // events (DecodeEvent), per-(command, session, tree, NTSTATUS) latency histograms and
 // error counts summed over CPUs, loss counters, the requests still in flight, and live

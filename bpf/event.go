@@ -43,6 +43,10 @@ var (
 //   - request events (KindSlow, KindError): StartNs is the enter time; a failure whose
 //     enter was never seen (orphan) has StartNs == EndNs, Pid 0 and an empty Comm.
 //     Pid, Tgid and Comm are those of the task that issued the request.
+//   - NFS records (Protocol proto.NFS) are RPCs: SessionID is the RPC client id,
+//     MessageID packs xid, version, retransmissions and timeouts (SplitNFSMessageID),
+//     TreeID is the NFSv4 operation a failure came with, Status the NFS status, Rc the
+//     task's status; see include/aod.h.
 //   - connection events: EndNs (== StartNs) is when the tracepoint fired; ConnID and
 //     Server are set, MessageID is the connection's current mid for KindReconnect and
 //     Rc the error for KindConnectError; Pid, Tgid and Comm are the task that fired it.
@@ -101,4 +105,12 @@ func EncodeEvent(dst []byte, ev *event.Event) []byte {
 	copy(raw[offComm:], ev.Comm[:])
 	copy(raw[offServer:], ev.Server[:])
 	return raw
+}
+
+// SplitNFSMessageID splits the MessageID of an NFS record (struct event's mid, packed
+// by nfs.c): the RPC's xid (host order, as the sunrpc trace prints it), its RPC
+// version (3, 4), the retransmissions it took (capped at 255) and the major timeouts
+// it met (capped at 65535).
+func SplitNFSMessageID(mid uint64) (xid uint32, version, retransmissions uint8, timeouts uint16) {
+	return uint32(mid), uint8(mid >> 32), uint8(mid >> 40), uint16(mid >> 48)
 }

@@ -7,3 +7,4 @@ package bpf
 // include/aod_buckets.h. Only little-endian targets are built.
 //go:generate go run github.com/cilium/ebpf/cmd/bpf2go -tags linux -target bpfel -type event -type event_kind -type counter aod aod.c -- -I./include -mcpu=v3 -Wall -Werror
 //go:generate go run github.com/cilium/ebpf/cmd/bpf2go -tags linux -target bpfel -type smb2_hdr aodfallback fallback.c -- -I./include -mcpu=v3 -Wall -Werror
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -tags linux -target bpfel -type nfs_key -type nfs_hist_val -type nfs_reply_status aodnfs nfs.c -- -I./include -mcpu=v3 -Wall -Werror

@@ -22,4 +22,14 @@ func init() {
 			Now:         monotonicNow,
 		}
 	}
+	probeaccess.OfNFS = func(v any) probeaccess.NFSInternals {
+		o := &v.(*NFSProbes).objs
+		return probeaccess.NFSInternals{
+			RPCStats:      o.AodRpcStats,
+			RPCError:      o.AodRpcError,
+			NFSXdrStatus:  o.AodNfsXdrStatus,
+			NFS4XdrStatus: o.AodNfs4XdrStatus,
+			Connect:       o.AodNfsConnect,
+		}
+	}
 }

@@ -168,6 +168,12 @@ func (p *Probes) SetThresholds(t *[smb.NumCommands]Threshold) error {
 // the next completion. The writes are ordered so that while they happen the programs
 // select at least every failure both the old and the new filter select.
 func (p *Probes) SetErrorFilter(f ErrorFilter) error {
+	return setErrorFilter(f, p.objs.Config, p.objs.TrackedStatuses, p.objs.TrackedErrnos)
+}
+
+// setErrorFilter writes f into a protocol's filter maps (struct config, and the
+// tracked status and errno sets).
+func setErrorFilter(f ErrorFilter, config, statuses, errnos *ebpf.Map) error {
 	for _, e := range f.Errnos {
 		if e <= 0 {
 			return fmt.Errorf("bpf: errno %d is not a positive errno value", e)
@@ -178,7 +184,7 @@ func (p *Probes) SetErrorFilter(f ErrorFilter) error {
 		if all {
 			cfg.TrackAllFailures = 1
 		}
-		if err := p.objs.Config.Put(uint32(0), &cfg); err != nil {
+		if err := config.Put(uint32(0), &cfg); err != nil {
 			return fmt.Errorf("bpf: set config: %w", err)
 		}
 		return nil
@@ -188,10 +194,10 @@ func (p *Probes) SetErrorFilter(f ErrorFilter) error {
 			return err
 		}
 	}
-	if err := replaceSet(p.objs.TrackedStatuses, f.Statuses); err != nil {
+	if err := replaceSet(statuses, f.Statuses); err != nil {
 		return fmt.Errorf("bpf: tracked statuses: %w", err)
 	}
-	if err := replaceSet(p.objs.TrackedErrnos, f.Errnos); err != nil {
+	if err := replaceSet(errnos, f.Errnos); err != nil {
 		return fmt.Errorf("bpf: tracked errnos: %w", err)
 	}
 	if !f.All {
@@ -284,7 +290,11 @@ func (p *Probes) Counters() (Counters, error) {
 // some process), since timing costs every run a little; otherwise they stay where they
 // were, 0 if never enabled. RecursionMisses is always counted (Linux 5.12+).
 func (p *Probes) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
-	progs := p.programs()
+	return programStats(p.programs())
+}
+
+// programStats returns the kernel statistics of progs, by name.
+func programStats(progs map[string]*ebpf.Program) (map[string]*ebpf.ProgramStats, error) {
 	stats := make(map[string]*ebpf.ProgramStats, len(progs))
 	var errs []error
 	for name, prog := range progs {

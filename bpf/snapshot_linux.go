@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/linuxdiag/aod/internal/latencyhist"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
@@ -79,22 +80,32 @@ func (p *Probes) Histograms(dst []HistogramSample) ([]HistogramSample, error) {
 			s := &dst[len(dst)-1]
 			s.Command, s.SessionID, s.TreeID, s.Status = k.Command, k.SessionId, k.TreeId, k.Status
 			for c := range perCPU {
-				v := &perCPU[c]
-				s.ZeroCount += v.Slots[0]
-				for j := range s.Buckets {
-					s.Buckets[j] += v.Slots[j+1]
-				}
-				s.SumNs += v.SumNs
+				s.addSlots(&perCPU[c].Slots, perCPU[c].SumNs)
 			}
-			s.Count = s.ZeroCount
-			for _, n := range s.Buckets {
-				s.Count += n
-			}
+			s.total()
 		})
 	if err != nil {
 		return dst, fmt.Errorf("bpf: read histograms: %w", err)
 	}
 	return dst, nil
+}
+
+// addSlots adds one CPU's histogram value (struct hist_val: slot 0 the zero bucket,
+// slot j+1 bucket j) to s.
+func (s *HistogramSample) addSlots(slots *[latencyhist.NumBuckets + 1]uint64, sumNs uint64) {
+	s.ZeroCount += slots[0]
+	for j := range s.Buckets {
+		s.Buckets[j] += slots[j+1]
+	}
+	s.SumNs += sumNs
+}
+
+// total sets s.Count from the buckets.
+func (s *HistogramSample) total() {
+	s.Count = s.ZeroCount
+	for _, n := range s.Buckets {
+		s.Count += n
+	}
 }
 
 // Errors appends to dst[:0] one sample per (command, session, tree, NTSTATUS) failure

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/linuxdiag/aod/internal/latencyhist"
 	"github.com/linuxdiag/aod/internal/proto"
 )
@@ -233,4 +235,32 @@ func (r AttachReport) Attached() []string {
 		}
 	}
 	return names
+}
+
+// NFSOptions tunes LoadNFS. Zero fields take the defaults.
+type NFSOptions struct {
+	// KernelTypes, when set, is the BTF the programs' structure reads (rpc_task,
+	// rpc_clnt, ...) are relocated against instead of the running kernel's vmlinux and
+	// modules: the tests use a Debian kernel's (testdata/kernel-*/nfs/sunrpc.btf).
+	KernelTypes *btf.Spec
+	// HistogramEntries bounds the (RPC client, procedure, status) histograms, about
+	// 1 KiB per possible CPU each (default: the SMB probes' Options.HistogramEntries).
+	HistogramEntries uint32
+	// ErrorEntries bounds the (RPC client, procedure, status) error counters (default:
+	// the SMB probes' Options.ErrorEntries).
+	ErrorEntries uint32
+	// Port is the server port of the transports whose connects become connection
+	// events (default 2049); other RPC clients' (rpcbind, mountd, lockd) are ignored.
+	Port uint16
+}
+
+// NFSHistogramSample is one (RPC client, procedure, status) histogram:
+// SessionID is the RPC client id, Command the NFS procedure code, Status the NFS
+// status or, for failures without one, the task's status (-errno) as a uint32; 0:
+// succeeded. Retransmissions and Timeouts are the transport's for those RPCs, as
+// /proc/self/mountstats counts them per operation.
+type NFSHistogramSample struct {
+	HistogramSample
+	Retransmissions uint64
+	Timeouts        uint64
 }

@@ -124,6 +124,58 @@ struct config {
 };
 
 /*
+ * NFS procedure codes, the command codes of NFS records, keys and thresholds
+ * (internal/nfs names them): an NFSv4 RPC keeps the client's procedure index
+ * (NFSPROC4_CLNT_*, the rpc_procinfo's p_statidx: 0..AOD_NFS_V3_BASE-1); NFSv3
+ * procedure p is AOD_NFS_V3_BASE + p; NFSACL v3 procedure p is AOD_NFS_ACL3_BASE + p;
+ * any other procedure of the NFS programs (NFSv2, an index out of range) is
+ * AOD_NFS_OTHER. AOD_NFS_NUM_COMMANDS is proto.MaxCommands.
+ */
+#define AOD_NFS_V3_BASE 96
+#define AOD_NFS_ACL3_BASE 120
+#define AOD_NFS_OTHER 127
+#define AOD_NFS_NUM_COMMANDS 128
+
+/* RPC program numbers the NFS programs measure; other RPC clients (rpcbind, mountd,
+ * lockd, statd, nfsd's callbacks) are not NFS client RPCs. */
+#define AOD_RPC_PROG_NFS 100003
+#define AOD_RPC_PROG_NFSACL 100227
+
+/*
+ * Key of the "nfs_histograms" and "nfs_errors" maps: one series per (RPC client,
+ * procedure, status). The RPC client (rpc_clnt's cl_clid, the task:ID@CLIENT of the
+ * sunrpc trace) is one mount's (each nfs_server clones its own), or an NFSv4
+ * server's lease and session management for nfs_client's own. status: the NFS status
+ * (NFS3ERR_* / NFS4ERR_*, from nfs_xdr_status / nfs4_xdr_status, or left raw in the
+ * task's status below -4095), or for a failure with none the task's status (a
+ * negative errno) as a u32; 0: succeeded.
+ */
+struct nfs_key {
+	__u32 client_id;
+	__u32 status;
+	__u16 command;
+	__u16 reserved[3];
+};
+
+/* A histogram plus the transport work behind its RPCs, as /proc/self/mountstats
+ * counts it per operation: transmissions beyond the first, and major timeouts. */
+struct nfs_hist_val {
+	struct hist_val hist;
+	__u64 retransmissions;
+	__u64 timeouts;
+};
+
+/* The NFS status a reply carried, noted by nfs*_xdr_status for its task until the
+ * task's rpc_stats_latency (key: the task's address). xid tells a later task at the
+ * same address from the one whose reply failed. */
+struct nfs_reply_status {
+	__u32 xid;    /* rq_xid, as on the wire */
+	__u32 status; /* NFS3ERR_* / NFS4ERR_* */
+	__u32 op;     /* NFSv4: the operation that failed (OP_*); NFSv3: 0 */
+	__u32 reserved;
+};
+
+/*
  * One ring-buffer record, 144 bytes, little-endian, all fields naturally aligned:
  *
  *   off size field
@@ -142,6 +194,25 @@ struct config {
  *    63    1 protocol    enum aod_protocol
  *    64   16 comm        NUL-padded task name
  *    80   64 server      connection events: server host name, NUL-terminated
+ *
+ * NFS records (protocol AOD_PROTO_NFS) use the same layout for one RPC:
+ *     0    8 start_ns    end_ns - the kernel's execute time (task start to completion)
+ *     8    8 end_ns      rpc_stats_latency time
+ *    16    8 session_id  RPC client id (cl_clid), see struct nfs_key
+ *    24    8 mid         bits 0-31 xid (host order); 32-39 RPC version (3, 4);
+ *                        40-47 retransmissions (capped at 255); 48-63 major timeouts
+ *    32    8 conn_id     transport id (rpc_xprt's id, the trace's xprt_id)
+ *    40    4 pid         issuing thread if it completes the RPC itself, else 0
+ *    44    4 tgid        process that created the task (tk_owner)
+ *    48    4 tree_id     NFSv4: the operation the NFS status came with (OP_*), else 0
+ *    52    4 status      NFS status (NFS3ERR_* / NFS4ERR_*), 0 if none
+ *    56    4 rc          the task's status: < 0 failed (-errno, or -NFS4ERR_* left raw)
+ *    60    2 command     NFS procedure code (AOD_NFS_*)
+ *    64   16 comm        issuing thread's name if pid != 0
+ *    80   64 server      the transport's server address (RPC_DISPLAY_ADDR), e.g. "127.0.0.1"
+ * NFS connection records (rpc_socket_connect to the NFS port): kind connect (error 0
+ * or -EINPROGRESS) or connect error, conn_id the transport id, rc the error, server
+ * its address, pid/tgid/comm the current task, start_ns == end_ns.
  */
 struct event {
 	__u64 start_ns;

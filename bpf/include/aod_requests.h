@@ -5,15 +5,13 @@
  * when a request starts (record_start) and when its response status is mapped
  * (record_completion), given the values the cifs tracepoints carry. Both objects
  * define the same maps; the loader makes the fallback object use the main object's.
+ * The ring, the counters and the histogram updates come from aod_ring.h.
  * Include after kernel.h, <bpf/bpf_helpers.h>, aod.h and aod_hist.h.
  */
 #ifndef AOD_REQUESTS_H
 #define AOD_REQUESTS_H
 
-/* A record submit forces a reader wake-up every wakeup_every records per CPU (the
- * others are submitted with BPF_RB_NO_WAKEUP), or when the ring is half full. Set by
- * the loader before load. */
-const volatile __u32 wakeup_every = 64;
+#include "aod_ring.h"
 
 /* Buckets of the starts table minus one (a power of two minus one: the table has
  * twice as many slots). Set by the loader with the table size. */
@@ -76,75 +74,13 @@ struct {
 	__type(value, struct config);
 } config SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, AOD_NUM_COUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} wakeup_seq SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} events SEC(".maps");
-
 /* Value a new histogram entry starts from (read-only, never written). */
 static const struct hist_val zero_hist;
 
-/* Atomic even though per-CPU: done and err are distinct programs and may interleave
- * on one CPU on preemptible kernels. */
-static __always_inline void count(__u32 idx)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
-
-	if (c)
-		__sync_fetch_and_add(c, 1);
-}
-
-static __always_inline __u64 wakeup_flags(void)
-{
-	__u32 zero = 0;
-	__u32 *seq = bpf_map_lookup_elem(&wakeup_seq, &zero);
-
-	if (!seq)
-		return BPF_RB_FORCE_WAKEUP;
-	if (++*seq >= wakeup_every) {
-		*seq = 0;
-		return BPF_RB_FORCE_WAKEUP;
-	}
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
-}
-
-/* reserve_event reserves a zeroed SMB record; other protocols' programs stamp their own. */
+/* reserve_event reserves a zeroed SMB record. */
 static __always_inline struct event *reserve_event(__u8 kind, __u64 now)
 {
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
-	if (!e) {
-		count(AOD_CTR_RING_FULL);
-		return 0;
-	}
-	/* Ring memory is not zeroed: clear every byte, reserved and server included. */
-	__builtin_memset(e, 0, sizeof(*e));
-	e->kind = kind;
-	e->protocol = AOD_PROTO_SMB;
-	e->end_ns = now;
-	return e;
-}
-
-static __always_inline void submit_event(struct event *e)
-{
-	bpf_ringbuf_submit(e, wakeup_flags());
-	count(AOD_CTR_EMITTED);
+	return reserve_record(kind, AOD_PROTO_SMB, now);
 }
 
 static __always_inline __u32 recent_index(__u64 session_id, __u64 mid, __u16 command)
@@ -221,71 +157,27 @@ static __always_inline int record_start(__u32 tree_id, __u64 session_id, __u16 c
 
 static __always_inline void record_latency(const struct req_key *key, __u64 latency_ns)
 {
-	struct hist_val *h;
-	__u32 slot;
-	long err;
+	struct hist_val *h = lookup_or_create(&histograms, key, &zero_hist, AOD_CTR_HIST_FULL);
 
-	h = bpf_map_lookup_elem(&histograms, key);
-	if (!h) {
-		err = bpf_map_update_elem(&histograms, key, &zero_hist, BPF_NOEXIST);
-		if (err && err != -EEXIST) {
-			count(AOD_CTR_HIST_FULL);
-			return;
-		}
-		h = bpf_map_lookup_elem(&histograms, key);
-		if (!h) {
-			count(AOD_CTR_HIST_FULL);
-			return;
-		}
-	}
-	slot = aod_hist_slot(latency_ns);
-	if (slot < AOD_HIST_SLOTS)
-		__sync_fetch_and_add(&h->slots[slot], 1);
-	__sync_fetch_and_add(&h->sum_ns, latency_ns);
+	if (h)
+		hist_add(h, latency_ns);
 }
 
 static __always_inline void count_error(const struct req_key *key)
 {
-	__u64 one = 1, *n;
-	long err;
-
-	n = bpf_map_lookup_elem(&errors, key);
-	if (n) {
-		__sync_fetch_and_add(n, 1);
-		return;
-	}
-	err = bpf_map_update_elem(&errors, key, &one, BPF_NOEXIST);
-	if (err == -EEXIST) {
-		/* Created meanwhile, on another CPU or by the other completion program. */
-		n = bpf_map_lookup_elem(&errors, key);
-		if (n) {
-			__sync_fetch_and_add(n, 1);
-			return;
-		}
-	}
-	if (err)
-		count(AOD_CTR_ERRORS_FULL);
+	count_in(&errors, key);
 }
 
 /* Whether a failure becomes an error event: all failures, or its NTSTATUS or the
  * errno the kernel mapped it to (rc = -errno) is in the tracked sets. */
 static __always_inline int failure_tracked(__u32 status, __s32 rc)
 {
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
-	__s32 err = -rc;
-
-	if (cfg && cfg->track_all_failures)
-		return 1;
-	return bpf_map_lookup_elem(&tracked_statuses, &status) || bpf_map_lookup_elem(&tracked_errnos, &err);
+	return failure_selected(&config, &tracked_statuses, &tracked_errnos, status, rc);
 }
 
 static __always_inline int is_slow(__u16 command, __u64 latency_ns)
 {
-	__u32 idx = command;
-	struct threshold *t = bpf_map_lookup_elem(&thresholds, &idx);
-
-	return t && t->enabled && latency_ns >= t->ns;
+	return over_threshold(&thresholds, command, latency_ns);
 }
 
 /* A response's status was mapped: smb3_cmd_done (failed = 0, status and rc 0) or

@@ -27,3 +27,13 @@ type Internals struct {
 // Of returns the internals of p, a *bpf.Probes (any: this package cannot import bpf).
 // It is nil where bpf cannot load probes (not Linux).
 var Of func(p any) Internals
+
+// NFSInternals are the programs of one bpf.NFSProbes, to run as their tracepoints
+// would: rpc_stats_latency, rpc_call_rpcerror, nfs_xdr_status, nfs4_xdr_status,
+// rpc_socket_connect.
+type NFSInternals struct {
+	RPCStats, RPCError, NFSXdrStatus, NFS4XdrStatus, Connect *ebpf.Program
+}
+
+// OfNFS returns the internals of n, a *bpf.NFSProbes; nil where bpf cannot load probes.
+var OfNFS func(n any) NFSInternals

@@ -79,3 +79,38 @@ int aod_test_count(struct bpf_raw_tracepoint_args *ctx)
 		__sync_fetch_and_add(n, 1);
 	return 0;
 }
+
+/* Kernel memory whose contents tests write (mmap) and whose address they learn
+ * (aod_test_arena): fake kernel structures for the programs that read struct pointers. */
+#define AOD_TEST_ARENA_BYTES 16384
+struct arena_val {
+	__u8 bytes[AOD_TEST_ARENA_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, AOD_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct arena_val);
+} arena SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} arena_addr SEC(".maps");
+
+/* Writes the kernel address of arena[0] into arena_addr[0] (root may read pointers). */
+SEC("raw_tp/aod_test_arena")
+int aod_test_arena(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 zero = 0;
+	void *v = bpf_map_lookup_elem(&arena, &zero);
+	__u64 *addr = bpf_map_lookup_elem(&arena_addr, &zero);
+
+	if (v && addr)
+		*addr = (__u64)v;
+	return 0;
+}

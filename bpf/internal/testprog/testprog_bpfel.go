@@ -8,16 +8,25 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
 )
+
+type testprogArenaVal struct {
+	_     structs.HostLayout
+	Bytes [16384]uint8
+}
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	testprogMapArena         = "arena"
+	testprogMapArenaAddr     = "arena_addr"
 	testprogMapEvents        = "events"
 	testprogMapRuns          = "runs"
+	testprogProgAodTestArena = "aod_test_arena"
 	testprogProgAodTestCount = "aod_test_count"
 	testprogProgAodTestEmpty = "aod_test_empty"
 	testprogProgAodTestFill  = "aod_test_fill"
@@ -66,6 +75,7 @@ type testprogSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type testprogProgramSpecs struct {
+	AodTestArena *ebpf.ProgramSpec `ebpf:"aod_test_arena"`
 	AodTestCount *ebpf.ProgramSpec `ebpf:"aod_test_count"`
 	AodTestEmpty *ebpf.ProgramSpec `ebpf:"aod_test_empty"`
 	AodTestFill  *ebpf.ProgramSpec `ebpf:"aod_test_fill"`
@@ -76,8 +86,10 @@ type testprogProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type testprogMapSpecs struct {
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Runs   *ebpf.MapSpec `ebpf:"runs"`
+	Arena     *ebpf.MapSpec `ebpf:"arena"`
+	ArenaAddr *ebpf.MapSpec `ebpf:"arena_addr"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	Runs      *ebpf.MapSpec `ebpf:"runs"`
 }
 
 // testprogVariableSpecs contains global variables before they are loaded into the kernel.
@@ -106,12 +118,16 @@ func (o *testprogObjects) Close() error {
 //
 // It can be passed to loadTestprogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type testprogMaps struct {
-	Events *ebpf.Map `ebpf:"events"`
-	Runs   *ebpf.Map `ebpf:"runs"`
+	Arena     *ebpf.Map `ebpf:"arena"`
+	ArenaAddr *ebpf.Map `ebpf:"arena_addr"`
+	Events    *ebpf.Map `ebpf:"events"`
+	Runs      *ebpf.Map `ebpf:"runs"`
 }
 
 func (m *testprogMaps) Close() error {
 	return _TestprogClose(
+		m.Arena,
+		m.ArenaAddr,
 		m.Events,
 		m.Runs,
 	)
@@ -127,6 +143,7 @@ type testprogVariables struct {
 //
 // It can be passed to loadTestprogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type testprogPrograms struct {
+	AodTestArena *ebpf.Program `ebpf:"aod_test_arena"`
 	AodTestCount *ebpf.Program `ebpf:"aod_test_count"`
 	AodTestEmpty *ebpf.Program `ebpf:"aod_test_empty"`
 	AodTestFill  *ebpf.Program `ebpf:"aod_test_fill"`
@@ -135,6 +152,7 @@ type testprogPrograms struct {
 
 func (p *testprogPrograms) Close() error {
 	return _TestprogClose(
+		p.AodTestArena,
 		p.AodTestCount,
 		p.AodTestEmpty,
 		p.AodTestFill,

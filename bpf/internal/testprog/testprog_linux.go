@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Objects are the loaded test programs.
@@ -23,6 +24,8 @@ type Objects struct {
 	Runs  *ebpf.Map
 
 	objs testprogObjects
+	// arena is the arena map's value mapped into memory, once Arena mapped it.
+	arena []byte
 }
 
 // Load loads the test programs. A non-nil events map (the production ring) replaces
@@ -47,7 +50,38 @@ func Load(events *ebpf.Map) (*Objects, error) {
 }
 
 // Close releases the programs and maps.
-func (o *Objects) Close() error { return o.objs.Close() }
+func (o *Objects) Close() error {
+	if o.arena != nil {
+		unix.Munmap(o.arena)
+		o.arena = nil
+	}
+	return o.objs.Close()
+}
+
+// Arena returns a block of kernel memory the test writes through mem, and its kernel
+// address: where a test lays out the kernel structures a program reads through the
+// pointers its tracepoint passes (bpf_probe_read_kernel reads it like any kernel
+// memory). It stays valid until Close.
+func (o *Objects) Arena() (mem []byte, addr uint64, err error) {
+	if o.arena == nil {
+		size := int(o.objs.Arena.ValueSize())
+		m, err := unix.Mmap(o.objs.Arena.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			return nil, 0, fmt.Errorf("map the arena: %w", err)
+		}
+		o.arena = m
+	}
+	if _, err := o.objs.AodTestArena.Run(&ebpf.RunOptions{Context: []uint64{0}}); err != nil {
+		return nil, 0, fmt.Errorf("run aod_test_arena: %w", err)
+	}
+	if err := o.objs.ArenaAddr.Lookup(uint32(0), &addr); err != nil {
+		return nil, 0, err
+	}
+	if addr == 0 {
+		return nil, 0, fmt.Errorf("the arena's address is hidden")
+	}
+	return o.arena, addr, nil
+}
 
 // Loaded loads the test programs as Load does (after Require), skipping tb where BPF
 // is not available and failing it on other errors; they are closed when tb ends.
