@@ -103,8 +103,12 @@ func Listen(path string, snapshot SnapshotFunc, log *slog.Logger) (*Server, erro
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	if c, err := net.Dial("unix", path); err == nil {
+		who := ErrAgentRunning.Error()
+		if pid := peerPID(c); pid > 0 {
+			who = fmt.Sprintf("another aod agent (pid %d) is running", pid)
+		}
 		c.Close()
-		return nil, fmt.Errorf("control socket %s: another aod agent is already running", path)
+		return nil, fmt.Errorf("control socket %s: %w", path, runningError{who})
 	}
 	// Nothing answered: what is there may be the socket of an agent that died, which
 	// is removed. Anything else is someone's file and stays.
@@ -302,6 +306,15 @@ func Watch(ctx context.Context, path string, fn func(Record)) error {
 		fn(r)
 	}
 }
+
+// ErrAgentRunning says another agent answers at the socket path.
+var ErrAgentRunning = errors.New("another aod agent is running")
+
+// runningError is ErrAgentRunning naming the other agent's pid when it is known.
+type runningError struct{ msg string }
+
+func (e runningError) Error() string        { return e.msg }
+func (e runningError) Is(target error) bool { return target == ErrAgentRunning }
 
 // ErrNoAgent says no agent listens at the socket path.
 var ErrNoAgent = errors.New("no aod agent is running")

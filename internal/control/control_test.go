@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,10 +48,13 @@ func TestNoAgent(t *testing.T) {
 	}
 }
 
+// TestSecondAgentRefused: the socket's owner answers, so a second Listen is refused
+// with ErrAgentRunning and the pid of the process listening (this one).
 func TestSecondAgentRefused(t *testing.T) {
 	_, path := listen(t, nil)
-	if _, err := Listen(path, nil, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "already running") {
-		t.Fatalf("err = %v", err)
+	_, err := Listen(path, nil, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, ErrAgentRunning) || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d)", os.Getpid())) {
+		t.Fatalf("err = %v, want ErrAgentRunning naming pid %d", err, os.Getpid())
 	}
 }
 

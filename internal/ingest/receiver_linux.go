@@ -60,6 +60,10 @@ type Config struct {
 	PruneInterval time.Duration
 	// ProcDir is where the cifs module's files are (default /proc/fs/cifs).
 	ProcDir string
+	// CollectAtStart makes Start take a first collection before it returns, so a
+	// Prometheus endpoint has the metrics from its first scrape, not one interval
+	// later.
+	CollectAtStart bool
 }
 
 func (c Config) withDefaults() Config {
@@ -202,6 +206,9 @@ func (r *Receiver) Start(ctx context.Context) error {
 	r.clock = wallclock.New(time.Minute)
 	r.metrics = otelconv.NewMetrics(r.names, start, wallclock.BootTime(), r.set.Version)
 	r.reader = ringreader.New(rd, bpf.DecodeEvent, r.cfg.Reader)
+	if r.cfg.CollectAtStart {
+		r.collect(ctx, start)
+	}
 
 	// The goroutines outlive Start's ctx, which only bounds starting.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

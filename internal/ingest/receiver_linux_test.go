@@ -434,3 +434,25 @@ func TestProgramRunTimeOnlyWhileTheKernelTimesPrograms(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectAtStart: with CollectAtStart the first collection has reached the
+// consumer when Start returns, though the next is an hour away.
+func TestCollectAtStart(t *testing.T) {
+	h := bpftest.New(t)
+	var c capture
+	r, err := New(Settings{Config: Config{CollectionInterval: time.Hour, CollectAtStart: true, ProcDir: fixtures.Path("kernel-6.12")},
+		Kernel: h.Probes()}, c.consumers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
+	select {
+	case got := <-c.metrics:
+		metricByName(t, got[0], "aod.events.emitted")
+	default:
+		t.Fatal("Start returned before any collection")
+	}
+}
