@@ -104,6 +104,12 @@ type Options struct {
 	// LookPath overrides how actions find programs (tests).
 	LookPath func(string) (string, error)
 	Logger   *slog.Logger
+
+	// Previous is the Bundler this one replaces (a configuration reload), or nil.
+	// This one counts on from its counters, and takes over each of its captures that
+	// runs exactly what this one would, so the capture's ring is not cleared. Nothing
+	// changes for Previous until Replace.
+	Previous *Bundler
 }
 
 func (o *Options) defaults() {
@@ -159,7 +165,7 @@ type Report struct {
 // Stats count the bundler's work since start, for aod's own metrics (Metrics,
 // RegisterMetrics).
 type Stats struct {
-	Started         time.Time // when the Bundler was made: the counters' start
+	Started         time.Time // when the first Bundler of a chain of Previous was made: the counters' start
 	Bundles         uint64    // bundles written
 	BundleBytes     uint64
 	Failed          uint64          // bundles that could not be written
@@ -170,7 +176,15 @@ type Stats struct {
 	DiskLimit       int64           // MaxTotalBytes; 0: no limit
 }
 
-// Bundler makes bundles. Create it with New, Start it, and Shutdown it.
+// counters are what Stats reports; a Bundler made to replace another shares them.
+type counters struct {
+	started                                              time.Time
+	bundles, bundleBytes, failed, busy, lowSpace, shrunk atomic.Uint64
+	retention                                            *retention.Counters
+}
+
+// Bundler makes bundles. Create it with New, Start it (or Replace its Previous with
+// it), and Shutdown it.
 type Bundler struct {
 	o        Options
 	log      *slog.Logger
@@ -179,6 +193,12 @@ type Bundler struct {
 	sweeper  *retention.Sweeper
 	slots    chan struct{} // action slots
 	pending  chan struct{} // bundle slots
+	c        *counters
+	prev     *Bundler // Options.Previous until Replace
+	// inherited are the captures taken over from prev, running already; kept are
+	// this bundler's captures that its successor took over, which Shutdown leaves
+	// running.
+	inherited, kept map[*capture.Capture]bool
 
 	life context.Context
 	end  context.CancelFunc
@@ -187,10 +207,7 @@ type Bundler struct {
 	// closed is set by Shutdown; sweepDone ends when the retention loop does.
 	closed    bool
 	sweepDone chan struct{}
-	started   time.Time
 	lastNanos atomic.Int64
-
-	bundles, bundleBytes, failed, busy, lowSpace, shrunk atomic.Uint64
 }
 
 // New checks the options and prepares the bundler. Nothing runs until Start.
@@ -202,8 +219,14 @@ func New(o Options) (*Bundler, error) {
 	if o.ZstdLevel < 1 || o.ZstdLevel > 22 {
 		return nil, fmt.Errorf("bundler: zstd level %d out of range 1..22", o.ZstdLevel)
 	}
-	b := &Bundler{o: o, started: time.Now(), log: o.Logger.With("component", "bundler"), table: actions.Builtin(),
-		slots: make(chan struct{}, o.Concurrency), pending: make(chan struct{}, o.MaxPending)}
+	b := &Bundler{o: o, log: o.Logger.With("component", "bundler"), table: actions.Builtin(),
+		slots: make(chan struct{}, o.Concurrency), pending: make(chan struct{}, o.MaxPending),
+		c: &counters{started: time.Now(), retention: retention.NewCounters()}, prev: o.Previous,
+		inherited: map[*capture.Capture]bool{}}
+	b.o.Previous = nil
+	if b.prev != nil {
+		b.c = b.prev.c
+	}
 	seen := map[string]string{}
 	for _, spec := range o.Captures {
 		if p, dup := seen[spec.Tool]; dup {
@@ -213,6 +236,10 @@ func New(o Options) (*Bundler, error) {
 		c, err := capture.New(spec, o.Capture)
 		if err != nil {
 			return nil, fmt.Errorf("bundler: %s capture for %s: %w", spec.Tool, spec.Protocol, err)
+		}
+		if old := b.prev.runningLike(c); old != nil {
+			c = old
+			b.inherited[c] = true
 		}
 		b.captures = append(b.captures, c)
 		b.table[spec.Tool] = c.Action()
@@ -229,7 +256,7 @@ func New(o Options) (*Bundler, error) {
 		}
 	}
 	sw, err := retention.New(retention.Options{OutputDir: o.OutputDir, Interval: o.CleanupInterval,
-		MaxAge: o.MaxAge, MaxTotalBytes: o.MaxTotalBytes, Logger: o.Logger})
+		MaxAge: o.MaxAge, MaxTotalBytes: o.MaxTotalBytes, Logger: o.Logger, Counters: b.c.retention})
 	if err != nil {
 		return nil, err
 	}
@@ -238,16 +265,71 @@ func New(o Options) (*Bundler, error) {
 	return b, nil
 }
 
-// Start checks the output directory, then starts the captures and the retention
-// loop. A capture that cannot start is logged and recorded in the bundles; it does
-// not stop the agent.
-func (b *Bundler) Start() error {
+// runningLike returns b's capture that runs exactly what c would, or nil (also
+// when b is nil or the capture gave up).
+func (b *Bundler) runningLike(c *capture.Capture) *capture.Capture {
+	if b == nil {
+		return nil
+	}
+	for _, old := range b.captures {
+		if old.RunsLike(c) && !old.State().Disabled {
+			return old
+		}
+	}
+	return nil
+}
+
+// Check makes sure bundles can be written: the output directory and its batches
+// directory exist (or are created), are aod's own, and accept a new file.
+func (b *Bundler) Check() error {
 	d, err := archive.OpenDir(b.o.OutputDir)
 	if err != nil {
 		return err
 	}
-	d.Close()
+	defer d.Close()
+	f, err := d.Spool()
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// Start checks the output directory, then starts the captures and the retention
+// loop. A capture that cannot start is logged and recorded in the bundles; it does
+// not stop the agent.
+func (b *Bundler) Start() error {
+	if err := b.Check(); err != nil {
+		return err
+	}
+	b.launch()
+	return nil
+}
+
+// Replace puts b in the place of Options.Previous: it shuts Previous down (within
+// ctx), leaving running the captures b took over, then starts b's other captures and
+// its retention loop. Previous's captures stop before b's start, so two captures
+// never write the same files. The caller checked b (Check) before; b starts even
+// when Previous did not stop cleanly, whose error is returned.
+func (b *Bundler) Replace(ctx context.Context) error {
+	var err error
+	if old := b.prev; old != nil {
+		old.mu.Lock()
+		old.kept = b.inherited
+		old.mu.Unlock()
+		err = old.Shutdown(ctx)
+	}
+	b.launch()
+	b.mu.Lock()
+	b.prev, b.inherited = nil, nil
+	b.mu.Unlock()
+	return err
+}
+
+func (b *Bundler) launch() {
 	for _, c := range b.captures {
+		if b.inherited[c] {
+			continue
+		}
 		if err := c.Start(); err != nil {
 			b.log.Error("capture not started", "error", err)
 		}
@@ -257,7 +339,6 @@ func (b *Bundler) Start() error {
 		defer close(b.sweepDone)
 		b.sweeper.Run(b.life)
 	}()
-	return nil
 }
 
 // Shutdown cancels bundles in progress (their running actions are killed and each
@@ -266,6 +347,14 @@ func (b *Bundler) Start() error {
 func (b *Bundler) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	b.closed = true
+	// Captures still inherited (b never replaced its Previous) belong to Previous;
+	// kept ones to b's successor.
+	var stop []*capture.Capture
+	for _, c := range b.captures {
+		if !b.inherited[c] && !b.kept[c] {
+			stop = append(stop, c)
+		}
+	}
 	b.mu.Unlock()
 	b.end()
 	done := make(chan struct{})
@@ -276,7 +365,7 @@ func (b *Bundler) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("bundler: bundles still in progress: %w", ctx.Err()))
 	}
-	for _, c := range b.captures {
+	for _, c := range stop {
 		if err := c.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -293,8 +382,9 @@ func (b *Bundler) Shutdown(ctx context.Context) error {
 
 // Stats returns the counters.
 func (b *Bundler) Stats() Stats {
-	return Stats{Started: b.started, DiskLimit: b.o.MaxTotalBytes, Bundles: b.bundles.Load(), BundleBytes: b.bundleBytes.Load(), Failed: b.failed.Load(),
-		SkippedBusy: b.busy.Load(), SkippedLowSpace: b.lowSpace.Load(), Shrunk: b.shrunk.Load(),
+	c := b.c
+	return Stats{Started: c.started, DiskLimit: b.o.MaxTotalBytes, Bundles: c.bundles.Load(), BundleBytes: c.bundleBytes.Load(), Failed: c.failed.Load(),
+		SkippedBusy: c.busy.Load(), SkippedLowSpace: c.lowSpace.Load(), Shrunk: c.shrunk.Load(),
 		Retention: b.sweeper.Stats()}
 }
 
@@ -440,7 +530,7 @@ func (b *Bundler) reserve(log *slog.Logger) (release func(), err error) {
 	select {
 	case b.pending <- struct{}{}:
 	default:
-		b.busy.Add(1)
+		b.c.busy.Add(1)
 		log.Warn("bundle skipped: too many in progress", "max_pending", b.o.MaxPending)
 		return nil, ErrBusy
 	}
@@ -459,14 +549,14 @@ func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []strin
 	rep, err := b.write(ctx, a, names, log)
 	switch {
 	case errors.Is(err, ErrLowSpace):
-		b.lowSpace.Add(1)
+		b.c.lowSpace.Add(1)
 		log.Warn("bundle skipped", "error", err)
 	case err != nil:
-		b.failed.Add(1)
+		b.c.failed.Add(1)
 		log.Error("bundle failed", "error", err)
 	default:
-		b.bundles.Add(1)
-		b.bundleBytes.Add(uint64(rep.Bytes))
+		b.c.bundles.Add(1)
+		b.c.bundleBytes.Add(uint64(rep.Bytes))
 		log.Info("bundle written", "path", rep.Path, "bytes", rep.Bytes,
 			"took", rep.Finished.Sub(rep.Started))
 		b.sweeper.Trigger()
@@ -533,7 +623,7 @@ func (b *Bundler) write(ctx context.Context, a *anomaly.Anomaly, names []string,
 		return rep, err
 	}
 	if shrunk {
-		b.shrunk.Add(1)
+		b.c.shrunk.Add(1)
 		log.Warn("bundle shrunk to keep the free-space floor", "action_bytes", limit,
 			"free", free, "floor", b.o.MinFreeBytes)
 	}

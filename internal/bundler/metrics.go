@@ -107,9 +107,9 @@ func (s Stats) points() []point {
 }
 
 // Metrics returns s as pmetric under one resource, which gets a copy of resource's
-// attributes, for the standalone agent. The sums are cumulative from s.Started, so a
-// new Bundler (after a configuration reload) starts new series rather than counting
-// down.
+// attributes, for the standalone agent. The sums are cumulative from s.Started; a
+// Bundler that replaces another on a configuration reload (Options.Previous) counts on
+// from the same values and start.
 func Metrics(s Stats, resource pcommon.Resource, now time.Time) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()

@@ -136,6 +136,16 @@ func New(spec Spec, o Options) (*Capture, error) {
 // Spec returns what the capture runs.
 func (c *Capture) Spec() Spec { return c.spec }
 
+// RunsLike reports whether c and d run the same tool with the same arguments into the
+// same directory under the same supervision, so that one can stand in for the other:
+// a reload that leaves a capture as it was keeps it running, with its files.
+func (c *Capture) RunsLike(d *Capture) bool {
+	co, do := c.o, d.o
+	co.Logger, do.Logger = nil, nil
+	return c.spec.Protocol == d.spec.Protocol && c.spec.Tool == d.spec.Tool &&
+		slices.Equal(c.spec.Args, d.spec.Args) && co == do
+}
+
 // State returns the capture's health.
 func (c *Capture) State() State {
 	c.mu.Lock()

@@ -47,6 +47,10 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
+	// Counters, when set, are an earlier Sweeper's (see Sweeper.Counters): this one
+	// counts on from them, so a configuration reload does not reset aod's counters.
+	// Nil starts from zero.
+	Counters *Counters
 }
 
 // Reasons a bundle is deleted.
@@ -81,15 +85,27 @@ type Stats struct {
 	Measured   bool
 }
 
+// Counters are what a Sweeper counts, kept apart so that the Sweeper replacing it
+// on a configuration reload counts on from the same values.
+type Counters struct {
+	sweeps, errs, deleted, deletedBytes, temps, tempBytes atomic.Uint64
+	total                                                 atomic.Int64 // -1 until measured
+}
+
+// NewCounters returns counters at zero, with the disk use not yet measured.
+func NewCounters() *Counters {
+	c := &Counters{}
+	c.total.Store(-1)
+	return c
+}
+
 // Sweeper applies the retention rules.
 type Sweeper struct {
 	o       Options
 	log     *slog.Logger
 	mu      sync.Mutex // one sweep at a time
 	trigger chan struct{}
-
-	sweeps, errs, deleted, deletedBytes, temps, tempBytes atomic.Uint64
-	total                                                 atomic.Int64 // -1 until measured
+	c       *Counters
 }
 
 // New checks the options.
@@ -109,16 +125,21 @@ func New(o Options) (*Sweeper, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sweeper{o: o, log: o.Logger.With("component", "retention"), trigger: make(chan struct{}, 1)}
-	s.total.Store(-1)
-	return s, nil
+	if o.Counters == nil {
+		o.Counters = NewCounters()
+	}
+	return &Sweeper{o: o, log: o.Logger.With("component", "retention"), trigger: make(chan struct{}, 1), c: o.Counters}, nil
 }
+
+// Counters returns the sweeper's counters, for the Sweeper that replaces it.
+func (s *Sweeper) Counters() *Counters { return s.c }
 
 // Stats returns the counters.
 func (s *Sweeper) Stats() Stats {
-	total := s.total.Load()
-	return Stats{Sweeps: s.sweeps.Load(), Errors: s.errs.Load(), Deleted: s.deleted.Load(),
-		DeletedBytes: s.deletedBytes.Load(), TempsRemoved: s.temps.Load(), TempsRemovedSize: s.tempBytes.Load(),
+	c := s.c
+	total := c.total.Load()
+	return Stats{Sweeps: c.sweeps.Load(), Errors: c.errs.Load(), Deleted: c.deleted.Load(),
+		DeletedBytes: c.deletedBytes.Load(), TempsRemoved: c.temps.Load(), TempsRemovedSize: c.tempBytes.Load(),
 		TotalBytes: max(total, 0), Measured: total >= 0}
 }
 
@@ -132,10 +153,10 @@ type bundle struct {
 func (s *Sweeper) Sweep() (Report, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sweeps.Add(1)
+	s.c.sweeps.Add(1)
 	rep, err := s.sweep()
 	if err != nil {
-		s.errs.Add(1)
+		s.c.errs.Add(1)
 	}
 	return rep, err
 }
@@ -172,8 +193,8 @@ func (s *Sweeper) sweep() (Report, error) {
 			case err != nil:
 				errs = append(errs, err)
 			default:
-				s.temps.Add(1)
-				s.tempBytes.Add(uint64(size))
+				s.c.temps.Add(1)
+				s.c.tempBytes.Add(uint64(size))
 				rep.Deleted = append(rep.Deleted, Deletion{Name: e.Name, Bytes: size, Reason: "stale temporary"})
 				s.log.Info("removed a temporary left by an interrupted bundle", "name", e.Name, "bytes", size)
 			}
@@ -191,8 +212,8 @@ func (s *Sweeper) sweep() (Report, error) {
 			}
 			return false
 		}
-		s.deleted.Add(1)
-		s.deletedBytes.Add(uint64(b.size))
+		s.c.deleted.Add(1)
+		s.c.deletedBytes.Add(uint64(b.size))
 		rep.Deleted = append(rep.Deleted, Deletion{Name: b.name, Bytes: b.size, Reason: reason})
 		s.log.Info("deleted bundle", "name", b.name, "bytes", b.size, "reason", reason)
 		return true
@@ -223,7 +244,7 @@ func (s *Sweeper) sweep() (Report, error) {
 		rep.Kept = append(rep.Kept, b.name)
 	}
 	rep.TotalBytes = total
-	s.total.Store(total) // removals that failed left their bundles, still counted
+	s.c.total.Store(total) // removals that failed left their bundles, still counted
 	if err := errors.Join(errs...); err != nil {
 		return rep, fmt.Errorf("retention: %w", err)
 	}
