@@ -22,6 +22,7 @@ import (
 	"github.com/linuxdiag/aod/internal/detector"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/ingest"
+	"github.com/linuxdiag/aod/internal/pidlock"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry"
@@ -54,6 +55,12 @@ type Agent struct {
 	clock   *wallclock.Converter
 	ctl     *control.Server
 	counter *anomalypdata.Counter
+	reloads reloadCounter
+
+	// reloading makes reloads one at a time; lock is the output folder's lock, which
+	// a reload moves when the folder changes.
+	reloading sync.Mutex
+	lock      *pidlock.Lock
 
 	// mu guards the configuration-dependent stages that SIGHUP replaces.
 	mu      sync.Mutex
@@ -82,8 +89,9 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	now := time.Now()
 	a := &Agent{log: o.Logger, opts: o, cfg: cfg, clock: wallclock.New(time.Minute),
-		counter: anomalypdata.NewCounter(time.Now())}
+		counter: anomalypdata.NewCounter(now), reloads: reloadCounter{start: now}}
 	a.res = resource()
 	attrs := map[string]string{}
 	a.res.Attributes().Range(func(k string, v pcommon.Value) bool { attrs[k] = v.AsString(); return true })
@@ -104,6 +112,8 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		Exponential:        cfg.Telemetry.OTLP.Endpoint != "",
 		Explicit:           cfg.Telemetry.Prometheus.Listen != "",
 		ProcDir:            o.ProcDir,
+		// The endpoint serves current values from the first scrape.
+		CollectAtStart: true,
 	}
 	a.recv, err = ingest.New(ingest.Settings{
 		Config:  rc,
@@ -124,15 +134,27 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := a.configure(cfg); err != nil {
+	st, err := a.prepare(cfg, nil)
+	if err != nil {
 		return nil, err
 	}
+	a.declare(st)
+	a.cfg, a.det, a.bundler = cfg, st.det, st.bundler
 	return a, nil
 }
 
-// configure builds the detectors and the bundler for cfg. The caller holds no lock;
-// the swap happens under a.mu.
-func (a *Agent) configure(cfg *config.Config) error {
+// staged is a configuration built and checked, not yet in force.
+type staged struct {
+	cfg     *config.Config
+	det     detector.Sets
+	bundler *bundler.Bundler
+	th      *[smb.NumCommands]bpf.Threshold
+	ef      bpf.ErrorFilter
+}
+
+// prepare builds the detectors, the bundler (taking over from prev, if not nil) and
+// the kernel filters for cfg. It changes nothing of the running agent.
+func (a *Agent) prepare(cfg *config.Config, prev *bundler.Bundler) (*staged, error) {
 	det, err := detector.NewSets(cfg, func(p proto.Protocol) detector.Env {
 		env := detector.Env{Clock: detector.SystemClock{Converter: a.clock}}
 		if p == proto.SMB { // the receiver resolves cifs (session, tree) ids
@@ -141,51 +163,67 @@ func (a *Agent) configure(cfg *config.Config) error {
 		return env
 	})
 	if err != nil {
-		return fmt.Errorf("detectors: %w", err)
+		return nil, fmt.Errorf("detectors: %w", err)
 	}
 	bo := bundler.FromConfig(cfg)
 	bo.Logger = a.log
 	bo.Inflight = a.inflight
 	bo.Extra = a.opts.Actions
+	bo.Previous = prev
 	b, err := bundler.New(bo)
 	if err != nil {
-		return fmt.Errorf("bundles: %w", err)
+		return nil, fmt.Errorf("bundles: %w", err)
 	}
-	for _, k := range det.Keys() {
-		a.counter.Declare(k)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.cfg, a.det, a.bundler = cfg, det, b
-	return nil
+	th, ef := KernelFilters(cfg)
+	return &staged{cfg: cfg, det: det, bundler: b, th: th, ef: ef}, nil
 }
 
-// Start starts the exporters, the bundler, the receiver (which attaches the probes in
-// the background, waiting for the cifs module if needed) and the control socket.
+// declare exports st's anomaly series from the start, at 0 until they fire.
+func (a *Agent) declare(st *staged) {
+	for _, k := range st.det.Keys() {
+		a.counter.Declare(k)
+	}
+}
+
+// Start takes the output folder's lock (one agent per host), then starts the control
+// socket, the exporters, the bundler and the receiver (which attaches the probes in
+// the background, waiting for the cifs module if needed).
 func (a *Agent) Start(ctx context.Context) error {
+	if err := a.bundler.Check(); err != nil {
+		return fmt.Errorf("bundles: %w", err)
+	}
+	lock, err := pidlock.Acquire(a.cfg.OutputDir)
+	if err != nil {
+		return err
+	}
+	a.lock = lock
+	// The control socket exists before the first event arrives: onEvents reads a.ctl
+	// without a lock.
+	if a.opts.ControlSocket != "" {
+		ctl, err := control.Listen(a.opts.ControlSocket, a.snapshot, a.log)
+		switch {
+		case errors.Is(err, control.ErrAgentRunning):
+			return err
+		case err != nil:
+			// The agent still works without its control socket; say why aod top won't.
+			a.log.Warn("control socket unavailable: aod top and aod snapshot cannot reach this agent", "err", err)
+		default:
+			a.ctl = ctl
+		}
+	}
 	if err := a.sinks.Start(ctx); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
 	if err := a.bundler.Start(); err != nil {
 		return fmt.Errorf("bundles: %w", err)
 	}
-	// The control socket exists before the first event arrives: onEvents reads a.ctl
-	// without a lock.
-	if a.opts.ControlSocket != "" {
-		ctl, err := control.Listen(a.opts.ControlSocket, a.snapshot, a.log)
-		if err != nil {
-			// The agent still works without its control socket; say why aod top won't.
-			a.log.Warn("control socket unavailable: aod top and aod snapshot cannot reach this agent", "err", err)
-		} else {
-			a.ctl = ctl
-		}
-	}
 	if err := a.recv.Start(ctx); err != nil {
 		return fmt.Errorf("receiver: %w", err)
 	}
 	if a.opts.Kernel != nil {
 		// Probes the caller loaded start with nothing tracked.
-		if err := a.applyFilters(a.cfg); err != nil {
+		th, ef := KernelFilters(a.cfg)
+		if err := a.setFilters(th, ef); err != nil {
 			return err
 		}
 	}
@@ -218,6 +256,9 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	a.mu.Unlock()
 	errs = append(errs, b.Shutdown(ctx))
 	errs = append(errs, a.sinks.Shutdown(ctx))
+	if a.lock != nil {
+		errs = append(errs, a.lock.Release())
+	}
 	return errors.Join(errs...)
 }
 
@@ -238,40 +279,74 @@ func (a *Agent) shutdownDump(ctx context.Context) {
 	a.log.Info("shutdown bundle written", "path", rep.Path, "bytes", rep.Bytes, "actions", len(rep.Actions))
 }
 
-// Reload applies a new configuration: thresholds and error filters go into the kernel
-// maps (the programs stay loaded), detectors and the bundler are rebuilt. Settings that
-// need a restart (telemetry destinations, ring sizes) are reported, not applied.
+// Reload applies a new configuration, all or nothing: the detectors, the bundler and
+// the kernel filters are built and checked first (the output folder must be usable,
+// and lockable when it changes), then swapped in, and what they replace is stopped
+// last. A reload that fails leaves everything as it was; either way it is counted
+// (aod.config.reloads). Settings that need a restart (telemetry destinations, ring
+// sizes) are reported, not applied.
 func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
+	err := a.reload(ctx, cfg)
+	a.reloads.count(err == nil)
+	return err
+}
+
+// ReloadRejected counts a reload whose file was refused before it reached Reload.
+func (a *Agent) ReloadRejected() { a.reloads.count(false) }
+
+func (a *Agent) reload(ctx context.Context, cfg *config.Config) error {
+	a.reloading.Lock()
+	defer a.reloading.Unlock()
 	a.mu.Lock()
-	old := a.cfg
-	oldBundler := a.bundler
+	old, oldBundler := a.cfg, a.bundler
 	a.mu.Unlock()
 	if cfg.Telemetry.OTLP.Endpoint != old.Telemetry.OTLP.Endpoint || cfg.Telemetry.Prometheus.Listen != old.Telemetry.Prometheus.Listen {
 		a.log.Warn("telemetry destinations changed: they take effect when aod restarts")
 	}
-	if err := a.applyFilters(cfg); err != nil {
+	st, err := a.prepare(cfg, oldBundler)
+	if err != nil {
 		return err
 	}
-	if err := a.configure(cfg); err != nil {
-		return err
-	}
-	a.mu.Lock()
-	b := a.bundler
-	a.mu.Unlock()
-	if err := b.Start(); err != nil {
+	if err := st.bundler.Check(); err != nil {
 		return fmt.Errorf("bundles: %w", err)
 	}
-	// The old bundler finishes what it started; its captures stop.
-	if err := oldBundler.Shutdown(ctx); err != nil {
+	lock := a.lock
+	if cfg.OutputDir != old.OutputDir {
+		if lock, err = pidlock.Acquire(cfg.OutputDir); err != nil {
+			return err
+		}
+	}
+	if err := a.setFilters(st.th, st.ef); err != nil {
+		// Either map may have been written: put the running configuration's back.
+		th, ef := KernelFilters(old)
+		if rerr := a.setFilters(th, ef); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("restoring the running filters: %w", rerr))
+		}
+		if lock != a.lock {
+			lock.Release()
+		}
+		return err
+	}
+	// Nothing fails from here on.
+	a.declare(st)
+	a.mu.Lock()
+	a.cfg, a.det, a.bundler = cfg, st.det, st.bundler
+	a.mu.Unlock()
+	// The old bundler finishes what it started and its captures stop before the new
+	// one's start; captures that did not change keep running.
+	if err := st.bundler.Replace(ctx); err != nil {
 		a.log.Warn("previous bundler did not stop cleanly", "err", err)
+	}
+	if lock != a.lock {
+		a.lock.Release()
+		a.lock = lock
 	}
 	logPlan(cfg, a.log)
 	return nil
 }
 
-// applyFilters writes cfg's thresholds and error filter into the kernel maps.
-func (a *Agent) applyFilters(cfg *config.Config) error {
-	th, ef := KernelFilters(cfg)
+// setFilters writes thresholds and the error filter into the kernel maps.
+func (a *Agent) setFilters(th *[smb.NumCommands]bpf.Threshold, ef bpf.ErrorFilter) error {
 	k, ok := a.recv.Kernel().(interface {
 		SetThresholds(*[smb.NumCommands]bpf.Threshold) error
 		SetErrorFilter(bpf.ErrorFilter) error
@@ -405,6 +480,7 @@ func (a *Agent) exportMetrics(ctx context.Context, exp, explicit pmetric.Metrics
 		}
 		a.counter.Metrics(a.res, now).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 		bundler.Metrics(stats, a.res, now).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
+		a.reloads.metrics(a.res, now).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
 	return a.sinks.ExportMetrics(ctx, exp, explicit)
 }

@@ -82,13 +82,18 @@ func (f *fixture) config(t *testing.T, thresholdMs int) *config.Config {
 // serving Prometheus on a free loopback port, collecting metrics every interval. The
 // agent's actions may be replaced.
 func start(t *testing.T, every time.Duration, replace ...actions.Action) *fixture {
+	return startWith(t, every, func(f *fixture) *config.Config { return f.config(t, 50) }, replace...)
+}
+
+// startWith is start with the configuration cfg makes for the fixture.
+func startWith(t *testing.T, every time.Duration, cfg func(*fixture) *config.Config, replace ...actions.Action) *fixture {
 	h := bpftest.New(t)
 	f := &fixture{every: every, h: h, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
 	table := actions.Table{}
 	for _, a := range replace {
 		table[a.Name] = a
 	}
-	a, err := New(f.config(t, 50), Options{
+	a, err := New(cfg(f), Options{
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Kernel:        h.Probes(),
 		ProcDir:       fixtures.Path("kernel-6.12"),

@@ -37,3 +37,6 @@ func (*Agent) Reload(context.Context, *config.Config) error { return errNotLinux
 
 // Snapshot fails: see errNotLinux.
 func (*Agent) Snapshot(context.Context) (string, error) { return "", errNotLinux }
+
+// ReloadRejected does nothing.
+func (*Agent) ReloadRejected() {}

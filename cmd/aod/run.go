@@ -101,11 +101,12 @@ loop:
 				log.Info("SIGHUP: reloading the configuration")
 				next, ok := reload()
 				if !ok {
+					a.ReloadRejected()
 					log.Error("new configuration rejected; the running one stays in force")
 					continue
 				}
 				if err := a.Reload(ctx, next); err != nil {
-					log.Error("reload failed", "err", err)
+					log.Error("reload failed; the running configuration stays in force", "err", err)
 					continue
 				}
 				log.Info("configuration reloaded")
