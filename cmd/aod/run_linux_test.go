@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,5 +92,41 @@ func TestSnapshotWithoutAgent(t *testing.T) {
 	code, _, stderr := call(context.Background(), "snapshot", "--control-socket", filepath.Join(t.TempDir(), "none.sock"))
 	if code != exitFailure || !strings.Contains(stderr, "no aod agent is running") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestSecondRunIsRefused starts `aod run` beside a running one: on the same output
+// folder (another control socket) the lock refuses it, on the same control socket
+// (another output folder) the socket does; both name the running agent's pid.
+func TestSecondRunIsRefused(t *testing.T) {
+	bpftest.Require(t)
+	cfg, sock := hermetic(t, "")
+	ctx, stop := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- aod(ctx, []string{"run", "--config", cfg, "--control-socket", sock}, &bytes.Buffer{}, &stderr)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stderr.String(), "watching SMB latency") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first agent did not start:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	other, _ := hermetic(t, "")
+	pid := fmt.Sprintf("another aod agent (pid %d) is running", os.Getpid())
+	for _, args := range [][]string{
+		{"run", "--config", cfg, "--control-socket", filepath.Join(t.TempDir(), "second.sock")},
+		{"run", "--config", other, "--control-socket", sock},
+	} {
+		code, _, errOut := call(context.Background(), args...)
+		if code != exitFailure || !strings.Contains(errOut, pid) {
+			t.Errorf("aod %v beside a running agent: exit %d, want %d and %q in:\n%s", args, code, exitFailure, pid, errOut)
+		}
+	}
+	stop()
+	if code := <-done; code != exitOK {
+		t.Fatalf("the first agent: exit %d:\n%s", code, stderr.String())
 	}
 }
