@@ -166,7 +166,8 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 			t.Fatalf("tcpdump pid %d after the good reload, want %d (alive) handed over", got, pid)
 		}
 	}
-	f.scrapeHas(t, series{"aod_config_reloads_total", "result", "failure", 1}, series{"aod_config_reloads_total", "result", "success", 1})
+	f.agent.ReloadRejected() // a file that did not load counts too
+	f.scrapeHas(t, series{"aod_config_reloads_total", "result", "failure", 2}, series{"aod_config_reloads_total", "result", "success", 1})
 }
 
 // TestCountersSurviveReload: a bundle written and an old bundle deleted by retention
@@ -259,6 +260,36 @@ func TestSecondAgentIsRefused(t *testing.T) {
 	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReloadMovesTheLock reloads into another output folder: refused while another
+// agent holds that folder's lock, and once it is free the agent holds the new folder's
+// lock and has let the old one go.
+func TestReloadMovesTheLock(t *testing.T) {
+	f := start(t, time.Hour)
+	next := t.TempDir()
+	other, err := pidlock.Acquire(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.agent.Reload(context.Background(), f.configAt(t, next, 50, false)); !errors.Is(err, pidlock.ErrHeld) {
+		t.Fatalf("reload into a folder another agent holds: %v, want ErrHeld", err)
+	}
+	if _, err := pidlock.Acquire(f.dir); !errors.Is(err, pidlock.ErrHeld) {
+		t.Fatalf("after the failed reload the agent's folder is not locked: %v", err)
+	}
+	other.Release()
+	if err := f.agent.Reload(context.Background(), f.configAt(t, next, 50, false)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pidlock.Acquire(next); !errors.Is(err, pidlock.ErrHeld) {
+		t.Fatalf("the new folder is not locked after the reload: %v", err)
+	}
+	old, err := pidlock.Acquire(f.dir)
+	if err != nil {
+		t.Fatalf("the old folder is still locked after the reload: %v", err)
+	}
+	old.Release()
 }
 
 // lastSum is the newest value of the sum name with attribute key=value at s.
