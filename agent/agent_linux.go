@@ -143,9 +143,8 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	return a, nil
 }
 
-// staged is a configuration built and checked, not yet in force.
+// staged is what a configuration needs, built but not yet in force.
 type staged struct {
-	cfg     *config.Config
 	det     detector.Sets
 	bundler *bundler.Bundler
 	th      *[smb.NumCommands]bpf.Threshold
@@ -175,7 +174,7 @@ func (a *Agent) prepare(cfg *config.Config, prev *bundler.Bundler) (*staged, err
 		return nil, fmt.Errorf("bundles: %w", err)
 	}
 	th, ef := KernelFilters(cfg)
-	return &staged{cfg: cfg, det: det, bundler: b, th: th, ef: ef}, nil
+	return &staged{det: det, bundler: b, th: th, ef: ef}, nil
 }
 
 // declare exports st's anomaly series from the start, at 0 until they fire.
@@ -256,9 +255,11 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	a.mu.Unlock()
 	errs = append(errs, b.Shutdown(ctx))
 	errs = append(errs, a.sinks.Shutdown(ctx))
+	a.reloading.Lock() // a reload may move the lock
 	if a.lock != nil {
 		errs = append(errs, a.lock.Release())
 	}
+	a.reloading.Unlock()
 	return errors.Join(errs...)
 }
 
