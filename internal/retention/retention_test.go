@@ -252,3 +252,25 @@ func TestNewRejects(t *testing.T) {
 		t.Error("accepted a negative limit")
 	}
 }
+
+// TestCountersCarryOver: a Sweeper made with an earlier one's Counters (a reload)
+// starts from its counts and adds its own.
+func TestCountersCarryOver(t *testing.T) {
+	out := setup(t)
+	plant(t, out, now.Add(-72*time.Hour), "latency", 10)
+	first, _ := sweeper(t, Options{OutputDir: out, MaxAge: 48 * time.Hour})
+	if _, err := first.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := sweeper(t, Options{OutputDir: out, MaxAge: 48 * time.Hour, Counters: first.Counters()})
+	if st := second.Stats(); st.Deleted != 1 || st.DeletedBytes != 10 || st.Sweeps != 1 || !st.Measured {
+		t.Fatalf("before its first sweep: %+v, want the first sweeper's counts", st)
+	}
+	plant(t, out, now.Add(-96*time.Hour), "error", 5)
+	if _, err := second.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if st := second.Stats(); st.Deleted != 2 || st.DeletedBytes != 15 || st.Sweeps != 2 {
+		t.Fatalf("after its sweep: %+v", st)
+	}
+}
