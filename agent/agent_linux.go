@@ -269,7 +269,9 @@ func (a *Agent) shutdownDump(ctx context.Context) {
 	a.mu.Lock()
 	b, on := a.bundler, a.cfg.Bundle.ShutdownDump
 	a.mu.Unlock()
-	if !on {
+	// An agent whose Start failed never ran, and may have been refused the output
+	// folder another agent owns: it has nothing to dump there.
+	if !on || a.pollStop == nil {
 		return
 	}
 	rep, err := b.ShutdownDump(ctx)

@@ -199,7 +199,10 @@ func TestCountersSurviveReload(t *testing.T) {
 	}
 	// The reload counter says the scrape comes from a collection after the reload.
 	f.scrapeHas(t, append(counted, series{"aod_config_reloads_total", "result", "success", 1})...)
-	f.stop(t)
+	telemetrytest.WaitFor(t, 20*time.Second, "an OTLP export after the reload", func() bool {
+		v, ok := lastSum(f.otlp, "aod.config.reloads", "result", "success")
+		return ok && v == 1
+	})
 	if v, ok := lastSum(f.otlp, "aod.bundles", "outcome", "written"); !ok || v != 1 {
 		t.Fatalf("OTLP aod.bundles{written} after the reload: %d (found %v), want 1", v, ok)
 	}
@@ -247,6 +250,11 @@ func TestSecondAgentIsRefused(t *testing.T) {
 	}
 	if err := a.Shutdown(context.Background()); err != nil {
 		t.Errorf("Shutdown of the refused agent: %v", err)
+	}
+	// The refused agent never ran: it leaves no shutdown bundle in the folder it
+	// does not own.
+	if m, _ := filepath.Glob(filepath.Join(f.dir, archive.BatchesDir, "*_aod_shutdown.tar.zst")); len(m) != 0 {
+		t.Errorf("the refused agent wrote %v into the running agent's folder", m)
 	}
 	// The first still works.
 	if _, err := f.agent.Snapshot(context.Background()); err != nil {
