@@ -106,8 +106,13 @@ func TestReplaceKeepsCounting(t *testing.T) {
 	if _, err := b1.Collect(ctx, sample()); err != nil {
 		t.Fatal(err)
 	}
+	// Renamed into place whole: b1's own sweeps run beside this test.
 	old := archive.BundleName(time.Now().Add(-2*time.Hour), "smb", "latency")
-	if err := os.WriteFile(filepath.Join(out, archive.BatchesDir, old), []byte("old"), 0o600); err != nil {
+	part := filepath.Join(out, archive.BatchesDir, "old.partial")
+	if err := os.WriteFile(part, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(part, filepath.Join(out, archive.BatchesDir, old)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b1.sweeper.Sweep(); err != nil {
