@@ -90,7 +90,12 @@ func readPID(f *os.File) int {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return 0
 	}
-	pid, err := strconv.Atoi(string(bytes.TrimSpace(b[:n])))
+	return parsePID(b[:n])
+}
+
+// parsePID parses what a holder wrote: a positive process id, or 0.
+func parsePID(b []byte) int {
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(b)))
 	if err != nil || pid <= 0 {
 		return 0
 	}

@@ -96,23 +96,21 @@ func TestLockDiesWithItsProcess(t *testing.T) {
 	l.Release()
 }
 
-// FuzzReadPID: whatever the lock file holds, readPID returns a positive pid or 0.
-func FuzzReadPID(f *testing.F) {
-	for _, s := range []string{"1234\n", "", "\n", "-5\n", "99999999999999999999999\n", "12 34", "abc"} {
+// FuzzParsePID: whatever the lock file holds, the pid read is positive or 0, and a
+// pid written the way Acquire writes it reads back.
+func FuzzParsePID(f *testing.F) {
+	for _, s := range []string{"1234\n", "", "\n", "-5\n", "99999999999999999999999\n", "12 34", "abc", "+7"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p := filepath.Join(t.TempDir(), Name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
+		pid := parsePID(data)
+		if pid < 0 {
+			t.Fatalf("parsePID(%q) = %d", data, pid)
 		}
-		fh, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fh.Close()
-		if pid := readPID(fh); pid < 0 {
-			t.Fatalf("readPID(%q) = %d", data, pid)
+		if pid > 0 {
+			if back := parsePID([]byte(strconv.Itoa(pid) + "\n")); back != pid {
+				t.Fatalf("pid %d reads back as %d", pid, back)
+			}
 		}
 	})
 }
