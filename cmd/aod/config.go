@@ -91,7 +91,10 @@ func (c *cli) printError(err error) {
 	for _, is := range cerr.Issues {
 		fmt.Fprintln(c.stderr, is)
 	}
-	if n := len(cerr.Issues); n > 1 {
+	if more := cerr.MoreLine(); more != "" {
+		fmt.Fprintln(c.stderr, more)
+	}
+	if n := cerr.Total(); n > 1 {
 		fmt.Fprintf(c.stderr, "%d problems\n", n)
 	}
 }

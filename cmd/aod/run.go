@@ -64,6 +64,9 @@ func loadLogged(file string, log *slog.Logger) (*config.Config, bool) {
 			for _, is := range cerr.Issues {
 				log.Error("configuration", "problem", is.String())
 			}
+			if more := cerr.MoreLine(); more != "" {
+				log.Error("configuration", "problem", more)
+			}
 		} else {
 			log.Error("configuration", "problem", err)
 		}

@@ -155,11 +155,19 @@ func Parse(name string, data []byte) (*Config, []Issue, error) {
 	d := &decoder{file: name}
 	cfg := d.document(root)
 	sortIssues(d.warns)
+	warns := d.warns
+	if n := len(warns) - MaxReported; n > 0 {
+		warns = append(warns[:MaxReported:MaxReported], Issue{File: name, Message: fmt.Sprintf("and %d more warnings", n)})
+	}
 	if len(d.errs) > 0 {
 		sortIssues(d.errs)
-		return nil, d.warns, &Error{Issues: d.errs}
+		e := &Error{Issues: d.errs}
+		if n := len(e.Issues) - MaxReported; n > 0 {
+			e.Issues, e.More = e.Issues[:MaxReported:MaxReported], n
+		}
+		return nil, warns, e
 	}
-	return cfg, d.warns, nil
+	return cfg, warns, nil
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
@@ -192,6 +200,9 @@ func parseYAML(name string, data []byte) (root *yaml.Node, err error) {
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil
+	}
+	if err := checkSize(name, doc.Content[0]); err != nil {
+		return nil, err
 	}
 	return doc.Content[0], nil
 }
