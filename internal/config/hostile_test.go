@@ -110,3 +110,51 @@ func TestProblemsBounded(t *testing.T) {
 		t.Errorf("Error() ends %q", lines[len(lines)-1])
 	}
 }
+
+// TestImpossiblePathsRefused: paths the kernel can never open are refused when the
+// file is validated, not when aod first writes there.
+func TestImpossiblePathsRefused(t *testing.T) {
+	long := "/" + strings.Repeat("d/", 2000)
+	component := "/var/" + strings.Repeat("x", 256)
+	cases := []struct{ yaml, path, want string }{
+		{`aod_output_dir: "/var/log/aod\nx"`, "aod_output_dir", `a control character ('\n' at byte 12) in a path: got "/var/log/aod\nx"`},
+		{`aod_output_dir: "/var/log/aod\0"`, "aod_output_dir", `a control character ('\x00' at byte 12)`},
+		{`aod_output_dir: "/var/log/\taod"`, "aod_output_dir", `a control character ('\t' at byte 9)`},
+		{`aod_output_dir: "/var/log/\u0085aod"`, "aod_output_dir", `a control character ('\u0085' at byte 9)`},
+		{"aod_output_dir: " + long, "aod_output_dir", "a path of 4001 bytes, longer than 3839"},
+		{"aod_output_dir: " + component, "aod_output_dir", "a path component of 256 bytes"},
+		{"telemetry: {otlp: {endpoint: \"https://c:4317\", tls: {ca_file: \"/etc/ca\\r.pem\"}}}", "telemetry.otlp.tls.ca_file", `a control character ('\r' at byte 7)`},
+		{"telemetry: {otlp: {endpoint: \"https://c:4317\", tls: {cert_file: " + long + long + ", key_file: /k}}}", "telemetry.otlp.tls.cert_file", "a path of 8002 bytes, longer than 4095"},
+		{"telemetry: {otlp: {endpoint: \"https://c:4317\", tls: {cert_file: /c, key_file: " + component + "}}}", "telemetry.otlp.tls.key_file", "longer than 255"},
+	}
+	for _, c := range cases {
+		cerr := parseError(t, c.yaml+"\n")
+		if len(cerr.Issues) != 1 || cerr.Issues[0].Path != c.path || !strings.Contains(cerr.Issues[0].Message, c.want) ||
+			!strings.Contains(cerr.Issues[0].Message, "no control characters") {
+			t.Errorf("%.60q: got %v; want %s: %s", c.yaml, cerr, c.path, c.want)
+		}
+	}
+	if _, _, err := Parse("h.yaml", []byte("aod_output_dir: /"+strings.Repeat("d/", 1700)+strings.Repeat("n", 255)+"\n")); err != nil {
+		t.Errorf("a long path within the limits: %v", err)
+	}
+}
+
+// TestOddKeysQuoted: a key (or file name) with a control character is printed
+// quoted, so that a message is one line and shows what the file holds.
+func TestOddKeysQuoted(t *testing.T) {
+	cerr := parseError(t, "\"watch\\e[2J\": 1\ncleanup: {\"max\\nage\": 1, \"\": 2}\n")
+	var got []string
+	for _, is := range cerr.Issues {
+		got = append(got, is.Path)
+		if s := is.String(); strings.ContainsAny(s, "\x1b\n") {
+			t.Errorf("raw control character in %q", s)
+		}
+	}
+	want := []string{`"watch\x1b[2J"`, `cleanup."max\nage"`, `cleanup.""`}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("paths %q, want %q", got, want)
+	}
+	if s := (Issue{File: "a\nb.yaml", Line: 1, Message: "m"}).String(); s != `"a\nb.yaml":1: m` {
+		t.Errorf("file name printed as %q", s)
+	}
+}

@@ -22,7 +22,7 @@ type Issue struct {
 // String formats the issue the way compilers do: file:line:column: path: message.
 func (i Issue) String() string {
 	var b strings.Builder
-	b.WriteString(i.File)
+	b.WriteString(printable(i.File))
 	if i.Line > 0 {
 		fmt.Fprintf(&b, ":%d", i.Line)
 		if i.Column > 0 {

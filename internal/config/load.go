@@ -339,12 +339,12 @@ func (d *decoder) required(m *fields, key, allowed string) (field, bool) {
 // relative path would depend on where it was started.
 func (d *decoder) absPath(f field) (string, bool) {
 	const allowed = "an absolute path, such as /var/log/aod"
-	s, ok := d.str(f, allowed)
+	s, ok := d.path(f, allowed, outputDirMax)
 	if !ok {
 		return "", false
 	}
 	if !filepath.IsAbs(s) {
-		d.bad(f.val, f.path, "not an absolute path", allowed)
+		d.bad(f.val, f.path, "not an absolute path", pathAllowed(allowed, outputDirMax))
 		return "", false
 	}
 	return filepath.Clean(s), true
@@ -407,14 +407,16 @@ func (d *decoder) otlp(f field, o *OTLP) {
 	}
 	if f, ok := m.get("tls"); ok {
 		tm := d.mapping(f.key, f.val, f.path, tlsKeys)
+		errs := len(d.errs)
 		t := &o.TLS
 		d.setBool(tm, "insecure", &t.Insecure)
-		d.setString(tm, "ca_file", "a file path", &t.CAFile)
-		d.setString(tm, "cert_file", "a file path", &t.CertFile)
-		d.setString(tm, "key_file", "a file path", &t.KeyFile)
+		d.setPath(tm, "ca_file", &t.CAFile)
+		d.setPath(tm, "cert_file", &t.CertFile)
+		d.setPath(tm, "key_file", &t.KeyFile)
 		d.setString(tm, "server_name", "a host name", &t.ServerName)
 		d.setBool(tm, "insecure_skip_verify", &t.InsecureSkipVerify)
-		if (t.CertFile == "") != (t.KeyFile == "") {
+		// A file refused above is not missing: its own problem says it all.
+		if (t.CertFile == "") != (t.KeyFile == "") && len(d.errs) == errs {
 			d.errorf(tm.at, join(tm.path, "cert_file"), "a client certificate needs both files: got cert_file %q and key_file %q; allowed: both set, or neither", t.CertFile, t.KeyFile)
 		}
 		if ins, ok := tm.get("insecure"); ok && t.Insecure {
