@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -226,11 +227,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestRunStopsOnSIGTERM sends the process SIGTERM while `aod run` waits: the signal
-// context main uses must stop it with exit 0.
+// TestRunStopsOnSIGTERM sends the process SIGTERM while `aod run` waits: the
+// interrupter main uses must stop it cleanly with exit 0, not force the exit.
 func TestRunStopsOnSIGTERM(t *testing.T) {
-	ctx, stop := signalContext()
-	defer stop()
+	in := notifyInterrupt(io.Discard, func(code int) { t.Errorf("forced exit %d", code) })
+	defer in.stop()
+	ctx := in.ctx
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	cfg, sock := hermetic(t, "")
