@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/linuxdiag/aod/configs"
 	"github.com/linuxdiag/aod/internal/config"
@@ -100,9 +99,9 @@ func (c *cli) printError(err error) {
 }
 
 func (c *cli) migrate(file string) int {
-	data, err := os.ReadFile(file)
+	data, err := config.ReadFile(file)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "aod: %v\n", err)
+		c.printError(err)
 		return exitFailure
 	}
 	out, migrated, err := config.Migrate(file, data)

@@ -78,6 +78,7 @@ cleanup:
 
 func TestExitCodesAndOutput(t *testing.T) {
 	bad := writeFile(t, badConfig)
+	huge := writeFile(t, "# "+strings.Repeat("x", config.MaxFileBytes)+"\n")
 	cases := []struct {
 		args             []string
 		code             int
@@ -107,6 +108,8 @@ func TestExitCodesAndOutput(t *testing.T) {
 		{args: []string{"config", "show", bad}, code: exitFailure, noStdout: true, stderr: "3 problems"},
 		{args: []string{"config", "migrate", fixture2026}, code: exitOK, stdout: "anomalies:", stderr: "already in the 2026 form"},
 		{args: []string{"config", "migrate", bad}, code: exitFailure, noStdout: true, stderr: "mode: invalid value"},
+		{args: []string{"config", "migrate", huge}, code: exitFailure, noStdout: true, stderr: huge + ": larger than 1048576 bytes"},
+		{args: []string{"config", "migrate", "/dev/null"}, code: exitFailure, noStdout: true, stderr: "/dev/null: not a regular file"},
 		{args: []string{"run", "extra"}, code: exitUsage, stderr: "run takes no arguments"},
 		{args: []string{"run", "--nope"}, code: exitUsage, stderr: "flag provided but not defined: -nope"},
 		{args: []string{"run", "--config", bad}, code: exitFailure, stderr: "invalid configuration; not starting"},

@@ -109,11 +109,21 @@ const DefaultLatencyThreshold = 10 * time.Millisecond
 // for AODv2's 2025 form) come back even when the file is valid; err is an *Error
 // listing every problem when it is not.
 func Load(path string) (*Config, []Issue, error) {
-	data, err := readFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, nil, &Error{Issues: []Issue{{File: path, Message: err.Error()}}}
+		return nil, nil, err
 	}
 	return Parse(path, data)
+}
+
+// ReadFile reads a configuration file the way Load does, for Migrate: only a
+// regular file of at most MaxFileBytes. The error is an *Error.
+func ReadFile(path string) ([]byte, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, &Error{Issues: []Issue{{File: path, Message: err.Error()}}}
+	}
+	return data, nil
 }
 
 // MaxFileBytes bounds what Load reads: AODv2's files and aod's are a few kilobytes,
