@@ -29,7 +29,8 @@ metrics over OpenTelemetry, and collects a diagnostic bundle when an anomaly fir
 
 Commands:
   run [--config FILE]       run the agent (without --config: the embedded default,
-                            configs/aod.yaml)
+                            configs/aod.yaml); --shutdown-timeout (default 20s)
+                            bounds its clean stop
   top [--config FILE]       live view of slow and failed SMB requests, from the
                             running agent or, when none runs, from its own probes
   snapshot                  ask the running agent for a diagnostic bundle now

@@ -241,9 +241,10 @@ func TestTopStopsOnSignal(t *testing.T) {
 	}
 }
 
-// TestRunSecondSignalExits: the first SIGTERM starts a clean stop, which waits for
-// an OTLP export the collector never answers; a second SIGTERM exits at once.
-func TestRunSecondSignalExits(t *testing.T) {
+// hungCollector starts `aod run` exporting OTLP to a collector that never answers
+// (the export's timeout is 600s), and returns when an export is in flight. waitLog
+// reads the agent's log up to a line containing what.
+func hungCollector(t *testing.T, args ...string) (c *child, waitLog func(what string) string) {
 	exporting := make(chan struct{}, 100)
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -253,8 +254,8 @@ func TestRunSecondSignalExits(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	}))
-	defer srv.Close()
-	defer close(release)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
 	cfg, sock := hermetic(t, "")
 	data, err := os.ReadFile(cfg)
 	if err != nil {
@@ -269,9 +270,8 @@ func TestRunSecondSignalExits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c := startAod(t, "run", "--config", cfg, "--control-socket", sock)
+	c = startAod(t, append([]string{"run", "--config", cfg, "--control-socket", sock}, args...)...)
 	logs := make(chan string, 1000)
-	var stderr strings.Builder
 	go func() {
 		sc := bufio.NewScanner(c.stderr)
 		for sc.Scan() {
@@ -279,23 +279,50 @@ func TestRunSecondSignalExits(t *testing.T) {
 		}
 		close(logs)
 	}()
-	waitLog := func(what string) {
+	var seen strings.Builder
+	waitLog = func(what string) string {
 		t.Helper()
-		for line := range logs {
-			stderr.WriteString(line + "\n")
-			if strings.Contains(line, what) {
-				return
+		deadline := time.After(time.Minute)
+		for {
+			select {
+			case line, ok := <-logs:
+				if !ok {
+					t.Fatalf("no %q in the log:\n%s", what, seen.String())
+				}
+				seen.WriteString(line + "\n")
+				if strings.Contains(line, what) {
+					return seen.String()
+				}
+			case <-deadline:
+				t.Fatalf("no %q in the log within a minute:\n%s", what, seen.String())
 			}
 		}
-		t.Fatalf("no %q in the log:\n%s", what, stderr.String())
 	}
-	<-exporting // an export hangs
+	<-exporting
+	return c, waitLog
+}
+
+// TestRunSecondSignalExits: the first SIGTERM starts a clean stop, which waits for
+// the export in flight; a second SIGTERM exits at once.
+func TestRunSecondSignalExits(t *testing.T) {
+	c, waitLog := hungCollector(t)
 	c.signal(syscall.SIGTERM)
 	waitLog(`msg="aod stopping" reason="interrupted by SIGTERM"`)
 	c.signal(syscall.SIGTERM)
-	waitLog("aod: SIGTERM again: exiting without waiting for a clean stop")
-	code, _, _ := c.wait()
-	if code != 143 {
-		t.Errorf("exit %d after the second SIGTERM, want 143:\n%s", code, stderr.String())
+	log := waitLog("aod: SIGTERM again: exiting without waiting for a clean stop")
+	if code, _, _ := c.wait(); code != 143 {
+		t.Errorf("exit %d after the second SIGTERM, want 143:\n%s", code, log)
+	}
+}
+
+// TestRunShutdownTimeout: a clean stop held up by the export in flight ends after
+// --shutdown-timeout, with exit 1 and the reason; it used to last the export's
+// timeout.
+func TestRunShutdownTimeout(t *testing.T) {
+	c, waitLog := hungCollector(t, "--shutdown-timeout", "1s")
+	c.signal(syscall.SIGTERM)
+	log := waitLog("the clean stop did not finish within 1s (--shutdown-timeout); exiting without it")
+	if code, _, _ := c.wait(); code != exitFailure {
+		t.Errorf("exit %d, want 1:\n%s", code, log)
 	}
 }
