@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -156,5 +157,21 @@ func TestOddKeysQuoted(t *testing.T) {
 	}
 	if s := (Issue{File: "a\nb.yaml", Line: 1, Message: "m"}).String(); s != `"a\nb.yaml":1: m` {
 		t.Errorf("file name printed as %q", s)
+	}
+}
+
+// TestWarningsBounded: a list repeating one name warns once a repeat; past
+// MaxReported warnings only their number is given.
+func TestWarningsBounded(t *testing.T) {
+	src := errorRules(1, slices.Repeat([]string{"EIO"}, 151), false)
+	_, warns, err := Parse("h.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != MaxReported+1 || warns[MaxReported].String() != "h.yaml: and 50 more warnings" {
+		t.Fatalf("%d warnings, last %v", len(warns), warns[len(warns)-1])
+	}
+	if !strings.Contains(warns[0].Message, "EIO is already listed") {
+		t.Errorf("first warning %v", warns[0])
 	}
 }
