@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/linuxdiag/aod/configs"
 	"github.com/linuxdiag/aod/internal/config"
@@ -91,15 +90,18 @@ func (c *cli) printError(err error) {
 	for _, is := range cerr.Issues {
 		fmt.Fprintln(c.stderr, is)
 	}
-	if n := len(cerr.Issues); n > 1 {
+	if more := cerr.MoreLine(); more != "" {
+		fmt.Fprintln(c.stderr, more)
+	}
+	if n := cerr.Total(); n > 1 {
 		fmt.Fprintf(c.stderr, "%d problems\n", n)
 	}
 }
 
 func (c *cli) migrate(file string) int {
-	data, err := os.ReadFile(file)
+	data, err := config.ReadFile(file)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "aod: %v\n", err)
+		c.printError(err)
 		return exitFailure
 	}
 	out, migrated, err := config.Migrate(file, data)

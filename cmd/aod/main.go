@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/linuxdiag/aod/internal/logging"
 	"github.com/linuxdiag/aod/internal/version"
@@ -31,7 +29,8 @@ metrics over OpenTelemetry, and collects a diagnostic bundle when an anomaly fir
 
 Commands:
   run [--config FILE]       run the agent (without --config: the embedded default,
-                            configs/aod.yaml)
+                            configs/aod.yaml); --shutdown-timeout (default 20s)
+                            bounds its clean stop
   top [--config FILE]       live view of slow and failed SMB requests, from the
                             running agent or, when none runs, from its own probes
   snapshot                  ask the running agent for a diagnostic bundle now
@@ -46,20 +45,15 @@ Global flags (accepted before or after the command):
   --log-format FORMAT       text or json (default text)
   --log-level LEVEL         debug, info, warn or error (default info)
 
-Exit status: 0 success, 1 failure (such as an invalid configuration), 2 usage error.
+Exit status: 0 success, 1 failure (such as an invalid configuration), 2 usage error,
+128+N stopped by signal N (130: SIGINT, 143: SIGTERM). SIGINT or SIGTERM stops run
+and top cleanly (exit 0); a second one, or top still blocked 2s later, exits at once.
 The configuration is described in docs/configuration.md.
 `
 
 func main() {
-	ctx, stop := signalContext()
-	code := aod(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
-// signalContext is cancelled by SIGINT or SIGTERM, the agent's cue to stop cleanly.
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	in := notifyInterrupt(os.Stderr, os.Exit)
+	in.exit(aod(in.ctx, os.Args[1:], os.Stdout, os.Stderr), "")
 }
 
 // globals are the flags every command accepts.
@@ -130,6 +124,7 @@ func aod(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmd, rest := rest[0], rest[1:]
+	setGrace(ctx, cmd)
 	switch cmd {
 	case "run":
 		return c.run(ctx, rest)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -77,6 +78,7 @@ cleanup:
 
 func TestExitCodesAndOutput(t *testing.T) {
 	bad := writeFile(t, badConfig)
+	huge := writeFile(t, "# "+strings.Repeat("x", config.MaxFileBytes)+"\n")
 	cases := []struct {
 		args             []string
 		code             int
@@ -106,6 +108,8 @@ func TestExitCodesAndOutput(t *testing.T) {
 		{args: []string{"config", "show", bad}, code: exitFailure, noStdout: true, stderr: "3 problems"},
 		{args: []string{"config", "migrate", fixture2026}, code: exitOK, stdout: "anomalies:", stderr: "already in the 2026 form"},
 		{args: []string{"config", "migrate", bad}, code: exitFailure, noStdout: true, stderr: "mode: invalid value"},
+		{args: []string{"config", "migrate", huge}, code: exitFailure, noStdout: true, stderr: huge + ": larger than 1048576 bytes"},
+		{args: []string{"config", "migrate", "/dev/null"}, code: exitFailure, noStdout: true, stderr: "/dev/null: not a regular file"},
 		{args: []string{"run", "extra"}, code: exitUsage, stderr: "run takes no arguments"},
 		{args: []string{"run", "--nope"}, code: exitUsage, stderr: "flag provided but not defined: -nope"},
 		{args: []string{"run", "--config", bad}, code: exitFailure, stderr: "invalid configuration; not starting"},
@@ -226,11 +230,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestRunStopsOnSIGTERM sends the process SIGTERM while `aod run` waits: the signal
-// context main uses must stop it with exit 0.
+// TestRunStopsOnSIGTERM sends the process SIGTERM while `aod run` waits: the
+// interrupter main uses must stop it cleanly with exit 0, not force the exit.
 func TestRunStopsOnSIGTERM(t *testing.T) {
-	ctx, stop := signalContext()
-	defer stop()
+	in := notifyInterrupt(io.Discard, func(code int) { t.Errorf("forced exit %d", code) })
+	defer in.stop()
+	ctx := in.ctx
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	cfg, sock := hermetic(t, "")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -26,11 +27,15 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	fs := c.newFlags("run")
 	file := fs.String("config", "", "configuration file (default: the embedded configs/aod.yaml)")
 	sock := fs.String("control-socket", control.DefaultPath, "socket for aod top and aod snapshot (empty: none)")
+	stopWithin := fs.Duration("shutdown-timeout", shutdownTimeout, "how long a clean stop may take before aod exits anyway")
 	if code, done := c.parse(fs, args); done {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return c.usageError("run takes no arguments, got %q", fs.Args())
+	}
+	if *stopWithin <= 0 {
+		return c.usageError("--shutdown-timeout must be positive, got %v", *stopWithin)
 	}
 	log, _ := c.logger(c.stderr) // parse checked the flags
 	source := *file
@@ -43,7 +48,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		log.Error("invalid configuration; not starting", "config", source)
 		return exitFailure
 	}
-	if err := runAgent(ctx, cfg, agent.Options{Logger: log, ControlSocket: *sock}, func() (*config.Config, bool) {
+	if err := runAgent(ctx, cfg, agent.Options{Logger: log, ControlSocket: *sock}, *stopWithin, func() (*config.Config, bool) {
 		return loadLogged(*file, log)
 	}); err != nil {
 		log.Error("agent failed", "err", err)
@@ -64,6 +69,9 @@ func loadLogged(file string, log *slog.Logger) (*config.Config, bool) {
 			for _, is := range cerr.Issues {
 				log.Error("configuration", "problem", is.String())
 			}
+			if more := cerr.MoreLine(); more != "" {
+				log.Error("configuration", "problem", more)
+			}
 		} else {
 			log.Error("configuration", "problem", err)
 		}
@@ -72,10 +80,10 @@ func loadLogged(file string, log *slog.Logger) (*config.Config, bool) {
 	return cfg, true
 }
 
-// runAgent runs the agent until ctx is cancelled (SIGINT, SIGTERM). SIGHUP reloads
-// the configuration (a bad one is logged and the running one stays); SIGUSR1 writes
-// an on-demand snapshot bundle.
-func runAgent(ctx context.Context, cfg *config.Config, o agent.Options, reload func() (*config.Config, bool)) error {
+// runAgent runs the agent until ctx is cancelled (SIGINT, SIGTERM), then stops it
+// within stopWithin. SIGHUP reloads the configuration (a bad one is logged and the
+// running one stays); SIGUSR1 writes an on-demand snapshot bundle.
+func runAgent(ctx context.Context, cfg *config.Config, o agent.Options, stopWithin time.Duration, reload func() (*config.Config, bool)) error {
 	log := o.Logger
 	a, err := agent.New(cfg, o)
 	if err != nil {
@@ -85,9 +93,7 @@ func runAgent(ctx context.Context, cfg *config.Config, o agent.Options, reload f
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sig)
 	if err := a.Start(ctx); err != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		return errors.Join(err, a.Shutdown(sctx))
+		return errors.Join(err, shutdown(a, stopWithin))
 	}
 	var snapshots sync.WaitGroup
 loop:
@@ -122,9 +128,23 @@ loop:
 		}
 	}
 	log.Info("aod stopping", "reason", context.Cause(ctx))
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	err = a.Shutdown(sctx)
+	err = shutdown(a, stopWithin)
 	snapshots.Wait()
 	return err
+}
+
+// shutdown stops the agent, giving up after timeout: an exporter's shutdown waits
+// for its export in flight whatever its context says, and a collector that never
+// answers would hold the stop for the export's own timeout (up to 10 minutes).
+func shutdown(a *agent.Agent, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("the clean stop did not finish within %v (--shutdown-timeout); exiting without it", timeout)
+	}
 }

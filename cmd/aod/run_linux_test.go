@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,8 +26,9 @@ func TestSignals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := signalContext()
-	defer stop()
+	in := notifyInterrupt(io.Discard, func(code int) { t.Errorf("forced exit %d", code) })
+	defer in.stop()
+	ctx := in.ctx
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {

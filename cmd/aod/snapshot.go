@@ -19,6 +19,10 @@ func (c *cli) snapshot(ctx context.Context, args []string) int {
 		return c.usageError("snapshot takes no arguments, got %q", fs.Args())
 	}
 	path, err := control.Snapshot(ctx, *sock)
+	if sig, ok := interruptedBy(ctx); ok && err != nil {
+		fmt.Fprintf(c.stderr, "aod: snapshot: %v before the agent replied; the bundle, if written, is in its output directory\n", sig)
+		return sig.exitCode()
+	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "aod: snapshot: %v\n", err)
 		return exitFailure

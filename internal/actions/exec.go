@@ -93,7 +93,7 @@ func runCommand(ctx context.Context, env *Env, w io.Writer, r *Result, argv ...s
 	cmd.Stdout, cmd.Stderr = pw, stderr
 	cmd.SysProcAttr = ProcAttr()
 	cmd.WaitDelay = killGrace
-	err = cmd.Start()
+	err = Start(cmd)
 	pw.Close()
 	if err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)

@@ -308,7 +308,7 @@ func (c *Capture) startProcess(argv []string) (*exec.Cmd, *actions.TailWriter, e
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = actions.ProcAttr()
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
+	if err := actions.Start(cmd); err != nil {
 		return nil, nil, err
 	}
 	return cmd, stderr, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -73,6 +74,34 @@ func snapshot(t *testing.T, c *Capture, since time.Time, limit int64) (actions.R
 	})
 	env := &actions.Env{Since: since, Until: time.Now()}
 	return actions.Run(context.Background(), c.Action(), env, out, time.Minute), m
+}
+
+// assertPrivate checks that every file under dir, but those the test wrote itself,
+// is 0600 and every directory 0700: the tools write packets and kernel events.
+func assertPrivate(t *testing.T, dir string, own ...string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || slices.Contains(own, d.Name()) {
+			return err
+		}
+		st, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if st.IsDir() {
+			want = fs.ModeDir | 0o700
+		}
+		if st.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", p, st.Mode(), want)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n < 2 {
+		t.Fatalf("walk %s: %v (%d entries)", dir, err, n)
+	}
 }
 
 func need(t *testing.T, tool string) {
@@ -161,6 +190,7 @@ func TestTcpdumpCapturesAndSnapshots(t *testing.T) {
 	if r.Status != actions.StatusOK || len(r.Files) != 1 || r.Files[0] != "tcpdump/smb.pcap0" {
 		t.Fatalf("snapshot %+v", r)
 	}
+	assertPrivate(t, capDir, "notes.txt")
 	got := filepath.Join(t.TempDir(), "snap.pcap")
 	os.WriteFile(got, mem.files["tcpdump/smb.pcap0"].Bytes(), 0o600)
 	out, err := exec.Command("tcpdump", "-nn", "-r", got).CombinedOutput()
@@ -276,8 +306,9 @@ func TestTraceCmdCapturesAndSnapshots(t *testing.T) {
 	if reason := traceCmdUsable(t); reason != "" {
 		t.Skip(reason)
 	}
+	dir := t.TempDir()
 	c, err := New(Spec{Protocol: "smb", Tool: ToolTraceCmd, Args: []string{"-e", "sched:sched_switch", "-b", "256"}},
-		Options{Dir: t.TempDir()})
+		Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,6 +324,7 @@ func TestTraceCmdCapturesAndSnapshots(t *testing.T) {
 	if r.Status != actions.StatusOK || !slices.Equal(r.Files, []string{"trace-cmd/trace.dat"}) {
 		t.Fatalf("snapshot %+v", r)
 	}
+	assertPrivate(t, dir)
 	dat := filepath.Join(t.TempDir(), "trace.dat")
 	os.WriteFile(dat, mem.files["trace-cmd/trace.dat"].Bytes(), 0o600)
 	out, err := exec.Command("trace-cmd", "report", "-i", dat).CombinedOutput()

@@ -47,9 +47,9 @@ func (f *fields) get(name string) (field, bool) {
 
 func join(path, key string) string {
 	if path == "" {
-		return key
+		return printable(key)
 	}
-	return path + "." + key
+	return path + "." + printable(key)
 }
 
 // deref follows aliases (*anchor) to the node they name. The schema bounds how deep

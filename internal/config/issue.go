@@ -22,7 +22,7 @@ type Issue struct {
 // String formats the issue the way compilers do: file:line:column: path: message.
 func (i Issue) String() string {
 	var b strings.Builder
-	b.WriteString(i.File)
+	b.WriteString(printable(i.File))
 	if i.Line > 0 {
 		fmt.Fprintf(&b, ":%d", i.Line)
 		if i.Column > 0 {
@@ -38,19 +38,35 @@ func (i Issue) String() string {
 	return b.String()
 }
 
-// Error is every problem that made a file invalid, in file order.
+// Error is the problems that made a file invalid, in file order: the first
+// MaxReported of them, and the number of the others.
 type Error struct {
 	Issues []Issue
+	More   int // problems found after Issues, not listed
 }
 
-// Error returns one issue per line.
+// Error returns one issue per line, and the number of the others.
 func (e *Error) Error() string {
-	lines := make([]string, len(e.Issues))
+	lines := make([]string, len(e.Issues), len(e.Issues)+1)
 	for i, is := range e.Issues {
 		lines[i] = is.String()
 	}
+	if e.More > 0 {
+		lines = append(lines, e.MoreLine())
+	}
 	return strings.Join(lines, "\n")
 }
+
+// MoreLine says how many problems are not listed; "" when none.
+func (e *Error) MoreLine() string {
+	if e.More == 0 {
+		return ""
+	}
+	return fmt.Sprintf("and %d more problems", e.More)
+}
+
+// Total is the number of problems found, listed or not.
+func (e *Error) Total() int { return len(e.Issues) + e.More }
 
 func sortIssues(issues []Issue) {
 	slices.SortStableFunc(issues, func(a, b Issue) int {

@@ -109,11 +109,21 @@ const DefaultLatencyThreshold = 10 * time.Millisecond
 // for AODv2's 2025 form) come back even when the file is valid; err is an *Error
 // listing every problem when it is not.
 func Load(path string) (*Config, []Issue, error) {
-	data, err := readFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, nil, &Error{Issues: []Issue{{File: path, Message: err.Error()}}}
+		return nil, nil, err
 	}
 	return Parse(path, data)
+}
+
+// ReadFile reads a configuration file the way Load does, for Migrate: only a
+// regular file of at most MaxFileBytes. The error is an *Error.
+func ReadFile(path string) ([]byte, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, &Error{Issues: []Issue{{File: path, Message: err.Error()}}}
+	}
+	return data, nil
 }
 
 // MaxFileBytes bounds what Load reads: AODv2's files and aod's are a few kilobytes,
@@ -155,11 +165,19 @@ func Parse(name string, data []byte) (*Config, []Issue, error) {
 	d := &decoder{file: name}
 	cfg := d.document(root)
 	sortIssues(d.warns)
+	warns := d.warns
+	if n := len(warns) - MaxReported; n > 0 {
+		warns = append(warns[:MaxReported:MaxReported], Issue{File: name, Message: fmt.Sprintf("and %d more warnings", n)})
+	}
 	if len(d.errs) > 0 {
 		sortIssues(d.errs)
-		return nil, d.warns, &Error{Issues: d.errs}
+		e := &Error{Issues: d.errs}
+		if n := len(e.Issues) - MaxReported; n > 0 {
+			e.Issues, e.More = e.Issues[:MaxReported:MaxReported], n
+		}
+		return nil, warns, e
 	}
-	return cfg, d.warns, nil
+	return cfg, warns, nil
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
@@ -192,6 +210,9 @@ func parseYAML(name string, data []byte) (root *yaml.Node, err error) {
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil
+	}
+	if err := checkSize(name, doc.Content[0]); err != nil {
+		return nil, err
 	}
 	return doc.Content[0], nil
 }
@@ -328,12 +349,12 @@ func (d *decoder) required(m *fields, key, allowed string) (field, bool) {
 // relative path would depend on where it was started.
 func (d *decoder) absPath(f field) (string, bool) {
 	const allowed = "an absolute path, such as /var/log/aod"
-	s, ok := d.str(f, allowed)
+	s, ok := d.path(f, allowed, outputDirMax)
 	if !ok {
 		return "", false
 	}
 	if !filepath.IsAbs(s) {
-		d.bad(f.val, f.path, "not an absolute path", allowed)
+		d.bad(f.val, f.path, "not an absolute path", pathAllowed(allowed, outputDirMax))
 		return "", false
 	}
 	return filepath.Clean(s), true
@@ -396,14 +417,16 @@ func (d *decoder) otlp(f field, o *OTLP) {
 	}
 	if f, ok := m.get("tls"); ok {
 		tm := d.mapping(f.key, f.val, f.path, tlsKeys)
+		errs := len(d.errs)
 		t := &o.TLS
 		d.setBool(tm, "insecure", &t.Insecure)
-		d.setString(tm, "ca_file", "a file path", &t.CAFile)
-		d.setString(tm, "cert_file", "a file path", &t.CertFile)
-		d.setString(tm, "key_file", "a file path", &t.KeyFile)
+		d.setPath(tm, "ca_file", &t.CAFile)
+		d.setPath(tm, "cert_file", &t.CertFile)
+		d.setPath(tm, "key_file", &t.KeyFile)
 		d.setString(tm, "server_name", "a host name", &t.ServerName)
 		d.setBool(tm, "insecure_skip_verify", &t.InsecureSkipVerify)
-		if (t.CertFile == "") != (t.KeyFile == "") {
+		// A file refused above is not missing: its own problem says it all.
+		if (t.CertFile == "") != (t.KeyFile == "") && len(d.errs) == errs {
 			d.errorf(tm.at, join(tm.path, "cert_file"), "a client certificate needs both files: got cert_file %q and key_file %q; allowed: both set, or neither", t.CertFile, t.KeyFile)
 		}
 		if ins, ok := tm.get("insecure"); ok && t.Insecure {

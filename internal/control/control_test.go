@@ -163,3 +163,26 @@ func waitWatching(t *testing.T, s *Server) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestSocketIsPrivate: the socket, and the directory made for it, are root's only,
+// whatever the umask aod was started with.
+func TestSocketIsPrivate(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "run", "aod")
+	path := filepath.Join(dir, "aod.sock")
+	s, err := Listen(path, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for p, want := range map[string]os.FileMode{path: os.ModeSocket | 0o600, dir: os.ModeDir | 0o700} {
+		st, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", p, st.Mode(), want)
+		}
+	}
+}
