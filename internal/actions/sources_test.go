@@ -370,7 +370,9 @@ func TestSmbinfoHangingQueriesAreKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := &Env{LookPath: func(string) (string, error) { return fake, nil }}
-	r, mem := run(t, smbinfoAction(fixtures.Path("proc/smb-client-mixed/mounts")), env, 1<<20, 2*time.Second)
+	// 6 s: the tenth of it the action keeps in hand must cover starting and killing four
+	// processes on a loaded two-core machine, or the last query would find no time left.
+	r, mem := run(t, smbinfoAction(fixtures.Path("proc/smb-client-mixed/mounts")), env, 1<<20, 6*time.Second)
 	out := mem.get("smbinfo.log")
 	// Every query ran, each in its share of the time, and each was killed.
 	for _, q := range []string{"gettconinfo /mnt/smb", "filefsfullsizeinfo /mnt/smb", "gettconinfo /mnt/my docs", "filefsfullsizeinfo /mnt/my docs"} {
