@@ -568,12 +568,14 @@ func checkErrors(t *testing.T, s *scenario) {
 // members after the failure never completing: what aod must not keep in flight.
 func checkCompound(t *testing.T, s *scenario) {
 	behind := map[[2]uint32]int{} // chained requests by the failed member's command and status
+	var log strings.Builder
 	for _, r := range s.reqs {
 		if f := r.ChainedBehind; f != nil && phaseAt(s.phases, r.Start) == "compound" {
 			behind[[2]uint32{uint32(f.Command), f.Status}]++
+			fmt.Fprintf(&log, "\n%s mid %d behind %s mid %d (%s)", cmdName(r.Command), r.MID, cmdName(f.Command), f.MID, smb.StatusName(f.Status))
 		}
 	}
-	t.Logf("requests chained behind a failed member in the compound phase: %v", behind)
+	t.Logf("requests chained behind a failed member in the compound phase:%s", log.String())
 	for _, want := range []struct {
 		cmd    uint16
 		status uint32
