@@ -146,6 +146,11 @@ func FuzzParseE2ETrace(f *testing.F) {
 		if len(p.Requests) != tr.count("smb3_cmd_enter") {
 			t.Fatalf("%d requests from %d enters", len(p.Requests), tr.count("smb3_cmd_enter"))
 		}
+		for _, r := range p.Requests {
+			if f := r.ChainedBehind; f != nil && (r.completed() || !f.Failed || f.Rc >= 0 || f.Task != r.Task || f.ReadBy != f.Task || f.Start > r.Start) {
+				t.Fatalf("%+v chained behind %+v", *r, *f)
+			}
+		}
 	})
 }
 
