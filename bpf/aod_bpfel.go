@@ -31,7 +31,8 @@ const (
 	aodCounterAOD_CTR_START_EVICTED   aodCounter = 6
 	aodCounterAOD_CTR_HIST_FULL       aodCounter = 7
 	aodCounterAOD_CTR_ERRORS_FULL     aodCounter = 8
-	aodCounterAOD_NUM_COUNTERS        aodCounter = 9
+	aodCounterAOD_CTR_CHAIN_RELEASED  aodCounter = 9
+	aodCounterAOD_NUM_COUNTERS        aodCounter = 10
 )
 
 type aodEvent struct {

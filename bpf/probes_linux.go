@@ -268,6 +268,7 @@ func (p *Probes) Counters() (Counters, error) {
 		{aodCounterAOD_CTR_START_EVICTED, &c.StartEvictions},
 		{aodCounterAOD_CTR_HIST_FULL, &c.HistogramMapFull},
 		{aodCounterAOD_CTR_ERRORS_FULL, &c.ErrorMapFull},
+		{aodCounterAOD_CTR_CHAIN_RELEASED, &c.ChainReleased},
 	} {
 		v, err := read(f.idx)
 		*f.dst = v

@@ -133,8 +133,8 @@ func TestEventLayoutMatchesTheKernel(t *testing.T) {
 			t.Errorf("C kind %d is Go kind %d", k.c, k.g)
 		}
 	}
-	if aodCounterAOD_NUM_COUNTERS != 9 {
-		t.Errorf("%d kernel counters; Counters reads 9", aodCounterAOD_NUM_COUNTERS)
+	if aodCounterAOD_NUM_COUNTERS != 10 {
+		t.Errorf("%d kernel counters; Counters reads 10", aodCounterAOD_NUM_COUNTERS)
 	}
 	var hv aodHistVal
 	if len(hv.Slots) != latencyhist.NumBuckets+1 {

@@ -187,6 +187,192 @@ func TestNeverCompletedRequestsAgeOut(t *testing.T) {
 	}
 }
 
+const statusDirNotEmpty = 0xc0000101 // STATUS_DIRECTORY_NOT_EMPTY, rc -ENOTEMPTY
+
+// inFlightMids lists the mids the probes hold in flight, sorted.
+func inFlightMids(h *bpftest.Harness) []uint64 {
+	var mids []uint64
+	for _, r := range h.InFlight() {
+		mids = append(mids, r.MessageID)
+	}
+	slices.Sort(mids)
+	return mids
+}
+
+// onOtherThread runs f with a harness for h's probes on a thread of its own: a task other
+// than the harness's, such as cifsd completing an asynchronous request.
+func onOtherThread(t *testing.T, h *bpftest.Harness, f func(*bpftest.Harness)) {
+	t.Helper()
+	done := make(chan uint32)
+	go func() {
+		// Wrap locks this goroutine to its thread; the thread ends with it.
+		other := bpftest.Wrap(t, h.Probes())
+		f(other)
+		done <- other.Tid()
+	}()
+	if tid := <-done; tid == h.Tid() {
+		t.Fatalf("the other harness ran on the harness's thread %d", tid)
+	}
+}
+
+// The client reads a compound's results in order and stops at the first failure: the
+// members after it never complete in the trace. The failure frees them.
+func TestFailedCompoundLeavesNothingInFlight(t *testing.T) {
+	const ses, tree = 0x30, 5
+	for _, tc := range []struct {
+		name     string
+		run      func(h *bpftest.Harness)
+		released uint64
+	}{{
+		// stat of a missing name: CREATE + QUERY_INFO + CLOSE, the CREATE fails.
+		name: "first member fails",
+		run: func(h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.Create, 100)
+			h.Enter(ses, tree, smb.QueryInfo, 101)
+			h.Enter(ses, tree, smb.Close, 102)
+			h.Fail(ses, tree, smb.Create, 100, statusNotFound, -int32(unix.ENOENT))
+		},
+		released: 2,
+	}, {
+		// rmdir of a non-empty directory: CREATE + SET_INFO (delete) + CLOSE.
+		name: "middle member fails",
+		run: func(h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.Create, 200)
+			h.Enter(ses, tree, smb.SetInfo, 201)
+			h.Enter(ses, tree, smb.Close, 202)
+			h.Done(ses, tree, smb.Create, 200)
+			h.Fail(ses, tree, smb.SetInfo, 201, statusDirNotEmpty, -int32(unix.ENOTEMPTY))
+		},
+		released: 1,
+	}, {
+		// The client charged a member several credits: the next member's mid skips.
+		name: "members apart by credit charges",
+		run: func(h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.Create, 300)
+			h.Enter(ses, tree, smb.QueryInfo, 301)
+			h.Enter(ses, tree, smb.Close, 305)
+			h.Fail(ses, tree, smb.Create, 300, statusNotFound, -int32(unix.ENOENT))
+		},
+		released: 2,
+	}, {
+		name: "last member fails",
+		run: func(h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.Create, 400)
+			h.Enter(ses, tree, smb.SetInfo, 401)
+			h.Enter(ses, tree, smb.Close, 402)
+			h.Done(ses, tree, smb.Create, 400)
+			h.Done(ses, tree, smb.SetInfo, 401)
+			h.Fail(ses, tree, smb.Close, 402, 0xc0000008, -int32(unix.EBADF)) // STATUS_INVALID_HANDLE
+		},
+	}, {
+		name: "compound succeeds",
+		run: func(h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.Create, 500)
+			h.Enter(ses, tree, smb.SetInfo, 501)
+			h.Enter(ses, tree, smb.Close, 502)
+			h.Done(ses, tree, smb.Create, 500)
+			h.Done(ses, tree, smb.SetInfo, 501)
+			h.Done(ses, tree, smb.Close, 502)
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := bpftest.New(t)
+			tc.run(h)
+			if mids := inFlightMids(h); len(mids) != 0 {
+				t.Errorf("mids %v still in flight, want none", mids)
+			}
+			c := h.Counters()
+			if c.ChainReleased != tc.released {
+				t.Errorf("ChainReleased %d, want %d", c.ChainReleased, tc.released)
+			}
+			if c.Orphans != 0 || c.StartEvictions != 0 {
+				t.Errorf("counters %+v: a request was lost", c)
+			}
+		})
+	}
+}
+
+// What a failure must not free: requests outside its compound, however near their mids.
+func TestFailedRequestKeepsUnrelatedRequestsInFlight(t *testing.T) {
+	const ses, tree = 0x40, 5
+	fail := func(h *bpftest.Harness, mid uint64) {
+		h.Fail(ses, tree, smb.Create, mid, statusNotFound, -int32(unix.ENOENT))
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, h *bpftest.Harness)
+		keep []uint64
+	}{{
+		name: "another session's next mid",
+		run: func(t *testing.T, h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.Create, 10)
+			h.Enter(ses+1, tree, smb.Read, 11)
+			fail(h, 10)
+		},
+		keep: []uint64{11},
+	}, {
+		// Another channel of the session counts its mids apart: this task's earlier
+		// request there may hold the next mid.
+		name: "the task's earlier request with the next mid",
+		run: func(t *testing.T, h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.Write, 21)
+			h.Enter(ses, tree, smb.Create, 20)
+			fail(h, 20)
+		},
+		keep: []uint64{21},
+	}, {
+		name: "another task's request with the next mid",
+		run: func(t *testing.T, h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.Create, 30)
+			onOtherThread(t, h, func(o *bpftest.Harness) { o.Enter(ses, tree, smb.Read, 31) })
+			fail(h, 30)
+		},
+		keep: []uint64{31},
+	}, {
+		// An asynchronous request (READ, WRITE) fails in cifsd, not in the task that sent
+		// it; that task's later requests are not chained to it.
+		name: "failure read by another task",
+		run: func(t *testing.T, h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.Read, 40)
+			h.Enter(ses, tree, smb.Read, 41)
+			h.Enter(ses, tree, smb.Read, 42)
+			onOtherThread(t, h, func(o *bpftest.Harness) {
+				o.Fail(ses, tree, smb.Read, 40, statusEOF, -int32(unix.ENODATA))
+			})
+		},
+		keep: []uint64{41, 42},
+	}, {
+		// A status the client maps to success (rc 0) does not end the compound: the
+		// members after it complete.
+		name: "failure mapped to no error",
+		run: func(t *testing.T, h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.QueryInfo, 50)
+			h.Enter(ses, tree, smb.Close, 51)
+			h.Fail(ses, tree, smb.QueryInfo, 50, 0x80000005, 0) // STATUS_BUFFER_OVERFLOW
+		},
+		keep: []uint64{51},
+	}, {
+		name: "beyond the compound's mids",
+		run: func(t *testing.T, h *bpftest.Harness) {
+			h.Enter(ses, tree, smb.Create, 60)
+			h.Enter(ses, tree, smb.Read, 69) // AOD_CHAIN_MIDS after 60 is 68
+			fail(h, 60)
+		},
+		keep: []uint64{69},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := bpftest.New(t)
+			tc.run(t, h)
+			if mids := inFlightMids(h); !slices.Equal(mids, tc.keep) {
+				t.Errorf("mids %v in flight, want %v", mids, tc.keep)
+			}
+			if c := h.Counters(); c.ChainReleased != 0 {
+				t.Errorf("ChainReleased %d, want 0", c.ChainReleased)
+			}
+		})
+	}
+}
+
 func TestPerCommandThresholdsFilter(t *testing.T) {
 	h := bpftest.New(t)
 	h.SetThresholds(map[uint16]time.Duration{smb.Read: time.Second, smb.Write: 0})

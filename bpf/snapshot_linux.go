@@ -170,8 +170,9 @@ func (p *Probes) InFlight(dst []InFlightRequest) ([]InFlightRequest, error) {
 }
 
 // SweepStale frees in-flight entries older than maxAge and counts them in
-// Counters.AgedOut: requests that will never complete, such as the chained requests of
-// a compound whose first request failed. CHANGE_NOTIFY requests are never swept: they
+// Counters.AgedOut: requests that will never complete, such as those a reconnect aborted
+// (the programs free the chained requests of a failed compound themselves:
+// Counters.ChainReleased). CHANGE_NOTIFY requests are never swept: they
 // wait for a change by design. A newer request would evict such an entry eventually,
 // but as an eviction; call this periodically (every few seconds, maxAge well above the
 // longest legitimate request, e.g. a few minutes) so they are counted as what they are.

@@ -144,6 +144,10 @@ type Counters struct {
 	HistogramMapFull    uint64 // latencies not recorded: histogram map full
 	ErrorMapFull        uint64 // failures not counted: error map full
 	AgedOut             uint64 // in-flight entries freed by SweepStale: never completed
+	// ChainReleased counts in-flight entries freed when a request of their compound
+	// before them failed: the client reads no member's result after a failure, so the
+	// kernel never completes them (it frees them right away).
+	ChainReleased uint64
 	// ProgramMisses counts probe runs the kernel skipped because another BPF program
 	// was running on that CPU (kernel 5.12+; 0 before).
 	ProgramMisses uint64

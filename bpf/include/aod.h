@@ -45,6 +45,7 @@ enum counter {
 	AOD_CTR_START_EVICTED,   /* in-flight entry overwritten: both slots of its bucket taken */
 	AOD_CTR_HIST_FULL,       /* latency not recorded: histogram map full */
 	AOD_CTR_ERRORS_FULL,     /* failure not counted: error map full */
+	AOD_CTR_CHAIN_RELEASED,  /* in-flight entry freed: chained behind a failed compound member */
 	AOD_NUM_COUNTERS,
 };
 
@@ -89,6 +90,13 @@ struct recent_slot {
 	__u16 valid;
 	__u32 reserved;
 };
+
+/*
+ * Mids after a failed request that can hold the requests of its compound chained behind
+ * it: a compound has at most MAX_COMPOUND members (5; 7 in later kernels), each taking
+ * CreditCharge mids (1 for the commands the client compounds), allocated together.
+ */
+#define AOD_CHAIN_MIDS 8
 
 #define AOD_RECENT_BITS 12
 #define AOD_RECENT_SLOTS (1 << AOD_RECENT_BITS)

@@ -180,6 +180,41 @@ static __always_inline int is_slow(__u16 command, __u64 latency_ns)
 	return over_threshold(&thresholds, command, latency_ns);
 }
 
+/* A chained request's slot, if s holds one: a later request of the same session in
+ * the given mid, entered by the failed request's task since it entered. */
+static __always_inline void release_if_chained(struct start_slot *s, __u64 session_id, __u64 mid,
+					       const struct start_slot *failed)
+{
+	if (s && s->start_ns >= failed->start_ns && s->session_id == session_id && s->mid == mid &&
+	    s->pid == failed->pid) {
+		s->start_ns = 0;
+		count(AOD_CTR_CHAIN_RELEASED);
+	}
+}
+
+/*
+ * A request failed (rc < 0) and its result was read by the task that sent it: a
+ * synchronous request, the only kind the client compounds. compound_send_recv reads its
+ * members' results in order and stops at the first that maps to an error, so the
+ * members after it fire neither smb3_cmd_done nor smb3_cmd_err; they are dequeued and
+ * freed right after (delete_mid), their responses unread. Their fate is known now: free
+ * their entries. They are what this task entered since the failed request: the task has
+ * been inside compound_send_recv since then (allocating the members' mids in a row under
+ * the server lock, then waiting), so it entered nothing else. The mid range bounds the
+ * search to the compound's mids; the task and start time keep out an unrelated request
+ * with a nearby mid (another task's, or this task's from before, on another channel of
+ * the session, whose mids are counted apart).
+ */
+static __always_inline void release_chained(__u64 session_id, __u64 mid, const struct start_slot *failed)
+{
+	for (__u32 k = 1; k <= AOD_CHAIN_MIDS; k++) {
+		__u32 i = start_bucket(session_id, mid + k) * 2, j = i + 1;
+
+		release_if_chained(bpf_map_lookup_elem(&starts, &i), session_id, mid + k, failed);
+		release_if_chained(bpf_map_lookup_elem(&starts, &j), session_id, mid + k, failed);
+	}
+}
+
 /* A response's status was mapped: smb3_cmd_done (failed = 0, status and rc 0) or
  * smb3_cmd_err (failed = 1) with their arguments, all read from the response header
  * except rc, the -errno the status maps to. */
@@ -254,6 +289,8 @@ static __always_inline int record_completion(__u32 resp_tree_id, __u64 session_i
 		count_error(&key);
 		if (failure_tracked(status, rc))
 			kind = AOD_KIND_ERROR;
+		if (rc < 0 && start.pid == (__u32)bpf_get_current_pid_tgid())
+			release_chained(session_id, mid, &start);
 	}
 	if (!kind && is_slow(command, latency_ns))
 		kind = AOD_KIND_SLOW;

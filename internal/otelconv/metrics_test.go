@@ -503,7 +503,7 @@ func TestSelfMetrics(t *testing.T) {
 	m := NewMetrics(testNames, t0, bootTime, "v1")
 	m.Update(&Snapshot{
 		Time:     t0.Add(time.Minute),
-		Kernel:   bpf.Counters{EventsEmitted: 100, RingReserveFailures: 3, Orphans: 2, DoubleCompletions: 1, EventsFiltered: 5000, StartCollisions: 4, HistogramMapFull: 6, ErrorMapFull: 7, AgedOut: 9, ProgramMisses: 10},
+		Kernel:   bpf.Counters{EventsEmitted: 100, RingReserveFailures: 3, Orphans: 2, DoubleCompletions: 1, EventsFiltered: 5000, StartCollisions: 4, HistogramMapFull: 6, ErrorMapFull: 7, AgedOut: 9, ProgramMisses: 10, ChainReleased: 11},
 		Reader:   ringreader.Stats{Read: 97, DecodeErrors: 1, DroppedQueueFull: 8},
 		InFlight: 12, RingUsed: 1 << 20, RingSize: 8 << 20,
 		Programs:        []ProgramStats{{Name: "aod_cmd_done", RunTime: 1500 * time.Millisecond, RunCount: 42}},
@@ -528,6 +528,7 @@ func TestSelfMetrics(t *testing.T) {
 		{"aod.events.decode_errors", 1, nil},
 		{"aod.requests.filtered", 5000, nil},
 		{"aod.requests.duplicate_completions", 1, nil},
+		{"aod.requests.chain_released", 11, nil},
 		{"aod.bpf.run_count", 42, []string{AttrProgram, "aod_cmd_done"}},
 		{"aod.cifs.proc.errors", 2, []string{AttrProcFile, "DebugData"}},
 		{"aod.cifs.proc.errors", 1, []string{AttrProcFile, "Stats"}},

@@ -34,6 +34,7 @@ func (m *Metrics) buildSelf(b *builder, s *Snapshot) {
 	b.counter(b.sum("aod.events.decode_errors", "{event}", "Ring buffer records that did not decode."), s.Reader.DecodeErrors)
 	b.counter(b.sum("aod.requests.filtered", "{request}", "Completed requests neither slow nor failed with a tracked status: counted in the histograms only."), s.Kernel.EventsFiltered)
 	b.counter(b.sum("aod.requests.duplicate_completions", "{completion}", "Repeated completions of one request, ignored."), s.Kernel.DoubleCompletions)
+	b.counter(b.sum("aod.requests.chain_released", "{request}", "Requests freed unfinished because a member before them in their compound failed: the client reads no result after a failure, so they never complete."), s.Kernel.ChainReleased)
 	b.level(b.gauge("aod.requests.in_flight", "{request}", "Requests started and not yet completed, as the kernel's start map holds them."), int64(s.InFlight))
 	if s.RingSize > 0 {
 		b.levelDouble(b.gauge("aod.ring.fill", "1", "Fraction of the ring buffer holding unread records."), float64(s.RingUsed)/float64(s.RingSize))

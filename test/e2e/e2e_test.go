@@ -9,7 +9,7 @@ package e2e
 //
 //	go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
 //
-// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors reconnect") narrow a
+// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound reconnect") narrow a
 // run; E2E_AOD=off leaves the agent out (the kernel-side checks and the test's own probe of
 // aod's BPF programs still run). Guests are cached in .cache/ (see image.sh); each
 // kernel's run folder, with every piece of evidence and the console log, stays in
@@ -35,6 +35,7 @@ const (
 	statusEndOfFile       = 0xc0000011 // STATUS_END_OF_FILE
 	statusNameNotFound    = 0xc0000034 // STATUS_OBJECT_NAME_NOT_FOUND
 	statusNoMoreFiles     = 0x80000006 // STATUS_NO_MORE_FILES
+	statusDirNotEmpty     = 0xc0000101 // STATUS_DIRECTORY_NOT_EMPTY
 	injectedRoundTripSecs = 0.100      // netem delay 50ms on lo, crossed by the request and the response
 )
 
@@ -58,6 +59,7 @@ var checks = map[string]struct {
 	"baseline":  {checkBaseline, checkAgentBaseline},
 	"latency":   {checkLatency, checkAgentLatency},
 	"errors":    {checkErrors, checkAgentErrors},
+	"compound":  {checkCompound, checkAgentCompound},
 	"reconnect": {checkReconnect, checkAgentReconnect},
 }
 
@@ -71,7 +73,7 @@ func TestE2E(t *testing.T) {
 	}
 	cache := filepath.Join(here, ".cache")
 	bins := buildGuestBinaries(t, filepath.Join(here, "..", ".."), filepath.Join(cache, "bin"))
-	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors reconnect"))
+	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors compound reconnect"))
 	for _, name := range scenarios {
 		if _, ok := checks[name]; !ok {
 			t.Fatalf("E2E_SCENARIOS: no scenario %q (have %v)", name, slices.Sorted(maps.Keys(checks)))
@@ -356,30 +358,37 @@ func checkCommon(t *testing.T, s *scenario) {
 	}
 }
 
-// checkNeverCompleted explains every request that started and never completed. The kernel
-// fires no completion for the requests chained behind a failed first request of a compound
-// (open + query/set info + close where the open fails), nor for requests a reconnect aborted.
+// checkNeverCompleted explains every request that started and never completed in the
+// trace: the kernel fires no completion for the requests chained behind a failed member of
+// their compound (open + query/set info + close where the open or the info fails; see
+// trace.requests), nor for requests a reconnect aborted.
 func checkNeverCompleted(t *testing.T, s *scenario) {
-	failedCreate := map[[2]uint64]bool{}
-	for _, r := range s.reqs {
-		if r.Failed && r.Command == smb.Create {
-			failedCreate[[2]uint64{r.Session, r.MID}] = true
-		}
-	}
-	var chained, aborted int
+	var aborted int
+	chained := map[string]int{} // by the failed member's command and status
 	for _, r := range s.reqs {
 		switch {
 		case r.completed():
-		case failedCreate[[2]uint64{r.Session, r.MID - 1}] || failedCreate[[2]uint64{r.Session, r.MID - 2}]:
-			chained++
-		case slices.ContainsFunc(s.reconnects, func(at float64) bool { return at > r.Start }):
+		case r.ChainedBehind != nil:
+			chained[cmdName(r.ChainedBehind.Command)+" "+smb.StatusName(r.ChainedBehind.Status)]++
+		case abortedByReconnect(s, r):
 			aborted++
 		default:
-			t.Errorf("%s mid %d (session %#x) never completed, follows no failed CREATE and no reconnect aborted it", cmdName(r.Command), r.MID, r.Session)
+			t.Errorf("%s mid %d (session %#x) never completed, is chained behind no failed member of a compound and no reconnect aborted it", cmdName(r.Command), r.MID, r.Session)
 		}
 	}
-	t.Logf("never completed: %d requests chained behind a failed CREATE, %d aborted by a reconnect; %d repeated completions",
+	t.Logf("never completed: %v chained behind a failed member (by its command and status), %d aborted by a reconnect; %d repeated completions",
 		chained, aborted, len(s.unpaired))
+}
+
+func abortedByReconnect(s *scenario, r *request) bool {
+	return slices.ContainsFunc(s.reconnects, func(at float64) bool { return at > r.Start })
+}
+
+// heldInFlight says whether aod's programs should still hold a request that never completed:
+// yes, unless a later request took its identity, or it was chained behind a failed member of
+// its compound, whose failure frees it.
+func heldInFlight(r *request) bool {
+	return !r.completed() && !r.Superseded && r.ChainedBehind == nil
 }
 
 // checkProbe compares what aod's BPF programs counted, over the same interval, with the
@@ -397,7 +406,7 @@ func checkProbe(t *testing.T, s *scenario) {
 	completed := map[uint16]uint64{}
 	failures := map[[2]uint32]uint64{}
 	open := map[[2]uint64]uint16{}
-	superseded := 0
+	superseded, chained := 0, 0
 	for _, r := range s.reqs {
 		switch {
 		case r.Failed:
@@ -408,6 +417,9 @@ func checkProbe(t *testing.T, s *scenario) {
 		case r.Superseded:
 			// Its slot went to the request that reused its identity.
 			superseded++
+		case r.ChainedBehind != nil:
+			// Freed when the failure before it in its compound was read.
+			chained++
 		default:
 			open[[2]uint64{r.Session, r.MID}] = r.Command
 		}
@@ -442,9 +454,13 @@ func checkProbe(t *testing.T, s *scenario) {
 	}
 	for k, c := range held {
 		if _, ok := open[k]; !ok {
-			t.Errorf("the probes hold %s mid %d as in flight, but it completed or never started (a leak)", cmdName(c), k[1])
+			t.Errorf("the probes hold %s mid %d as in flight, but it completed, was chained behind a failed member of its compound, or never started (a leak)", cmdName(c), k[1])
 		}
 	}
+	if int(p.Counters.ChainReleased) != chained {
+		t.Errorf("the probes freed %d requests chained behind a failed member of their compound, the trace shows %d", p.Counters.ChainReleased, chained)
+	}
+	t.Logf("in flight with the client idle: probes %d, kernel %d (Operations (MIDs)); %d chained requests freed", len(p.InFlight), s.after.MIDs, chained)
 	c := p.Counters
 	if c.Orphans != 0 || c.StartEvictions != 0 || c.RingReserveFailures != 0 ||
 		c.HistogramMapFull != 0 || c.ErrorMapFull != 0 || c.ProgramMisses != 0 {
@@ -545,6 +561,33 @@ func checkErrors(t *testing.T, s *scenario) {
 	}
 	if got := n[key{"missing", smb.Create, statusNameNotFound}]; got < 50 {
 		t.Errorf("%d CREATEs failed with STATUS_OBJECT_NAME_NOT_FOUND in the missing phase, want at least 50 (one per name)", got)
+	}
+}
+
+// checkCompound: compounds failed at their first member (CREATE of a missing name) and at a
+// middle one (SET_INFO of an rmdir, STATUS_DIRECTORY_NOT_EMPTY), and the trace shows the
+// members after the failure never completing: what aod must not keep in flight.
+func checkCompound(t *testing.T, s *scenario) {
+	behind := map[[2]uint32]int{} // chained requests by the failed member's command and status
+	var log strings.Builder
+	for _, r := range s.reqs {
+		if f := r.ChainedBehind; f != nil && phaseAt(s.phases, r.Start) == "compound" {
+			behind[[2]uint32{uint32(f.Command), f.Status}]++
+			fmt.Fprintf(&log, "\n%s mid %d behind %s mid %d (%s)", cmdName(r.Command), r.MID, cmdName(f.Command), f.MID, smb.StatusName(f.Status))
+		}
+	}
+	t.Logf("requests chained behind a failed member in the compound phase:%s", log.String())
+	for _, want := range []struct {
+		cmd    uint16
+		status uint32
+		n      int
+	}{
+		{smb.Create, statusNameNotFound, 5}, // each stat of a missing name
+		{smb.SetInfo, statusDirNotEmpty, 5}, // each rmdir of the non-empty directory
+	} {
+		if got := behind[[2]uint32{uint32(want.cmd), want.status}]; got < want.n {
+			t.Errorf("%d requests chained behind a %s failed with %s, want at least %d", got, cmdName(want.cmd), smb.StatusName(want.status), want.n)
+		}
 	}
 }
 

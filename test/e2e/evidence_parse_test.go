@@ -146,6 +146,11 @@ func FuzzParseE2ETrace(f *testing.F) {
 		if len(p.Requests) != tr.count("smb3_cmd_enter") {
 			t.Fatalf("%d requests from %d enters", len(p.Requests), tr.count("smb3_cmd_enter"))
 		}
+		for _, r := range p.Requests {
+			if f := r.ChainedBehind; f != nil && (r.completed() || !f.Failed || f.Rc >= 0 || f.Task != r.Task || f.ReadBy != f.Task || f.Start > r.Start) {
+				t.Fatalf("%+v chained behind %+v", *r, *f)
+			}
+		}
 	})
 }
 
@@ -284,5 +289,50 @@ func TestKernelFaultsHeaders(t *testing.T) {
 		if got := kernelFaults([]byte(tc.line+"\n")) != nil; got != tc.fault {
 			t.Errorf("%q: fault %v, want %v", tc.line, got, tc.fault)
 		}
+	}
+}
+
+// The members after a compound's failed member never complete: they are chained behind it.
+// An asynchronous request's failure, read by cifsd, chains nothing, nor does a failure
+// mapped to no error.
+func TestChainedBehindAFailedMember(t *testing.T) {
+	tr, err := parseTrace([]byte(`# entries-in-buffer/entries-written: 20/20   #P:2
+ cat-423 [000] ..... 13.7915: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=8 mid=343
+ cat-423 [000] ..... 13.7916: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=8 mid=344
+ cifsd-240 [001] ..... 13.7929: smb3_cmd_err: sid=0x93 tid=0x53 cmd=8 mid=343 status=0xc0000011 rc=-61
+ stat-424 [000] ..... 13.8197: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=5 mid=359
+ stat-424 [000] ..... 13.8198: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=16 mid=360
+ stat-424 [000] ..... 13.8198: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=6 mid=361
+ stat-424 [000] ..... 13.8249: smb3_cmd_err: sid=0x93 tid=0x53 cmd=5 mid=359 status=0xc0000034 rc=-2
+ rmdir-425 [001] ..... 13.9001: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=5 mid=362
+ rmdir-425 [001] ..... 13.9002: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=17 mid=363
+ rmdir-425 [001] ..... 13.9003: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=6 mid=364
+ rmdir-425 [001] ..... 13.9101: smb3_cmd_done: sid=0x93 tid=0x53 cmd=5 mid=362
+ rmdir-425 [001] ..... 13.9102: smb3_cmd_err: sid=0x93 tid=0x53 cmd=17 mid=363 status=0xc0000101 rc=-39
+ rmdir-425 [001] ..... 13.9201: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=5 mid=365
+ rmdir-425 [001] ..... 13.9202: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=16 mid=366
+ rmdir-425 [001] ..... 13.9301: smb3_cmd_err: sid=0x93 tid=0x53 cmd=16 mid=366 status=0x80000005 rc=0
+ rmdir-425 [001] ..... 13.9302: smb3_cmd_done: sid=0x93 tid=0x53 cmd=5 mid=365
+ rmdir-425 [001] ..... 13.9401: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=16 mid=367
+ rmdir-425 [001] ..... 13.9402: smb3_cmd_enter: sid=0x93 tid=0x53 cmd=6 mid=368
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tr.requests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint64]uint64{360: 359, 361: 359, 364: 363} // mid -> the failed member's
+	for _, r := range p.Requests {
+		switch behind, chained := want[r.MID]; {
+		case chained && (r.ChainedBehind == nil || r.ChainedBehind.MID != behind):
+			t.Errorf("mid %d chained behind %+v, want mid %d", r.MID, r.ChainedBehind, behind)
+		case !chained && r.ChainedBehind != nil:
+			t.Errorf("mid %d chained behind mid %d, want not chained", r.MID, r.ChainedBehind.MID)
+		}
+	}
+	if r := p.Requests[6]; r.MID != 363 || r.Rc != -39 || r.Task != 425 || r.ReadBy != 425 {
+		t.Errorf("rmdir's SET_INFO %+v, want rc -39 sent and read by 425", *r)
 	}
 }

@@ -113,6 +113,12 @@ type request struct {
 	// Superseded: a later request took the same session and message id before this one
 	// completed (after a reconnect, message ids start again from 0).
 	Superseded bool
+	Task       int   // thread that sent it (smb3_cmd_enter)
+	ReadBy     int   // thread that read its completion: the sender for a synchronous request
+	Rc         int64 // smb3_cmd_err: the -errno the status maps to
+	// ChainedBehind, for a request that never completed, is the failed request of its
+	// compound it was chained behind (see pairing).
+	ChainedBehind *request
 }
 
 // pairing is the outcome of matching a trace's starts with its completions.
@@ -124,11 +130,26 @@ type pairing struct {
 }
 
 // requests pairs the smb3_cmd_enter events of a trace with their first completion
-// (smb3_cmd_done or smb3_cmd_err).
+// (smb3_cmd_done or smb3_cmd_err), and finds the requests chained behind a failed member
+// of their compound.
+//
+// A compound is what one task sends in a row: compound_send_recv allocates its members'
+// mids one after another (smb3_cmd_enter each), sends them, and only then reads their
+// results, in order, in that task. It stops at the first result that maps to an error
+// (rc < 0): the members after it get neither smb3_cmd_done nor smb3_cmd_err, and are
+// freed unread. So a request that never completed is chained behind f when f was entered
+// before it by the same task, with no completion read by that task in between (one
+// compound), and f failed with rc < 0, read by that task. Asynchronous requests (READ,
+// WRITE), which a task may also send in a row, have their results read by cifsd: their
+// failures end nothing.
 func (t *trace) requests() (*pairing, error) {
 	p := &pairing{}
 	open := map[[2]uint64]*request{}
 	done := map[[2]uint64]bool{}
+	// run[task] is what the task entered since it last read a completion.
+	run := map[int][]*request{}
+	reading := map[int]bool{}
+	compound := map[*request][]*request{}
 	for _, e := range t.Events {
 		if !strings.HasPrefix(e.Name, "smb3_cmd_") {
 			continue
@@ -145,11 +166,17 @@ func (t *trace) requests() (*pairing, error) {
 			if prev := open[key]; prev != nil && !done[key] {
 				prev.Superseded = true
 			}
-			r := &request{Session: sid, MID: mid, Command: uint16(cmd), Start: e.Time}
+			r := &request{Session: sid, MID: mid, Command: uint16(cmd), Start: e.Time, Task: e.PID}
 			open[key] = r
 			delete(done, key)
 			p.Requests = append(p.Requests, r)
+			if reading[e.PID] {
+				run[e.PID], reading[e.PID] = nil, false
+			}
+			run[e.PID] = append(run[e.PID], r)
+			compound[r] = run[e.PID]
 		case "smb3_cmd_done", "smb3_cmd_err":
+			reading[e.PID] = true
 			r := open[key]
 			if r == nil && uint16(cmd) == smb.SessionSetup {
 				// The first leg of a session setup is sent with session id 0 and answered
@@ -162,10 +189,28 @@ func (t *trace) requests() (*pairing, error) {
 				continue
 			}
 			done[key] = true
-			r.End, r.Completed = e.Time, true
+			r.End, r.Completed, r.ReadBy = e.Time, true, e.PID
 			if e.Name == "smb3_cmd_err" {
 				st, _ := e.field("status")
-				r.Status, r.Failed = uint32(st), true
+				rc, err := strconv.ParseInt(e.Fields["rc"], 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("smb3_cmd_err at %.6f has no rc: %v", e.Time, e.Fields)
+				}
+				r.Status, r.Failed, r.Rc = uint32(st), true, rc
+			}
+		}
+	}
+	for _, r := range p.Requests {
+		if r.Completed {
+			continue
+		}
+		for _, f := range compound[r] {
+			if f == r {
+				break
+			}
+			if f.Failed && f.Rc < 0 && f.ReadBy == f.Task {
+				r.ChainedBehind = f
+				break
 			}
 		}
 	}
