@@ -60,6 +60,9 @@ type Config struct {
 	PruneInterval time.Duration
 	// ProcDir is where the cifs module's files are (default /proc/fs/cifs).
 	ProcDir string
+	// MountStats is the file the NFS mounts' counters are read from at each collection
+	// (default /proc/self/mountstats: the mounts of the receiver's mount namespace).
+	MountStats string
 }
 
 func (c Config) withDefaults() Config {
@@ -80,6 +83,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ProcDir == "" {
 		c.ProcDir = DefaultProcDir
+	}
+	if c.MountStats == "" {
+		c.MountStats = DefaultMountStats
 	}
 	return c
 }
