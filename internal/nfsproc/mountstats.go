@@ -240,7 +240,7 @@ func (p *parser) line(line []byte) {
 		return
 	}
 	from := i + len(key) + 1
-	if p.inOps {
+	if p.inOps && isOpName(key) {
 		p.op(line, key, from)
 		return
 	}
@@ -261,6 +261,18 @@ func (p *parser) line(line []byte) {
 	case "xprt":
 		p.xprt(line, from)
 	}
+}
+
+// isOpName reports whether key can be an operation of the per-op statistics: the
+// kernel names them in capitals ("READ", "OPEN_NOATTR"), so a lower-case key after
+// them is a line a newer kernel added, not a malformed operation.
+func isOpName(key []byte) bool {
+	for _, c := range key {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return len(key) > 0
 }
 
 // device starts a block: "device SRC mounted on DIR with fstype TYPE [statvers=V]",

@@ -185,6 +185,7 @@ func TestParseVariants(t *testing.T) {
 		"\tper-op statistics\n" +
 		"\t        NULL: 1 2 3 4 5 6 7 8\n" +
 		"\t     GETATTR: 1 1 0 10 20 1 2 3 0 99 100\n" +
+		"\tlater:\tnot an op 1 2\n" +
 		"\n" +
 		"device srv:/x mounted on /y with fstype ext4\n" +
 		"no device mounted on /z with fstype nfs\n" +
