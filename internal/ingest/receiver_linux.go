@@ -58,11 +58,11 @@ type Config struct {
 	// DebugData are deleted from the kernel maps, so that reconnects do not fill them
 	// (default 1m).
 	PruneInterval time.Duration
-	// ProcDir is where the cifs module's files are (default /proc/fs/cifs).
-	ProcDir string
 	// MountStats is the file the NFS mounts' counters are read from at each collection
 	// (default /proc/self/mountstats: the mounts of the receiver's mount namespace).
 	MountStats string
+	// ProcDir is where the cifs module's files are (default /proc/fs/cifs).
+	ProcDir string
 }
 
 func (c Config) withDefaults() Config {
