@@ -18,6 +18,7 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/otelconv"
 )
 
@@ -28,6 +29,7 @@ type snapshotState struct {
 	inFlight    []bpf.InFlightRequest
 	lastPrune   time.Time
 	statsErrors uint64
+	nfsErrors   uint64
 }
 
 func (r *Receiver) collectLoop(ctx context.Context) {
@@ -99,6 +101,11 @@ func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 		errs = append(errs, err)
 	}
 	s.StatsErrors = st.statsErrors
+	if s.NFSMounts, err = r.readMountStats(); err != nil {
+		st.nfsErrors++
+		errs = append(errs, err)
+	}
+	s.MountStatsErrors = st.nfsErrors
 	ddRead, ddParse, _ := r.names.Errors()
 	s.DebugDataErrors = ddRead + ddParse
 	if len(errs) > 0 {
@@ -150,6 +157,21 @@ func (r *Receiver) readStats() (*cifsproc.Stats, error) {
 		return nil, err
 	}
 	return cifsproc.ParseStats(data)
+}
+
+// readMountStats reads the NFS mounts' counters from /proc/self/mountstats, which the
+// kernel fills from what it keeps in memory: the mounts' servers are never asked. A
+// missing file is no error; mounts that parsed are returned next to a parse error.
+func (r *Receiver) readMountStats() ([]nfsproc.Mount, error) {
+	f, err := os.Open(r.cfg.MountStats)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return nfsproc.Parse(r.cfg.MountStats, f)
 }
 
 func (r *Receiver) readProc(name string) func() ([]byte, error) {

@@ -19,7 +19,7 @@ func TestNewRejectsASlowFlush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.cfg.CollectionInterval != DefaultCollectionInterval || !r.cfg.Exponential || r.cfg.Explicit || r.cfg.ProcDir != DefaultProcDir {
+	if r.cfg.CollectionInterval != DefaultCollectionInterval || !r.cfg.Exponential || r.cfg.Explicit || r.cfg.ProcDir != DefaultProcDir || r.cfg.MountStats != DefaultMountStats {
 		t.Fatalf("defaults %+v", r.cfg)
 	}
 	if r.Kernel() != nil {

@@ -10,4 +10,5 @@ const (
 	DefaultNamesInterval      = time.Second
 	DefaultPruneInterval      = time.Minute
 	DefaultProcDir            = "/proc/fs/cifs"
+	DefaultMountStats         = "/proc/self/mountstats"
 )

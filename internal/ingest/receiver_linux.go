@@ -58,6 +58,9 @@ type Config struct {
 	// DebugData are deleted from the kernel maps, so that reconnects do not fill them
 	// (default 1m).
 	PruneInterval time.Duration
+	// MountStats is the file the NFS mounts' counters are read from at each collection
+	// (default /proc/self/mountstats: the mounts of the receiver's mount namespace).
+	MountStats string
 	// ProcDir is where the cifs module's files are (default /proc/fs/cifs).
 	ProcDir string
 	// CollectAtStart makes Start take a first collection before it returns, so a
@@ -84,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ProcDir == "" {
 		c.ProcDir = DefaultProcDir
+	}
+	if c.MountStats == "" {
+		c.MountStats = DefaultMountStats
 	}
 	return c
 }

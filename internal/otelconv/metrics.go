@@ -9,6 +9,7 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
 )
@@ -49,6 +50,11 @@ type Snapshot struct {
 	// /proc/fs/cifs files since start.
 	DebugDataErrors uint64
 	StatsErrors     uint64
+	// NFSMounts are the nfs and nfs4 mounts of /proc/self/mountstats (none when there
+	// are none or it could not be read); MountStatsErrors counts its failed reads and
+	// unclean parses since start.
+	NFSMounts        []nfsproc.Mount
+	MountStatsErrors uint64
 }
 
 // Metrics keeps the cumulative state of the exported metrics between snapshots. Use it
@@ -59,11 +65,12 @@ type Metrics struct {
 	statsStart pcommon.Timestamp // default start of the cifs Stats counters
 	version    string
 
-	lat  *latencies
-	errs *errorCounts
-	cum  *cumulative
-	last *Snapshot
-	now  pcommon.Timestamp
+	lat    *latencies
+	errs   *errorCounts
+	cum    *cumulative
+	mounts mountStarts
+	last   *Snapshot
+	now    pcommon.Timestamp
 
 	promBuckets []uint64 // scratch for the explicit fold
 }
@@ -125,9 +132,11 @@ func (m *Metrics) Build(form HistogramForm) pmetric.Metrics {
 		if m.last.Stats != nil {
 			m.buildStats(&b, m.last.Stats)
 		}
+		m.buildMountStats(&b, m.last.NFSMounts)
 		m.buildSelf(&b, m.last)
 	}
 	m.cum.sweep()
+	m.mounts.sweep()
 	return md
 }
 

@@ -1,6 +1,7 @@
-// Package otelconv turns what the kernel probes and /proc/fs/cifs report into
-// OpenTelemetry data: latency histograms, error counters, the cifs Stats counters and
-// the receiver's own counters as pmetric, and slow or failed requests as plog records.
+// Package otelconv turns what the kernel probes, /proc/fs/cifs and /proc/self/mountstats
+// report into OpenTelemetry data: latency histograms, error counters, the cifs Stats
+// counters, the NFS mounts' counters and the receiver's own counters as pmetric, and
+// slow or failed requests as plog records.
 // Every name it emits is listed in docs/metrics.md.
 package otelconv
 

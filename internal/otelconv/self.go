@@ -55,4 +55,5 @@ func (m *Metrics) buildSelf(b *builder, s *Snapshot) {
 	procErrs := b.sum("aod.cifs.proc.errors", "{error}", "Reads of /proc/fs/cifs files that failed or did not parse cleanly.")
 	b.counter(procErrs, s.DebugDataErrors, AttrProcFile, "DebugData")
 	b.counter(procErrs, s.StatsErrors, AttrProcFile, "Stats")
+	b.counter(b.sum("aod.nfs.mountstats.errors", "{error}", "Reads of /proc/self/mountstats that failed or did not parse cleanly."), s.MountStatsErrors)
 }
