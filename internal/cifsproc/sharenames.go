@@ -47,7 +47,7 @@ type ShareNames struct {
 	trees    map[treeKey]treeEntry
 	sessions map[uint64]string
 
-	refreshMu   sync.Mutex // held while reading and parsing; TryLock keeps lookups from queueing
+	refreshMu   sync.Mutex // held while reading and parsing
 	lastRefresh time.Time
 	generation  uint64
 	// missed holds the pairs a read made after their first lookup did not list; only
@@ -97,14 +97,17 @@ func (s *ShareNames) lookup(sessionID uint64, treeID uint32) (Name, bool) {
 	return Name{Server: s.sessions[sessionID]}, false
 }
 
-// maybeRefresh re-reads DebugData for the unknown pair k, unless another goroutine is
-// reading or k already missed a read and the last one was less than the minimum
-// interval ago, and looks k up again. name is what k resolves to without a read.
+// maybeRefresh re-reads DebugData for the unknown pair k, unless k already missed a
+// read and the last one was less than the minimum interval ago, and looks k up again.
+// name is what k resolves to without a read. It waits for a read in progress rather
+// than skipping it: that read may be older than k, and what a metrics collection
+// resolves now is where its counts stay.
 func (s *ShareNames) maybeRefresh(k treeKey, name Name) (Name, bool) {
-	if !s.refreshMu.TryLock() {
-		return name, false
-	}
+	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
+	if name, ok := s.lookup(k.session, k.tree); ok {
+		return name, true // the read we waited for listed it
+	}
 	now := s.now()
 	if s.missed[k] && now.Sub(s.lastRefresh) < s.minInterval {
 		return name, false
