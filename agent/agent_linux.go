@@ -40,6 +40,8 @@ type Options struct {
 	Kernel ingest.Kernel
 	// ProcDir overrides /proc/fs/cifs (tests).
 	ProcDir string
+	// MountStats overrides /proc/self/mountstats, the NFS mounts' counters (tests).
+	MountStats string
 	// Actions replace the built-in actions of the same name (tests).
 	Actions actions.Table
 }
@@ -112,6 +114,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		Exponential:        cfg.Telemetry.OTLP.Endpoint != "",
 		Explicit:           cfg.Telemetry.Prometheus.Listen != "",
 		ProcDir:            o.ProcDir,
+		MountStats:         o.MountStats,
 		// The endpoint serves current values from the first scrape.
 		CollectAtStart: true,
 	}

@@ -15,6 +15,7 @@ type Options struct {
 	Logger        *slog.Logger
 	ControlSocket string
 	ProcDir       string
+	MountStats    string
 }
 
 // Agent is one running aod. It needs Linux: the kernel probes are eBPF on the cifs

@@ -99,6 +99,8 @@ type host struct {
 	procDir string // its /proc/fs/cifs
 	stats   cifsStats
 	loads   []load
+	nfs     *mountStats // its /proc/self/mountstats
+	rpcs    []rpcLoad
 
 	round    int
 	troubled bool
@@ -116,6 +118,7 @@ func startHost(t *testing.T, name string, opts bpf.Options, adjust hostConfig) *
 	h := &host{
 		t: t, name: name, addr: telemetrytest.FreeAddr(t), h: bpftest.NewWithOptions(t, opts),
 		outDir: t.TempDir(), procDir: t.TempDir(), loads: healthyLoad,
+		nfs: newMountStats(t, t.TempDir()), rpcs: healthyRPCs,
 		nextMid: 1 << 40,
 	}
 	h.stats.template = readTestdata(t, "Stats")
@@ -123,6 +126,7 @@ func startHost(t *testing.T, name string, opts bpf.Options, adjust hostConfig) *
 		t.Fatal(err)
 	}
 	h.writeStats()
+	h.nfs.write(t)
 
 	cfg, _, err := config.Parse(configs.DefaultName, configs.Default)
 	if err != nil {
@@ -138,7 +142,8 @@ func startHost(t *testing.T, name string, opts bpf.Options, adjust hostConfig) *
 	// Errors only, shown when the test fails (or with -v): the warnings (anomalies) are
 	// the test's doing.
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
-	h.agent, err = agent.New(cfg, agent.Options{Logger: log, Kernel: h.h.Probes(), ProcDir: h.procDir})
+	h.agent, err = agent.New(cfg, agent.Options{Logger: log, Kernel: h.h.Probes(), ProcDir: h.procDir,
+		MountStats: h.nfs.path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,10 +265,16 @@ func (h *host) step() {
 			}
 		}
 	}
+	for _, l := range h.rpcs {
+		h.nfs.add(l)
+	}
 	if h.troubled {
 		h.dropShare()
+		// The NFS client gives up on the connection and sets up a new one.
+		h.nfs.connects[nfs3Mount]++
 	}
 	h.writeStats()
+	h.nfs.write(h.t)
 }
 
 // startTrouble makes the host's server sick from its next round on: reads slow down,
@@ -273,6 +284,7 @@ func (h *host) startTrouble() {
 	h.t.Helper()
 	h.troubled = true
 	h.loads = append(h.loads[:len(h.loads):len(h.loads)], slowReads)
+	h.rpcs = append(h.rpcs[:len(h.rpcs):len(h.rpcs)], notResponding)
 	for range hungRequests {
 		h.h.Enter(testSession, shareTree, smb.Read, h.mid())
 	}

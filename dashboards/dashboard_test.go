@@ -20,7 +20,7 @@ var dropReasons = []string{otelconv.DropRingFull, otelconv.DropQueueFull, otelco
 	otelconv.DropHistogramFull, otelconv.DropErrorMapFull, otelconv.DropAgedOut, otelconv.DropProbeSkipped}
 
 // The dashboard's own variables besides the data source.
-var dashboardVars = []string{"host", "server", "share", "command"}
+var dashboardVars = []string{"host", "server", "share", "command", "mount"}
 
 // allVars is every variable set to Grafana's "All" (allValue .*), with the built-in
 // intervals of a 1 s scrape interval.

@@ -116,10 +116,12 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 	// One host, server, share and command selected, written as Grafana writes them:
 	// every series that carries one of these labels must have the selected value.
 	t.Run("dashboard with one of each selected", func(t *testing.T) {
-		picked := map[string]string{"instance": troubled.name, "server_address": "127.0.0.1", "smb_share": "share", "smb_command": "SMB2_READ"}
+		picked := map[string]string{"instance": troubled.name, "server_address": "127.0.0.1", "smb_share": "share", "smb_command": "SMB2_READ",
+			"system_filesystem_mountpoint": nfs3Mount}
 		vars := allVars(rangeDur)
 		vars["host"], vars["server"] = promRegex(picked["instance"]), promRegex(picked["server_address"])
 		vars["share"], vars["command"] = promRegex(picked["smb_share"]), promRegex(picked["smb_command"])
+		vars["mount"] = promRegex(picked["system_filesystem_mountpoint"])
 		for _, q := range dashboardQueries(d) {
 			check(ctx, t, prom, q, vars, window, picked)
 		}
@@ -152,6 +154,7 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 			"server":  {"127.0.0.1"},
 			"share":   {"IPC$", "share"},
 			"command": {"SMB2_CLOSE", "SMB2_CREATE", "SMB2_ECHO", "SMB2_IOCTL", "SMB2_QUERY_DIRECTORY", "SMB2_QUERY_INFO", "SMB2_READ", "SMB2_WRITE"},
+			"mount":   {nfs3Mount, nfs4Mount},
 		}
 		for _, v := range d.Templating.List {
 			sel, label, ok := variableQuery(v.Query)
@@ -197,6 +200,60 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 		}
 		if r := got[troubled.name]; r <= 1 {
 			t.Errorf("troubled host's bundles use %.3f of their limit, want over it", r)
+		}
+	})
+
+	// The NFS panels read the counters the hosts' mountstats moved: the means are per
+	// RPC and in seconds, retransmissions and reconnects only where the server was sick.
+	t.Run("NFS panels", func(t *testing.T) {
+		nfs := func(title, refID string) map[[3]string]float64 {
+			t.Helper()
+			q := panelQuery(t, d, title, refID)
+			q.instant = true
+			out := map[[3]string]float64{}
+			for _, s := range check(ctx, t, prom, q, allVars(rangeDur), window, nil) {
+				k := [3]string{string(s.Metric["instance"]), string(s.Metric["system_filesystem_mountpoint"]), string(s.Metric["onc_rpc_procedure_name"])}
+				out[k] = float64(s.Values[0].Value)
+			}
+			return out
+		}
+		for _, m := range []string{nfs4Mount, nfs3Mount} {
+			var used []string
+			for k, v := range nfs("NFS RPC rate by operation", "A") {
+				if k[0] == healthy.name && k[1] == m && v > 0 {
+					used = append(used, k[2])
+				}
+			}
+			if slices.Sort(used); !slices.Equal(used, []string{"GETATTR", "READ", "WRITE"}) {
+				t.Errorf("healthy host's %s: operations with RPCs %v, want GETATTR READ WRITE", m, used)
+			}
+		}
+		// READ starts at 0 on both mounts of the template: its time and count grow in
+		// proportion, so the mean is exact.
+		for title, want := range map[string]float64{"NFS mean round-trip time by operation": 0.002, "NFS mean execution time by operation": 0.003} {
+			for _, m := range []string{nfs4Mount, nfs3Mount} {
+				if got := nfs(title, "A")[[3]string{healthy.name, m, "READ"}]; math.Abs(got-want) > 1e-9 {
+					t.Errorf("%s: healthy host's %s READ %g s, want %g", title, m, got, want)
+				}
+			}
+		}
+		const timeouts = "NFS major timeouts and retransmissions by mount"
+		connects := map[[3]string]float64{}
+		for k, v := range nfs("NFS transport connects by mount", "A") {
+			connects[[3]string{k[0], k[1]}] += v
+		}
+		for _, c := range []struct {
+			what string
+			got  map[[3]string]float64
+		}{{"major timeouts", nfs(timeouts, "A")}, {"retransmissions", nfs(timeouts, "B")}, {"connects", connects}} {
+			for _, h := range []string{healthy.name, troubled.name} {
+				for _, m := range []string{nfs4Mount, nfs3Mount} {
+					v, ok := c.got[[3]string{h, m}]
+					if sick := h == troubled.name && m == nfs3Mount; !ok || (v > 0) != sick {
+						t.Errorf("%s of %s %s: %g (present %v), want more than 0 only on the troubled host's %s", c.what, h, m, v, ok, nfs3Mount)
+					}
+				}
+			}
 		}
 	})
 
@@ -300,4 +357,21 @@ func check(ctx context.Context, t *testing.T, prom *promtest.Server, q query, va
 		t.Errorf("%s: every value is NaN\n%s", q.where, expr)
 	}
 	return result
+}
+
+// panelQuery returns the query of the target refID of the panel titled title.
+func panelQuery(t *testing.T, d *dashboard, title, refID string) query {
+	t.Helper()
+	for _, p := range d.allPanels() {
+		if p.Title != title {
+			continue
+		}
+		for _, tg := range p.Targets {
+			if tg.RefID == refID {
+				return query{where: fmt.Sprintf("panel %q target %s", title, refID), expr: tg.Expr, labels: templateLabels(tg.LegendFormat), instant: tg.Instant}
+			}
+		}
+	}
+	t.Fatalf("no panel %q with target %s", title, refID)
+	return query{}
 }
