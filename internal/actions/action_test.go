@@ -20,7 +20,8 @@ import (
 // TestMain lets the test binary act as a misbehaving program for the process-group
 // test (actions run programs with a fixed environment, so the mode is an argument):
 // "spawn" starts a grandchild, prints its pid and hangs. Run as "smbinfo" (through a
-// symlink) it hangs like a query to a dead server.
+// symlink) it hangs like a query to a dead server; as nfsstat, rpcinfo or showmount
+// see fakeNFSTool.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "journalctl" {
 		fmt.Println("2026-12-06T10:24:13.410021+01:00 vm1 kernel: CIFS: VFS: \\\\127.0.0.1 has not responded in 180 seconds. Reconnecting...")
@@ -38,6 +39,9 @@ func TestMain(m *testing.M) {
 		}
 		// A query to a dead server: it never answers.
 		time.Sleep(time.Hour)
+	}
+	if fakeNFSTool(filepath.Base(os.Args[0]), os.Args[1:]) {
+		os.Exit(0)
 	}
 	if len(os.Args) == 2 && os.Args[1] == "aod-helper-spawn" {
 		child := exec.Command("sleep", "1000")

@@ -15,7 +15,8 @@ import (
 )
 
 // Names of the built-in actions. The first seven are AODv2's and keep its spelling;
-// the rest are aod's.
+// the rest are aod's. AODv2 has no NFS actions: its NFS anomalies run dmesg,
+// journalctl, syslogs and trace-cmd only.
 const (
 	NameDmesg      = "dmesg"
 	NameJournalctl = "journalctl"
@@ -28,17 +29,26 @@ const (
 	NameInflight   = "inflight"
 	NameSockets    = "sockets"
 	NameCifsParams = "cifs_params"
+	NameMountstats = "mountstats"
+	NameNFSRPC     = "nfs_rpc_stats"
+	NameNfsstat    = "nfsstat"
+	NameRpcinfo    = "rpcinfo"
+	NameShowmount  = "showmount"
 )
 
 // Always lists, per protocol, the actions every bundle of that protocol gets whatever
-// the configuration says: they need nothing but the kernel, cannot hang on a server,
-// and are what a bundle is read for first.
+// the configuration says: they need nothing but the kernel, or at most one round trip
+// to each server bounded by its share of the action's timeout, and are what a bundle
+// is read for first. The configuration cannot name them, as aod reads AODv2's files
+// unchanged and AODv2 has no such names. (inflight reads the SMB probes' start map.)
 var Always = map[proto.Protocol][]string{
 	proto.SMB: {NameEvents, NameInflight, NameSockets, NameCifsParams},
+	proto.NFS: {NameEvents, NameSockets, NameMountstats, NameNFSRPC, NameNfsstat, NameRpcinfo, NameShowmount},
 }
 
 // Members of the bundle. AODv2's quick actions keep AODv2's file names, so scripts
-// written for its bundles read aod's unchanged.
+// written for its bundles read aod's unchanged; the NFS ones, which AODv2 lacks,
+// follow their pattern.
 const (
 	MemberDmesg      = "dmesg.log"
 	MemberJournalctl = "journalctl.log"
@@ -47,6 +57,11 @@ const (
 	MemberStats      = "cifsstats.log"
 	MemberMounts     = "mounts.log"
 	MemberSmbinfo    = "smbinfo.log"
+	MemberMountstats = "mountstats.log"
+	MemberNFSRPC     = "nfs_rpc_stats.log"
+	MemberNfsstat    = "nfsstat.log"
+	MemberRpcinfo    = "rpcinfo.log"
+	MemberShowmount  = "showmount.log"
 )
 
 // sources are the host files the built-in actions read. Tests point them at fixtures.
@@ -54,6 +69,8 @@ type sources struct {
 	cifsDir     string         // /proc/fs/cifs
 	cifsParams  string         // the cifs module's parameters
 	mounts      string         // the mount table of aod's namespace
+	mountstats  string         // the NFS client's per-mount statistics, of aod's namespace
+	nfsRPC      string         // the NFS client's RPC statistics
 	syslogs     []string       // the syslog files, first existing wins
 	journalDirs []string       // where systemd-journald keeps the journal (volatile, persistent)
 	kmsg        string         // the kernel log device: one record per read, non-blocking at its end
@@ -67,6 +84,8 @@ var hostSources = sources{
 	cifsDir:     "/proc/fs/cifs",
 	cifsParams:  "/sys/module/cifs/parameters",
 	mounts:      "/proc/self/mounts",
+	mountstats:  "/proc/self/mountstats",
+	nfsRPC:      "/proc/net/rpc/nfs",
 	syslogs:     []string{"/var/log/syslog", "/var/log/messages"},
 	journalDirs: []string{"/run/log/journal", "/var/log/journal"},
 	kmsg:        "/dev/kmsg",
@@ -78,6 +97,7 @@ func Builtin() Table { return hostSources.table() }
 
 func (s sources) table() Table {
 	const noCifs = "the cifs module is not loaded"
+	noNFS := "the nfs module is not loaded (no " + s.nfsRPC + ")"
 	return Table{
 		NameDmesg:      s.dmesgAction(),
 		NameJournalctl: s.journalctlAction(),
@@ -90,6 +110,11 @@ func (s sources) table() Table {
 		NameInflight:   inflightAction(),
 		NameSockets:    socketsAction(),
 		NameCifsParams: Params(NameCifsParams, "cifs_params.txt", s.cifsParams, noCifs),
+		NameMountstats: File(NameMountstats, MemberMountstats, s.mountstats, s.mountstats+" does not exist"),
+		NameNFSRPC:     File(NameNFSRPC, MemberNFSRPC, s.nfsRPC, noNFS),
+		NameNfsstat:    nfsstatAction(s.nfsRPC, noNFS),
+		NameRpcinfo:    nfsServerAction(NameRpcinfo, MemberRpcinfo, s.mounts, "rpcbind", "rpcinfo", "-p"),
+		NameShowmount:  nfsServerAction(NameShowmount, MemberShowmount, s.mounts, "nfs-common or nfs-utils", "showmount", "-e"),
 	}
 }
 

@@ -324,18 +324,17 @@ func TestSocketsWithoutSs(t *testing.T) {
 }
 
 func TestCifsMounts(t *testing.T) {
-	f, err := os.Open(fixtures.Path("proc/smb-client-mixed/mounts"))
+	m, err := readMounts(fixtures.Path("proc/smb-client-mixed/mounts"), "cifs", "smb3")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	m, err := cifsMounts(f)
-	if err != nil {
-		t.Fatal(err)
+	got := make([][2]string, len(m))
+	for i := range m {
+		got[i] = [2]string{m[i].Source, m[i].Target}
 	}
-	want := []cifsMount{{"//srv/share", "/mnt/smb"}, {"//srv/my docs", "/mnt/my docs"}}
-	if len(m) != 2 || m[0] != want[0] || m[1] != want[1] {
-		t.Fatalf("mounts %q", m)
+	want := [][2]string{{"//srv/share", "/mnt/smb"}, {"//srv/my docs", "/mnt/my docs"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("mounts %q", got)
 	}
 	for in, out := range map[string]string{`a\040b`: "a b", `a\134b`: `a\b`, `a\`: `a\`, `a\04`: `a\04`, `a\999`: `a\999`} {
 		if got := unescapeMount(in); got != out {
@@ -450,7 +449,7 @@ func TestBuiltinMembersKeepAODv2Names(t *testing.T) {
 
 func TestBuiltinNames(t *testing.T) {
 	want := []string{"cifs_params", "debugdata", "dmesg", "events", "inflight", "journalctl", "mounts",
-		"smbinfo", "sockets", "stats", "syslogs"}
+		"mountstats", "nfs_rpc_stats", "nfsstat", "rpcinfo", "showmount", "smbinfo", "sockets", "stats", "syslogs"}
 	if got := Builtin().Names(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("names %v", got)
 	}

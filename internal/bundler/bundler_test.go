@@ -679,8 +679,36 @@ func BenchmarkBundle100MiB(b *testing.B) {
 	}
 }
 
-// The shutdown dump runs every configured action once, then the ones every bundle
-// gets, into aod_quick_<ts>_aod_shutdown.tar.zst.
+// An NFS anomaly's bundle gets its configured actions, then NFS's always-run ones:
+// its events, sockets, the client's statistics, and what each server says.
+func TestCollectNFSAlwaysRunsTheNFSActions(t *testing.T) {
+	b := newBundler(t, Options{Actions: map[Key][]string{{"nfs", "latency"}: {"mounts"}}})
+	a := sample()
+	a.Protocol, a.Events, a.TopCommands = "nfs", nil, nil
+	rep, err := b.Collect(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, m := extract(t, rep.Path)
+	var names []string
+	for _, r := range m.Actions {
+		names = append(names, r.Name)
+		if r.Name == actions.NameMountstats && (r.Status != actions.StatusOK || r.Source != "/proc/self/mountstats") {
+			t.Errorf("mountstats: %+v", r)
+		}
+	}
+	want := []string{"mounts", "events", "sockets", "mountstats", "nfs_rpc_stats", "nfsstat", "rpcinfo", "showmount"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("actions %v, want %v", names, want)
+	}
+	if _, err := os.Stat(filepath.Join(top, actions.MemberMountstats)); err != nil {
+		t.Error(err)
+	}
+	checkFiles(t, top, m)
+}
+
+// The shutdown dump runs every configured action once, then the ones every bundle of
+// each protocol gets, into aod_quick_<ts>_aod_shutdown.tar.zst.
 func TestShutdownDumpRunsEveryConfiguredActionOnce(t *testing.T) {
 	b := newBundler(t, Options{Actions: map[Key][]string{
 		{"smb", "latency"}:  {"mounts", "stats"},
@@ -699,7 +727,10 @@ func TestShutdownDumpRunsEveryConfiguredActionOnce(t *testing.T) {
 	for _, r := range m.Actions {
 		names = append(names, r.Name)
 	}
+	// SMB's always-run actions, then those of NFS that SMB's do not include: a
+	// shutdown dump is of the whole host.
 	want := append([]string{"stats", "mounts", "syslogs"}, actions.Always[proto.SMB]...)
+	want = append(want, actions.NameMountstats, actions.NameNFSRPC, actions.NameNfsstat, actions.NameRpcinfo, actions.NameShowmount)
 	if !slices.Equal(names, want) || m.Anomaly.Type != anomaly.TypeShutdown || m.Anomaly.Protocol != SnapshotProtocol {
 		t.Fatalf("actions %v (want %v), anomaly %+v", names, want, m.Anomaly)
 	}

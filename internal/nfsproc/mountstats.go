@@ -296,13 +296,14 @@ func (p *parser) device(line []byte) {
 	}
 	m.Device = unescape(bytes.TrimPrefix(src, []byte("device ")))
 	m.MountPoint = unescape(dir)
-	m.Server, m.Export = splitDevice(m.Device)
+	m.Server, m.Export = SplitDevice(m.Device)
 	p.mounts = append(p.mounts, m)
 	p.cur = &p.mounts[len(p.mounts)-1]
 }
 
-// splitDevice splits "host:/path" or "[v6addr]:/path".
-func splitDevice(dev string) (server, export string) {
+// SplitDevice splits an NFS mount's device, "host:/path" or "[v6addr]:/path", into
+// the server (without brackets) and the export; server is "" when dev has no ':'.
+func SplitDevice(dev string) (server, export string) {
 	if rest, ok := strings.CutPrefix(dev, "["); ok {
 		if host, path, ok := strings.Cut(rest, "]:"); ok {
 			return host, path
