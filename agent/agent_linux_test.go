@@ -25,7 +25,6 @@ import (
 	"github.com/linuxdiag/aod/internal/bundler"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/fixtures"
-	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 )
@@ -223,7 +222,7 @@ func (f *fixture) shutdownBundle(t *testing.T) (map[string][]byte, bundler.Manif
 
 // TestShutdownWritesTheShutdownBundle: as AODv2 2026 does on SIGTERM, stopping the
 // agent writes aod_quick_<ts>_aod_shutdown.tar.zst with every configured action (here
-// stats, on a real kernel's Stats, and mounts) and the ones every SMB bundle gets.
+// stats, on a real kernel's Stats, and mounts) and the ones every protocol's bundle gets.
 func TestShutdownWritesTheShutdownBundle(t *testing.T) {
 	stats := fixtures.Path("kernel-6.12/Stats")
 	f := start(t, time.Hour, actions.File(actions.NameStats, actions.MemberStats, stats, "no fixture"))
@@ -238,7 +237,14 @@ func TestShutdownWritesTheShutdownBundle(t *testing.T) {
 			}
 		}
 	}
-	want := append([]string{actions.NameStats, actions.NameMounts}, actions.Always[proto.SMB]...)
+	want := []string{actions.NameStats, actions.NameMounts}
+	for _, p := range slices.Sorted(maps.Keys(actions.Always)) {
+		for _, n := range actions.Always[p] {
+			if !slices.Contains(want, n) {
+				want = append(want, n)
+			}
+		}
+	}
 	if !slices.Equal(names, want) || m.Anomaly.Type != anomaly.TypeShutdown {
 		t.Fatalf("actions %v, want %v; anomaly %+v", names, want, m.Anomaly)
 	}
