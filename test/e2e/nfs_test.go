@@ -113,8 +113,9 @@ func (v *nfsVersion) opDelta(t *testing.T, i int) (ops, errs uint64) {
 	return a.Ops - b.Ops, a.Errors - b.Errors
 }
 
-// checkNFS: per mount and per operation, aod's NFS programs measured as many RPCs as the
-// mount's mountstats counted over the same interval, and as many failures; the RPC
+// checkNFS: per mount and per operation, rpc_stats_latency fired once per RPC the mount's
+// mountstats counted over the same interval, aod's NFS programs measured as many RPCs, and
+// as many failures as mountstats counted errors; the RPC
 // clients the programs saw map to the mounts by NFS version (their procedure codes are
 // disjoint); the lookups of missing names and the rmdirs of a non-empty directory failed
 // with the NFS status each version gives them.
@@ -127,6 +128,21 @@ func checkNFS(t *testing.T, dir string) map[int]*nfsVersion {
 		t.Errorf("scenario script exited with %s (console: %s)", strings.TrimSpace(string(exit)), filepath.Join(dir, "..", "console.log"))
 	}
 	versions := loadNFS(t, dir)
+	data, err := os.ReadFile(filepath.Join(dir, "trace.nfs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := parseTrace(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Written != tr.InBuffer {
+		t.Errorf("the trace ring lost events: %d written, %d kept", tr.Written, tr.InBuffer)
+	}
+	traced, err := tr.rpcCompletions()
+	if err != nil {
+		t.Fatal(err)
+	}
 	p, err := guestprobe.Read(filepath.Join(dir, "probe.json"))
 	if err != nil {
 		t.Fatalf("no probe snapshot (log: %s): %v", filepath.Join(dir, "probe.log"), err)
@@ -165,14 +181,21 @@ func checkNFS(t *testing.T, dir string) map[int]*nfsVersion {
 	for _, vers := range []int{3, 4} {
 		v := versions[vers]
 		var table strings.Builder
-		fmt.Fprintf(&table, "%-22s %10s %10s %10s %10s\n", "op", "mountstats", "programs", "ms errors", "prog fails")
+		fmt.Fprintf(&table, "%-22s %10s %10s %10s %10s %10s\n", "op", "mountstats", "trace", "programs", "ms errors", "prog fails")
+		program := fmt.Sprintf("nfsv%d", vers)
 		var total uint64
 		for i, op := range v.after.Ops {
 			code := v.codes[i]
 			ops, errs := v.opDelta(t, i)
 			total += ops
-			if ops != 0 || completions[code] != 0 || errs != 0 || failed[code] != 0 {
-				fmt.Fprintf(&table, "%-22s %10d %10d %10d %10d\n", op.Name, ops, completions[code], errs, failed[code])
+			rpcs := traced[rpcOp{program, op.Name}]
+			delete(traced, rpcOp{program, op.Name})
+			if ops != 0 || rpcs != 0 || completions[code] != 0 || errs != 0 || failed[code] != 0 {
+				fmt.Fprintf(&table, "%-22s %10d %10d %10d %10d %10d\n", op.Name, ops, rpcs, completions[code], errs, failed[code])
+			}
+			// The premise: the kernel's tracepoint fires once per RPC mountstats counts.
+			if uint64(rpcs) != ops {
+				t.Errorf("%s %s: rpc_stats_latency fired %d times, mountstats counted %d RPCs", v.mount, op.Name, rpcs, ops)
 			}
 			if code == nfs.Other {
 				if ops != 0 {
@@ -190,10 +213,13 @@ func checkNFS(t *testing.T, dir string) map[int]*nfsVersion {
 			delete(completions, code)
 			delete(failed, code)
 		}
-		t.Logf("NFSv%d (%s, RPC clients %v): RPCs per op over the scenario, mountstats delta vs aod's programs:\n%s", vers, v.mount, clients[vers], table.String())
+		t.Logf("NFSv%d (%s, RPC clients %v): RPCs per op over the scenario, mountstats delta, trace and aod's programs:\n%s", vers, v.mount, clients[vers], table.String())
 		if total == 0 {
 			t.Errorf("%s: the workload sent no RPC", v.mount)
 		}
+	}
+	for op, n := range traced {
+		t.Errorf("rpc_stats_latency fired %d times for %s %s, which no mount's mountstats lists", n, op.Program, op.Procedure)
 	}
 	for code, n := range completions {
 		t.Errorf("the programs measured %d RPCs of %s, which no mount's mountstats lists", n, nfs.Command(code))
