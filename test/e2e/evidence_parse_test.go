@@ -117,7 +117,8 @@ func TestPhases(t *testing.T) {
 }
 
 func FuzzParseE2ETrace(f *testing.F) {
-	for _, file := range []string{fixtures.Path("kernel-6.1/trace-baseline.txt"), fixtures.Path("kernel-6.12/trace-delay.txt")} {
+	for _, file := range []string{fixtures.Path("kernel-6.1/trace-baseline.txt"), fixtures.Path("kernel-6.12/trace-delay.txt"),
+		fixtures.Path("kernel-6.1/nfs/trace-rpc.txt"), fixtures.Path("kernel-6.12/nfs/trace-rpc.txt")} {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)
@@ -128,6 +129,15 @@ func FuzzParseE2ETrace(f *testing.F) {
 		tr, err := parseTrace(data)
 		if err != nil {
 			return
+		}
+		if rpcs, err := tr.rpcCompletions(); err == nil {
+			var n int64
+			for _, c := range rpcs {
+				n += c
+			}
+			if int(n) != tr.count("rpc_stats_latency") {
+				t.Fatalf("%d RPCs by program and procedure out of %d rpc_stats_latency events", n, tr.count("rpc_stats_latency"))
+			}
 		}
 		p, err := tr.requests()
 		if err != nil {
