@@ -7,6 +7,7 @@ package e2e
 // /proc/self/mountstats.
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,9 +38,9 @@ type nfsVersion struct {
 	codes         []uint16 // procedure code of each op of the mount, in the kernel's order
 }
 
-// version returns the NFS version whose procedure codes (internal/nfs) hold code: 3 or 4,
+// procedureVersion returns the NFS version whose procedure codes (internal/nfs) hold code: 3 or 4,
 // 0 for codes of neither (NFSACL, other).
-func version(code uint16) int {
+func procedureVersion(code uint16) int {
 	switch {
 	case code < nfs.V3Base:
 		return 4
@@ -56,7 +57,7 @@ func readMountstats(t *testing.T, dir, name string) map[string]*nfsproc.Mount {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mounts, err := nfsproc.Parse(f, strings.NewReader(string(data)))
+	mounts, err := nfsproc.Parse(f, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func checkNFS(t *testing.T, dir string) map[int]*nfsVersion {
 	failed := map[uint16]uint64{}
 	clients := map[int][]uint64{} // RPC client ids by the version of their procedures
 	for _, c := range p.NFS {
-		vers := version(c.Procedure)
+		vers := procedureVersion(c.Procedure)
 		if vers == 0 {
 			t.Errorf("client %d: the programs measured %d RPCs of %s, neither NFSv3 nor NFSv4", c.Client, c.Count, nfs.Command(c.Procedure))
 		}
