@@ -86,9 +86,10 @@ otelcol-ocb:
 collector: otelcol-ocb
 	OTLP_ENDPOINT=localhost:4317 dist/otelcol-aod/otelcol-aod validate --config otel-collector-example.yaml
 
-## e2e: real SMB traffic from the kernel's cifs client to Samba in qemu guests
-## (kernels 6.1 and 6.12), with the agent inside; then the baseline again with the
-## fallback probes (fexit) in place of the request tracepoints. See test/e2e/README.md.
+## e2e: real SMB traffic from the kernel's cifs client to Samba, and NFS (v3, v4.2)
+## to the guest's kernel NFS server, in qemu guests (kernels 6.1 and 6.12), with the
+## agent inside; then the baseline again with the fallback probes (fexit) in place
+## of the request tracepoints. See test/e2e/README.md.
 e2e:
 	$(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
 	E2E_FALLBACK=1 E2E_SCENARIOS=baseline $(GO) test -tags e2e -count=1 -v -timeout 20m -run TestE2E ./test/e2e/

@@ -2,14 +2,15 @@
 
 package e2e
 
-// The end-to-end test: real SMB traffic from the kernel's cifs client to Samba, in a qemu
+// The end-to-end test: real SMB traffic from the kernel's cifs client to Samba, and NFS
+// traffic from its NFS client to its own NFS server (the nfs scenario), in a qemu
 // guest booting a Debian kernel (6.1 and 6.12), with aod's BPF programs and the agent running
 // beside the workload. Run as root on Debian (it installs qemu, mmdebstrap and cpio when
 // missing):
 //
 //	go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
 //
-// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound reconnect") narrow a
+// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound nfs reconnect") narrow a
 // run; E2E_AOD=off leaves the agent out (the kernel-side checks and the test's own probe of
 // aod's BPF programs still run). Guests are cached in .cache/ (see image.sh); each
 // kernel's run folder, with every piece of evidence and the console log, stays in
@@ -51,7 +52,7 @@ func env(name, def string) string {
 	return def
 }
 
-// checks are each scenario's assertions on the kernel's evidence and on the agent's.
+// checks are each SMB scenario's assertions on the kernel's evidence and on the agent's.
 var checks = map[string]struct {
 	kernel func(*testing.T, *scenario)
 	agent  func(*testing.T, *scenario, *agentRun)
@@ -73,10 +74,10 @@ func TestE2E(t *testing.T) {
 	}
 	cache := filepath.Join(here, ".cache")
 	bins := buildGuestBinaries(t, filepath.Join(here, "..", ".."), filepath.Join(cache, "bin"))
-	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors compound reconnect"))
+	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors compound nfs reconnect"))
 	for _, name := range scenarios {
-		if _, ok := checks[name]; !ok {
-			t.Fatalf("E2E_SCENARIOS: no scenario %q (have %v)", name, slices.Sorted(maps.Keys(checks)))
+		if _, ok := checks[name]; !ok && name != "nfs" {
+			t.Fatalf("E2E_SCENARIOS: no scenario %q (have nfs and %v)", name, slices.Sorted(maps.Keys(checks)))
 		}
 	}
 	for _, kernel := range strings.Fields(env("E2E_KERNELS", "6.1 6.12")) {
@@ -103,6 +104,16 @@ func TestE2E(t *testing.T) {
 			for _, name := range scenarios {
 				t.Run(name, func(t *testing.T) {
 					dir := filepath.Join(run, "out", name)
+					if name == "nfs" {
+						versions := checkNFS(t, dir)
+						if a := loadAgent(t, dir); a != nil {
+							checkShutdownBundle(t, a)
+							checkAgentNFS(t, versions, a)
+						} else if _, ok := bins["aod"]; ok {
+							t.Error("the agent did not run")
+						}
+						return
+					}
 					s := loadScenario(t, dir)
 					checkCommon(t, s)
 					c := checks[name]

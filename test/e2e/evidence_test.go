@@ -25,9 +25,10 @@ import (
 type traceEvent struct {
 	Task   string
 	PID    int
-	Time   float64 // seconds on the trace clock (CLOCK_MONOTONIC in the guest)
-	Name   string  // e.g. "smb3_cmd_enter"
-	Fields map[string]string
+	Time   float64           // seconds on the trace clock (CLOCK_MONOTONIC in the guest)
+	Name   string            // e.g. "smb3_cmd_enter"
+	Text   string            // what follows the name
+	Fields map[string]string // the KEY=VALUE words of Text
 }
 
 // field returns a numeric field (decimal or 0x hex), and whether it was there and parsed.
@@ -85,7 +86,7 @@ func parseTrace(data []byte) (*trace, error) {
 		if err != nil {
 			return nil, fmt.Errorf("trace line %d: timestamp: %w", n, err)
 		}
-		e := traceEvent{Task: strings.TrimSpace(m[1]), PID: pid, Time: ts, Name: m[4], Fields: map[string]string{}}
+		e := traceEvent{Task: strings.TrimSpace(m[1]), PID: pid, Time: ts, Name: m[4], Text: m[5], Fields: map[string]string{}}
 		for _, kv := range strings.Fields(m[5]) {
 			if k, v, ok := strings.Cut(kv, "="); ok {
 				e.Fields[k] = v
@@ -100,6 +101,28 @@ func parseTrace(data []byte) (*trace, error) {
 		return nil, errors.New("trace: no entries-in-buffer/entries-written header")
 	}
 	return t, nil
+}
+
+// rpcOp is an RPC program and procedure as rpc_stats_latency names them: "nfsv3" or
+// "nfsv4" (the program name and version), "GETATTR".
+type rpcOp struct{ Program, Procedure string }
+
+// rpcCompletions counts the trace's rpc_stats_latency events (one per RPC the client
+// completed, what mountstats counts) by program and procedure.
+func (t *trace) rpcCompletions() (map[rpcOp]int64, error) {
+	n := map[rpcOp]int64{}
+	for _, e := range t.Events {
+		if e.Name != "rpc_stats_latency" {
+			continue
+		}
+		// task:ID@CLIENT xid=0x... PROGRAM PROCEDURE backlog=... rtt=... execute=...
+		w := strings.Fields(e.Text)
+		if len(w) < 4 || !strings.HasPrefix(w[0], "task:") || !strings.HasPrefix(w[1], "xid=") || strings.Contains(w[2], "=") || strings.Contains(w[3], "=") {
+			return nil, fmt.Errorf("rpc_stats_latency at %.6f: no program and procedure in %q", e.Time, e.Text)
+		}
+		n[rpcOp{w[2], w[3]}]++
+	}
+	return n, nil
 }
 
 // request is one SMB request of a trace, identified by session and message id.

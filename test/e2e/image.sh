@@ -3,9 +3,9 @@
 # the directory that holds its `vmlinuz`, `initrd` and `kernel-version`.
 #
 # The guest is made only of Debian packages, from the archives the machine's apt sources name:
-# a bookworm root from mmdebstrap (Samba, cifs-utils, iproute2, kmod, procps, tcpdump) and the
-# kernel's image and the few module trees the tests need (cifs and its dependencies, sch_netem,
-# virtio-9p). Both parts are cached under .cache/, keyed by a hash of the recipe (this script,
+# a bookworm root from mmdebstrap (Samba, cifs-utils, the kernel NFS server and client tools,
+# iproute2, kmod, procps, tcpdump) and the kernel's image and the few module trees the tests need
+# (cifs, nfsd, nfsv3, nfsv4 and their dependencies, sch_netem, virtio-9p). Both parts are cached under .cache/, keyed by a hash of the recipe (this script,
 # lib.sh and image/), so a rerun takes no time; delete .cache/ to rebuild from nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +18,7 @@ case $kernel in
 *) die "usage: image.sh 6.1|6.12" ;;
 esac
 # Modules the guest loads by name; their dependencies and soft dependencies come along.
-modules=(cifs sch_netem 9p 9pnet_virtio virtio_pci nls_utf8)
+modules=(cifs nfsd nfsv3 nfsv4 sch_netem 9p 9pnet_virtio virtio_pci nls_utf8)
 
 [ "$(id -u)" -eq 0 ] || die "building the guest needs root (mmdebstrap root mode, file ownership in the initrd)"
 cache=${E2E_CACHE:-$here/.cache}
@@ -49,19 +49,21 @@ if [ ! -f "$rootfs" ]; then
 	[ ${#sources[@]} -gt 0 ] || die "the machine's apt sources name no bookworm main archive"
 	smbconf=$(printf %q "$here/image/smb.conf")
 	init=$(printf %q "$here/image/init")
+	exports=$(printf %q "$here/image/exports")
 	# shellcheck disable=SC2016 # mmdebstrap runs the hooks with the root as $1
 	# The root lives in the guest's RAM and is unpacked at every boot, so what the tests never run
 	# is left out: documentation, manuals, translations, and Perl and Samba's Python modules
 	# (only needed to install usrmerge and by samba-tool).
 	mmdebstrap --quiet --variant=essential \
-		--include=mount,mawk,samba,cifs-utils,iproute2,kmod,procps,tcpdump \
+		--include=mount,mawk,samba,cifs-utils,nfs-kernel-server,iproute2,kmod,procps,tcpdump \
 		--dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-exclude=/usr/share/man/*' \
 		--dpkgopt='path-exclude=/usr/share/locale/*' \
 		--dpkgopt='path-exclude=/usr/share/info/*' \
 		--customize-hook="install -m 0644 $smbconf"' "$1/etc/samba/smb.conf"' \
 		--customize-hook="install -m 0755 $init"' "$1/init"' \
-		--customize-hook='mkdir -p "$1/host" "$1/mnt/smb" "$1/srv/share"' \
+		--customize-hook="install -m 0644 $exports"' "$1/etc/exports"' \
+		--customize-hook='mkdir -p "$1/host" "$1/mnt/smb" "$1/srv/share" "$1/mnt/n3" "$1/mnt/n4" "$1/srv/nfs"' \
 		--customize-hook='chroot "$1" useradd --no-create-home --shell /usr/sbin/nologin aod' \
 		--customize-hook='chroot "$1" chown aod: /srv/share' \
 		--customize-hook='printf "aod-e2e\naod-e2e\n" | chroot "$1" smbpasswd -s -a aod >/dev/null' \

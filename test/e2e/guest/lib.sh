@@ -3,6 +3,8 @@
 # evidence under $dir; the host reads it and asserts.
 
 mnt=/mnt/smb
+nfs3=/mnt/n3 # NFSv3 mount of the guest's own NFS server
+nfs4=/mnt/n4 # NFSv4.2 mount of the same export
 tracing=/sys/kernel/tracing
 metrics_url=http://127.0.0.1:9464/metrics
 
@@ -33,23 +35,29 @@ snap() {
 	cat /proc/fs/cifs/DebugData >"$dir/DebugData.$1"
 }
 
-# quiesce waits until the client is idle: nothing in flight and Stats unchanged for two seconds
-# (deferred closes are sent about a second after the last close). It gives up after 60 s.
+# nfs_snap NAME keeps the NFS client's own view of its mounts: /proc/self/mountstats.
+nfs_snap() { cat /proc/self/mountstats >"$dir/mountstats.$1"; }
+
+# quiesce waits until the clients are idle: no SMB request in flight, and Stats and the NFS
+# mounts' counters in mountstats unchanged for two seconds (SMB's deferred closes are sent about
+# a second after the last close). The mounts' age and their transports' idle time, which tick
+# with the clock, are left out. It gives up after 60 s.
 quiesce() {
 	local prev="" cur deadline=$((SECONDS + 60))
 	while [ $SECONDS -lt $deadline ]; do
-		cur=$(cat /proc/fs/cifs/Stats)
+		cur=$(cat /proc/fs/cifs/Stats; grep -Ev '^[[:space:]]*(age|xprt):' /proc/self/mountstats)
 		if [ "$cur" = "$prev" ] && grep -q '^Operations (MIDs): 0$' <<<"$cur"; then
 			return 0
 		fi
 		prev=$cur
 		sleep 2
 	done
-	echo "quiesce: SMB traffic did not stop within 60 s" >&2
+	echo "quiesce: SMB or NFS traffic did not stop within 60 s" >&2
 	return 1
 }
 
-# trace_start EVENT...: records the given cifs tracepoints into a fresh ring buffer.
+# trace_start EVENT...: records the given tracepoints into a fresh ring buffer: cifs's by name,
+# others as GROUP/NAME (sunrpc/rpc_stats_latency).
 trace_start() {
 	echo 0 >"$tracing/tracing_on"
 	echo 8192 >"$tracing/buffer_size_kb"
@@ -58,7 +66,10 @@ trace_start() {
 	echo >"$tracing/trace"
 	echo 0 >"$tracing/events/enable"
 	local e
-	for e in "$@"; do echo 1 >"$tracing/events/cifs/$e/enable"; done
+	for e in "$@"; do
+		[[ $e == */* ]] || e=cifs/$e
+		echo 1 >"$tracing/events/$e/enable"
+	done
 	echo 1 >"$tracing/tracing_on"
 }
 
@@ -97,4 +108,29 @@ smbd_stop() {
 
 mount_share() {
 	mount -t cifs //127.0.0.1/share "$mnt" -o vers=3.1.1,username=aod,password=aod-e2e
+}
+
+# nfsd_start starts the kernel NFS server on loopback, exporting /srv/nfs (image/exports), a
+# tmpfs of its own. The NFSv4 lease is the longest nfsd allows (an hour), so the client sends
+# no lease renewal of its own while a test runs (it renews after two thirds of a lease without
+# traffic), and the grace period that follows a start is ended at once: no client has state to
+# reclaim, and during it the server refuses OPENs.
+nfsd_start() {
+	mount -t tmpfs -o size=64m nfs /srv/nfs || return 1
+	mkdir -p /run/rpcbind /var/lib/nfs/v4recovery
+	rpcbind || return 1
+	mount -t nfsd nfsd /proc/fs/nfsd || return 1
+	echo 3600 >/proc/fs/nfsd/nfsv4leasetime || return 1
+	exportfs -r || return 1
+	rpc.mountd || return 1
+	rpc.nfsd 4 || return 1
+	echo Y >/proc/fs/nfsd/v4_end_grace || return 1
+	until_ok 30 sh -c "ss -Hltn 'sport = :2049' | grep -q ."
+}
+
+# mount_nfs mounts the export twice, NFSv3 (no NLM locking, no NFSACL: only NFS RPCs) and
+# NFSv4.2.
+mount_nfs() {
+	mount -t nfs -o vers=3,nolock,noacl 127.0.0.1:/srv/nfs "$nfs3" &&
+		mount -t nfs -o vers=4.2 127.0.0.1:/ "$nfs4"
 }

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The e2e guest's script (started by image/init, read from the host folder mounted at /host):
-# loads the modules, starts Samba, mounts the share, then runs each scenario named in
+# loads the modules, starts Samba and the kernel NFS server, mounts the share and the NFS export
+# (NFSv3 and NFSv4.2), then runs each scenario named in
 # /host/scenarios. A scenario writes its evidence to /host/out/<scenario>/; the host asserts on
 # it. When /host/bin/aod exists the agent runs during each scenario (see aod_start), and so does
 # the test's own probe of aod's BPF programs when /host/bin/e2eguest exists.
@@ -15,10 +16,12 @@ fail() { echo "e2e guest: $*" >&2; echo "failed: $*" >"$out/status"; exit 1; }
 
 echo "kernel $(uname -r)" >"$out/timing"
 echo "script_start_s $(now)" >>"$out/timing"
-modprobe -a cifs sch_netem || fail "cannot load cifs and sch_netem"
+modprobe -a cifs nfsd nfsv3 nfsv4 sch_netem || fail "cannot load cifs, nfsd, nfsv3, nfsv4 and sch_netem"
 mkdir -p /run/samba /var/log/samba
 smbd_start || fail "smbd does not listen on 445"
 mount_share || fail "cannot mount //127.0.0.1/share"
+nfsd_start || fail "the NFS server does not start"
+mount_nfs || fail "cannot mount the NFS export"
 echo "mounted_s $(now)" >>"$out/timing"
 uname -r >"$out/kernel-release"
 

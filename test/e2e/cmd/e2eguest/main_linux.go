@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -76,11 +77,32 @@ func probe(ctx context.Context, opts bpf.Options, ready, out string) error {
 		return err
 	}
 	attached := report.Attached()
-	if err := os.WriteFile(ready, []byte(strings.Join(attached, "\n")+"\n"), 0o644); err != nil {
+	// The NFS programs too, when the NFS client is there: their tracepoints are in its
+	// modules.
+	var (
+		nfs         *bpf.NFSProbes
+		nfsAttached []string
+	)
+	if _, err := os.Stat("/sys/module/nfs"); err == nil {
+		if nfs, err = p.LoadNFS(bpf.NFSOptions{}); err != nil {
+			return err
+		}
+		defer nfs.Close()
+		statuses, err := nfs.Attach()
+		if err != nil {
+			return err
+		}
+		for _, st := range statuses {
+			if st.Attached {
+				nfsAttached = append(nfsAttached, st.Name)
+			}
+		}
+	}
+	if err := os.WriteFile(ready, []byte(strings.Join(slices.Concat(attached, nfsAttached), "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
 	<-ctx.Done()
-	snap, err := guestprobe.Take(p, attached)
+	snap, err := guestprobe.Take(p, attached, nfs, nfsAttached)
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,14 @@
 // Package guestprobe is what the e2e guest's probe reports about aod's BPF programs and
 // what the host-side assertions read: per-command completions and failures as the
 // programs counted them, the requests they still hold as in flight, and their loss
-// counters. It is shared so both ends agree on one JSON shape.
+// counters; and what the NFS programs counted per RPC client and procedure. It is shared
+// so both ends agree on one JSON shape.
 package guestprobe
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 
 	"github.com/linuxdiag/aod/bpf"
@@ -14,7 +16,7 @@ import (
 
 // Snapshot is the state of the probes at one instant.
 type Snapshot struct {
-	// Attached lists the tracepoints the programs attached to.
+	// Attached lists the tracepoints the SMB programs attached to.
 	Attached []string
 	// Completions counts, per SMB2 command code, the requests whose completion the
 	// programs measured (smb3_cmd_done or smb3_cmd_err, the first one only).
@@ -24,9 +26,27 @@ type Snapshot struct {
 	// InFlight are the requests whose start was seen and whose completion was not.
 	InFlight []Request
 	Counters bpf.Counters
-	// Programs are the programs' kernel run statistics by name (bpf.Probes.ProgramStats),
-	// counted while the probe held BPF statistics enabled.
+	// Programs are the programs' kernel run statistics by name (bpf.Probes.ProgramStats,
+	// bpf.NFSProbes.ProgramStats), counted while the probe held BPF statistics enabled.
 	Programs map[string]ProgramRuns
+	// NFSAttached lists the tracepoints the NFS programs attached to, when they were
+	// loaded.
+	NFSAttached []string
+	// NFS are the NFS programs' histogram totals per (RPC client, procedure, status),
+	// when they were loaded: status 0 for the RPCs that succeeded.
+	NFS []NFSCount
+	// NFSFailures are the NFS programs' failure counts per (RPC client, procedure,
+	// status).
+	NFSFailures []NFSCount
+}
+
+// NFSCount is a number of RPCs of one RPC client, NFS procedure code (internal/nfs)
+// and status (NFS status, or uint32(-errno) for a failure without one).
+type NFSCount struct {
+	Client    uint64
+	Procedure uint16
+	Status    uint32
+	Count     uint64
 }
 
 // ProgramRuns is one program's total run time and number of runs.
@@ -50,10 +70,10 @@ type Request struct {
 	Comm      string // the task that issued it
 }
 
-// Take reads the probes' maps and counters. Entries are summed over sessions and trees:
-// the guest has one of each.
-func Take(p *bpf.Probes, attached []string) (Snapshot, error) {
-	s := Snapshot{Attached: attached, Completions: map[uint16]uint64{}}
+// Take reads the probes' maps and counters, and the NFS programs' when nfs is not nil. SMB entries
+// are summed over sessions and trees: the guest has one of each.
+func Take(p *bpf.Probes, attached []string, nfs *bpf.NFSProbes, nfsAttached []string) (Snapshot, error) {
+	s := Snapshot{Attached: attached, NFSAttached: nfsAttached, Completions: map[uint16]uint64{}}
 	hists, err := p.Histograms(nil)
 	if err != nil {
 		return s, err
@@ -83,11 +103,42 @@ func Take(p *bpf.Probes, attached []string) (Snapshot, error) {
 		return s, err
 	}
 	stats, err := p.ProgramStats()
+	if err != nil {
+		return s, err
+	}
+	if nfs != nil {
+		if err := takeNFS(&s, nfs); err != nil {
+			return s, err
+		}
+		nfsStats, err := nfs.ProgramStats()
+		if err != nil {
+			return s, err
+		}
+		maps.Copy(stats, nfsStats)
+	}
 	s.Programs = map[string]ProgramRuns{}
 	for name, st := range stats {
 		s.Programs[name] = ProgramRuns{RunTimeNs: uint64(st.Runtime), Runs: st.RunCount}
 	}
-	return s, err
+	return s, nil
+}
+
+func takeNFS(s *Snapshot, nfs *bpf.NFSProbes) error {
+	hists, err := nfs.Histograms(nil)
+	if err != nil {
+		return err
+	}
+	for _, h := range hists {
+		s.NFS = append(s.NFS, NFSCount{Client: h.SessionID, Procedure: h.Command, Status: h.Status, Count: h.Count})
+	}
+	fails, err := nfs.Errors(nil)
+	if err != nil {
+		return err
+	}
+	for _, f := range fails {
+		s.NFSFailures = append(s.NFSFailures, NFSCount{Client: f.SessionID, Procedure: f.Command, Status: f.Status, Count: f.Count})
+	}
+	return nil
 }
 
 func cString(b []byte) string {
