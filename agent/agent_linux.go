@@ -500,6 +500,6 @@ func (a *Agent) inflight(ctx context.Context) ([]bpf.InFlightRequest, error) {
 }
 
 func (a *Agent) record(e *event.Event) control.Record {
-	n, _ := a.recv.Names().Lookup(e.SessionID, e.TreeID)
+	n, _ := a.recv.Resolver().Lookup(e.Protocol, e.SessionID, e.TreeID)
 	return control.NewRecord(e, a.clock.Time(e.EndNs), n.Server, n.Share)
 }

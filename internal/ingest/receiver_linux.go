@@ -18,6 +18,7 @@ import (
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/wallclock"
@@ -173,9 +174,25 @@ func New(set Settings, cons Consumers) (*Receiver, error) {
 	return r, nil
 }
 
-// Names resolves (session id, tree id) pairs to share and server names, the same way
-// the receiver names them; detectors use it to name what they report.
+// Names resolves SMB (session id, tree id) pairs to share and server names, the same
+// way the receiver names them; detectors use it to name what they report.
 func (r *Receiver) Names() *cifsproc.ShareNames { return r.names }
+
+// Resolver names the share and server of any protocol's ids, as the receiver's
+// metrics and records do.
+func (r *Receiver) Resolver() otelconv.Resolver { return resolver{r.names} }
+
+// resolver names each protocol's ids from that protocol's source; SMB's ids are
+// never looked up for another protocol, whose ids would only make cifsproc re-read
+// DebugData in vain.
+type resolver struct{ smb *cifsproc.ShareNames }
+
+func (n resolver) Lookup(p proto.Protocol, sessionID uint64, treeID uint32) (cifsproc.Name, bool) {
+	if p == proto.SMB {
+		return n.smb.Lookup(sessionID, treeID)
+	}
+	return cifsproc.Name{}, false
+}
 
 // Kernel returns the probes in use (nil before Start), for live changes of thresholds
 // and error filters, e.g. on a configuration reload.
@@ -210,7 +227,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 	r.kernel, r.started = kernel, true
 	start := time.Now()
 	r.clock = wallclock.New(time.Minute)
-	r.metrics = otelconv.NewMetrics(r.names, start, wallclock.BootTime(), r.set.Version)
+	r.metrics = otelconv.NewMetrics(r.Resolver(), start, wallclock.BootTime(), r.set.Version)
 	r.reader = ringreader.New(rd, bpf.DecodeEvent, r.cfg.Reader)
 	if r.cfg.CollectAtStart {
 		r.collect(ctx, start)
@@ -283,7 +300,7 @@ func (r *Receiver) attach(ctx context.Context) {
 
 // deliver hands each batch of events to the Events and Logs consumers.
 func (r *Receiver) deliver(ctx context.Context) {
-	logs := otelconv.NewLogBuilder(r.names, r.clock, r.set.Version)
+	logs := otelconv.NewLogBuilder(r.Resolver(), r.clock, r.set.Version)
 	r.reader.Deliver(func(batch []event.Event) {
 		r.clock.MaybeRefresh()
 		if r.cons.Events != nil {
