@@ -103,6 +103,8 @@ type ProbeConfig struct {
 	Thresholds *[smb.NumCommands]bpf.Threshold
 	// Errors selects the failures that become events.
 	Errors bpf.ErrorFilter
+	// NFS configures the NFS client probes, loaded onto the same ring.
+	NFS NFSProbeConfig
 }
 
 // Settings are what New needs besides the consumers.
@@ -112,6 +114,10 @@ type Settings struct {
 	// are taken to start at Start), and attaches and closes itself. If nil, Start loads probes as Probes says, attaches them in the background
 	// (waiting for the cifs module if need be) and Shutdown closes them.
 	Kernel Kernel
+	// NFS, if set with Kernel, are NFS probes the caller loaded onto Kernel's ring
+	// (Probes.LoadNFS) and attaches and closes itself; with Kernel but without NFS, no
+	// NFS RPC is measured. With Kernel nil, Start loads them as Probes.NFS says.
+	NFS    NFSKernel
 	Probes ProbeConfig
 	Logger *slog.Logger
 	// Version is the instrumentation scope version on everything emitted.
@@ -150,7 +156,9 @@ type Receiver struct {
 	started  bool
 	stopped  bool
 	kernel   Kernel
+	nfs      NFSKernel   // nil: NFS is not measured
 	owned    *bpf.Probes // loaded by Start; closed by Shutdown
+	ownedNFS *bpf.NFSProbes
 	reader   *ringreader.Reader
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -202,6 +210,14 @@ func (r *Receiver) Kernel() Kernel {
 	return r.kernel
 }
 
+// NFS returns the NFS probes in use (nil before Start, or when NFS is not measured),
+// for live changes of thresholds and error filters.
+func (r *Receiver) NFS() NFSKernel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nfs
+}
+
 // Start loads the probes (unless Settings.Kernel was given), opens the ring buffer and
 // starts the reading and collecting goroutines. The probes are attached in the
 // background: Start does not wait for the cifs module.
@@ -212,19 +228,22 @@ func (r *Receiver) Start(ctx context.Context) error {
 		return errors.New("ingest: Start called twice, or after Shutdown")
 	}
 
-	kernel := r.set.Kernel
+	kernel, nfs := r.set.Kernel, r.set.NFS
 	if kernel == nil {
 		p, err := r.loadProbes()
 		if err != nil {
 			return err
 		}
 		r.owned, kernel = p, p
+		if n := r.loadNFS(p); n != nil {
+			r.ownedNFS, nfs = n, n
+		}
 	}
 	rd, err := kernel.NewReader()
 	if err != nil {
 		return errors.Join(fmt.Errorf("ingest: open the event ring: %w", err), r.closeOwned())
 	}
-	r.kernel, r.started = kernel, true
+	r.kernel, r.nfs, r.started = kernel, nfs, true
 	start := time.Now()
 	r.clock = wallclock.New(time.Minute)
 	r.metrics = otelconv.NewMetrics(r.Resolver(), start, wallclock.BootTime(), r.set.Version)
@@ -257,6 +276,13 @@ func (r *Receiver) Start(ctx context.Context) error {
 		go func() {
 			defer r.wg.Done()
 			r.attach(runCtx)
+		}()
+	}
+	if r.ownedNFS != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.attachNFS(runCtx, r.ownedNFS)
 		}()
 	}
 	return nil
@@ -350,10 +376,14 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 }
 
 func (r *Receiver) closeOwned() error {
-	if r.owned == nil {
-		return nil
+	var err error
+	if r.ownedNFS != nil {
+		err = r.ownedNFS.Close()
+		r.ownedNFS = nil
 	}
-	err := r.owned.Close()
-	r.owned = nil
+	if r.owned != nil {
+		err = errors.Join(err, r.owned.Close())
+		r.owned = nil
+	}
 	return err
 }

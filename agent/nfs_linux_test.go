@@ -1,0 +1,142 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/bpf/bpftest"
+	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/nfs"
+	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
+)
+
+// nfsAgentConfig watches NFS only: READs over 50 ms (three fire) and RMDIRs of
+// non-empty directories (two fire), as AODv2's nfsslower and nfsiosnoop sections say.
+const nfsAgentConfig = `watch_interval_sec: 10
+aod_output_dir: %s
+anomalies:
+  nfs:
+    latency:
+      tool: nfsslower
+      mode: trackonly
+      acceptable_count: 3
+      track_commands:
+        - command: NFSPROC4_CLNT_READ
+          threshold: %d
+      actions:
+        mounts:
+    error:
+      tool: nfsiosnoop
+      acceptable_count: 2
+      track_errors:
+        - NFS4ERR_NOTEMPTY
+      actions:
+        mounts:
+telemetry:
+  otlp:
+    endpoint: %s
+    export_interval_sec: 1
+    tls: {insecure: true}
+  prometheus:
+    listen: %s
+detection:
+  cooldown_sec: 60
+`
+
+// exporterLabels are the labels the Prometheus endpoint puts on every series.
+var exporterLabels = regexp.MustCompile(`instance="[^"]*",job="[^"]*",`)
+
+// startNFS runs an agent on NFS programs driven with BPF_PROG_TEST_RUN, configured by
+// nfsAgentConfig with READ's threshold at thresholdMs.
+func startNFS(t *testing.T, thresholdMs int) (*fixture, *bpftest.NFSHarness) {
+	h := bpftest.NewNFS(t, "6.12", bpf.Options{}, bpf.NFSOptions{})
+	f := startOn(t, h.Harness, h.NFS(), time.Second, func(f *fixture) *config.Config {
+		return nfsConfig(t, f, thresholdMs)
+	})
+	return f, h
+}
+
+func nfsConfig(t *testing.T, f *fixture, thresholdMs int) *config.Config {
+	t.Helper()
+	cfg, _, err := config.Parse("nfs-agent-test.yaml", fmt.Appendf(nil, nfsAgentConfig, f.dir, thresholdMs, f.otlp.GRPC, f.prom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestAgentWatchesNFS drives the NFS programs with slow v4 READs, a fast one, a slow
+// GETATTR (not tracked) and failed v3 RMDIRs, and checks that the configuration's
+// thresholds and tracked errors reached the NFS maps, that both NFS detectors fired
+// and wrote their bundles, and that the NFS histograms and error counts are exported.
+func TestAgentWatchesNFS(t *testing.T) {
+	f, h := startNFS(t, 50)
+	for i := range 3 {
+		h.Stats(bpftest.RPC{Client: 4, Version: 4, Proc: uint32(nfs.V4Read), Xid: 0x100 + uint32(i), Latency: 80 * time.Millisecond, Transmissions: 1})
+	}
+	h.Stats(bpftest.RPC{Client: 4, Version: 4, Proc: uint32(nfs.V4Read), Xid: 0x200, Latency: time.Millisecond, Transmissions: 1})
+	h.Stats(bpftest.RPC{Client: 4, Version: 4, Proc: uint32(nfs.V4GetAttr), Xid: 0x201, Latency: 900 * time.Millisecond, Transmissions: 1})
+	for i := range 2 {
+		rmdir := bpftest.RPC{Client: 6, Version: 3, Proc: 13, Xid: 0x300 + uint32(i), Status: -39, Latency: 2 * time.Millisecond, Transmissions: 1}
+		h.XdrStatus(rmdir, 66, 0) // NFS3ERR_NOTEMPTY
+		h.Stats(rmdir)
+	}
+
+	for _, typ := range []string{"latency", "error"} {
+		telemetrytest.WaitFor(t, 20*time.Second, "an NFS "+typ+" bundle", func() bool {
+			m, _ := filepath.Glob(filepath.Join(f.dir, "batches", "aod_quick_*_nfs_"+typ+".tar.zst"))
+			return len(m) == 1
+		})
+	}
+	if !hasSpan(f.otlp, "nfs.anomaly") {
+		t.Error("no nfs.anomaly span at the OTLP receiver")
+	}
+	// Only the three slow READs and the two RMDIRs went up as events: the fast READ
+	// and the untracked GETATTR were filtered in the kernel.
+	if c := h.Counters(); c.EventsEmitted != 5 {
+		t.Errorf("events emitted %d, want 5 (the kernel thresholds are not the configuration's)", c.EventsEmitted)
+	}
+	wants := []string{
+		`nfs_client_operation_duration_seconds_count{nfs_command="NFSPROC4_CLNT_READ",nfs_share="",server_address=""} 4`,
+		`nfs_client_operation_duration_seconds_count{nfs_command="NFSPROC4_CLNT_GETATTR",nfs_share="",server_address=""} 1`,
+		`nfs_client_errors_total{error_type="NFS4ERR_NOTEMPTY",nfs_command="NFS3PROC_RMDIR",nfs_share="",server_address=""} 2`,
+	}
+	var body string
+	telemetrytest.WaitFor(t, 20*time.Second, "the NFS series on the Prometheus endpoint", func() bool {
+		// The exporter's own labels are not the point here.
+		body = exporterLabels.ReplaceAllString(scrape(t, f.prom), "")
+		for _, w := range wants {
+			if !strings.Contains(body, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestReloadChangesNFSKernelFiltering: a reload that raises READ's threshold reaches
+// the NFS threshold map, with the programs still loaded.
+func TestReloadChangesNFSKernelFiltering(t *testing.T) {
+	f, h := startNFS(t, 50)
+	read := bpftest.RPC{Client: 4, Version: 4, Proc: uint32(nfs.V4Read), Xid: 0x100, Latency: 80 * time.Millisecond, Transmissions: 1}
+	h.Stats(read)
+	mid := h.Counters()
+	if mid.EventsEmitted != 1 {
+		t.Fatalf("at 50 ms: %d events, want the slow READ", mid.EventsEmitted)
+	}
+	if err := f.agent.Reload(context.Background(), nfsConfig(t, f, 500)); err != nil {
+		t.Fatal(err)
+	}
+	read.Xid++
+	h.Stats(read)
+	if after := h.Counters(); after.EventsEmitted != mid.EventsEmitted || after.EventsFiltered != mid.EventsFiltered+1 {
+		t.Fatalf("at 500 ms: emitted %d -> %d, filtered %d -> %d; want the READ filtered",
+			mid.EventsEmitted, after.EventsEmitted, mid.EventsFiltered, after.EventsFiltered)
+	}
+}
