@@ -3,6 +3,10 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -138,5 +142,96 @@ func TestReloadChangesNFSKernelFiltering(t *testing.T) {
 	if after := h.Counters(); after.EventsEmitted != mid.EventsEmitted || after.EventsFiltered != mid.EventsFiltered+1 {
 		t.Fatalf("at 500 ms: emitted %d -> %d, filtered %d -> %d; want the READ filtered",
 			mid.EventsEmitted, after.EventsEmitted, mid.EventsFiltered, after.EventsFiltered)
+	}
+}
+
+// mountstatsOf is a /proc/self/mountstats with an NFSv4.2 mount of 10.0.0.1:/export
+// that completed reads READs and an NFSv3 mount of 10.0.0.2:/srv that completed
+// rmdirs RMDIRs (NFSv3 procedures are listed by number, so all up to RMDIR).
+func mountstatsOf(reads, rmdirs int) string {
+	v3 := ""
+	for i, name := range []string{"NULL", "GETATTR", "SETATTR", "LOOKUP", "ACCESS", "READLINK", "READ", "WRITE",
+		"CREATE", "MKDIR", "SYMLINK", "MKNOD", "REMOVE", "RMDIR"} {
+		n := 0
+		if i == 13 {
+			n = rmdirs
+		}
+		v3 += fmt.Sprintf("\t%12s: %d %d 0 0 0 0 0 0 0\n", name, n, n)
+	}
+	return fmt.Sprintf(`device proc mounted on /proc with fstype proc
+device 10.0.0.1:/export mounted on /mnt/n4 with fstype nfs4 statvers=1.1
+	RPC iostats version: 1.1  p/v: 100003/4 (nfs)
+	per-op statistics
+	        NULL: 0 0 0 0 0 0 0 0 0
+	        READ: %d %d 0 0 0 0 0 0 0
+
+device 10.0.0.2:/srv mounted on /mnt/n3 with fstype nfs statvers=1.1
+	RPC iostats version: 1.1  p/v: 100003/3 (nfs)
+	per-op statistics
+%s
+`, reads, reads, v3)
+}
+
+// TestNFSSeriesNameTheirMount: the RPC clients' series are named by the mount whose
+// mountstats counters grew as the client's RPCs did. Metrics are collected at start
+// and at shutdown only, so the two reads of mountstats are the ones the test writes.
+func TestNFSSeriesNameTheirMount(t *testing.T) {
+	ms := filepath.Join(t.TempDir(), "mountstats")
+	if err := os.WriteFile(ms, []byte(mountstatsOf(0, 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := bpftest.NewNFS(t, "6.12", bpf.Options{}, bpf.NFSOptions{})
+	f := &fixture{every: time.Hour, h: h.Harness, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
+	cfg := nfsConfig(t, f, 50)
+	cfg.Telemetry.OTLP.ExportInterval = time.Hour
+	a, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Kernel: h.Probes(), NFS: h.NFS(), MountStats: ms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.agent = a
+	t.Cleanup(func() { f.stop(t) })
+
+	for i := range 3 {
+		h.Stats(bpftest.RPC{Client: 7, Version: 4, Proc: uint32(nfs.V4Read), Xid: 0x100 + uint32(i), Latency: time.Millisecond, Transmissions: 1})
+	}
+	rmdir := bpftest.RPC{Client: 8, Version: 3, Proc: 13, Xid: 0x300, Status: -39, Latency: time.Millisecond, Transmissions: 1}
+	h.XdrStatus(rmdir, 66, 0)
+	h.Stats(rmdir)
+	// The lease client's SEQUENCE, which no mount lists, stays unnamed.
+	h.Stats(bpftest.RPC{Client: 2, Version: 4, Proc: uint32(nfs.V4Sequence), Xid: 0x400, Latency: time.Millisecond, Transmissions: 1})
+	if err := os.WriteFile(ms, []byte(mountstatsOf(3, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.stop(t)
+
+	got := map[string]string{}
+	for _, md := range f.otlp.Metrics.AllMetrics() {
+		rms := md.ResourceMetrics()
+		for i := range rms.Len() {
+			sms := rms.At(i).ScopeMetrics()
+			for j := range sms.Len() {
+				mets := sms.At(j).Metrics()
+				for k := range mets.Len() {
+					if m := mets.At(k); m.Name() == nfs.Table.Keys.Duration {
+						dps := m.ExponentialHistogram().DataPoints()
+						for l := range dps.Len() {
+							at := dps.At(l).Attributes().AsRaw()
+							got[fmt.Sprint(at["nfs.command"])] = fmt.Sprintf("%v:%v", at["server.address"], at["nfs.share"])
+						}
+					}
+				}
+			}
+		}
+	}
+	want := map[string]string{
+		"NFSPROC4_CLNT_READ":     "10.0.0.1:/export",
+		"NFS3PROC_RMDIR":         "10.0.0.2:/srv",
+		"NFSPROC4_CLNT_SEQUENCE": ":",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("series named %v, want %v", got, want)
 	}
 }

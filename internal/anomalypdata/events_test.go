@@ -17,7 +17,9 @@ import (
 
 type noShares struct{}
 
-func (noShares) Lookup(proto.Protocol, uint64, uint32) (cifsproc.Name, bool) { return cifsproc.Name{}, false }
+func (noShares) Lookup(proto.Protocol, uint64, uint32) (cifsproc.Name, bool) {
+	return cifsproc.Name{}, false
+}
 
 type offsetClock int64
 

@@ -109,6 +109,10 @@ func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 	if s.NFSMounts, err = r.readMountStats(); err != nil {
 		st.nfsErrors++
 		errs = append(errs, err)
+	} else if r.nfs != nil {
+		// Before the metrics are updated, so that the RPCs that bind a client are
+		// counted under its mount.
+		r.clients.Update(rpcCounts(st.nfsHist), s.NFSMounts)
 	}
 	s.MountStatsErrors = st.nfsErrors
 	ddRead, ddParse, _ := r.names.Errors()
@@ -139,6 +143,22 @@ func (r *Receiver) readNFS() error {
 	}
 	st.errs = append(st.errs, st.nfsErrs...)
 	return errors.Join(errs...)
+}
+
+// rpcCounts sums the NFS histograms per RPC client and procedure, over statuses:
+// mountstats counts failed RPCs too.
+func rpcCounts(hist []bpf.NFSHistogramSample) map[uint64]nfsproc.Counts {
+	out := map[uint64]nfsproc.Counts{}
+	for i := range hist {
+		h := &hist[i]
+		c := out[h.SessionID]
+		if c == nil {
+			c = nfsproc.Counts{}
+			out[h.SessionID] = c
+		}
+		c[h.Command] += h.Count
+	}
+	return out
 }
 
 // programStatser is implemented by probes that report each program's run statistics.

@@ -17,6 +17,7 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/otelconv"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
@@ -149,8 +150,9 @@ type Receiver struct {
 	cons Consumers
 	log  *slog.Logger
 
-	names *cifsproc.ShareNames
-	clock *wallclock.Converter
+	names   *cifsproc.ShareNames
+	clients *nfsproc.Clients
+	clock   *wallclock.Converter
 
 	mu       sync.Mutex
 	started  bool
@@ -179,6 +181,7 @@ func New(set Settings, cons Consumers) (*Receiver, error) {
 	}
 	r := &Receiver{cfg: cfg, set: set, cons: cons, log: log}
 	r.names = cifsproc.NewShareNames(r.readProc("DebugData"), cfg.NamesInterval)
+	r.clients = nfsproc.NewClients()
 	return r, nil
 }
 
@@ -188,16 +191,25 @@ func (r *Receiver) Names() *cifsproc.ShareNames { return r.names }
 
 // Resolver names the share and server of any protocol's ids, as the receiver's
 // metrics and records do.
-func (r *Receiver) Resolver() otelconv.Resolver { return resolver{r.names} }
+func (r *Receiver) Resolver() otelconv.Resolver { return resolver{r.names, r.clients} }
 
-// resolver names each protocol's ids from that protocol's source; SMB's ids are
+// resolver names each protocol's ids from that protocol's source: SMB's (session,
+// tree) from /proc/fs/cifs/DebugData, NFS's RPC client from the mount whose
+// mountstats counters grew as the client's RPCs did (nfsproc.Clients). SMB's ids are
 // never looked up for another protocol, whose ids would only make cifsproc re-read
 // DebugData in vain.
-type resolver struct{ smb *cifsproc.ShareNames }
+type resolver struct {
+	smb *cifsproc.ShareNames
+	nfs *nfsproc.Clients
+}
 
 func (n resolver) Lookup(p proto.Protocol, sessionID uint64, treeID uint32) (cifsproc.Name, bool) {
-	if p == proto.SMB {
+	switch p {
+	case proto.SMB:
 		return n.smb.Lookup(sessionID, treeID)
+	case proto.NFS:
+		m, ok := n.nfs.Lookup(sessionID)
+		return cifsproc.Name{Server: m.Server, Share: m.Export}, ok
 	}
 	return cifsproc.Name{}, false
 }
