@@ -22,6 +22,7 @@ import (
 	"github.com/linuxdiag/aod/internal/detector"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/ingest"
+	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/pidlock"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
@@ -163,8 +164,15 @@ type staged struct {
 func (a *Agent) prepare(cfg *config.Config, prev *bundler.Bundler) (*staged, error) {
 	det, err := detector.NewSets(cfg, func(p proto.Protocol) detector.Env {
 		env := detector.Env{Clock: detector.SystemClock{Converter: a.clock}}
-		if p == proto.SMB { // the receiver resolves cifs (session, tree) ids
+		switch p { // the receiver resolves cifs (session, tree) ids and RPC clients
+		case proto.SMB:
 			env.Share = detector.SharesFrom(a.recv.Names().Lookup)
+		case proto.NFS:
+			r := a.recv.Resolver()
+			env.Share = func(client uint64, _ uint32) string {
+				n, _ := r.Lookup(proto.NFS, client, 0)
+				return nfsproc.JoinDevice(n.Server, n.Share)
+			}
 		}
 		return env
 	})

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/bpf/bpftest"
+	"github.com/linuxdiag/aod/internal/archive/archivetest"
+	"github.com/linuxdiag/aod/internal/bundler"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
@@ -233,5 +236,55 @@ func TestNFSSeriesNameTheirMount(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("series named %v, want %v", got, want)
+	}
+}
+
+// TestNFSAnomalyNamesTheMount: once a collection has bound the RPC client to its
+// mount, the error anomaly's bundle names the mount as server:/export.
+func TestNFSAnomalyNamesTheMount(t *testing.T) {
+	ms := filepath.Join(t.TempDir(), "mountstats")
+	if err := os.WriteFile(ms, []byte(mountstatsOf(0, 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := bpftest.NewNFS(t, "6.12", bpf.Options{}, bpf.NFSOptions{})
+	f := &fixture{every: time.Second, h: h.Harness, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
+	a, err := New(nfsConfig(t, f, 50), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Kernel: h.Probes(), NFS: h.NFS(), MountStats: ms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.agent = a
+	t.Cleanup(func() { f.stop(t) })
+
+	rmdir := func(xid uint32) {
+		r := bpftest.RPC{Client: 8, Version: 3, Proc: 13, Xid: xid, Status: -39, Latency: time.Millisecond, Transmissions: 1}
+		h.XdrStatus(r, 66, 0)
+		h.Stats(r)
+	}
+	rmdir(0x300)
+	if err := os.WriteFile(ms, []byte(mountstatsOf(0, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	telemetrytest.WaitFor(t, 20*time.Second, "the RMDIR series named by its mount", func() bool {
+		return strings.Contains(scrape(t, f.prom), `nfs_share="/srv"`)
+	})
+	rmdir(0x301)
+	var files []string
+	telemetrytest.WaitFor(t, 20*time.Second, "the NFS error bundle", func() bool {
+		files, _ = filepath.Glob(filepath.Join(f.dir, "batches", "aod_quick_*_nfs_error.tar.zst"))
+		return len(files) == 1
+	})
+	_, members, err := archivetest.Members(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m bundler.Manifest
+	if err := json.Unmarshal(members[bundler.ManifestName], &m); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Anomaly.TopShares; len(s) != 1 || s[0].Value != "10.0.0.2:/srv" || s[0].Count != 2 {
+		t.Errorf("top shares %+v, want the two RMDIRs on 10.0.0.2:/srv", s)
 	}
 }

@@ -68,3 +68,45 @@ func TestOpCodes(t *testing.T) {
 		t.Errorf("v4 codes %v", got)
 	}
 }
+
+func TestJoinDeviceInvertsSplitDevice(t *testing.T) {
+	for _, dev := range []string{"127.0.0.1:/", "srv.example:/export/a", "[fd00::1]:/srv/nfs"} {
+		if got := JoinDevice(SplitDevice(dev)); got != dev {
+			t.Errorf("JoinDevice(SplitDevice(%q)) = %q", dev, got)
+		}
+	}
+	if got := JoinDevice("", "/x"); got != "" {
+		t.Errorf("no server: %q, want nothing", got)
+	}
+}
+
+// TestClientsBindDespiteSkew: the probes' histograms and mountstats are read one after
+// the other, so RPCs completing in between are in one and not the other. The client's
+// growth is compared from a fixed base, so the binding only waits for the next read.
+func TestClientsBindDespiteSkew(t *testing.T) {
+	c := NewClients()
+	mounts := []Mount{v4Mount("/mnt/a", "/a", nil), v4Mount("/mnt/b", "/b", nil)}
+	c.Update(map[uint64]Counts{}, mounts)
+	// Two READs on /a: the histograms saw them, mountstats not yet.
+	c.Update(map[uint64]Counts{5: {nfs.V4Read: 2}}, mounts)
+	// Then mountstats has them, and one more READ is in mountstats only.
+	mounts[0].Ops[1].Ops = 3
+	c.Update(map[uint64]Counts{5: {nfs.V4Read: 2}}, mounts)
+	wantBound(t, c, 5, MountName{}, false)
+	c.Update(map[uint64]Counts{5: {nfs.V4Read: 3}}, mounts)
+	wantBound(t, c, 5, MountName{"10.0.0.1", "/a"}, true)
+}
+
+// TestClientsRebase: a client that matches no mount (the lease client) is compared from
+// a new base every MaxPending updates, so no mountstats snapshot is kept forever.
+func TestClientsRebase(t *testing.T) {
+	c := NewClients()
+	mounts := []Mount{v4Mount("/mnt/a", "/a", nil)}
+	for i := range uint64(3 * MaxPending) {
+		c.Update(map[uint64]Counts{9: {nfs.V4Sequence: i + 1}}, mounts)
+		if len(c.mounts) > 2 {
+			t.Fatalf("update %d: %d mountstats snapshots kept", i, len(c.mounts))
+		}
+	}
+	wantBound(t, c, 9, MountName{}, false)
+}
