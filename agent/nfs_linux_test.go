@@ -19,6 +19,7 @@ import (
 	"github.com/linuxdiag/aod/internal/archive/archivetest"
 	"github.com/linuxdiag/aod/internal/bundler"
 	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 )
@@ -150,8 +151,20 @@ func TestReloadChangesNFSKernelFiltering(t *testing.T) {
 
 // mountstatsOf is a /proc/self/mountstats with an NFSv4.2 mount of 10.0.0.1:/export
 // that completed reads READs and an NFSv3 mount of 10.0.0.2:/srv that completed
-// rmdirs RMDIRs (NFSv3 procedures are listed by number, so all up to RMDIR).
+// rmdirs RMDIRs. The NFSv4 mount lists every procedure in 6.12's order, as the kernel
+// does (the agent tells the probes that order); the NFSv3 one those up to RMDIR.
 func mountstatsOf(reads, rmdirs int) string {
+	v4 := ""
+	for code, name := range nfs.Table.AllCommands() {
+		if code >= nfs.V3Base {
+			break
+		}
+		n := 0
+		if code == nfs.V4Read {
+			n = reads
+		}
+		v4 += fmt.Sprintf("\t%12s: %d %d 0 0 0 0 0 0 0\n", strings.TrimPrefix(name, nfs.Table.CommandPrefix), n, n)
+	}
 	v3 := ""
 	for i, name := range []string{"NULL", "GETATTR", "SETATTR", "LOOKUP", "ACCESS", "READLINK", "READ", "WRITE",
 		"CREATE", "MKDIR", "SYMLINK", "MKNOD", "REMOVE", "RMDIR"} {
@@ -165,14 +178,13 @@ func mountstatsOf(reads, rmdirs int) string {
 device 10.0.0.1:/export mounted on /mnt/n4 with fstype nfs4 statvers=1.1
 	RPC iostats version: 1.1  p/v: 100003/4 (nfs)
 	per-op statistics
-	        NULL: 0 0 0 0 0 0 0 0 0
-	        READ: %d %d 0 0 0 0 0 0 0
+%s
 
 device 10.0.0.2:/srv mounted on /mnt/n3 with fstype nfs statvers=1.1
 	RPC iostats version: 1.1  p/v: 100003/3 (nfs)
 	per-op statistics
 %s
-`, reads, reads, v3)
+`, v4, v3)
 }
 
 // TestNFSSeriesNameTheirMount: the RPC clients' series are named by the mount whose
@@ -183,19 +195,7 @@ func TestNFSSeriesNameTheirMount(t *testing.T) {
 	if err := os.WriteFile(ms, []byte(mountstatsOf(0, 0)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h := bpftest.NewNFS(t, "6.12", bpf.Options{}, bpf.NFSOptions{})
-	f := &fixture{every: time.Hour, h: h.Harness, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
-	cfg := nfsConfig(t, f, 50)
-	cfg.Telemetry.OTLP.ExportInterval = time.Hour
-	a, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Kernel: h.Probes(), NFS: h.NFS(), MountStats: ms})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	f.agent = a
-	t.Cleanup(func() { f.stop(t) })
+	f, h := startNFSReading(t, ms, time.Hour)
 
 	for i := range 3 {
 		h.Stats(bpftest.RPC{Client: 7, Version: 4, Proc: uint32(nfs.V4Read), Xid: 0x100 + uint32(i), Latency: time.Millisecond, Transmissions: 1})
@@ -210,25 +210,7 @@ func TestNFSSeriesNameTheirMount(t *testing.T) {
 	}
 	f.stop(t)
 
-	got := map[string]string{}
-	for _, md := range f.otlp.Metrics.AllMetrics() {
-		rms := md.ResourceMetrics()
-		for i := range rms.Len() {
-			sms := rms.At(i).ScopeMetrics()
-			for j := range sms.Len() {
-				mets := sms.At(j).Metrics()
-				for k := range mets.Len() {
-					if m := mets.At(k); m.Name() == nfs.Table.Keys.Duration {
-						dps := m.ExponentialHistogram().DataPoints()
-						for l := range dps.Len() {
-							at := dps.At(l).Attributes().AsRaw()
-							got[fmt.Sprint(at["nfs.command"])] = fmt.Sprintf("%v:%v", at["server.address"], at["nfs.share"])
-						}
-					}
-				}
-			}
-		}
-	}
+	got := nfsSeries(f)
 	want := map[string]string{
 		"NFSPROC4_CLNT_READ":     "10.0.0.1:/export",
 		"NFS3PROC_RMDIR":         "10.0.0.2:/srv",
@@ -246,17 +228,7 @@ func TestNFSAnomalyNamesTheMount(t *testing.T) {
 	if err := os.WriteFile(ms, []byte(mountstatsOf(0, 0)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h := bpftest.NewNFS(t, "6.12", bpf.Options{}, bpf.NFSOptions{})
-	f := &fixture{every: time.Second, h: h.Harness, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
-	a, err := New(nfsConfig(t, f, 50), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Kernel: h.Probes(), NFS: h.NFS(), MountStats: ms})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	f.agent = a
-	t.Cleanup(func() { f.stop(t) })
+	f, h := startNFSReading(t, ms, time.Second)
 
 	rmdir := func(xid uint32) {
 		r := bpftest.RPC{Client: 8, Version: 3, Proc: 13, Xid: xid, Status: -39, Latency: time.Millisecond, Transmissions: 1}
@@ -286,5 +258,62 @@ func TestNFSAnomalyNamesTheMount(t *testing.T) {
 	}
 	if s := m.Anomaly.TopShares; len(s) != 1 || s[0].Value != "10.0.0.2:/srv" || s[0].Count != 2 {
 		t.Errorf("top shares %+v, want the two RMDIRs on 10.0.0.2:/srv", s)
+	}
+}
+
+// nfsSeries returns the NFS duration series at the OTLP receiver, as command ->
+// "server:share".
+func nfsSeries(f *fixture) map[string]string {
+	got := map[string]string{}
+	for _, md := range f.otlp.Metrics.AllMetrics() {
+		rms := md.ResourceMetrics()
+		for i := range rms.Len() {
+			sms := rms.At(i).ScopeMetrics()
+			for j := range sms.Len() {
+				mets := sms.At(j).Metrics()
+				for k := range mets.Len() {
+					if m := mets.At(k); m.Name() == nfs.Table.Keys.Duration {
+						dps := m.ExponentialHistogram().DataPoints()
+						for l := range dps.Len() {
+							at := dps.At(l).Attributes().AsRaw()
+							got[fmt.Sprint(at["nfs.command"])] = fmt.Sprintf("%v:%v", at["server.address"], at["nfs.share"])
+						}
+					}
+				}
+			}
+		}
+	}
+	return got
+}
+
+// startNFSReading runs an agent configured by nfsAgentConfig on NFS programs, reading
+// the mounts from mountstats and collecting (and exporting over OTLP) every interval.
+func startNFSReading(t *testing.T, mountstats string, every time.Duration) (*fixture, *bpftest.NFSHarness) {
+	h := bpftest.NewNFS(t, "6.12", bpf.Options{}, bpf.NFSOptions{})
+	f := &fixture{every: every, h: h.Harness, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
+	cfg := nfsConfig(t, f, 50)
+	cfg.Telemetry.OTLP.ExportInterval = every
+	a, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Kernel: h.Probes(), NFS: h.NFS(), MountStats: mountstats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.agent = a
+	t.Cleanup(func() { f.stop(t) })
+	return f, h
+}
+
+// TestNFSv4OrderFromMountstats: on Linux 7.3, whose NFSv4 procedure list has
+// ZERO_RANGE at index 57, the agent tells the probes the order mountstats lists, so the
+// RPC at that index is named ZERO_RANGE, not 6.12's procedure 57.
+func TestNFSv4OrderFromMountstats(t *testing.T) {
+	f, h := startNFSReading(t, fixtures.Path("kernel-7.3/nfs/mountstats.after"), time.Hour)
+	h.Stats(bpftest.RPC{Client: 3, Version: 4, Proc: 57, Xid: 0x500, Latency: time.Millisecond, Transmissions: 1})
+	f.stop(t)
+	got := nfsSeries(f)
+	if _, ok := got["NFSPROC4_CLNT_ZERO_RANGE"]; !ok || len(got) != 1 {
+		t.Errorf("series %v, want one of NFSPROC4_CLNT_ZERO_RANGE", got)
 	}
 }

@@ -29,6 +29,7 @@ type snapshotState struct {
 	errs        []bpf.ErrorSample
 	nfsHist     []bpf.NFSHistogramSample
 	nfsErrs     []bpf.ErrorSample
+	v4Codes     []uint16 // the NFSv4 procedure order last given to the NFS probes
 	inFlight    []bpf.InFlightRequest
 	lastPrune   time.Time
 	statsErrors uint64
@@ -113,6 +114,9 @@ func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 		// Before the metrics are updated, so that the RPCs that bind a client are
 		// counted under its mount.
 		r.clients.Update(rpcCounts(st.nfsHist), s.NFSMounts)
+		if err = r.setV4Order(s.NFSMounts); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	s.MountStatsErrors = st.nfsErrors
 	ddRead, ddParse, _ := r.names.Errors()

@@ -6,9 +6,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
@@ -16,6 +18,7 @@ import (
 // changes while they run; *bpf.NFSProbes implements it. The probes write their records
 // to the ring and their losses to the counters of the Kernel they were loaded on.
 type NFSKernel interface {
+	SetV4Procedures(codes []uint16) error
 	SetThresholds(t *[proto.MaxCommands]bpf.Threshold) error
 	SetErrorFilter(f bpf.ErrorFilter) error
 	Histograms(dst []bpf.NFSHistogramSample) ([]bpf.NFSHistogramSample, error)
@@ -71,6 +74,29 @@ func setNFSFilters(n NFSKernel, th *[proto.MaxCommands]bpf.Threshold, ef bpf.Err
 		return err
 	}
 	return n.SetErrorFilter(ef)
+}
+
+// setV4Order tells the NFS probes the running kernel's NFSv4 procedure order, which
+// mountstats lists for every NFSv4 mount, when it differs from what they were last
+// told: kernels after 6.12 inserted procedures (7.3: ZERO_RANGE at 57), and until the
+// first NFSv4 mount shows the order the probes assume 6.12's.
+func (r *Receiver) setV4Order(mounts []nfsproc.Mount) error {
+	for i := range mounts {
+		m := &mounts[i]
+		if m.Version != 4 || len(m.Ops) == 0 {
+			continue
+		}
+		codes := m.OpCodes()
+		if slices.Equal(codes, r.snapshot.v4Codes) {
+			return nil
+		}
+		if err := r.nfs.SetV4Procedures(codes); err != nil {
+			return err
+		}
+		r.snapshot.v4Codes = codes
+		return nil
+	}
+	return nil
 }
 
 // attachNFS attaches the NFS programs once sunrpc is loaded, and again each time one
