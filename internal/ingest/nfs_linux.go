@@ -99,10 +99,16 @@ func (r *Receiver) setV4Order(mounts []nfsproc.Mount) error {
 	return nil
 }
 
+// attacher attaches and detaches programs; *bpf.NFSProbes is one.
+type attacher interface {
+	Attach() ([]bpf.TracepointStatus, error)
+	Detach()
+}
+
 // attachNFS attaches the NFS programs once sunrpc is loaded, and again each time one
 // of the modules is loaded that was not when they were last attached, so that the
 // nfs and nfsv4 status tracepoints are watched from the first mount of each version.
-func (r *Receiver) attachNFS(ctx context.Context, n *bpf.NFSProbes) {
+func (r *Receiver) attachNFS(ctx context.Context, n attacher) {
 	every := r.set.Probes.Options.ModulePollInterval
 	if every <= 0 {
 		every = bpf.DefaultModulePollInterval
