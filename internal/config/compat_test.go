@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +25,15 @@ func latencyOf(c *Config) *LatencyAnomaly { return c.Anomalies.SMB.Latency }
 func smbErrorRule(c *Config) ErrorRule { return c.Anomalies.SMB.Error.Rules[0] }
 
 var compatCases = []compatCase{
+	{"relative aod_output_dir: against the working directory", "aod_output_dir: var/log/aod # <-\n",
+		"aod_output_dir", "read against the working directory as AODv2 did",
+		func(c *Config) string {
+			wd, err := os.Getwd()
+			if err != nil {
+				return err.Error()
+			}
+			return wantEqual(c.OutputDir, filepath.Join(wd, "var/log/aod"))
+		}},
 	{"key given twice: the last wins", "watch_interval_sec: 5\nwatch_interval_sec: 6 # <-\n",
 		"watch_interval_sec", "already set on line 1; this later value is used",
 		func(c *Config) string { return wantEqual(c.WatchInterval, 6*time.Second) }},

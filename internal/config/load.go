@@ -345,19 +345,25 @@ func (d *decoder) required(m *fields, key, allowed string) (field, bool) {
 	return f, ok
 }
 
-// absPath decodes an absolute directory path: the agent runs as a service, so a
-// relative path would depend on where it was started.
+// absPath decodes a directory path. A relative one is read against the working
+// directory, as AODv2 read it (as a service, from /), with a warning: the agent runs
+// as a service, and where it starts should not decide where bundles go.
 func (d *decoder) absPath(f field) (string, bool) {
 	const allowed = "an absolute path, such as /var/log/aod"
 	s, ok := d.path(f, allowed, outputDirMax)
 	if !ok {
 		return "", false
 	}
-	if !filepath.IsAbs(s) {
-		d.bad(f.val, f.path, "not an absolute path", pathAllowed(allowed, outputDirMax))
+	if filepath.IsAbs(s) {
+		return filepath.Clean(s), true
+	}
+	abs, err := filepath.Abs(s)
+	if err != nil || len(abs) > outputDirMax {
+		d.bad(f.val, f.path, "a relative path that cannot be made absolute here", pathAllowed(allowed, outputDirMax))
 		return "", false
 	}
-	return filepath.Clean(s), true
+	d.warnf(f.val, f.path, "a relative path: got %s, read against the working directory as AODv2 did: %s (%s under systemd); write it absolute", describe(f.val), abs, filepath.Join("/", s))
+	return abs, true
 }
 
 var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
