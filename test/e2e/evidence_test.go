@@ -231,7 +231,9 @@ func (t *trace) requests() (*pairing, error) {
 			if f == r {
 				break
 			}
-			if f.Failed && f.Rc < 0 && f.ReadBy == f.Task {
+			// Sent no earlier than the failure: a compound's members go out together, after
+			// their first (a trace in time order always holds this; garbage may not).
+			if f.Failed && f.Rc < 0 && f.ReadBy == f.Task && f.Start <= r.Start {
 				r.ChainedBehind = f
 				break
 			}
