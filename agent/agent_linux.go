@@ -22,6 +22,7 @@ import (
 	"github.com/linuxdiag/aod/internal/detector"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/ingest"
+	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/pidlock"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
@@ -38,6 +39,9 @@ type Options struct {
 	// Kernel, if set, are probes the caller loaded and attached (tests); otherwise the
 	// agent loads its own and waits for the cifs module.
 	Kernel ingest.Kernel
+	// NFS, if set with Kernel, are NFS probes the caller loaded onto Kernel and
+	// attached (tests).
+	NFS ingest.NFSKernel
 	// ProcDir overrides /proc/fs/cifs (tests).
 	ProcDir string
 	// MountStats overrides /proc/self/mountstats, the NFS mounts' counters (tests).
@@ -103,7 +107,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
-	th, ef := KernelFilters(cfg)
+	f := filtersOf(cfg)
 	a.otlpEvery, a.lastOTLP = cfg.Telemetry.OTLP.ExportInterval, time.Now()
 	collect := a.otlpEvery
 	if cfg.Telemetry.Prometheus.Listen != "" {
@@ -119,9 +123,11 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		CollectAtStart: true,
 	}
 	a.recv, err = ingest.New(ingest.Settings{
-		Config:  rc,
-		Kernel:  o.Kernel,
-		Probes:  ingest.ProbeConfig{Thresholds: th, Errors: ef},
+		Config: rc,
+		Kernel: o.Kernel,
+		NFS:    o.NFS,
+		Probes: ingest.ProbeConfig{Thresholds: f.smbTh, Errors: f.smbEf,
+			NFS: ingest.NFSProbeConfig{Thresholds: f.nfsTh, Errors: f.nfsEf}},
 		Logger:  o.Logger,
 		Version: version.Version,
 		OnAttach: func(r bpf.AttachReport, err error) {
@@ -150,8 +156,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 type staged struct {
 	det     detector.Sets
 	bundler *bundler.Bundler
-	th      *[smb.NumCommands]bpf.Threshold
-	ef      bpf.ErrorFilter
+	filters filterSet
 }
 
 // prepare builds the detectors, the bundler (taking over from prev, if not nil) and
@@ -159,8 +164,15 @@ type staged struct {
 func (a *Agent) prepare(cfg *config.Config, prev *bundler.Bundler) (*staged, error) {
 	det, err := detector.NewSets(cfg, func(p proto.Protocol) detector.Env {
 		env := detector.Env{Clock: detector.SystemClock{Converter: a.clock}}
-		if p == proto.SMB { // the receiver resolves cifs (session, tree) ids
+		switch p { // the receiver resolves cifs (session, tree) ids and RPC clients
+		case proto.SMB:
 			env.Share = detector.SharesFrom(a.recv.Names().Lookup)
+		case proto.NFS:
+			r := a.recv.Resolver()
+			env.Share = func(client uint64, _ uint32) string {
+				n, _ := r.Lookup(proto.NFS, client, 0)
+				return nfsproc.JoinDevice(n.Server, n.Share)
+			}
 		}
 		return env
 	})
@@ -176,8 +188,7 @@ func (a *Agent) prepare(cfg *config.Config, prev *bundler.Bundler) (*staged, err
 	if err != nil {
 		return nil, fmt.Errorf("bundles: %w", err)
 	}
-	th, ef := KernelFilters(cfg)
-	return &staged{det: det, bundler: b, th: th, ef: ef}, nil
+	return &staged{det: det, bundler: b, filters: filtersOf(cfg)}, nil
 }
 
 // declare exports st's anomaly series from the start, at 0 until they fire.
@@ -224,8 +235,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	if a.opts.Kernel != nil {
 		// Probes the caller loaded start with nothing tracked.
-		th, ef := KernelFilters(a.cfg)
-		if err := a.setFilters(th, ef); err != nil {
+		if err := a.setFilters(filtersOf(a.cfg)); err != nil {
 			return err
 		}
 	}
@@ -322,10 +332,9 @@ func (a *Agent) reload(ctx context.Context, cfg *config.Config) error {
 			return err
 		}
 	}
-	if err := a.setFilters(st.th, st.ef); err != nil {
-		// Either map may have been written: put the running configuration's back.
-		th, ef := KernelFilters(old)
-		if rerr := a.setFilters(th, ef); rerr != nil {
+	if err := a.setFilters(st.filters); err != nil {
+		// Any map may have been written: put the running configuration's back.
+		if rerr := a.setFilters(filtersOf(old)); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("restoring the running filters: %w", rerr))
 		}
 		if lock != a.lock {
@@ -351,8 +360,9 @@ func (a *Agent) reload(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
-// setFilters writes thresholds and the error filter into the kernel maps.
-func (a *Agent) setFilters(th *[smb.NumCommands]bpf.Threshold, ef bpf.ErrorFilter) error {
+// setFilters writes thresholds and the error filters into the kernel maps of every
+// protocol's probes.
+func (a *Agent) setFilters(f filterSet) error {
 	k, ok := a.recv.Kernel().(interface {
 		SetThresholds(*[smb.NumCommands]bpf.Threshold) error
 		SetErrorFilter(bpf.ErrorFilter) error
@@ -360,11 +370,21 @@ func (a *Agent) setFilters(th *[smb.NumCommands]bpf.Threshold, ef bpf.ErrorFilte
 	if !ok {
 		return nil // not loaded yet: the receiver loads them with cfg's filters
 	}
-	if err := k.SetThresholds(th); err != nil {
+	if err := k.SetThresholds(f.smbTh); err != nil {
 		return fmt.Errorf("kernel thresholds: %w", err)
 	}
-	if err := k.SetErrorFilter(ef); err != nil {
+	if err := k.SetErrorFilter(f.smbEf); err != nil {
 		return fmt.Errorf("kernel error filter: %w", err)
+	}
+	n := a.recv.NFS()
+	if n == nil {
+		return nil
+	}
+	if err := n.SetThresholds(f.nfsTh); err != nil {
+		return fmt.Errorf("NFS kernel thresholds: %w", err)
+	}
+	if err := n.SetErrorFilter(f.nfsEf); err != nil {
+		return fmt.Errorf("NFS kernel error filter: %w", err)
 	}
 	return nil
 }
@@ -500,6 +520,6 @@ func (a *Agent) inflight(ctx context.Context) ([]bpf.InFlightRequest, error) {
 }
 
 func (a *Agent) record(e *event.Event) control.Record {
-	n, _ := a.recv.Names().Lookup(e.SessionID, e.TreeID)
+	n, _ := a.recv.Resolver().Lookup(e.Protocol, e.SessionID, e.TreeID)
 	return control.NewRecord(e, a.clock.Time(e.EndNs), n.Server, n.Share)
 }

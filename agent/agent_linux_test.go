@@ -25,6 +25,7 @@ import (
 	"github.com/linuxdiag/aod/internal/bundler"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/fixtures"
+	"github.com/linuxdiag/aod/internal/ingest"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 )
@@ -86,7 +87,11 @@ func start(t *testing.T, every time.Duration, replace ...actions.Action) *fixtur
 
 // startWith is start with the configuration cfg makes for the fixture.
 func startWith(t *testing.T, every time.Duration, cfg func(*fixture) *config.Config, replace ...actions.Action) *fixture {
-	h := bpftest.New(t)
+	return startOn(t, bpftest.New(t), nil, every, cfg, replace...)
+}
+
+// startOn is startWith on the given probes: h's, and nfs loaded onto them if not nil.
+func startOn(t *testing.T, h *bpftest.Harness, nfs ingest.NFSKernel, every time.Duration, cfg func(*fixture) *config.Config, replace ...actions.Action) *fixture {
 	f := &fixture{every: every, h: h, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
 	table := actions.Table{}
 	for _, a := range replace {
@@ -95,6 +100,7 @@ func startWith(t *testing.T, every time.Duration, cfg func(*fixture) *config.Con
 	a, err := New(cfg(f), Options{
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Kernel:        h.Probes(),
+		NFS:           nfs,
 		ProcDir:       fixtures.Path("kernel-6.12"),
 		ControlSocket: filepath.Join(f.dir, "aod.sock"),
 		Actions:       table,

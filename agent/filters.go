@@ -11,23 +11,47 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/detector"
+	"github.com/linuxdiag/aod/internal/nfs"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
 // KernelFilters is what the kernel must pass up for cfg's SMB detectors: the
 // per-command slow thresholds and the failures to report.
 func KernelFilters(cfg *config.Config) (*[smb.NumCommands]bpf.Threshold, bpf.ErrorFilter) {
-	return kernelFilters(detector.FromConfig(cfg, smb.Table))
+	all, ef := kernelFilters(detector.FromConfig(cfg, smb.Table))
+	return (*[smb.NumCommands]bpf.Threshold)(all[:smb.NumCommands]), ef
+}
+
+// NFSKernelFilters is what the NFS probes must pass up for cfg's NFS detectors
+// (anomalies.nfs): the per-procedure slow thresholds and the failures to report.
+func NFSKernelFilters(cfg *config.Config) (*[proto.MaxCommands]bpf.Threshold, bpf.ErrorFilter) {
+	return kernelFilters(detector.FromConfig(cfg, nfs.Table))
+}
+
+// filterSet is what every protocol's probes must pass up for one configuration.
+type filterSet struct {
+	smbTh *[smb.NumCommands]bpf.Threshold
+	smbEf bpf.ErrorFilter
+	nfsTh *[proto.MaxCommands]bpf.Threshold
+	nfsEf bpf.ErrorFilter
+}
+
+func filtersOf(cfg *config.Config) filterSet {
+	var f filterSet
+	f.smbTh, f.smbEf = KernelFilters(cfg)
+	f.nfsTh, f.nfsEf = NFSKernelFilters(cfg)
+	return f
 }
 
 // kernelFilters derives what the kernel must pass up from what the detectors need:
 // a request reaches user space when some detector could count it. A tracked command's
 // kernel threshold is the lower of its own threshold and the single-request ceiling,
 // since either can fire; a failure goes up when any error rule could match it.
-func kernelFilters(p detector.Params) (*[smb.NumCommands]bpf.Threshold, bpf.ErrorFilter) {
-	var th [smb.NumCommands]bpf.Threshold
+func kernelFilters(p detector.Params) (*[proto.MaxCommands]bpf.Threshold, bpf.ErrorFilter) {
+	var th [proto.MaxCommands]bpf.Threshold
 	if l := p.Latency; l != nil {
-		for code, c := range l.Commands[:len(th)] {
+		for code, c := range l.Commands {
 			if !c.Tracked {
 				continue
 			}

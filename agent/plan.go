@@ -5,44 +5,53 @@ import (
 	"strings"
 
 	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/nfs"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
 // logPlan says what the configuration asks aod to watch, and once, plainly, each
 // section aod cannot act on yet.
 func logPlan(cfg *config.Config, log *slog.Logger) {
+	watched := false
+	for _, t := range []*proto.Table{smb.Table, nfs.Table} {
+		if logProtocolPlan(cfg, t, log) {
+			watched = true
+		}
+	}
+	for _, typ := range cfg.Anomalies.IO.Types() {
+		log.Warn("this version of aod cannot watch this yet; skipping it", "section", "anomalies."+config.ProtocolIO+"."+typ)
+	}
+	if !watched {
+		log.Warn("no SMB or NFS anomaly configured: nothing will be detected")
+	}
+}
+
+// logProtocolPlan logs what cfg watches of t's protocol, and whether it watches any.
+func logProtocolPlan(cfg *config.Config, t *proto.Table, log *slog.Logger) bool {
 	window := cfg.WatchInterval
-	smbP := &cfg.Anomalies.SMB
-	if l := smbP.Latency; l != nil {
-		log.Info("watching SMB latency",
-			"mode", l.Mode, "commands", l.Commands(smb.Table).Len(),
+	name := strings.ToUpper(t.Protocol.String())
+	p := cfg.Anomalies.Of(t.Protocol)
+	if l := p.Latency; l != nil {
+		log.Info("watching "+name+" latency",
+			"mode", l.Mode, "commands", l.Commands(t).Len(),
 			"default_threshold", l.DefaultThreshold, "overrides", len(l.TrackCommands),
 			"acceptable_count", l.AcceptableCount, "window", window,
 			"ceiling", cfg.Detection.LatencyCeiling, "actions", actionNames(l.Actions))
 	}
-	if e := smbP.Error; e != nil {
+	if e := p.Error; e != nil {
 		for _, r := range e.Rules {
-			m := r.Match(smb.Table)
-			log.Info("watching SMB errors", "rule", r.Name, "acceptable_count", r.AcceptableCount,
-				"window", window, "commands", orAny(commandNames(m.Commands)), "errors", orAny(r.TrackErrors),
+			m := r.Match(t)
+			log.Info("watching "+name+" errors", "rule", r.Name, "acceptable_count", r.AcceptableCount,
+				"window", window, "commands", orAny(commandNames(t.Protocol, m.Commands)), "errors", orAny(r.TrackErrors),
 				"actions", actionNames(e.Actions))
 		}
 	}
-	if s := smbP.Sockconn; s != nil {
-		log.Info("watching SMB connections", "acceptable_count", s.AcceptableCount, "window", window,
+	if s := p.Sockconn; s != nil {
+		log.Info("watching "+name+" connections", "acceptable_count", s.AcceptableCount, "window", window,
 			"actions", actionNames(s.Actions))
 	}
-	for _, p := range []struct {
-		name string
-		p    *config.Protocol
-	}{{config.ProtocolNFS, &cfg.Anomalies.NFS}, {config.ProtocolIO, &cfg.Anomalies.IO}} {
-		for _, typ := range p.p.Types() {
-			log.Warn("this version of aod cannot watch this yet; skipping it", "section", "anomalies."+p.name+"."+typ)
-		}
-	}
-	if smbP.Types() == nil {
-		log.Warn("no SMB anomaly configured: nothing will be detected")
-	}
+	return p.Types() != nil
 }
 
 func actionNames(actions []config.Action) string {
@@ -53,10 +62,10 @@ func actionNames(actions []config.Action) string {
 	return strings.Join(names, ",")
 }
 
-func commandNames(codes []uint16) []string {
+func commandNames(p proto.Protocol, codes []uint16) []string {
 	var names []string
 	for _, c := range codes {
-		names = append(names, smb.Command(c).String())
+		names = append(names, proto.Command{Protocol: p, Code: c}.String())
 	}
 	return names
 }

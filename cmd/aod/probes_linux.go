@@ -34,7 +34,7 @@ func watchProbes(ctx context.Context, cfg *config.Config, log *slog.Logger, fn f
 	}, ingest.Consumers{Events: func(batch []event.Event) {
 		for i := range batch {
 			e := &batch[i]
-			n, _ := recv.Names().Lookup(e.SessionID, e.TreeID)
+			n, _ := recv.Resolver().Lookup(e.Protocol, e.SessionID, e.TreeID)
 			fn(control.NewRecord(e, clock.Time(e.EndNs), n.Server, n.Share))
 		}
 	}})

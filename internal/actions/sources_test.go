@@ -463,16 +463,18 @@ func TestBuiltinNames(t *testing.T) {
 }
 
 // The sockets action looks at the anomaly's protocol's server port, and at every
-// protocol's when the bundle is not for one protocol (an on-demand snapshot).
+// protocol's when the bundle is not for one protocol (an on-demand snapshot). SMB and
+// NFS are both registered here (package config imports their tables).
 func TestServerPorts(t *testing.T) {
 	for _, c := range []struct {
 		env  *Env
 		want []uint16
 	}{
 		{&Env{Anomaly: &anomaly.Anomaly{Protocol: "smb"}}, []uint16{445}},
-		{&Env{Anomaly: &anomaly.Anomaly{Protocol: "aod"}}, []uint16{445}},
-		{&Env{}, []uint16{445}},
-		{nil, []uint16{445}},
+		{&Env{Anomaly: &anomaly.Anomaly{Protocol: "nfs"}}, []uint16{2049}},
+		{&Env{Anomaly: &anomaly.Anomaly{Protocol: "aod"}}, []uint16{445, 2049}},
+		{&Env{}, []uint16{445, 2049}},
+		{nil, []uint16{445, 2049}},
 	} {
 		if got := c.env.serverPorts(); !slices.Equal(got, c.want) {
 			t.Errorf("%+v: ports %v, want %v", c.env, got, c.want)

@@ -12,11 +12,14 @@ import (
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 type noShares struct{}
 
-func (noShares) Lookup(uint64, uint32) (cifsproc.Name, bool) { return cifsproc.Name{}, false }
+func (noShares) Lookup(proto.Protocol, uint64, uint32) (cifsproc.Name, bool) {
+	return cifsproc.Name{}, false
+}
 
 type offsetClock int64
 

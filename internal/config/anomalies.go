@@ -11,6 +11,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/errno"
+	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
@@ -440,8 +441,14 @@ func bareCommands(t *proto.Table) iter.Seq[string] {
 
 const smbErrorsAllowed = "an NTSTATUS name (such as STATUS_IO_TIMEOUT; the full MS-ERREF table) or an errno name the kernel maps statuses to (such as EIO, EACCES)"
 
-// errorName decodes an error name: for SMB an NTSTATUS or errno name, made canonical.
+const nfsErrorsAllowed = "an NFS status name (NFS4ERR_*, or NFS3ERR_* for the NFSv3-only ones, such as NFS4ERR_STALE) or an errno name for RPCs that failed without one (such as ETIMEDOUT, EIO)"
+
+// errorName decodes an error name: for SMB an NTSTATUS or errno name, for NFS an NFS
+// status or errno name, made canonical.
 func (d *decoder) errorName(sec section, f field) (string, bool) {
+	if sec.proto == ProtocolNFS {
+		return d.nfsErrorName(f)
+	}
 	if sec.proto != ProtocolSMB {
 		s, ok := d.str(f, "an error name")
 		if ok && strings.TrimSpace(s) == "" {
@@ -464,20 +471,32 @@ func (d *decoder) errorName(sec section, f field) (string, bool) {
 	if e, ok := errno.Lookup(s); ok {
 		return errno.Name(e), true
 	}
-	d.badHint(f.val, f.path, "unknown error name", suggest(s, errorNames()), smbErrorsAllowed)
+	d.badHint(f.val, f.path, "unknown error name", suggest(s, concat(smb.StatusNames(), errno.Names())), smbErrorsAllowed)
 	return "", false
 }
 
-func errorNames() iter.Seq[string] {
+// nfsErrorName decodes an NFS error name, as AODv2's nfsiosnoop table (NFS4ERR_*) and
+// aod's errno names for RPC-level failures name them; an NFSv3 alias is made the
+// NFSv4 name of the same status.
+func (d *decoder) nfsErrorName(f field) (string, bool) {
+	s, ok := d.str(f, nfsErrorsAllowed)
+	if !ok {
+		return "", false
+	}
+	if code, ok := nfs.LookupStatus(s); ok {
+		return nfs.StatusName(code), true
+	}
+	d.badHint(f.val, f.path, "unknown error name", suggest(s, concat(nfs.StatusNames(), errno.Names())), nfsErrorsAllowed)
+	return "", false
+}
+
+func concat(seqs ...iter.Seq[string]) iter.Seq[string] {
 	return func(yield func(string) bool) {
-		for n := range smb.StatusNames() {
-			if !yield(n) {
-				return
-			}
-		}
-		for n := range errno.Names() {
-			if !yield(n) {
-				return
+		for _, seq := range seqs {
+			for n := range seq {
+				if !yield(n) {
+					return
+				}
 			}
 		}
 	}

@@ -86,6 +86,10 @@ var badCases = []badCase{
 		"anomalies.smb.latency", "settings that watch at least one command", "watches no command"},
 	{"every command excluded", "anomalies:\n  smb:\n    latency: # <-\n      mode: excludeonly\n      acceptable_count: 1\n      exclude_commands: [NEGOTIATE, SESSION_SETUP, LOGOFF, TREE_CONNECT, TREE_DISCONNECT, CREATE, CLOSE, FLUSH, READ, WRITE, LOCK, IOCTL, CANCEL, ECHO, QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO, OPLOCK_BREAK, SERVER_TO_CLIENT_NOTIFICATION]\n",
 		"anomalies.smb.latency", "settings that watch at least one command", "all 20 SMB2 commands in exclude_commands"},
+	{"unknown NFS procedure", "anomalies:\n  nfs:\n    latency:\n      acceptable_count: 1\n      track_commands:\n        - command: NFSPROC4_CLNT_BOGUS # <-\n",
+		"anomalies.nfs.latency.track_commands[0].command", "NFSPROC4_CLNT_READ, NFSPROC4_CLNT_WRITE", "unknown NFS procedure"},
+	{"misspelt excluded NFS procedure", "anomalies:\n  nfs:\n    latency:\n      acceptable_count: 1\n      exclude_commands:\n        - NFSPROC4_CLNT_GETATR # <-\n",
+		"anomalies.nfs.latency.exclude_commands[0]", "NFS3PROC_GETATTR", `did you mean "NFSPROC4_CLNT_GETATTR"?`},
 	{"nfs trackonly tracking nothing", "anomalies:\n  nfs:\n    latency: # <-\n      mode: trackonly\n      acceptable_count: 1\n      track_commands: []\n",
 		"anomalies.nfs.latency", "settings that watch at least one command", "watches no command"},
 
@@ -110,6 +114,12 @@ var badCases = []badCase{
 		"anomalies.smb.error.track_errors[0]", "an errno name", `did you mean "EACCES"?`},
 	{"success is no failure", "anomalies:\n  smb:\n    error:\n      acceptable_count: 1\n      track_errors:\n        - STATUS_WAIT_0 # <-\n",
 		"anomalies.smb.error.track_errors[0]", "an NTSTATUS name", "not a failure status"},
+	{"misspelt NFS status", "anomalies:\n  nfs:\n    error:\n      acceptable_count: 1\n      track_errors:\n        - NFS4ERR_BAD_STATID # <-\n",
+		"anomalies.nfs.error.track_errors[0]", "an NFS status name", `did you mean "NFS4ERR_BAD_STATEID"?`},
+	{"SMB status in an NFS rule", "anomalies:\n  nfs:\n    error:\n      rules:\n        - {name: r, acceptable_count: 1, track_errors: [STATUS_IO_TIMEOUT]} # <-\n",
+		"anomalies.nfs.error.rules[0].track_errors[0]", "an errno name", "unknown error name"},
+	{"unknown NFS error command", "anomalies:\n  nfs:\n    error:\n      acceptable_count: 1\n      track_commands: [NFSPROC4_CLNT_BOGUS] # <-\n",
+		"anomalies.nfs.error.track_commands[0]", "NFSPROC4_CLNT_READ", "unknown NFS procedure"},
 	{"unknown error command", "anomalies:\n  smb:\n    error:\n      acceptable_count: 1\n      track_commands: [SMB2_OPEN] # <-\n",
 		"anomalies.smb.error.track_commands[0]", "SMB2_CREATE", "unknown SMB2 command"},
 

@@ -119,8 +119,8 @@ type LatencyAnomaly struct {
 	Mode             Mode
 	AcceptableCount  int
 	DefaultThreshold time.Duration      // default_threshold_ms
-	TrackCommands    []CommandThreshold // canonical names for smb
-	ExcludeCommands  []string           // canonical names for smb
+	TrackCommands    []CommandThreshold // canonical names for smb and nfs
+	ExcludeCommands  []string           // canonical names for smb and nfs
 	Actions          []Action
 }
 
@@ -182,9 +182,11 @@ type ErrorAnomaly struct {
 type ErrorRule struct {
 	Name            string
 	AcceptableCount int
-	TrackCommands   []string // canonical SMB2 command names for smb
+	TrackCommands   []string // canonical command names for smb and nfs
 	// TrackErrors holds canonical NTSTATUS names (STATUS_IO_TIMEOUT) and errno names
-	// (EIO) for smb; an errno matches failures the kernel mapped to that errno.
+	// (EIO) for smb, an errno matching failures the kernel mapped to that errno; for
+	// nfs, NFS status names (NFS4ERR_STALE; NFSv3 aliases made the NFSv4 name) and
+	// errno names, an errno matching RPCs that failed without an NFS status.
 	TrackErrors []string
 }
 

@@ -20,12 +20,16 @@ import (
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // snapshotState is the collect loop's reused memory and bookkeeping.
 type snapshotState struct {
 	hist        []bpf.HistogramSample
 	errs        []bpf.ErrorSample
+	nfsHist     []bpf.NFSHistogramSample
+	nfsErrs     []bpf.ErrorSample
+	v4Codes     []uint16 // the NFSv4 procedure order last given to the NFS probes
 	inFlight    []bpf.InFlightRequest
 	lastPrune   time.Time
 	statsErrors uint64
@@ -81,11 +85,13 @@ func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 	if st.hist, err = r.kernel.Histograms(st.hist); err != nil {
 		errs = append(errs, err)
 	}
-	s.Latencies = st.hist
 	if st.errs, err = r.kernel.Errors(st.errs); err != nil {
 		errs = append(errs, err)
 	}
-	s.Errors = st.errs
+	if err = r.readNFS(); err != nil {
+		errs = append(errs, err)
+	}
+	s.Latencies, s.Errors = st.hist, st.errs
 	if st.inFlight, err = r.kernel.InFlight(st.inFlight); err != nil {
 		errs = append(errs, err)
 	}
@@ -104,6 +110,13 @@ func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 	if s.NFSMounts, err = r.readMountStats(); err != nil {
 		st.nfsErrors++
 		errs = append(errs, err)
+	} else if r.nfs != nil {
+		// Before the metrics are updated, so that the RPCs that bind a client are
+		// counted under its mount.
+		r.clients.Update(rpcCounts(st.nfsHist), s.NFSMounts)
+		if err = r.setV4Order(s.NFSMounts); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	s.MountStatsErrors = st.nfsErrors
 	ddRead, ddParse, _ := r.names.Errors()
@@ -112,6 +125,44 @@ func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 		r.log.Warn("collection incomplete", "error", errors.Join(errs...))
 	}
 	return s
+}
+
+// readNFS appends the NFS probes' histograms and error counts to the SMB probes' in
+// the snapshot state; the samples carry their protocol.
+func (r *Receiver) readNFS() error {
+	if r.nfs == nil {
+		return nil
+	}
+	st := &r.snapshot
+	var errs []error
+	var err error
+	if st.nfsHist, err = r.nfs.Histograms(st.nfsHist); err != nil {
+		errs = append(errs, err)
+	}
+	for i := range st.nfsHist {
+		st.hist = append(st.hist, st.nfsHist[i].HistogramSample)
+	}
+	if st.nfsErrs, err = r.nfs.Errors(st.nfsErrs); err != nil {
+		errs = append(errs, err)
+	}
+	st.errs = append(st.errs, st.nfsErrs...)
+	return errors.Join(errs...)
+}
+
+// rpcCounts sums the NFS histograms per RPC client and procedure, over statuses:
+// mountstats counts failed RPCs too.
+func rpcCounts(hist []bpf.NFSHistogramSample) map[uint64]nfsproc.Counts {
+	out := map[uint64]nfsproc.Counts{}
+	for i := range hist {
+		h := &hist[i]
+		c := out[h.SessionID]
+		if c == nil {
+			c = nfsproc.Counts{}
+			out[h.SessionID] = c
+		}
+		c[h.Command] += h.Count
+	}
+	return out
 }
 
 // programStatser is implemented by probes that report each program's run statistics.
@@ -193,7 +244,7 @@ func (r *Receiver) prune(now time.Time) {
 	// Session 0 is the first leg of every session setup.
 	keep := func(id uint64) bool { return id == 0 || listed[id] }
 	n, err := r.kernel.PruneSessions(keep)
-	r.metrics.ForgetSessions(keep)
+	r.metrics.ForgetSessions(proto.SMB, keep)
 	if err != nil {
 		r.log.Warn("pruning ended sessions", "error", err)
 	}

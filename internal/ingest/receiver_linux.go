@@ -17,7 +17,9 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/wallclock"
@@ -102,6 +104,8 @@ type ProbeConfig struct {
 	Thresholds *[smb.NumCommands]bpf.Threshold
 	// Errors selects the failures that become events.
 	Errors bpf.ErrorFilter
+	// NFS configures the NFS client probes, loaded onto the same ring.
+	NFS NFSProbeConfig
 }
 
 // Settings are what New needs besides the consumers.
@@ -111,6 +115,10 @@ type Settings struct {
 	// are taken to start at Start), and attaches and closes itself. If nil, Start loads probes as Probes says, attaches them in the background
 	// (waiting for the cifs module if need be) and Shutdown closes them.
 	Kernel Kernel
+	// NFS, if set with Kernel, are NFS probes the caller loaded onto Kernel's ring
+	// (Probes.LoadNFS) and attaches and closes itself; with Kernel but without NFS, no
+	// NFS RPC is measured. With Kernel nil, Start loads them as Probes.NFS says.
+	NFS    NFSKernel
 	Probes ProbeConfig
 	Logger *slog.Logger
 	// Version is the instrumentation scope version on everything emitted.
@@ -142,14 +150,17 @@ type Receiver struct {
 	cons Consumers
 	log  *slog.Logger
 
-	names *cifsproc.ShareNames
-	clock *wallclock.Converter
+	names   *cifsproc.ShareNames
+	clients *nfsproc.Clients
+	clock   *wallclock.Converter
 
 	mu       sync.Mutex
 	started  bool
 	stopped  bool
 	kernel   Kernel
+	nfs      NFSKernel   // nil: NFS is not measured
 	owned    *bpf.Probes // loaded by Start; closed by Shutdown
+	ownedNFS *bpf.NFSProbes
 	reader   *ringreader.Reader
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -170,12 +181,38 @@ func New(set Settings, cons Consumers) (*Receiver, error) {
 	}
 	r := &Receiver{cfg: cfg, set: set, cons: cons, log: log}
 	r.names = cifsproc.NewShareNames(r.readProc("DebugData"), cfg.NamesInterval)
+	r.clients = nfsproc.NewClients()
 	return r, nil
 }
 
-// Names resolves (session id, tree id) pairs to share and server names, the same way
-// the receiver names them; detectors use it to name what they report.
+// Names resolves SMB (session id, tree id) pairs to share and server names, the same
+// way the receiver names them; detectors use it to name what they report.
 func (r *Receiver) Names() *cifsproc.ShareNames { return r.names }
+
+// Resolver names the share and server of any protocol's ids, as the receiver's
+// metrics and records do.
+func (r *Receiver) Resolver() otelconv.Resolver { return resolver{r.names, r.clients} }
+
+// resolver names each protocol's ids from that protocol's source: SMB's (session,
+// tree) from /proc/fs/cifs/DebugData, NFS's RPC client from the mount whose
+// mountstats counters grew as the client's RPCs did (nfsproc.Clients). SMB's ids are
+// never looked up for another protocol, whose ids would only make cifsproc re-read
+// DebugData in vain.
+type resolver struct {
+	smb *cifsproc.ShareNames
+	nfs *nfsproc.Clients
+}
+
+func (n resolver) Lookup(p proto.Protocol, sessionID uint64, treeID uint32) (cifsproc.Name, bool) {
+	switch p {
+	case proto.SMB:
+		return n.smb.Lookup(sessionID, treeID)
+	case proto.NFS:
+		m, ok := n.nfs.Lookup(sessionID)
+		return cifsproc.Name{Server: m.Server, Share: m.Export}, ok
+	}
+	return cifsproc.Name{}, false
+}
 
 // Kernel returns the probes in use (nil before Start), for live changes of thresholds
 // and error filters, e.g. on a configuration reload.
@@ -183,6 +220,14 @@ func (r *Receiver) Kernel() Kernel {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.kernel
+}
+
+// NFS returns the NFS probes in use (nil before Start, or when NFS is not measured),
+// for live changes of thresholds and error filters.
+func (r *Receiver) NFS() NFSKernel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nfs
 }
 
 // Start loads the probes (unless Settings.Kernel was given), opens the ring buffer and
@@ -195,22 +240,25 @@ func (r *Receiver) Start(ctx context.Context) error {
 		return errors.New("ingest: Start called twice, or after Shutdown")
 	}
 
-	kernel := r.set.Kernel
+	kernel, nfs := r.set.Kernel, r.set.NFS
 	if kernel == nil {
 		p, err := r.loadProbes()
 		if err != nil {
 			return err
 		}
 		r.owned, kernel = p, p
+		if n := r.loadNFS(p); n != nil {
+			r.ownedNFS, nfs = n, n
+		}
 	}
 	rd, err := kernel.NewReader()
 	if err != nil {
 		return errors.Join(fmt.Errorf("ingest: open the event ring: %w", err), r.closeOwned())
 	}
-	r.kernel, r.started = kernel, true
+	r.kernel, r.nfs, r.started = kernel, nfs, true
 	start := time.Now()
 	r.clock = wallclock.New(time.Minute)
-	r.metrics = otelconv.NewMetrics(r.names, start, wallclock.BootTime(), r.set.Version)
+	r.metrics = otelconv.NewMetrics(r.Resolver(), start, wallclock.BootTime(), r.set.Version)
 	r.reader = ringreader.New(rd, bpf.DecodeEvent, r.cfg.Reader)
 	if r.cfg.CollectAtStart {
 		r.collect(ctx, start)
@@ -240,6 +288,13 @@ func (r *Receiver) Start(ctx context.Context) error {
 		go func() {
 			defer r.wg.Done()
 			r.attach(runCtx)
+		}()
+	}
+	if r.ownedNFS != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.attachNFS(runCtx, r.ownedNFS)
 		}()
 	}
 	return nil
@@ -283,7 +338,7 @@ func (r *Receiver) attach(ctx context.Context) {
 
 // deliver hands each batch of events to the Events and Logs consumers.
 func (r *Receiver) deliver(ctx context.Context) {
-	logs := otelconv.NewLogBuilder(r.names, r.clock, r.set.Version)
+	logs := otelconv.NewLogBuilder(r.Resolver(), r.clock, r.set.Version)
 	r.reader.Deliver(func(batch []event.Event) {
 		r.clock.MaybeRefresh()
 		if r.cons.Events != nil {
@@ -333,10 +388,14 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 }
 
 func (r *Receiver) closeOwned() error {
-	if r.owned == nil {
-		return nil
+	var err error
+	if r.ownedNFS != nil {
+		err = r.ownedNFS.Close()
+		r.ownedNFS = nil
 	}
-	err := r.owned.Close()
-	r.owned = nil
+	if r.owned != nil {
+		err = errors.Join(err, r.owned.Close())
+		r.owned = nil
+	}
 	return err
 }

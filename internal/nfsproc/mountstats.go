@@ -315,6 +315,18 @@ func SplitDevice(dev string) (server, export string) {
 	return "", dev
 }
 
+// JoinDevice is SplitDevice's inverse: the device as mounted, an IPv6 server in
+// brackets; "" when server is "" (nothing is known).
+func JoinDevice(server, export string) string {
+	switch {
+	case server == "":
+		return ""
+	case strings.Contains(server, ":"):
+		return "[" + server + "]:" + export
+	}
+	return server + ":" + export
+}
+
 // unescape undoes the kernel's mangle(): \ooo octal escapes.
 func unescape(b []byte) string {
 	if bytes.IndexByte(b, '\\') < 0 {

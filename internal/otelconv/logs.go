@@ -111,7 +111,7 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 		b.buf = append(b.buf, " s"...)
 	}
 
-	name, _ := b.names.Lookup(ev.SessionID, ev.TreeID)
+	name, _ := b.names.Lookup(ev.Protocol, ev.SessionID, ev.TreeID)
 	if name.Server != "" {
 		attrs.PutStr(AttrServer, name.Server)
 		b.buf = append(b.buf, ` on \\`...)

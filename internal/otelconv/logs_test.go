@@ -21,7 +21,7 @@ func (o fixedOffset) UnixNano(mono uint64) int64 { return int64(mono) + int64(o)
 // mapNames resolves from a fixed table.
 type mapNames map[[2]uint64]cifsproc.Name
 
-func (m mapNames) Lookup(ses uint64, tree uint32) (cifsproc.Name, bool) {
+func (m mapNames) Lookup(_ proto.Protocol, ses uint64, tree uint32) (cifsproc.Name, bool) {
 	n, ok := m[[2]uint64{ses, uint64(tree)}]
 	return n, ok
 }

@@ -101,18 +101,18 @@ func (m *Metrics) Update(s *Snapshot) {
 	m.now = pcommon.NewTimestampFromTime(s.Time)
 }
 
-// ForgetSessions drops what the state remembers of the kernel entries of sessions for
-// which keep returns false, after those entries were deleted from the kernel maps: an
-// entry re-created under the same key then counts from zero. The exported series keep
-// their counts.
-func (m *Metrics) ForgetSessions(keep func(sessionID uint64) bool) {
+// ForgetSessions drops what the state remembers of the kernel entries of p's sessions
+// for which keep returns false, after those entries were deleted from the kernel maps:
+// an entry re-created under the same key then counts from zero. The exported series
+// keep their counts. Other protocols' entries are left alone: their ids are not p's.
+func (m *Metrics) ForgetSessions(p proto.Protocol, keep func(sessionID uint64) bool) {
 	for k := range m.lat.prev {
-		if !keep(k.session) {
+		if k.protocol == p && !keep(k.session) {
 			delete(m.lat.prev, k)
 		}
 	}
 	for k := range m.errs.prev {
-		if !keep(k.session) {
+		if k.protocol == p && !keep(k.session) {
 			delete(m.errs.prev, k)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
 	"github.com/linuxdiag/aod/internal/smb"
@@ -599,13 +600,19 @@ func TestForgetSessionsAfterPrune(t *testing.T) {
 	names := mapNames{{1, 10}: {Server: "srv", Share: "a"}}
 	m := NewMetrics(names, t0, bootTime, "v1")
 	ms := time.Millisecond
-	m.Update(&Snapshot{Time: t0, Latencies: []bpf.HistogramSample{kernelEntry(1, 10, 8, ms, ms, ms)}})
+	// An NFS RPC client with the same id, whose entry the SMB prune does not touch.
+	rpc := kernelEntry(1, 0, 3, ms, ms)
+	rpc.Protocol = proto.NFS
+	m.Update(&Snapshot{Time: t0, Latencies: []bpf.HistogramSample{kernelEntry(1, 10, 8, ms, ms, ms), rpc}})
 	// The session's entries were pruned from the kernel, and the same key came back with
 	// four requests before the next read: all four are new.
-	m.ForgetSessions(func(id uint64) bool { return id != 1 })
-	m.Update(&Snapshot{Time: t0.Add(time.Minute), Latencies: []bpf.HistogramSample{kernelEntry(1, 10, 8, ms, ms, ms, ms)}})
-	dp := findMetric(t, m.Build(Exponential), smb.Table.Keys.Duration).ExponentialHistogram().DataPoints().At(0)
-	if dp.Count() != 7 {
-		t.Fatalf("count %d, want 3 + 4", dp.Count())
+	m.ForgetSessions(proto.SMB, func(id uint64) bool { return id != 1 })
+	m.Update(&Snapshot{Time: t0.Add(time.Minute), Latencies: []bpf.HistogramSample{kernelEntry(1, 10, 8, ms, ms, ms, ms), rpc}})
+	md := m.Build(Exponential)
+	if dp := findMetric(t, md, smb.Table.Keys.Duration).ExponentialHistogram().DataPoints().At(0); dp.Count() != 7 {
+		t.Fatalf("SMB count %d, want 3 + 4", dp.Count())
+	}
+	if dp := findMetric(t, md, nfs.Table.Keys.Duration).ExponentialHistogram().DataPoints().At(0); dp.Count() != 2 {
+		t.Fatalf("NFS count %d, want the same 2 RPCs read twice", dp.Count())
 	}
 }

@@ -7,6 +7,7 @@ package otelconv
 
 import (
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // ScopeName is the instrumentation scope of everything this package builds.
@@ -30,8 +31,9 @@ const (
 	AttrProcFile   = "aod.cifs.file"
 )
 
-// Resolver names the share behind a (session id, tree id) pair;
-// *cifsproc.ShareNames is one.
+// Resolver names the share (or export) and server behind a protocol's (session id,
+// tree id) pair: for SMB the cifs session and tree ids, for NFS the RPC client id.
+// The protocol is part of the key because the protocols' ids overlap.
 type Resolver interface {
-	Lookup(sessionID uint64, treeID uint32) (cifsproc.Name, bool)
+	Lookup(p proto.Protocol, sessionID uint64, treeID uint32) (cifsproc.Name, bool)
 }

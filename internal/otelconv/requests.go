@@ -82,7 +82,7 @@ func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
 }
 
 func (l *latencies) seriesFor(k kernelKey, names Resolver) *latencyState {
-	name, _ := names.Lookup(k.session, k.tree)
+	name, _ := names.Lookup(k.protocol, k.session, k.tree)
 	key := requestSeries{protocol: k.protocol, command: k.command, status: k.status, server: name.Server, share: name.Share}
 	s := l.series[key]
 	if s == nil {
@@ -118,7 +118,7 @@ func (c *errorCounts) update(entries []bpf.ErrorSample, names Resolver) {
 		if e.Count == p {
 			continue
 		}
-		name, _ := names.Lookup(e.SessionID, e.TreeID)
+		name, _ := names.Lookup(e.Protocol, e.SessionID, e.TreeID)
 		key := requestSeries{protocol: e.Protocol, command: e.Command, status: e.Status, server: name.Server, share: name.Share}
 		if _, ok := c.series[key]; !ok {
 			c.order = append(c.order, key)

@@ -40,7 +40,7 @@ func (fixedClock) UnixNano(mono uint64) int64 { return t0.UnixNano() + int64(mon
 // names knows one share.
 type names struct{}
 
-func (names) Lookup(session uint64, tree uint32) (cifsproc.Name, bool) {
+func (names) Lookup(_ proto.Protocol, session uint64, tree uint32) (cifsproc.Name, bool) {
 	if session == 7 && tree == 1 {
 		return cifsproc.Name{Server: "srv", Share: "data"}, true
 	}

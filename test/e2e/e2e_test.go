@@ -109,6 +109,7 @@ func TestE2E(t *testing.T) {
 						if a := loadAgent(t, dir); a != nil {
 							checkShutdownBundle(t, a)
 							checkAgentNFS(t, versions, a)
+							checkAgentNFSProbes(t, versions, a)
 						} else if _, ok := bins["aod"]; ok {
 							t.Error("the agent did not run")
 						}

@@ -263,7 +263,58 @@ func checkNFS(t *testing.T, dir string) map[int]*nfsVersion {
 const (
 	mountstatsRequests = "nfs_client_mountstats_rpc_requests_total"
 	mountstatsErrors   = "nfs_client_mountstats_rpc_errors_total"
+	nfsDurationMetric  = "nfs_client_operation_duration_seconds"
+	nfsErrorsMetric    = "nfs_client_errors_total"
 )
+
+// checkAgentNFSProbes: the agent's own NFS probes (its histograms and error counts, in its
+// final /metrics) measured, per procedure, as many RPCs and failures as the two mounts'
+// mountstats counted over the scenario (the client idle from before the agent started
+// to the before snapshot, and from the after snapshot on), and named the mounts.
+func checkAgentNFSProbes(t *testing.T, versions map[int]*nfsVersion, a *agentRun) {
+	fams := a.metrics["final"]
+	got, gotFail := map[string]float64{}, map[string]float64{}
+	shares := map[string]bool{}
+	for _, s := range series(fams, nfsDurationMetric) {
+		got[s.labels["nfs_command"]] += s.value
+		if s.labels["nfs_share"] != "" {
+			shares[s.labels["nfs_share"]] = true
+		}
+	}
+	for _, s := range series(fams, nfsErrorsMetric) {
+		gotFail[s.labels["nfs_command"]] += s.value
+	}
+	want, wantFail := map[string]float64{}, map[string]float64{}
+	for _, v := range versions {
+		for i := range v.after.Ops {
+			ops, errs := v.opDelta(t, i)
+			name := nfs.Command(v.codes[i]).String()
+			if ops != 0 {
+				want[name] += float64(ops)
+			}
+			if errs != 0 {
+				wantFail[name] += float64(errs)
+			}
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("mountstats counted no NFS RPC over the scenario")
+	}
+	for name := range merge(want, got) {
+		if got[name] != want[name] {
+			t.Errorf("%s: the agent measured %v RPCs, mountstats counted %v", name, got[name], want[name])
+		}
+	}
+	for name := range merge(wantFail, gotFail) {
+		if gotFail[name] != wantFail[name] {
+			t.Errorf("%s: the agent counted %v failures, mountstats %v errors", name, gotFail[name], wantFail[name])
+		}
+	}
+	if !shares["/srv/nfs"] {
+		t.Errorf("no %s series names the export /srv/nfs (shares: %v)", nfsDurationMetric, shares)
+	}
+	t.Logf("agent's NFS probes: %v RPCs over %d procedures, %v failures, equal to mountstats", total(got), len(got), total(gotFail))
+}
 
 // checkAgentNFS: the agent's mountstats metrics, in its final /metrics (the clients idle
 // since the after snapshot), equal the mountstats the guest kept after the workload, per
