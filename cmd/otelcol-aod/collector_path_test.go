@@ -35,7 +35,9 @@ func (c receiverClock) UnixNano(mono uint64) int64 { return c.t0.UnixNano() + in
 
 type noShares struct{}
 
-func (noShares) Lookup(proto.Protocol, uint64, uint32) (cifsproc.Name, bool) { return cifsproc.Name{}, false }
+func (noShares) Lookup(proto.Protocol, uint64, uint32) (cifsproc.Name, bool) {
+	return cifsproc.Name{}, false
+}
 
 // In a collector the events reach the bundle through the anomaly span: receiver
 // records -> detector connector -> span -> aodbundle exporter -> events.jsonl.
