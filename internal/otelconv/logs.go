@@ -114,13 +114,11 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 	name, _ := b.names.Lookup(ev.Protocol, ev.SessionID, ev.TreeID)
 	if name.Server != "" {
 		attrs.PutStr(AttrServer, name.Server)
-		b.buf = append(b.buf, ` on \\`...)
-		b.buf = append(b.buf, name.Server...)
 		if name.Share != "" {
 			attrs.PutStr(k.Share, name.Share)
-			b.buf = append(b.buf, '\\')
-			b.buf = append(b.buf, name.Share...)
 		}
+		b.buf = append(b.buf, " on "...)
+		b.buf = proto.TableOf(ev.Protocol).AppendShare(b.buf, name.Server, name.Share)
 	}
 	lr.Body().SetStr(string(b.buf))
 

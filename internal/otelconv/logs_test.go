@@ -9,6 +9,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
@@ -96,6 +97,20 @@ func TestLogRecordForFailedRequest(t *testing.T) {
 	}
 	if body := lr.Body().Str(); body != `SMB2_CREATE failed: STATUS_OBJECT_NAME_NOT_FOUND after 0.174356 s on \\127.0.0.1\share` {
 		t.Errorf("body %q", body)
+	}
+}
+
+// An NFS RPC's record names its export as NFS does, server:/export.
+func TestLogRecordForNFSNamesTheExport(t *testing.T) {
+	names := mapNames{{4, 0}: {Server: "127.0.0.1", Share: "/srv/nfs"}}
+	ev := event.Event{Protocol: proto.NFS, Kind: event.KindError, Command: nfs.V4Lookup, Status: 2, Rc: -2,
+		SessionID: 4, StartNs: 14_000_000_000, EndNs: 14_500_000_000}
+	lr := NewLogBuilder(names, testClock, "v1").Build([]event.Event{ev}, testEpoch).ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	if body := lr.Body().Str(); body != "NFSPROC4_CLNT_LOOKUP failed: NFS4ERR_NOENT after 0.5 s on 127.0.0.1:/srv/nfs" {
+		t.Errorf("body %q", body)
+	}
+	if got := attrsOf(t, lr); got[nfs.Table.Keys.Share] != "/srv/nfs" || got[AttrServer] != "127.0.0.1" || got[AttrProtocol] != "nfs" {
+		t.Errorf("attributes %v", got)
 	}
 }
 

@@ -41,6 +41,10 @@ type Table struct {
 	// Requests names one request of the protocol in sentences ("SMB request"), and
 	// CommandNoun one of its commands ("SMB2 command").
 	Requests, CommandNoun string
+	// AppendShare appends where a request went as the protocol's users write it,
+	// share (which may be empty) on server; it must not allocate beyond dst. Register
+	// sets it, when nil, to the server:/export form of NFS (AppendServerPath).
+	AppendShare func(dst []byte, server, share string) []byte
 }
 
 // Keys are the OpenTelemetry names a protocol's metrics and records carry. Register
@@ -152,8 +156,22 @@ func Register(t *Table) {
 		panic(fmt.Sprintf("proto: Register: %s has no MetricPrefix", t.Protocol))
 	}
 	t.Keys.derive(t.MetricPrefix)
+	if t.AppendShare == nil {
+		t.AppendShare = AppendServerPath
+	}
 	registry[t.Protocol] = t
 	commandNames[t.Protocol] = t.Commands
+}
+
+// AppendServerPath appends server:path, or server alone when path is empty: how NFS
+// names an export (mount's device field).
+func AppendServerPath(dst []byte, server, path string) []byte {
+	dst = append(dst, server...)
+	if path != "" {
+		dst = append(dst, ':')
+		dst = append(dst, path...)
+	}
+	return dst
 }
 
 // Lookup returns the table of p, or nil when no package registered one.
@@ -198,7 +216,7 @@ var bare = func() (b [numProtocols]*Table) {
 
 func bareTable(p Protocol) *Table {
 	t := &Table{Protocol: p, MetricPrefix: p.String(), UnknownCommandPrefix: p.String() + "_CMD_",
-		Requests: p.String() + " request", CommandNoun: p.String() + " command"}
+		Requests: p.String() + " request", CommandNoun: p.String() + " command", AppendShare: AppendServerPath}
 	t.Keys.derive(t.MetricPrefix)
 	return t
 }

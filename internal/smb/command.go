@@ -55,6 +55,18 @@ var Table = &proto.Table{
 	ErrorsHelp:  "SMB requests that failed, by NTSTATUS, counted in the kernel.",
 	Requests:    "SMB request",
 	CommandNoun: "SMB2 command",
+	AppendShare: appendUNC,
+}
+
+// appendUNC appends \\server\share, as Windows and the cifs client name a share.
+func appendUNC(dst []byte, server, share string) []byte {
+	dst = append(dst, `\\`...)
+	dst = append(dst, server...)
+	if share != "" {
+		dst = append(dst, '\\')
+		dst = append(dst, share...)
+	}
+	return dst
 }
 
 func init() { proto.Register(Table) }
