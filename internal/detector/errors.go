@@ -6,6 +6,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // Errors is AODv2's error anomaly (smbiosnoop) with named rules, each counted on its
@@ -118,8 +119,8 @@ func (d *Errors) detect(r *errorRule, t uint64, out []anomaly.Anomaly) []anomaly
 	a.Count = n
 	a.Limit = r.AcceptableCount
 	a.Suppressed = suppressed
-	a.Reason = fmt.Sprintf("%d failed SMB requests matching error rule %q within %v reached acceptable_count %d",
-		n, r.Name, d.p.Window, r.AcceptableCount)
+	a.Reason = fmt.Sprintf("%d failed %ss matching error rule %q within %v reached acceptable_count %d",
+		n, proto.TableOf(d.env.Protocol).Requests, r.Name, d.p.Window, r.AcceptableCount)
 	if len(a.TopStatuses) > 0 {
 		a.Reason += "; most frequent " + a.TopStatuses[0].Value
 	}

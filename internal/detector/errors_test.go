@@ -8,6 +8,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
@@ -134,11 +135,33 @@ func TestErrorAnomalyContents(t *testing.T) {
 		!equal(a.TopStatuses, []anomaly.Tally{{Value: "STATUS_IO_TIMEOUT", Count: 1}}) || !equal(a.TopCommands, []anomaly.Tally{{Value: "SMB2_READ", Count: 1}}) {
 		t.Errorf("anomaly %+v", a)
 	}
-	if !strings.Contains(a.Reason, `error rule "severe"`) || !strings.Contains(a.Reason, "STATUS_IO_TIMEOUT") {
-		t.Errorf("reason %q does not name the rule and status", a.Reason)
+	if !strings.Contains(a.Reason, `1 failed SMB requests matching error rule "severe"`) || !strings.Contains(a.Reason, "STATUS_IO_TIMEOUT") {
+		t.Errorf("reason %q does not name the requests, the rule and the status", a.Reason)
 	}
 	if s := d.Stats(); s.Emitted != 1 || s.Suppressed != 2 {
 		t.Errorf("stats %+v, want 1 emitted, 2 suppressed", s)
+	}
+}
+
+// An NFS anomaly speaks of NFS RPCs and NFS statuses.
+func TestErrorAnomalyOfNFS(t *testing.T) {
+	clock := &fakeClock{mono: at(time.Second)}
+	env := testEnv(clock)
+	env.Protocol = proto.NFS
+	stale, _ := nfs.LookupStatus("NFS4ERR_STALE")
+	d, err := NewErrors(ErrorParams{Rules: []ErrorRule{{Name: "stale", AcceptableCount: 1, Statuses: []uint32{stale}}},
+		Window: time.Second, Cooldown: time.Minute}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := failed(nfs.V4GetAttr, stale, 116, 500*ms)
+	e.Protocol = proto.NFS
+	out := d.Process([]event.Event{e}, nil)
+	if len(out) != 1 {
+		t.Fatalf("got %d anomalies, want 1", len(out))
+	}
+	if r := out[0].Reason; !strings.HasPrefix(r, `1 failed NFS RPCs matching error rule "stale"`) || !strings.HasSuffix(r, "most frequent NFS4ERR_STALE") {
+		t.Errorf("reason %q", r)
 	}
 }
 

@@ -17,13 +17,13 @@ import (
 
 // Connection rules, as anomaly.Anomaly.Rule names them: what completed the count.
 const (
-	RuleDropped      = "dropped"       // an established connection to the SMB port disappeared between polls
+	RuleDropped      = "dropped"       // an established connection to the server port disappeared between polls
 	RuleReconnect    = "reconnect"     // the kernel client reconnected a session
 	RuleConnectError = "connect_error" // the kernel client failed to connect
 )
 
 // Sockconn is AODv2's connection anomaly (ss): it diffs the established TCP
-// connections to the SMB port between polls, and also counts the kernel's reconnect
+// connections to the protocol's server port (445, 2049) between polls, and also counts the kernel's reconnect
 // and failed-connect events, which catch a reconnect that completes between two polls.
 // It is not safe for concurrent use.
 type Sockconn struct {
@@ -101,7 +101,7 @@ func (s *Sockconn) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly
 	return out
 }
 
-// Poll reads the TCP tables, counts each established connection to the SMB port that
+// Poll reads the TCP tables, counts each established connection to the server port that
 // disappeared since the previous poll, and appends the anomalies emitted to out. The
 // first successful poll only records the connections. On error the previous set is
 // kept, so a failed read never looks like lost connections.
@@ -201,8 +201,8 @@ func (s *Sockconn) add(l loss, out []anomaly.Anomaly) []anomaly.Anomaly {
 	a.Limit = s.p.AcceptableCount
 	a.Suppressed = suppressed
 	a.TopServers = servers.top()
-	a.Reason = fmt.Sprintf("%d SMB connection losses within %v reached acceptable_count %d: %s",
-		n, s.p.Window, s.p.AcceptableCount, strings.Join(parts, "; "))
+	a.Reason = fmt.Sprintf("%d %s connection losses within %v reached acceptable_count %d: %s",
+		n, strings.ToUpper(s.env.Protocol.String()), s.p.Window, s.p.AcceptableCount, strings.Join(parts, "; "))
 	s.w.reset()
 	return append(out, a)
 }
