@@ -20,10 +20,12 @@ import (
 // writes no bundles.
 func watchProbes(ctx context.Context, cfg *config.Config, log *slog.Logger, fn func(control.Record)) error {
 	th, ef := agent.KernelFilters(cfg)
+	nth, nef := agent.NFSKernelFilters(cfg)
 	clock := wallclock.New(time.Minute)
 	var recv *ingest.Receiver
 	recv, err := ingest.New(ingest.Settings{
-		Probes:  ingest.ProbeConfig{Thresholds: th, Errors: ef},
+		Probes: ingest.ProbeConfig{Thresholds: th, Errors: ef,
+			NFS: ingest.NFSProbeConfig{Thresholds: nth, Errors: nef}},
 		Logger:  log,
 		Version: version.Version,
 		OnAttach: func(_ bpf.AttachReport, err error) {

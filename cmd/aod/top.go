@@ -14,7 +14,8 @@ import (
 	"github.com/linuxdiag/aod/internal/control"
 )
 
-// top is `aod top`: one line per slow or failed SMB request, like smbslower, and a
+// top is `aod top`: one line per slow or failed SMB request or NFS RPC, like smbslower
+// and nfsslower, and a
 // per-command summary line every interval. It follows the running agent through its
 // control socket; with no agent running it loads its own probes.
 func (c *cli) top(ctx context.Context, args []string) int {
@@ -69,7 +70,7 @@ func newTopView(w io.Writer, tty bool) *topView {
 	return &topView{w: w, tty: tty, stats: map[string]*cmdStats{}}
 }
 
-const topHeader = "TIME          PROCESS          PID      COMMAND               LAT(ms)  STATUS                          SERVER/SHARE"
+const topHeader = "TIME          PROCESS          PID      COMMAND               LAT(ms)  STATUS                          SERVER/SHARE OR EXPORT"
 
 func (v *topView) add(r control.Record) {
 	v.mu.Lock()
@@ -86,10 +87,7 @@ func (v *topView) add(r control.Record) {
 	if what == "" {
 		what = r.Kind
 	}
-	where := r.Server
-	if r.Share != "" {
-		where = `\\` + r.Server + `\` + r.Share
-	}
+	where := r.Where()
 	status := r.Status
 	if status == "" {
 		status = "-"

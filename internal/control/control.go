@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // DefaultPath is where the agent listens unless configured otherwise.
@@ -45,22 +46,36 @@ type Reply struct {
 
 // Record is one slow or failed request (or connection event) as `aod top` shows it.
 type Record struct {
-	Time    time.Time `json:"time"`
-	Kind    string    `json:"kind"`
-	Process string    `json:"process,omitempty"`
-	PID     uint32    `json:"pid,omitempty"`
-	Command string    `json:"command,omitempty"`
-	Latency float64   `json:"latency_seconds"`
-	Status  string    `json:"status,omitempty"`
-	Server  string    `json:"server,omitempty"`
-	Share   string    `json:"share,omitempty"`
-	Dropped uint64    `json:"dropped,omitempty"` // records this watcher missed before this one
+	Time     time.Time `json:"time"`
+	Protocol string    `json:"protocol"` // "smb", "nfs"
+	Kind     string    `json:"kind"`
+	Process  string    `json:"process,omitempty"`
+	PID      uint32    `json:"pid,omitempty"`
+	Command  string    `json:"command,omitempty"`
+	Latency  float64   `json:"latency_seconds"`
+	Status   string    `json:"status,omitempty"`
+	Server   string    `json:"server,omitempty"`
+	Share    string    `json:"share,omitempty"`
+	Dropped  uint64    `json:"dropped,omitempty"` // records this watcher missed before this one
+}
+
+// Where names the share or export the record's request went to as its protocol's users
+// write it (\\server\share, server:/export), or only the server when that is all known.
+func (r *Record) Where() string {
+	if r.Share == "" {
+		return r.Server
+	}
+	p, ok := proto.ParseProtocol(r.Protocol)
+	if !ok {
+		return r.Server + " " + r.Share
+	}
+	return string(proto.TableOf(p).AppendShare(nil, r.Server, r.Share))
 }
 
 // NewRecord describes event e for `aod top`: end is e's completion in wall-clock time,
 // server and share name its share (empty when unknown).
 func NewRecord(e *event.Event, end time.Time, server, share string) Record {
-	r := Record{Time: end, Kind: e.Kind.String(), Process: e.CommString(), PID: e.Tgid, Status: e.Failure()}
+	r := Record{Time: end, Protocol: e.Protocol.String(), Kind: e.Kind.String(), Process: e.CommString(), PID: e.Tgid, Status: e.Failure()}
 	switch e.Kind {
 	case event.KindSlow, event.KindError:
 		r.Command = e.Cmd().String()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"log/slog"
+	// The tables name shares as their protocols do (Record.Where).
+	_ "github.com/linuxdiag/aod/internal/nfs"
+	_ "github.com/linuxdiag/aod/internal/smb"
 )
 
 func listen(t *testing.T, snap SnapshotFunc) (*Server, string) {
@@ -183,6 +186,23 @@ func TestSocketIsPrivate(t *testing.T) {
 		}
 		if st.Mode() != want {
 			t.Errorf("%s: mode %v, want %v", p, st.Mode(), want)
+		}
+	}
+}
+
+// A record names where its request went as its protocol's users write it.
+func TestRecordWhere(t *testing.T) {
+	for _, c := range []struct {
+		r    Record
+		want string
+	}{
+		{Record{Protocol: "smb", Server: "fs1", Share: "data"}, `\\fs1\data`},
+		{Record{Protocol: "nfs", Server: "10.0.0.5", Share: "/srv/nfs"}, "10.0.0.5:/srv/nfs"},
+		{Record{Protocol: "nfs", Server: "10.0.0.5"}, "10.0.0.5"},
+		{Record{Server: "10.0.0.5", Share: "x"}, "10.0.0.5 x"}, // an older agent sends no protocol
+	} {
+		if got := c.r.Where(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.r, got, c.want)
 		}
 	}
 }
