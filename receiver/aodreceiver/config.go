@@ -10,6 +10,8 @@ import (
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/errno"
 	"github.com/linuxdiag/aod/internal/ingest"
+	"github.com/linuxdiag/aod/internal/nfs"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
 	"github.com/linuxdiag/aod/internal/smb"
 )
@@ -44,24 +46,28 @@ type Config struct {
 	// RingBufferBytes sizes the kernel's event ring: a power of two, at least a page.
 	RingBufferBytes uint32 `mapstructure:"ring_buffer_bytes"`
 	// SMB configures what the SMB client (cifs) probes report.
-	SMB SMBConfig `mapstructure:"smb"`
+	SMB ProtocolConfig `mapstructure:"smb"`
+	// NFS configures what the NFS client (sunrpc, nfs, nfsv4) probes report.
+	NFS ProtocolConfig `mapstructure:"nfs"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
 
-// SMBConfig selects the SMB requests that become log records. Every request is
-// measured in the histograms and every failure counted, whatever it says.
-type SMBConfig struct {
+// ProtocolConfig selects the requests of one protocol that become log records. Every
+// request is measured in the histograms and every failure counted, whatever it says.
+type ProtocolConfig struct {
 	// LatencyThreshold makes a request slow, and a log record, at or above it.
 	LatencyThreshold time.Duration `mapstructure:"latency_threshold"`
-	// CommandThresholds override LatencyThreshold per command ("SMB2_READ" or "READ").
+	// CommandThresholds override LatencyThreshold per command, by the protocol's
+	// command names ("SMB2_READ" or "READ"; "NFSPROC4_CLNT_READ", "READ" or
+	// "NFS3PROC_READ").
 	CommandThresholds map[string]time.Duration `mapstructure:"command_thresholds"`
 	// ExcludeCommands never produce slow-request records (they are still measured).
 	ExcludeCommands []string `mapstructure:"exclude_commands"`
-	// TrackErrors lists the failures that become log records: NTSTATUS names
-	// ("STATUS_ACCESS_DENIED"), errno names ("EACCES"), or "all". Every failure is
-	// counted in smb.client.errors whatever this says.
+	// TrackErrors lists the failures that become log records: the protocol's status
+	// names ("STATUS_ACCESS_DENIED", "NFS4ERR_STALE"), errno names ("EACCES"), or "all".
+	// Every failure is counted in the errors metric whatever this says.
 	TrackErrors []string `mapstructure:"track_errors"`
 
 	// prevent unkeyed literal initialization
@@ -78,11 +84,15 @@ func createDefaultConfig() *Config {
 		StaleRequestAge:    ingest.DefaultStaleAge,
 		FlushInterval:      ringreader.DefaultFlushInterval,
 		RingBufferBytes:    bpf.DefaultRingBytes,
-		SMB: SMBConfig{
+		SMB: ProtocolConfig{
 			LatencyThreshold: config.DefaultLatencyThreshold,
 			// CHANGE_NOTIFY waits for a change by design: it is always "slow".
 			ExcludeCommands: []string{"SMB2_CHANGE_NOTIFY"},
 			TrackErrors:     []string{TrackAllErrors},
+		},
+		NFS: ProtocolConfig{
+			LatencyThreshold: config.DefaultLatencyThreshold,
+			TrackErrors:      []string{TrackAllErrors},
 		},
 	}
 }
@@ -105,32 +115,36 @@ func (c *Config) Validate() error {
 	if c.RingBufferBytes != 0 && c.RingBufferBytes&(c.RingBufferBytes-1) != 0 {
 		errs = append(errs, fmt.Errorf("ring_buffer_bytes must be a power of two, not %d", c.RingBufferBytes))
 	}
-	for _, err := range c.SMB.validate() {
+	for _, err := range c.SMB.validate(smb.Table) {
 		errs = append(errs, fmt.Errorf("smb.%w", err))
+	}
+	for _, err := range c.NFS.validate(nfs.Table) {
+		errs = append(errs, fmt.Errorf("nfs.%w", err))
 	}
 	return errors.Join(errs...)
 }
 
-// validate returns every problem of the section, each starting with its key.
-func (c *SMBConfig) validate() []error {
+// validate returns every problem of the section of protocol t, each starting with its
+// key.
+func (c *ProtocolConfig) validate(t *proto.Table) []error {
 	var errs []error
 	if c.LatencyThreshold < 0 {
 		errs = append(errs, fmt.Errorf("latency_threshold must not be negative, not %v", c.LatencyThreshold))
 	}
 	for name, d := range c.CommandThresholds {
-		if _, ok := smb.Table.LookupCommand(name); !ok {
-			errs = append(errs, fmt.Errorf("command_thresholds: unknown SMB2 command %q", name))
+		if _, ok := t.LookupCommand(name); !ok {
+			errs = append(errs, fmt.Errorf("command_thresholds: unknown %s %q", t.CommandNoun, name))
 		}
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("command_thresholds: %s must not be negative, not %v", name, d))
 		}
 	}
 	for _, name := range c.ExcludeCommands {
-		if _, ok := smb.Table.LookupCommand(name); !ok {
-			errs = append(errs, fmt.Errorf("exclude_commands: unknown SMB2 command %q", name))
+		if _, ok := t.LookupCommand(name); !ok {
+			errs = append(errs, fmt.Errorf("exclude_commands: unknown %s %q", t.CommandNoun, name))
 		}
 	}
-	if _, err := errorFilter(c.TrackErrors); err != nil {
+	if _, err := errorFilter(t, c.TrackErrors); err != nil {
 		errs = append(errs, err)
 	}
 	return errs
@@ -143,26 +157,28 @@ type errorTargets struct {
 	errnos   []int32
 }
 
-func errorFilter(names []string) (errorTargets, error) {
-	var t errorTargets
+// errorFilter resolves names against t's statuses, then errno names.
+func errorFilter(t *proto.Table, names []string) (errorTargets, error) {
+	var et errorTargets
 	var unknown []string
 	for _, name := range names {
 		if strings.EqualFold(name, TrackAllErrors) {
-			t.all = true
+			et.all = true
 			continue
 		}
-		if code, ok := smb.LookupStatus(name); ok {
-			t.statuses = append(t.statuses, code)
+		// NFS names an RPC-level failure by its errno among its statuses.
+		if code, ok := t.LookupStatus(name); ok {
+			et.statuses = append(et.statuses, code)
 			continue
 		}
 		if errno, ok := errno.Lookup(name); ok {
-			t.errnos = append(t.errnos, errno)
+			et.errnos = append(et.errnos, errno)
 			continue
 		}
 		unknown = append(unknown, fmt.Sprintf("%q", name))
 	}
 	if len(unknown) > 0 {
-		return t, fmt.Errorf("track_errors: %s: not an NTSTATUS name, an errno name or %q", strings.Join(unknown, ", "), TrackAllErrors)
+		return et, fmt.Errorf("track_errors: %s: not a %s status name, an errno name or %q", strings.Join(unknown, ", "), t.Protocol, TrackAllErrors)
 	}
-	return t, nil
+	return et, nil
 }

@@ -2,6 +2,7 @@ package aodreceiver
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
 )
@@ -56,7 +58,7 @@ func TestConfigFromYAML(t *testing.T) {
 	if cfg.CollectionInterval != 30*time.Second || cfg.Histogram != HistogramExplicit || cfg.FlushInterval != 50*time.Millisecond || cfg.RingBufferBytes != 16<<20 {
 		t.Fatalf("%+v", cfg)
 	}
-	th := cfg.SMB.thresholds()
+	th := cfg.SMB.thresholds(smb.Table)
 	for cmd, want := range map[uint16]bpf.Threshold{
 		smb.Read:         {Tracked: true, Latency: 100 * time.Millisecond},
 		smb.Write:        {Tracked: true, Latency: 200 * time.Millisecond},
@@ -68,12 +70,31 @@ func TestConfigFromYAML(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", smb.Command(cmd), th[cmd], want)
 		}
 	}
-	f := cfg.SMB.errorFilter()
+	f := cfg.SMB.errorFilter(smb.Table)
 	if f.All || len(f.Statuses) != 1 || f.Statuses[0] != 0xc0000022 || len(f.Errnos) != 1 || f.Errnos[0] != 5 {
 		t.Errorf("error filter %+v", f)
 	}
-	if f := NewFactory().CreateDefaultConfig().(*Config).SMB.errorFilter(); !f.All {
+	if f := NewFactory().CreateDefaultConfig().(*Config).SMB.errorFilter(smb.Table); !f.All {
 		t.Errorf("default error filter %+v, want all", f)
+	}
+
+	// The nfs section: NFSv4 and NFSv3 procedure names, NFS status and errno names.
+	nth := cfg.NFS.thresholds(nfs.Table)
+	for cmd, want := range map[uint16]bpf.Threshold{
+		nfs.V4Read:   {Tracked: true, Latency: 300 * time.Millisecond},
+		nfs.V3Read:   {Tracked: true, Latency: 400 * time.Millisecond},
+		nfs.V4Lookup: {Tracked: true, Latency: 50 * time.Millisecond},
+		nfs.V4Commit: {Tracked: false, Latency: 50 * time.Millisecond},
+	} {
+		if nth[cmd] != want {
+			t.Errorf("%s: %+v, want %+v", nfs.Command(cmd), nth[cmd], want)
+		}
+	}
+	nf := cfg.NFS.errorFilter(nfs.Table)
+	stale, _ := nfs.LookupStatus("NFS4ERR_STALE")
+	timedOut, _ := nfs.LookupStatus("ETIMEDOUT")
+	if nf.All || !slices.Equal(nf.Statuses, []uint32{stale, timedOut}) || len(nf.Errnos) != 0 {
+		t.Errorf("NFS error filter %+v, want statuses NFS4ERR_STALE (%d) and ETIMEDOUT (%d)", nf, stale, timedOut)
 	}
 }
 
@@ -87,7 +108,9 @@ func TestConfigValidateNamesEveryProblem(t *testing.T) {
 		`histogram must be "exponential" or "explicit", not "native"`,
 		`unknown SMB2 command "SMB2_FROB"`,
 		`exclude_commands: unknown SMB2 command "SMB2_NOPE"`,
-		`"STATUS_NOT_A_THING": not an NTSTATUS name`,
+		`smb.track_errors: "STATUS_NOT_A_THING": not a smb status name`,
+		`nfs.command_thresholds: unknown NFS procedure "NFSPROC4_CLNT_BOGUS"`,
+		`nfs.track_errors: "STATUS_ACCESS_DENIED": not a nfs status name`,
 		"flush_interval must be in (0, 200ms], not 1s",
 		"ring_buffer_bytes must be a power of two, not 1000",
 	} {

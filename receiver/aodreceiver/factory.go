@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/linuxdiag/aod/bpf"
-	"github.com/linuxdiag/aod/internal/smb"
+	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
 )
 
@@ -92,27 +92,28 @@ func (a *aodReceiver) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// thresholds turns the latency settings into the kernel's per-command rules.
-func (c *SMBConfig) thresholds() *[smb.NumCommands]bpf.Threshold {
-	var t [smb.NumCommands]bpf.Threshold
-	for i := range t {
-		t[i] = bpf.Threshold{Tracked: true, Latency: c.LatencyThreshold}
+// thresholds turns the latency settings into the kernel's per-command rules for the
+// commands of t; Validate has checked the names.
+func (c *ProtocolConfig) thresholds(t *proto.Table) *[proto.MaxCommands]bpf.Threshold {
+	var th [proto.MaxCommands]bpf.Threshold
+	for i := range t.NumCommands() {
+		th[i] = bpf.Threshold{Tracked: true, Latency: c.LatencyThreshold}
 	}
 	for name, d := range c.CommandThresholds {
-		if code, ok := smb.Table.LookupCommand(name); ok {
-			t[code].Latency = d
+		if code, ok := t.LookupCommand(name); ok {
+			th[code].Latency = d
 		}
 	}
 	for _, name := range c.ExcludeCommands {
-		if code, ok := smb.Table.LookupCommand(name); ok {
-			t[code].Tracked = false
+		if code, ok := t.LookupCommand(name); ok {
+			th[code].Tracked = false
 		}
 	}
-	return &t
+	return &th
 }
 
 // errorFilter turns track_errors into the kernel's filter; Validate has checked it.
-func (c *SMBConfig) errorFilter() bpf.ErrorFilter {
-	t, _ := errorFilter(c.TrackErrors)
-	return bpf.ErrorFilter{All: t.all, Statuses: t.statuses, Errnos: t.errnos}
+func (c *ProtocolConfig) errorFilter(t *proto.Table) bpf.ErrorFilter {
+	et, _ := errorFilter(t, c.TrackErrors)
+	return bpf.ErrorFilter{All: et.all, Statuses: et.statuses, Errnos: et.errnos}
 }

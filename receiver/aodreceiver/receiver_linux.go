@@ -15,7 +15,9 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/collectorlog"
 	"github.com/linuxdiag/aod/internal/ingest"
+	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/ringreader"
+	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
 )
 
@@ -64,8 +66,12 @@ func start(ctx context.Context, host component.Host, a *aodReceiver) (runner, er
 		},
 		Probes: ingest.ProbeConfig{
 			Options:    bpf.Options{RingBytes: a.cfg.RingBufferBytes},
-			Thresholds: a.cfg.SMB.thresholds(),
-			Errors:     a.cfg.SMB.errorFilter(),
+			Thresholds: (*[smb.NumCommands]bpf.Threshold)(a.cfg.SMB.thresholds(smb.Table)[:smb.NumCommands]),
+			Errors:     a.cfg.SMB.errorFilter(smb.Table),
+			NFS: ingest.NFSProbeConfig{
+				Thresholds: a.cfg.NFS.thresholds(nfs.Table),
+				Errors:     a.cfg.NFS.errorFilter(nfs.Table),
+			},
 		},
 		Logger:  collectorlog.New(a.set.TelemetrySettings),
 		Version: a.set.BuildInfo.Version,
