@@ -37,13 +37,15 @@ import (
 )
 
 // lookupStormCount replaces the default lookup_storm rule's acceptable_count (1000) in the
-// errors scenario: a thousand lookups take longer than one window under emulation.
+// errors and nfserrors scenarios: a thousand lookups take longer than one window under
+// emulation.
 const lookupStormCount = 25
 
 // writeAodConfigs writes, for each scenario, the agent's embedded default configuration
 // (as `aod config show` prints it) with two changes: metrics are collected every second
 // (instead of 30 s) so /metrics holds a scenario's traffic as soon as the client is idle,
-// and, for the errors scenario only, the lookup_storm rule fires at lookupStormCount.
+// and, for the errors and nfserrors scenarios only, the SMB or NFS lookup_storm rule fires at
+// lookupStormCount.
 func writeAodConfigs(t *testing.T, aod, dir string, scenarios []string) {
 	t.Helper()
 	shown, err := exec.Command(aod, "config", "show").Output()
@@ -56,8 +58,8 @@ func writeAodConfigs(t *testing.T, aod, dir string, scenarios []string) {
 			t.Fatalf("aod config show printed no YAML mapping: %v", err)
 		}
 		set(t, cfg, 1, "telemetry", "otlp", "export_interval_sec")
-		if name == "errors" {
-			rules, _ := get(cfg, "anomalies", "smb", "error", "rules").([]any)
+		if protocol, ok := map[string]string{"errors": "smb", "nfserrors": "nfs"}[name]; ok {
+			rules, _ := get(cfg, "anomalies", protocol, "error", "rules").([]any)
 			found := false
 			for _, r := range rules {
 				if m, ok := r.(map[string]any); ok && m["name"] == "lookup_storm" {
@@ -65,7 +67,7 @@ func writeAodConfigs(t *testing.T, aod, dir string, scenarios []string) {
 				}
 			}
 			if !found {
-				t.Fatal("the default configuration has no lookup_storm error rule")
+				t.Fatalf("the default configuration has no %s lookup_storm error rule", protocol)
 			}
 		}
 		data, err := yaml.Marshal(cfg)
@@ -352,13 +354,13 @@ func total(m map[string]float64) float64 {
 func anomalies(a *agentRun) map[string]float64 {
 	out := map[string]float64{}
 	for _, sm := range series(a.metrics["final"], "aod_anomalies_total") {
-		out[sm.labels["aod_anomaly_type"]+"/"+sm.labels["aod_anomaly_rule"]] += sm.value
+		out[sm.labels["aod_anomaly_protocol"]+"/"+sm.labels["aod_anomaly_type"]+"/"+sm.labels["aod_anomaly_rule"]] += sm.value
 	}
 	return out
 }
 
 // onlyFired checks that the agent's anomaly counter shows exactly the given anomaly
-// (type/rule) once, and nothing else.
+// (protocol/type/rule) once, and nothing else.
 func onlyFired(t *testing.T, a *agentRun, want string) {
 	for k, n := range anomalies(a) {
 		if (k == want && n != 1) || (k != want && n != 0) {
@@ -367,17 +369,18 @@ func onlyFired(t *testing.T, a *agentRun, want string) {
 	}
 }
 
-// firedBundle returns the one bundle of the given anomaly type, failing the test unless
-// exactly one was written, and checks what every anomaly bundle must hold.
-func firedBundle(t *testing.T, a *agentRun, typ string) *bundle {
+// firedBundle returns the one bundle of the given protocol's anomaly type, failing the test
+// unless exactly one was written, and checks what every anomaly bundle of the protocol must
+// hold.
+func firedBundle(t *testing.T, a *agentRun, protocol, typ string) *bundle {
 	var found []*bundle
 	for i := range a.bundles {
-		if a.bundles[i].manifest.Anomaly.Type == typ {
+		if m := a.bundles[i].manifest.Anomaly; m.Protocol == protocol && m.Type == typ {
 			found = append(found, &a.bundles[i])
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("want one %s bundle, have %d (anomalies %v)", typ, len(found), anomalies(a))
+		t.Fatalf("want one %s %s bundle, have %d (anomalies %v)", protocol, typ, len(found), anomalies(a))
 	}
 	b := found[0]
 	m := b.manifest
@@ -395,8 +398,26 @@ func firedBundle(t *testing.T, a *agentRun, typ string) *bundle {
 			t.Logf("%s: action %s %s: %s%s", b.name, r.Name, r.Status, r.Error, r.Skipped)
 		}
 	}
-	if !bytes.Contains(b.members["cifsstats.log"], []byte(`\\127.0.0.1\share`)) {
-		t.Errorf("%s: cifsstats.log is not /proc/fs/cifs/Stats of the share", b.name)
+	for _, e := range b.events(t) {
+		if e.Protocol.String() != protocol {
+			t.Errorf("%s: a %s anomaly's bundle holds a %v event: %+v", b.name, protocol, e.Protocol, e)
+		}
+	}
+	switch protocol {
+	case "smb":
+		if !bytes.Contains(b.members["cifsstats.log"], []byte(`\\127.0.0.1\share`)) {
+			t.Errorf("%s: cifsstats.log is not /proc/fs/cifs/Stats of the share", b.name)
+		}
+	case "nfs":
+		for member, want := range map[string]string{
+			"mountstats.log":    "device 127.0.0.1:/srv/nfs mounted on " + nfs3Mount,
+			"nfs_rpc_stats.log": "proc4 ",
+			"mounts.log":        "127.0.0.1:/ " + nfs4Mount + " nfs4",
+		} {
+			if !bytes.Contains(b.members[member], []byte(want)) {
+				t.Errorf("%s: %s does not hold %q (members: %v)", b.name, member, want, slices.Sorted(maps.Keys(b.members)))
+			}
+		}
 	}
 	t.Logf("%s bundle %s: rule %q, %d events, detected %s, written in %v; %s",
 		typ, b.name, m.Anomaly.Rule, m.Anomaly.Events, m.Anomaly.DetectedAt.Format(time.RFC3339Nano),
@@ -406,9 +427,9 @@ func firedBundle(t *testing.T, a *agentRun, typ string) *bundle {
 
 // checkDetectedWithin: the anomaly was detected no later than one window and a second after
 // the moment its condition became true (cause, on the guest's clock).
-func checkDetectedWithin(t *testing.T, s *scenario, b *bundle, cause float64) {
+func checkDetectedWithin(t *testing.T, phases []phase, b *bundle, cause float64) {
 	detected := b.manifest.Anomaly.DetectedAt
-	at := s.wallTime(cause)
+	at := wallTime(phases, cause)
 	took := detected.Sub(at)
 	limit := time.Duration(b.manifest.Anomaly.WindowS*float64(time.Second)) + time.Second
 	t.Logf("time to anomaly: %v after its condition held (limit %v)", took.Round(time.Millisecond), limit)
@@ -468,8 +489,8 @@ func checkAgentLatency(t *testing.T, s *scenario, a *agentRun) {
 	}
 	t.Logf("aod mean latency rose by %.1f ms for %.0f ms injected", (means[1]-means[0])*1e3, injectedRoundTripSecs*1e3)
 
-	onlyFired(t, a, "latency/count")
-	b := firedBundle(t, a, "latency")
+	onlyFired(t, a, "smb/latency/count")
+	b := firedBundle(t, a, "smb", "latency")
 	m := b.manifest.Anomaly
 	threshold := m.ThresholdS
 	events := b.events(t)
@@ -501,7 +522,7 @@ func checkAgentLatency(t *testing.T, s *scenario, a *agentRun) {
 	if m.Limit == 0 || len(slowEnds) < m.Limit {
 		t.Fatalf("the anomaly fired on rule %q with acceptable_count %d; the trace has %d slow requests", m.Rule, m.Limit, len(slowEnds))
 	}
-	checkDetectedWithin(t, s, b, slowEnds[m.Limit-1])
+	checkDetectedWithin(t, s.phases, b, slowEnds[m.Limit-1])
 }
 
 // checkAgentCompound: with the client idle, the agent holds nothing in flight, though the
@@ -515,8 +536,8 @@ func checkAgentCompound(t *testing.T, _ *scenario, a *agentRun) {
 // checkAgentErrors: reads to the end of a file fire nothing; the lookup burst fires the
 // lookup_storm rule, naming STATUS_OBJECT_NAME_NOT_FOUND.
 func checkAgentErrors(t *testing.T, s *scenario, a *agentRun) {
-	onlyFired(t, a, "error/lookup_storm")
-	b := firedBundle(t, a, "error")
+	onlyFired(t, a, "smb/error/lookup_storm")
+	b := firedBundle(t, a, "smb", "error")
 	m := b.manifest.Anomaly
 	if m.Rule != "lookup_storm" {
 		t.Errorf("the error anomaly names rule %q, want lookup_storm", m.Rule)
@@ -542,16 +563,16 @@ func checkAgentErrors(t *testing.T, s *scenario, a *agentRun) {
 	if len(notFound) < lookupStormCount {
 		t.Fatalf("only %d lookups failed in the burst", len(notFound))
 	}
-	checkDetectedWithin(t, s, b, notFound[lookupStormCount-1])
+	checkDetectedWithin(t, s.phases, b, notFound[lookupStormCount-1])
 }
 
 // checkAgentReconnect: losing the server fires the connection anomaly.
 func checkAgentReconnect(t *testing.T, s *scenario, a *agentRun) {
-	b := firedBundle(t, a, "sockconn")
+	b := firedBundle(t, a, "smb", "sockconn")
 	if stop := s.phaseWall("stop"); b.manifest.Anomaly.DetectedAt.Before(stop) {
 		t.Errorf("the connection anomaly was detected at %v, before the server stopped (%v)", b.manifest.Anomaly.DetectedAt, stop)
 	}
 	if len(s.reconnects) > 0 {
-		checkDetectedWithin(t, s, b, s.reconnects[0])
+		checkDetectedWithin(t, s.phases, b, s.reconnects[0])
 	}
 }

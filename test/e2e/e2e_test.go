@@ -10,7 +10,7 @@ package e2e
 //
 //	go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
 //
-// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound nfs reconnect") narrow a
+// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound nfs nfslatency nfserrors reconnect nfsreconnect") narrow a
 // run; E2E_AOD=off leaves the agent out (the kernel-side checks and the test's own probe of
 // aod's BPF programs still run). Guests are cached in .cache/ (see image.sh); each
 // kernel's run folder, with every piece of evidence and the console log, stays in
@@ -74,10 +74,10 @@ func TestE2E(t *testing.T) {
 	}
 	cache := filepath.Join(here, ".cache")
 	bins := buildGuestBinaries(t, filepath.Join(here, "..", ".."), filepath.Join(cache, "bin"))
-	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors compound nfs reconnect"))
+	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors compound nfs nfslatency nfserrors reconnect nfsreconnect"))
 	for _, name := range scenarios {
-		if _, ok := checks[name]; !ok && name != "nfs" {
-			t.Fatalf("E2E_SCENARIOS: no scenario %q (have nfs and %v)", name, slices.Sorted(maps.Keys(checks)))
+		if _, ok := checks[name]; !ok && nfsChecks[name] == nil {
+			t.Fatalf("E2E_SCENARIOS: no scenario %q (have %v and %v)", name, slices.Sorted(maps.Keys(checks)), slices.Sorted(maps.Keys(nfsChecks)))
 		}
 	}
 	for _, kernel := range strings.Fields(env("E2E_KERNELS", "6.1 6.12")) {
@@ -104,15 +104,15 @@ func TestE2E(t *testing.T) {
 			for _, name := range scenarios {
 				t.Run(name, func(t *testing.T) {
 					dir := filepath.Join(run, "out", name)
-					if name == "nfs" {
-						versions := checkNFS(t, dir)
-						if a := loadAgent(t, dir); a != nil {
+					if check, ok := nfsChecks[name]; ok {
+						s := loadNFSScenario(t, dir)
+						a := loadAgent(t, dir)
+						if a != nil {
 							checkShutdownBundle(t, a)
-							checkAgentNFS(t, versions, a)
-							checkAgentNFSProbes(t, versions, a)
 						} else if _, ok := bins["aod"]; ok {
 							t.Error("the agent did not run")
 						}
+						check(t, s, a)
 						return
 					}
 					s := loadScenario(t, dir)
@@ -267,8 +267,11 @@ type scenario struct {
 func (s *scenario) wallTime(uptime float64) time.Time { return wallTime(s.phases, uptime) }
 
 // phaseWall is the wall-clock time a phase began.
-func (s *scenario) phaseWall(name string) time.Time {
-	for _, p := range s.phases {
+func (s *scenario) phaseWall(name string) time.Time { return phaseWall(s.phases, name) }
+
+// phaseWall is the wall-clock time the named phase began.
+func phaseWall(phases []phase, name string) time.Time {
+	for _, p := range phases {
 		if p.Name == name {
 			return time.Unix(0, int64(p.Wall*1e9))
 		}

@@ -107,10 +107,17 @@ func parseTrace(data []byte) (*trace, error) {
 // "nfsv4" (the program name and version), "GETATTR".
 type rpcOp struct{ Program, Procedure string }
 
-// rpcCompletions counts the trace's rpc_stats_latency events (one per RPC the client
-// completed, what mountstats counts) by program and procedure.
-func (t *trace) rpcCompletions() (map[rpcOp]int64, error) {
-	n := map[rpcOp]int64{}
+// rpc is one RPC the client completed, as rpc_stats_latency reports it (one per RPC
+// mountstats counts).
+type rpc struct {
+	At      float64 // trace time of the completion
+	Op      rpcOp
+	Execute float64 // seconds from the RPC's start to its completion (the trace prints µs)
+}
+
+// rpcs returns the trace's rpc_stats_latency events in order.
+func (t *trace) rpcs() ([]rpc, error) {
+	var out []rpc
 	for _, e := range t.Events {
 		if e.Name != "rpc_stats_latency" {
 			continue
@@ -120,9 +127,13 @@ func (t *trace) rpcCompletions() (map[rpcOp]int64, error) {
 		if len(w) < 4 || !strings.HasPrefix(w[0], "task:") || !strings.HasPrefix(w[1], "xid=") || strings.Contains(w[2], "=") || strings.Contains(w[3], "=") {
 			return nil, fmt.Errorf("rpc_stats_latency at %.6f: no program and procedure in %q", e.Time, e.Text)
 		}
-		n[rpcOp{w[2], w[3]}]++
+		us, ok := e.field("execute")
+		if !ok {
+			return nil, fmt.Errorf("rpc_stats_latency at %.6f: no execute time in %q", e.Time, e.Text)
+		}
+		out = append(out, rpc{At: e.Time, Op: rpcOp{w[2], w[3]}, Execute: float64(us) / 1e6})
 	}
-	return n, nil
+	return out, nil
 }
 
 // request is one SMB request of a trace, identified by session and message id.
@@ -397,4 +408,17 @@ func kernelFaults(console []byte) []string {
 	}
 	flush()
 	return reports
+}
+
+// rpcCompletions counts the trace's RPCs (rpcs) by program and procedure.
+func (t *trace) rpcCompletions() (map[rpcOp]int64, error) {
+	rpcs, err := t.rpcs()
+	if err != nil {
+		return nil, err
+	}
+	n := map[rpcOp]int64{}
+	for _, r := range rpcs {
+		n[r.Op]++
+	}
+	return n, nil
 }

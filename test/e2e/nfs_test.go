@@ -120,27 +120,9 @@ func (v *nfsVersion) opDelta(t *testing.T, i int) (ops, errs uint64) {
 // clients the programs saw map to the mounts by NFS version (their procedure codes are
 // disjoint); the lookups of missing names and the rmdirs of a non-empty directory failed
 // with the NFS status each version gives them.
-func checkNFS(t *testing.T, dir string) map[int]*nfsVersion {
-	exit, err := os.ReadFile(filepath.Join(dir, "exit"))
-	if err != nil {
-		t.Fatalf("scenario did not run: %v", err)
-	}
-	if strings.TrimSpace(string(exit)) != "0" {
-		t.Errorf("scenario script exited with %s (console: %s)", strings.TrimSpace(string(exit)), filepath.Join(dir, "..", "console.log"))
-	}
-	versions := loadNFS(t, dir)
-	data, err := os.ReadFile(filepath.Join(dir, "trace.nfs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := parseTrace(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tr.Written != tr.InBuffer {
-		t.Errorf("the trace ring lost events: %d written, %d kept", tr.Written, tr.InBuffer)
-	}
-	traced, err := tr.rpcCompletions()
+func checkNFS(t *testing.T, s *nfsScenario) {
+	versions, dir := s.versions, s.dir
+	traced, err := s.trace.rpcCompletions()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +239,6 @@ func checkNFS(t *testing.T, dir string) map[int]*nfsVersion {
 	if c.RingReserveFailures != 0 || c.HistogramMapFull != 0 || c.ErrorMapFull != 0 {
 		t.Errorf("the probes lost RPCs: %+v", c)
 	}
-	return versions
 }
 
 const (

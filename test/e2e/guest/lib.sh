@@ -123,6 +123,19 @@ nfsd_start() {
 	echo 3600 >/proc/fs/nfsd/nfsv4leasetime || return 1
 	exportfs -r || return 1
 	rpc.mountd || return 1
+	nfsd_threads
+}
+
+# nfsd_stop stops the NFS server's threads, which closes every connection to it; the export
+# and its files stay.
+nfsd_stop() {
+	rpc.nfsd 0 || return 1
+	until_ok 30 sh -c "! ss -Hltn 'sport = :2049' | grep -q ."
+}
+
+# nfsd_threads starts the server's threads (again after nfsd_stop), and ends the grace period
+# that follows.
+nfsd_threads() {
 	rpc.nfsd 4 || return 1
 	echo Y >/proc/fs/nfsd/v4_end_grace || return 1
 	until_ok 30 sh -c "ss -Hltn 'sport = :2049' | grep -q ."

@@ -66,7 +66,8 @@ probe_start() {
 # with a fresh output folder. It is ready once it logged which tracepoints it attached and
 # serves /metrics. At the end its final /metrics and its output folder (bundles) are kept.
 aod_ready() {
-	grep -q '"msg":"cifs tracepoints"' "$dir/aod.log" && /host/bin/e2eguest scrape "$metrics_url" >/dev/null
+	grep -q '"msg":"cifs tracepoints"' "$dir/aod.log" && grep -q '"msg":"NFS probes attached"' "$dir/aod.log" &&
+		/host/bin/e2eguest scrape "$metrics_url" >/dev/null
 }
 aod_start() {
 	[ -x /host/bin/aod ] || return 0
