@@ -8,7 +8,8 @@
 //	go run ./bpf/internal/sunrpcbtf -vmlinux vmlinux -modules sunrpc.ko,nfs.ko,nfsv4.ko -out testdata/kernel-6.12/nfs/sunrpc.btf
 //
 // vmlinux is the uncompressed kernel ELF (extracted from the Debian package's vmlinuz),
-// the modules are from the same package (uncompressed).
+// the modules are from the same package (uncompressed); or each is the raw BTF the
+// running kernel shows in /sys/kernel/btf (the e2e guest keeps them in out/btf/).
 package main
 
 import (
@@ -29,13 +30,14 @@ var order = []string{"rpc_task", "rpc_message", "rpc_procinfo", "rpc_clnt", "rpc
 // tracepoints are the tracepoints nfs.c attaches to.
 var tracepoints = []string{"rpc_stats_latency", "rpc_call_rpcerror", "nfs_xdr_status", "nfs4_xdr_status", "rpc_socket_connect"}
 
-// fields are the members nfs.c reads, by structure.
+// fields are the members nfs.c reads, by structure; "outer.inner" is a member of an
+// anonymous structure member.
 var fields = map[string][]string{
 	"rpc_task":     {"tk_status", "tk_msg", "tk_client", "tk_xprt", "tk_rqstp", "tk_start", "tk_owner", "tk_timeouts"},
 	"rpc_message":  {"rpc_proc"},
 	"rpc_procinfo": {"p_statidx"},
 	"rpc_clnt":     {"cl_clid", "cl_prog", "cl_vers"},
-	"rpc_xprt":     {"address_strings", "id", "addr"},
+	"rpc_xprt":     {"address_strings", "id", "addr", "stat.connect_count"},
 	"rpc_rqst":     {"rq_task", "rq_xid", "rq_ntrans"},
 	"xdr_stream":   {"rqst"},
 }
@@ -89,14 +91,34 @@ func run(vmlinux string, modules []string, out string) error {
 		}
 		c := cut[name]
 		c.Size = s.Size
+		anon := map[string]*btf.Struct{} // the cut-down anonymous members, by name
 		for _, w := range want {
-			m, err := member(s, w)
+			outer, inner, nested := strings.Cut(w, ".")
+			m, err := member(s, outer)
 			if err != nil {
 				return err
 			}
-			m.Type = reduce(m.Type, cut)
-			c.Members = append(c.Members, m)
-			fmt.Printf("%s.%s: offset %d bytes, %s\n", name, w, m.Offset.Bytes(), m.Type)
+			if !nested {
+				m.Type = reduce(m.Type, cut)
+				c.Members = append(c.Members, m)
+				fmt.Printf("%s.%s: offset %d bytes, %s\n", name, w, m.Offset.Bytes(), m.Type)
+				continue
+			}
+			as, ok := btf.UnderlyingType(m.Type).(*btf.Struct)
+			if !ok || as.Name != "" {
+				return fmt.Errorf("%s.%s is not an anonymous structure", name, outer)
+			}
+			im, err := member(as, inner)
+			if err != nil {
+				return fmt.Errorf("%s.%s: %w", name, outer, err)
+			}
+			if anon[outer] == nil {
+				anon[outer] = &btf.Struct{Size: as.Size}
+				m.Type = anon[outer]
+				c.Members = append(c.Members, m)
+			}
+			anon[outer].Members = append(anon[outer].Members, im)
+			fmt.Printf("%s.%s: offset %d+%d bytes, %s\n", name, w, m.Offset.Bytes(), im.Offset.Bytes(), im.Type)
 		}
 	}
 	var b btf.Builder
@@ -148,9 +170,17 @@ func traceTypedef(specs []*btf.Spec, name string) (*btf.Typedef, error) {
 }
 
 // btfSection returns the .BTF section of an ELF file (a kernel has no symbol table
-// for btf.LoadSpec to use).
+// for btf.LoadSpec to use), or the file itself when it is raw BTF, as a running kernel
+// shows it in /sys/kernel/btf/<vmlinux or module>.
 func btfSection(path string) ([]byte, error) {
 	f, err := elf.Open(path)
+	if _, notELF := err.(*elf.FormatError); notELF {
+		raw, err := os.ReadFile(path)
+		if err == nil && !bytes.HasPrefix(raw, []byte{0x9f, 0xeb}) {
+			err = fmt.Errorf("%s is neither ELF nor raw BTF", path)
+		}
+		return raw, err
+	}
 	if err != nil {
 		return nil, err
 	}
