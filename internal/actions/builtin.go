@@ -34,6 +34,7 @@ const (
 	NameNfsstat    = "nfsstat"
 	NameRpcinfo    = "rpcinfo"
 	NameShowmount  = "showmount"
+	NameNFSTasks   = "nfs_tasks"
 )
 
 // Always lists, per protocol, the actions every bundle of that protocol gets whatever
@@ -43,7 +44,7 @@ const (
 // unchanged and AODv2 has no such names. (inflight reads the SMB probes' start map.)
 var Always = map[proto.Protocol][]string{
 	proto.SMB: {NameEvents, NameInflight, NameSockets, NameCifsParams},
-	proto.NFS: {NameEvents, NameSockets, NameMountstats, NameNFSRPC, NameNfsstat, NameRpcinfo, NameShowmount},
+	proto.NFS: {NameEvents, NameSockets, NameMountstats, NameNFSRPC, NameNFSTasks, NameNfsstat, NameRpcinfo, NameShowmount},
 }
 
 // Members of the bundle. AODv2's quick actions keep AODv2's file names, so scripts
@@ -62,6 +63,7 @@ const (
 	MemberNfsstat    = "nfsstat.log"
 	MemberRpcinfo    = "rpcinfo.log"
 	MemberShowmount  = "showmount.log"
+	MemberNFSTasks   = "nfs_tasks.log"
 )
 
 // sources are the host files the built-in actions read. Tests point them at fixtures.
@@ -71,6 +73,7 @@ type sources struct {
 	mounts      string         // the mount table of aod's namespace
 	mountstats  string         // the NFS client's per-mount statistics, of aod's namespace
 	nfsRPC      string         // the NFS client's RPC statistics
+	rpcClients  string         // sunrpc's debugfs folder of RPC clients
 	syslogs     []string       // the syslog files, first existing wins
 	journalDirs []string       // where systemd-journald keeps the journal (volatile, persistent)
 	kmsg        string         // the kernel log device: one record per read, non-blocking at its end
@@ -86,6 +89,7 @@ var hostSources = sources{
 	mounts:      "/proc/self/mounts",
 	mountstats:  "/proc/self/mountstats",
 	nfsRPC:      "/proc/net/rpc/nfs",
+	rpcClients:  "/sys/kernel/debug/sunrpc/rpc_clnt",
 	syslogs:     []string{"/var/log/syslog", "/var/log/messages"},
 	journalDirs: []string{"/run/log/journal", "/var/log/journal"},
 	kmsg:        "/dev/kmsg",
@@ -113,6 +117,7 @@ func (s sources) table() Table {
 		NameMountstats: File(NameMountstats, MemberMountstats, s.mountstats, s.mountstats+" does not exist"),
 		NameNFSRPC:     File(NameNFSRPC, MemberNFSRPC, s.nfsRPC, noNFS),
 		NameNfsstat:    nfsstatAction(s.nfsRPC, noNFS),
+		NameNFSTasks:   nfsTasksAction(s.rpcClients),
 		NameRpcinfo:    nfsServerAction(NameRpcinfo, MemberRpcinfo, s.mounts, "rpcbind", "rpcinfo", "-p"),
 		NameShowmount:  nfsServerAction(NameShowmount, MemberShowmount, s.mounts, "nfs-common or nfs-utils", "showmount", "-e"),
 	}

@@ -14,10 +14,11 @@ import (
 
 // openSource opens a file to collect without following a symlink in its last
 // component (a planted link must not pull /etc/shadow into a bundle) and without
-// blocking on a FIFO. A missing file is a skip.
+// blocking on a FIFO. A missing file is a skip saying missing, or an error when
+// missing is empty.
 func openSource(path, missing string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && missing != "" {
 		return nil, Skip("%s", missing)
 	}
 	if err != nil {
@@ -54,11 +55,16 @@ func File(name, file, path, missing string) Action {
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(w, ctxReader{ctx, f}); err != nil {
-			return fmt.Errorf("read %s: %w", path, err)
-		}
-		return nil
+		return copyFrom(ctx, w, f, path)
 	}}
+}
+
+// copyFrom copies f, opened from path, to w until its end or ctx's.
+func copyFrom(ctx context.Context, w io.Writer, f *os.File, path string) error {
+	if _, err := io.Copy(w, ctxReader{ctx, f}); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
 }
 
 // Params returns an action that writes "name = value" for every file in dir (a

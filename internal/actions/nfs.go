@@ -1,10 +1,15 @@
 package actions
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/linuxdiag/aod/internal/nfsproc"
@@ -96,4 +101,61 @@ func nfsstatAction(rpcStats, noNFS string) Action {
 		}
 		return runQueries(ctx, env, w, []query{{argv: []string{"nfsstat", "-c"}}, {argv: []string{"nfsstat", "-m"}}})
 	}}
+}
+
+// nfsTasksAction copies, for each RPC client of the kernel's sunrpc (one per NFS
+// mount's superblock, plus lease, NFSACL, rpcbind and lockd clients), its tasks: the
+// RPCs in flight, each with its procedure, status, timeout and wait queue, the kernel's
+// own list of what is pending right now; and its transport's info (address, port,
+// state). It needs debugfs mounted (as trace-cmd and most distributions do); aod does
+// not mount it. A client without a transport (xprt, a link in debugfs) has no info.
+func nfsTasksAction(dir string) Action {
+	return Action{Name: NameNFSTasks, Run: func(ctx context.Context, _ *Env, out *Output, r *Result) error {
+		r.Source = dir
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return Skip("no %s: debugfs is not mounted at /sys/kernel/debug, or the sunrpc module is not loaded", dir)
+		}
+		if err != nil {
+			return err
+		}
+		// Client ids are decimal: in numeric order, the order they were created.
+		slices.SortFunc(entries, func(a, b fs.DirEntry) int {
+			return cmp.Or(cmp.Compare(len(a.Name()), len(b.Name())), strings.Compare(a.Name(), b.Name()))
+		})
+		w, err := out.Create(MemberNFSTasks)
+		if err != nil {
+			return err
+		}
+		var failed []error
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "== rpc_clnt %s\n", e.Name()); err != nil {
+				return err
+			}
+			for _, file := range []string{"tasks", "xprt/info"} {
+				err := copyFile(ctx, w, filepath.Join(dir, e.Name(), file))
+				if file == "xprt/info" && errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if err != nil {
+					failed = append(failed, err)
+					fmt.Fprintf(w, "<%v>\n", err)
+				}
+			}
+		}
+		return errors.Join(failed...)
+	}}
+}
+
+// copyFile appends path (a /proc, /sys or debugfs file, read to its end) to w.
+func copyFile(ctx context.Context, w io.Writer, path string) error {
+	f, err := openSource(path, "")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return copyFrom(ctx, w, f, path)
 }

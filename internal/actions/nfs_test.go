@@ -211,3 +211,50 @@ func FuzzNFSServers(f *testing.F) {
 		}
 	})
 }
+
+// nfs_tasks copies each RPC client's debugfs tasks and its transport's info, in client id
+// order; a client without a transport has no info; a client whose tasks cannot be read is
+// recorded and the others still copied; without the folder (debugfs not mounted) it is a
+// skip that says so.
+func TestNFSTasks(t *testing.T) {
+	dir := t.TempDir()
+	xprtInfo := "netid: tcp\naddr:  127.0.0.1\nport:  2049\nstate: 0x1a\n"
+	tasks := "  312 0880      0 0x6 0x61c9e1c8     6000 nfs4_read_call_ops [nfsv4] nfsv4 READ a:call_status [sunrpc] q:xprt_pending\n"
+	for _, f := range []struct{ path, body string }{
+		{"rpc_xprt/1/info", xprtInfo},
+		{"rpc_clnt/2/tasks", ""},
+		{"rpc_clnt/10/tasks", tasks},
+		{"rpc_clnt/3/nothing", ""}, // a client whose tasks cannot be read
+	} {
+		p := filepath.Join(dir, f.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(f.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As in debugfs: a client's xprt is a link to its transport's folder.
+	for _, c := range []string{"2", "10"} {
+		if err := os.Symlink("../../rpc_xprt/1", filepath.Join(dir, "rpc_clnt", c, "xprt")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := nfsSources()
+	s.rpcClients = filepath.Join(dir, "rpc_clnt")
+	r, mem := run(t, s.table()[NameNFSTasks], nil, 1<<20, time.Minute)
+	got := mem.get(MemberNFSTasks)
+	want := "== rpc_clnt 2\n" + xprtInfo +
+		"== rpc_clnt 3\n<open " + filepath.Join(s.rpcClients, "3", "tasks") + ": no such file or directory>\n" +
+		"== rpc_clnt 10\n" + tasks + xprtInfo
+	if got != want {
+		t.Errorf("nfs_tasks.log:\n%s\nwant:\n%s", got, want)
+	}
+	if r.Status != StatusFailed || !strings.Contains(r.Error, "3/tasks: no such file") || !slices.Equal(r.Files, []string{MemberNFSTasks}) {
+		t.Errorf("result %+v: want failed naming the missing tasks file, with the member kept", r)
+	}
+	s.rpcClients = filepath.Join(dir, "none")
+	if r, _ := run(t, s.table()[NameNFSTasks], nil, 1<<20, time.Minute); r.Status != StatusSkipped || !strings.Contains(r.Skipped, "debugfs is not mounted") {
+		t.Errorf("no debugfs: %+v", r)
+	}
+}

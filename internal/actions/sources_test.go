@@ -449,7 +449,7 @@ func TestBuiltinMembersKeepAODv2Names(t *testing.T) {
 
 func TestBuiltinNames(t *testing.T) {
 	want := []string{"cifs_params", "debugdata", "dmesg", "events", "inflight", "journalctl", "mounts",
-		"mountstats", "nfs_rpc_stats", "nfsstat", "rpcinfo", "showmount", "smbinfo", "sockets", "stats", "syslogs"}
+		"mountstats", "nfs_rpc_stats", "nfs_tasks", "nfsstat", "rpcinfo", "showmount", "smbinfo", "sockets", "stats", "syslogs"}
 	if got := Builtin().Names(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("names %v", got)
 	}

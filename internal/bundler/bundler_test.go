@@ -697,7 +697,7 @@ func TestCollectNFSAlwaysRunsTheNFSActions(t *testing.T) {
 			t.Errorf("mountstats: %+v", r)
 		}
 	}
-	want := []string{"mounts", "events", "sockets", "mountstats", "nfs_rpc_stats", "nfsstat", "rpcinfo", "showmount"}
+	want := []string{"mounts", "events", "sockets", "mountstats", "nfs_rpc_stats", "nfs_tasks", "nfsstat", "rpcinfo", "showmount"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("actions %v, want %v", names, want)
 	}
@@ -730,7 +730,7 @@ func TestShutdownDumpRunsEveryConfiguredActionOnce(t *testing.T) {
 	// SMB's always-run actions, then those of NFS that SMB's do not include: a
 	// shutdown dump is of the whole host.
 	want := append([]string{"stats", "mounts", "syslogs"}, actions.Always[proto.SMB]...)
-	want = append(want, actions.NameMountstats, actions.NameNFSRPC, actions.NameNfsstat, actions.NameRpcinfo, actions.NameShowmount)
+	want = append(want, actions.NameMountstats, actions.NameNFSRPC, actions.NameNFSTasks, actions.NameNfsstat, actions.NameRpcinfo, actions.NameShowmount)
 	if !slices.Equal(names, want) || m.Anomaly.Type != anomaly.TypeShutdown || m.Anomaly.Protocol != SnapshotProtocol {
 		t.Fatalf("actions %v (want %v), anomaly %+v", names, want, m.Anomaly)
 	}
