@@ -36,14 +36,20 @@ import (
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
+// ceilingMs replaces the default latency_ceiling_ms (1000): under emulation a single request
+// stalls for over a second now and then (an NFSv4 CREATE of the healthy nfs scenario took
+// 1.76 s on 6.1), which on a real host is the anomaly the ceiling is for.
+const ceilingMs = 5000
+
 // lookupStormCount replaces the default lookup_storm rule's acceptable_count (1000) in the
 // errors and nfserrors scenarios: a thousand lookups take longer than one window under
 // emulation.
 const lookupStormCount = 25
 
 // writeAodConfigs writes, for each scenario, the agent's embedded default configuration
-// (as `aod config show` prints it) with two changes: metrics are collected every second
+// (as `aod config show` prints it) with these changes: metrics are collected every second
 // (instead of 30 s) so /metrics holds a scenario's traffic as soon as the client is idle,
+// the latency ceiling is ceilingMs,
 // and, for the errors and nfserrors scenarios only, the SMB or NFS lookup_storm rule fires at
 // lookupStormCount.
 func writeAodConfigs(t *testing.T, aod, dir string, scenarios []string) {
@@ -58,6 +64,7 @@ func writeAodConfigs(t *testing.T, aod, dir string, scenarios []string) {
 			t.Fatalf("aod config show printed no YAML mapping: %v", err)
 		}
 		set(t, cfg, 1, "telemetry", "otlp", "export_interval_sec")
+		set(t, cfg, ceilingMs, "detection", "latency_ceiling_ms")
 		if protocol, ok := map[string]string{"errors": "smb", "nfserrors": "nfs"}[name]; ok {
 			rules, _ := get(cfg, "anomalies", protocol, "error", "rules").([]any)
 			found := false
@@ -413,6 +420,8 @@ func firedBundle(t *testing.T, a *agentRun, protocol, typ string) *bundle {
 			"mountstats.log":    "device 127.0.0.1:/srv/nfs mounted on " + nfs3Mount,
 			"nfs_rpc_stats.log": "proc4 ",
 			"mounts.log":        "127.0.0.1:/ " + nfs4Mount + " nfs4",
+			// The kernel's RPC clients (debugfs) with their in-flight tasks.
+			"nfs_tasks.log": "== rpc_clnt ",
 		} {
 			if !bytes.Contains(b.members[member], []byte(want)) {
 				t.Errorf("%s: %s does not hold %q (members: %v)", b.name, member, want, slices.Sorted(maps.Keys(b.members)))

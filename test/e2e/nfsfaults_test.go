@@ -14,11 +14,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/linuxdiag/aod/internal/bundler"
 	"github.com/linuxdiag/aod/internal/event"
-	"github.com/linuxdiag/aod/internal/proto"
 )
 
 // nfsScenario is the evidence an NFS scenario left.
@@ -230,9 +228,10 @@ func checkNFSErrors(t *testing.T, s *nfsScenario, a *agentRun) {
 }
 
 // checkNFSReconnect: each mount's transport connected again once the server was back (its
-// mountstats connect count rose, by as many connects to port 2049 as the trace shows), and
-// the agent's NFS connection anomaly fired after the server stopped and within a window of
-// the connections being gone.
+// mountstats connect count rose, and the trace shows a connect to port 2049 per mount); the
+// agent's NFS connection anomaly fired on the kernel's reconnect (the client reuses its
+// source port, so the TCP table shows the same connection before and after), after the
+// server stopped, within a window of the first reconnect, and nothing else fired.
 func checkNFSReconnect(t *testing.T, s *nfsScenario, a *agentRun) {
 	var connects uint64
 	for vers, v := range s.versions {
@@ -243,22 +242,25 @@ func checkNFSReconnect(t *testing.T, s *nfsScenario, a *agentRun) {
 		for _, x := range v.after.Transports {
 			after += x.Connects
 		}
-		t.Logf("NFSv%d (%s): transport connects %d before, %d after", vers, v.mount, before, after)
+		t.Logf("NFSv%d (%s): transport connect count %d before, %d after", vers, v.mount, before, after)
 		if after <= before {
 			t.Errorf("%s: mountstats counts %d connects before the server restarted and %d after: it did not reconnect", v.mount, before, after)
 		}
 		connects += after - before
 	}
-	var traced uint64
+	var reconnects []float64
 	for _, e := range s.trace.Events {
 		// error=0, or -EINPROGRESS: a TCP connect under way. Other errors are failed attempts.
 		if e.Name == "rpc_socket_connect" && strings.HasSuffix(e.Fields["dstaddr"], ":2049") &&
 			(e.Fields["error"] == "0" || e.Fields["error"] == "-115") {
-			traced++
+			reconnects = append(reconnects, e.Time)
 		}
 	}
-	if traced != connects {
-		t.Errorf("the trace shows %d connects to port 2049, mountstats counted %d", traced, connects)
+	// The kernel counts more than one per connection in mountstats (its count rose by 2 per
+	// mount on 6.12 for one traced connect): compare the mounts, not the numbers.
+	t.Logf("the trace shows %d connects to port 2049; mountstats' connect counts rose by %d", len(reconnects), connects)
+	if len(reconnects) < len(s.versions) {
+		t.Fatalf("the trace shows %d connects to port 2049, want at least one per mount (%d)", len(reconnects), len(s.versions))
 	}
 	if a == nil {
 		return
@@ -266,18 +268,12 @@ func checkNFSReconnect(t *testing.T, s *nfsScenario, a *agentRun) {
 	b := firedBundle(t, a, "nfs", "sockconn")
 	m := b.manifest.Anomaly
 	t.Logf("NFS connection anomaly, rule %s: %s", m.Rule, m.Reason)
+	if m.Rule != "reconnect" {
+		t.Errorf("the NFS connection anomaly fired on rule %q, want reconnect (the kernel's)", m.Rule)
+	}
 	if stop := phaseWall(s.phases, "stop"); m.DetectedAt.Before(stop) {
 		t.Errorf("the connection anomaly was detected at %v, before the server stopped (%v)", m.DetectedAt, stop)
 	}
-	// The connections were gone by the dropped mark; the agent polls the TCP table once per
-	// window.
-	limit := phaseWall(s.phases, "dropped").Add(time.Duration(m.WindowS*float64(time.Second)) + time.Second)
-	if m.DetectedAt.After(limit) {
-		t.Errorf("the connection anomaly was detected at %v, more than a window and a second after the connections were gone (%v)", m.DetectedAt, limit)
-	}
-	for k, n := range anomalies(a) {
-		if n != 0 && !strings.HasPrefix(k, proto.NFS.String()+"/sockconn/") {
-			t.Errorf("the NFS server's restart fired %v %s anomalies", n, k)
-		}
-	}
+	checkDetectedWithin(t, s.phases, b, reconnects[0])
+	onlyFired(t, a, "nfs/sockconn/reconnect")
 }

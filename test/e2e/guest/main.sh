@@ -24,6 +24,11 @@ nfsd_start || fail "the NFS server does not start"
 mount_nfs || fail "cannot mount the NFS export"
 echo "mounted_s $(now)" >>"$out/timing"
 uname -r >"$out/kernel-release"
+# The nfs_tasks action reads sunrpc's RPC clients in debugfs, which most systems mount.
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+# The kernel's BTF of the structures the NFS programs read, for their test fixtures
+# (bpf/internal/sunrpcbtf); about 6 MB.
+mkdir -p "$out/btf" && cp /sys/kernel/btf/vmlinux /sys/kernel/btf/sunrpc /sys/kernel/btf/nfs /sys/kernel/btf/nfsv4 "$out/btf/"
 
 # bg_start NAME READY CMD...: starts CMD in the background in $dir, its output in $dir/NAME.log,
 # and waits until the command READY succeeds (or the process dies, or 60 s pass).
