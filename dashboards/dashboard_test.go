@@ -303,3 +303,16 @@ func TestPromtoolCheckRules(t *testing.T) {
 		t.Fatalf("promtool output lacks %q:\n%s", want, out)
 	}
 }
+
+// TestPromtoolTestRules runs the rules' unit tests (alertsTestFile): the NFS alerts at
+// the edges of their thresholds and durations, with the texts they render.
+func TestPromtoolTestRules(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian package prometheus; CI installs it)")
+	}
+	out, err := exec.Command(promtool, "test", "rules", alertsTestFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS") {
+		t.Fatalf("promtool test rules %s: %v\n%s", alertsTestFile, err, out)
+	}
+}
