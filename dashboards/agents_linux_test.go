@@ -310,6 +310,7 @@ func (h *host) step() {
 		h.runRPCs(l)
 		h.nfs.add(l)
 	}
+	h.runRPCs(leaseRenewal)
 	h.nfs.write(h.t)
 }
 

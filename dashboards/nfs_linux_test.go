@@ -76,18 +76,24 @@ var notResponding = rpcLoad{mount: nfs3Mount, op: "READ", n: 2, rtt: 900 * ms, e
 var staleHandles = rpcLoad{mount: nfs3Mount, op: "GETATTR", n: 25, rtt: time.Millisecond, exec: time.Millisecond,
 	status: "NFS4ERR_STALE", errno: unix.ESTALE, failEvery: 1}
 
+// leaseRenewal is the NFSv4 client's lease renewal: a SEQUENCE a round from the
+// client's lease RPC client, which serves no mount, so mountstats never counts it and
+// its RPCs have no export.
+var leaseRenewal = rpcLoad{op: "SEQUENCE", n: 1, exec: 400 * us}
+
 // nfsServer is the server of both mounts, as their devices name it.
 const nfsServer = "127.0.0.1"
 
 // nfsClients are the RPC clients (the kernel's rpc_clnt, one per mount) of the
 // hosts' probes, by mount point: the agent learns which mount each serves from
-// mountstats.
+// mountstats. The lease client ("") serves none.
 var nfsClients = map[string]struct {
 	id, version uint32
 	export      string
 }{
 	nfs4Mount: {id: 4, version: 4, export: "/"},
 	nfs3Mount: {id: 6, version: 3, export: "/srv/nfs"},
+	"":        {id: 2, version: 4},
 }
 
 // nfs4Ops are the NFSv4 operations whose failures the loads have: the operation
@@ -102,8 +108,8 @@ type rpcKey struct {
 
 // command is the name aod gives l's procedure, and its code as the kernel's
 // rpc_procinfo p_statidx gives it: NFSv3's procedure number, or the NFSv4 procedure's
-// index in the kernel's list, which is the order mountstats prints (the agent reads
-// it there).
+// index in the kernel's list, which is the order mountstats prints for every NFSv4
+// mount (the agent reads it there).
 func (m *mountStats) command(t *testing.T, l rpcLoad) (string, uint32) {
 	t.Helper()
 	if nfsClients[l.mount].version == 3 {
@@ -113,12 +119,12 @@ func (m *mountStats) command(t *testing.T, l rpcLoad) (string, uint32) {
 		}
 		return nfs.Table.CommandName(code), uint32(code - nfs.V3Base)
 	}
-	for i, op := range m.opOrder(t, l.mount) {
+	for i, op := range m.opOrder(t, nfs4Mount) {
 		if op == l.op {
 			return nfs.Table.CommandName(nfs.V4Code(op)), uint32(i)
 		}
 	}
-	t.Fatalf("mountstats.after lists no %s on %s", l.op, l.mount)
+	t.Fatalf("mountstats.after lists no NFSv4 procedure %s", l.op)
 	return "", 0
 }
 
@@ -160,7 +166,10 @@ func (h *host) runRPCs(l rpcLoad) {
 		h.xid++
 		r := bpftest.RPC{Client: c.id, Version: c.version, Proc: proc, Xid: h.xid, Latency: l.exec,
 			Transmissions: 1, Server: nfsServer}
-		k := rpcKey{command: name, server: nfsServer, share: c.export, latency: l.exec}
+		k := rpcKey{command: name, share: c.export, latency: l.exec}
+		if c.export != "" {
+			k.server = nfsServer
+		}
 		if l.failEvery > 0 && i%l.failEvery == 0 {
 			r.Status, k.errorType = -int32(l.errno), l.status
 			code, ok := nfs.LookupStatus(l.status)

@@ -68,44 +68,40 @@ func measureNFS(ctx context.Context, t *testing.T, prom *promtest.Server, hosts 
 	return w
 }
 
-// settleNFS waits until Prometheus holds every RPC the hosts' probes measured, under
-// its export. The agent names an RPC client by the mount whose mountstats counters
-// grew as the client's RPCs did, which takes RPCs: while some RPCs are not named, a
-// round of traffic runs at each poll.
+// settleNFS waits until Prometheus holds every RPC the hosts' probes measured on a
+// mount, under its export. The agent names an RPC client by the mount whose
+// mountstats counters grew as the client's RPCs did, which takes RPCs: while some
+// host has an export with no series yet, a round of traffic runs at each poll. (The
+// series a client had before it was named stays, frozen: the exporter keeps every
+// series it was given for as long as the agent runs.)
 func settleNFS(ctx context.Context, t *testing.T, prom *promtest.Server, hosts []*host) {
 	t.Helper()
 	prom.WaitFor(t, "every NFS RPC named by its export and scraped", func() (bool, string) {
-		named, err := prom.Query(ctx, `sum by (instance) (nfs_client_operation_duration_seconds_count{nfs_share!=""})`)
+		named, err := prom.Query(ctx, `sum by (instance, nfs_share) (nfs_client_operation_duration_seconds_count{nfs_share!=""})`)
 		if err != nil {
 			return false, err.Error()
 		}
-		unnamed, err := prom.Query(ctx, `sum by (instance) (nfs_client_operation_duration_seconds_count{nfs_share=""})`)
-		if err != nil {
-			return false, err.Error()
-		}
-		got := map[string]float64{}
+		got := map[[2]string]float64{}
 		for _, s := range named {
-			got[string(s.Metric["instance"])] = float64(s.Value)
+			got[[2]string{string(s.Metric["instance"]), string(s.Metric["nfs_share"])}] = float64(s.Value)
 		}
-		var fed []string
-		done := true
+		fed := map[[2]string]float64{}
 		for _, h := range hosts {
-			var n int
-			for _, c := range h.fed {
-				n += c
+			for k, n := range h.fed {
+				if k.share != "" {
+					fed[[2]string{h.name, k.share}] += float64(n)
+				}
 			}
-			fed = append(fed, fmt.Sprintf("%s %d", h.name, n))
-			done = done && got[h.name] == float64(n)
 		}
-		if done {
+		if maps.Equal(got, fed) {
 			return true, ""
 		}
-		if len(unnamed) > 0 {
+		if len(got) < len(fed) {
 			for _, h := range hosts {
 				h.step()
 			}
 		}
-		return false, fmt.Sprintf("named %v, not named %v, fed %v", named, unnamed, fed)
+		return false, fmt.Sprintf("named %v, fed %v", got, fed)
 	})
 }
 
@@ -171,13 +167,16 @@ func checkNFSProbePanels(ctx context.Context, t *testing.T, prom *promtest.Serve
 		byExport := map[string]map[time.Duration]int{}
 		rpcs, failed, byStatus := map[string]float64{}, map[string]float64{}, map[string]float64{}
 		failures := map[string]float64{}
+		add := func(m map[string]map[time.Duration]int, key string, k rpcKey, n int) {
+			if m[key] == nil {
+				m[key] = map[time.Duration]int{}
+			}
+			m[key][k.latency] += n
+		}
 		for k, n := range fed {
-			export := k.server + ":" + k.share
-			for key, m := range map[string]map[string]map[time.Duration]int{k.command: latencies, export: byExport} {
-				if m[key] == nil {
-					m[key] = map[time.Duration]int{}
-				}
-				m[key][k.latency] += n
+			add(latencies, k.command, k, n)
+			if k.share != "" { // the per-export panel leaves out RPCs without an export
+				add(byExport, k.server+":"+k.share, k, n)
 			}
 			rpcs[k.command] += rate(n)
 			if k.errorType != "" {
