@@ -315,8 +315,9 @@ func (h *host) step() {
 }
 
 // startTrouble makes the host's servers sick from its next round on: reads slow down,
-// NFS reads time out and file handles go stale, a few requests are never answered, the share is disconnected, and a bundle writer
-// hangs in the output directory with more than the size limit written.
+// NFS reads time out and file handles go stale, a few requests are never answered,
+// the share is disconnected, and a bundle writer hangs in the output directory with
+// more than the size limit written.
 func (h *host) startTrouble() {
 	h.t.Helper()
 	h.troubled = true

@@ -23,13 +23,14 @@ const scrapeInterval = time.Second
 
 // TestQueriesAgainstPrometheus runs a real Prometheus on loopback, with alerts.yaml
 // loaded, scraping two real aod agents driven through their BPF programs: one whose
-// SMB server is healthy, one whose server turns sick (slow reads, a dropped share
-// failing every request in flight, reconnects, requests never answered, events lost
-// in a burst, no space for bundles, a bundle writer that hangs). It then evaluates
-// every query of the dashboard and every alert rule through Prometheus's HTTP API and
-// checks the answers: each returns data with the labels its legend or text prints,
-// every metric it reads exists, the variables' filters hold, and each alert fires for
-// the sick agent and only for it.
+// SMB and NFS servers are healthy, one whose servers turn sick (slow reads, a dropped
+// share failing every request in flight, reconnects, requests never answered, events
+// lost in a burst, NFS reads timing out, stale NFS file handles, no space for
+// bundles, a bundle writer that hangs). It then evaluates every query of the dashboard
+// and every alert rule through Prometheus's HTTP API and checks the answers: each
+// returns data with the labels its legend or text prints, every metric it reads
+// exists, the variables' filters hold, the NFS kernel-probe panels show exactly what
+// the probes measured, and each alert fires for the sick agent and only for it.
 func TestQueriesAgainstPrometheus(t *testing.T) {
 	d := loadDashboard(t)
 	rules := loadAlerts(t)
