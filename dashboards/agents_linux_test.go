@@ -85,15 +85,17 @@ const (
 const startEntries = 1024
 
 // host is one aod agent the test runs: the real agent (agent) with the
-// detectors and kernel filters of the default configuration, on BPF probes of its
-// own that the test drives through bpftest exactly as the cifs tracepoints would,
-// reading its own /proc/fs/cifs (kernel 6.12's DebugData, and a Stats file the test
-// advances as the kernel does), and serving /metrics on its own loopback port.
+// detectors and kernel filters of the default configuration and nfsAnomalies, on BPF
+// probes of its own (SMB and NFS) that the test drives through bpftest exactly as the
+// cifs, sunrpc and nfs tracepoints would, reading its own /proc/fs/cifs (kernel 6.12's
+// DebugData, and a Stats file the test advances as the kernel does) and
+// /proc/self/mountstats, and serving /metrics on its own loopback port.
 type host struct {
 	t       *testing.T
 	name    string // the instance label Prometheus gives its target
 	addr    string // host:port of /metrics
 	h       *bpftest.Harness
+	nfsh    *bpftest.NFSHarness // the NFS programs, on h's ring and counters
 	agent   *agent.Agent
 	outDir  string // aod_output_dir
 	procDir string // its /proc/fs/cifs
@@ -101,12 +103,36 @@ type host struct {
 	loads   []load
 	nfs     *mountStats // its /proc/self/mountstats
 	rpcs    []rpcLoad
+	xid     uint32         // of the last RPC
+	fed     map[rpcKey]int // RPCs the NFS probes measured, by kind
 
 	round    int
 	troubled bool
 	nextMid  uint64          // mids of the requests the test enters itself
 	stuck    *archive.Writer // a bundle writer that never finishes
 }
+
+// nfsAnomalies is the NFS section the hosts run with, as AODv2's nfsslower and
+// nfsiosnoop sections say it (the default configuration watches SMB only): RPCs over
+// 100 ms, stale file handles and RPCs the client gave up on. The lookups of missing
+// names in the healthy traffic are not tracked.
+const nfsAnomalies = `anomalies:
+  nfs:
+    latency:
+      tool: nfsslower
+      mode: all
+      acceptable_count: 5
+      default_threshold_ms: 100
+    error:
+      tool: nfsiosnoop
+      rules:
+        - name: stale_handles
+          acceptable_count: 5
+          track_errors: [NFS4ERR_STALE, NFS4ERR_FHEXPIRED, NFS4ERR_BADHANDLE]
+        - name: server_not_responding
+          acceptable_count: 1
+          track_errors: [ETIMEDOUT]
+`
 
 // hostConfig adjusts the default configuration for one host.
 type hostConfig func(t *testing.T, cfg *config.Config)
@@ -115,10 +141,11 @@ type hostConfig func(t *testing.T, cfg *config.Config)
 // configuration, adjusted by adjust.
 func startHost(t *testing.T, name string, opts bpf.Options, adjust hostConfig) *host {
 	t.Helper()
+	nfsh := bpftest.NewNFS(t, "6.12", opts, bpf.NFSOptions{})
 	h := &host{
-		t: t, name: name, addr: telemetrytest.FreeAddr(t), h: bpftest.NewWithOptions(t, opts),
+		t: t, name: name, addr: telemetrytest.FreeAddr(t), h: nfsh.Harness, nfsh: nfsh,
 		outDir: t.TempDir(), procDir: t.TempDir(), loads: healthyLoad,
-		nfs: newMountStats(t, t.TempDir()), rpcs: healthyRPCs,
+		nfs: newMountStats(t, t.TempDir()), rpcs: healthyRPCs, fed: map[rpcKey]int{},
 		nextMid: 1 << 40,
 	}
 	h.stats.template = readTestdata(t, "Stats")
@@ -137,13 +164,18 @@ func startHost(t *testing.T, name string, opts bpf.Options, adjust hostConfig) *
 	// The receiver collects every second; Prometheus scrapes every second.
 	cfg.Telemetry.OTLP.ExportInterval = scrapeInterval
 	cfg.Cleanup.Interval = time.Second
+	nfsCfg, _, err := config.Parse("nfs-anomalies.yaml", []byte(nfsAnomalies))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Anomalies.NFS = nfsCfg.Anomalies.NFS
 	adjust(t, cfg)
 
 	// Errors only, shown when the test fails (or with -v): the warnings (anomalies) are
 	// the test's doing.
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
-	h.agent, err = agent.New(cfg, agent.Options{Logger: log, Kernel: h.h.Probes(), ProcDir: h.procDir,
-		MountStats: h.nfs.path})
+	h.agent, err = agent.New(cfg, agent.Options{Logger: log, Kernel: h.h.Probes(), NFS: nfsh.NFS(),
+		ProcDir: h.procDir, MountStats: h.nfs.path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,26 +297,32 @@ func (h *host) step() {
 			}
 		}
 	}
-	for _, l := range h.rpcs {
-		h.nfs.add(l)
-	}
 	if h.troubled {
 		h.dropShare()
 		// The NFS client gives up on the connection and sets up a new one.
 		h.nfs.connects[nfs3Mount]++
 	}
 	h.writeStats()
+	// The RPCs go through the probes just before mountstats counts them: the agent
+	// names each RPC client by the mount whose counters grew as the client's did, and
+	// a collection between the two only delays that.
+	for _, l := range h.rpcs {
+		h.runRPCs(l)
+		h.nfs.add(l)
+	}
+	h.runRPCs(leaseRenewal)
 	h.nfs.write(h.t)
 }
 
-// startTrouble makes the host's server sick from its next round on: reads slow down,
-// a few requests are never answered, the share is disconnected, and a bundle writer
-// hangs in the output directory with more than the size limit written.
+// startTrouble makes the host's servers sick from its next round on: reads slow down,
+// NFS reads time out and file handles go stale, a few requests are never answered,
+// the share is disconnected, and a bundle writer hangs in the output directory with
+// more than the size limit written.
 func (h *host) startTrouble() {
 	h.t.Helper()
 	h.troubled = true
 	h.loads = append(h.loads[:len(h.loads):len(h.loads)], slowReads)
-	h.rpcs = append(h.rpcs[:len(h.rpcs):len(h.rpcs)], notResponding)
+	h.rpcs = append(h.rpcs[:len(h.rpcs):len(h.rpcs)], notResponding, staleHandles)
 	for range hungRequests {
 		h.h.Enter(testSession, shareTree, smb.Read, h.mid())
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
+	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/otelconv"
 	"github.com/linuxdiag/aod/internal/smb"
 )
@@ -20,7 +21,7 @@ var dropReasons = []string{otelconv.DropRingFull, otelconv.DropQueueFull, otelco
 	otelconv.DropHistogramFull, otelconv.DropErrorMapFull, otelconv.DropAgedOut, otelconv.DropProbeSkipped}
 
 // The dashboard's own variables besides the data source.
-var dashboardVars = []string{"host", "server", "share", "command", "mount"}
+var dashboardVars = []string{"host", "server", "share", "command", "mount", "export"}
 
 // allVars is every variable set to Grafana's "All" (allValue .*), with the built-in
 // intervals of a 1 s scrape interval.
@@ -159,7 +160,8 @@ func checkDatasource(t *testing.T, where string, ds *datasourceRef) {
 }
 
 // checkExpr parses a query with every variable at All, and checks the literal label
-// values it matches: SMB2 command names and NTSTATUS names must be ones aod exports.
+// values it matches: SMB2 command names, NFS procedure names, NTSTATUS names and NFS
+// status names must be ones aod exports.
 func checkExpr(t *testing.T, where, expr string) {
 	t.Helper()
 	e, err := expand(expr, allVars("1h"))
@@ -178,13 +180,16 @@ func checkExpr(t *testing.T, where, expr string) {
 			return nil
 		}
 		for _, m := range vs.LabelMatchers {
-			checkLiteralValues(t, where, m)
+			checkLiteralValues(t, where, vs.Name, m)
 		}
 		return nil
 	})
 }
 
-func checkLiteralValues(t *testing.T, where string, m *labels.Matcher) {
+// checkLiteralValues checks the values m matches on the metric named metric: an
+// error_type is an NTSTATUS name on the SMB metrics and an NFS status or errno name on
+// the NFS ones.
+func checkLiteralValues(t *testing.T, where, metric string, m *labels.Matcher) {
 	t.Helper()
 	if m.Value == ".*" || m.Value == "" {
 		return
@@ -199,8 +204,16 @@ func checkLiteralValues(t *testing.T, where string, m *labels.Matcher) {
 			if _, ok := smb.Table.LookupCommand(v); !ok {
 				t.Errorf("%s: %q is not an SMB2 command name", where, v)
 			}
+		case "nfs_command":
+			if code, ok := nfs.Table.LookupCommand(v); !ok || nfs.Table.CommandName(code) != v {
+				t.Errorf("%s: %q is not an NFS procedure name as aod exports it", where, v)
+			}
 		case "error_type":
-			if c, ok := smb.CanonicalStatus(v); !ok || c != v {
+			if strings.HasPrefix(metric, "nfs_") {
+				if code, ok := nfs.LookupStatus(v); !ok || nfs.StatusName(code) != v {
+					t.Errorf("%s: %q is not an NFS status or errno name as aod exports it", where, v)
+				}
+			} else if c, ok := smb.CanonicalStatus(v); !ok || c != v {
 				t.Errorf("%s: %q is not an NTSTATUS name as aod exports it (canonical %q)", where, v, c)
 			}
 		case "aod_drop_reason":
@@ -288,5 +301,18 @@ func TestPromtoolCheckRules(t *testing.T) {
 	alerts := loadAlerts(t)
 	if want := "SUCCESS: " + strconv.Itoa(len(alerts)) + " rules found"; !strings.Contains(string(out), want) {
 		t.Fatalf("promtool output lacks %q:\n%s", want, out)
+	}
+}
+
+// TestPromtoolTestRules runs the rules' unit tests (alertsTestFile): the NFS alerts at
+// the edges of their thresholds and durations, with the texts they render.
+func TestPromtoolTestRules(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian package prometheus; CI installs it)")
+	}
+	out, err := exec.Command(promtool, "test", "rules", alertsTestFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS") {
+		t.Fatalf("promtool test rules %s: %v\n%s", alertsTestFile, err, out)
 	}
 }

@@ -23,13 +23,14 @@ const scrapeInterval = time.Second
 
 // TestQueriesAgainstPrometheus runs a real Prometheus on loopback, with alerts.yaml
 // loaded, scraping two real aod agents driven through their BPF programs: one whose
-// SMB server is healthy, one whose server turns sick (slow reads, a dropped share
-// failing every request in flight, reconnects, requests never answered, events lost
-// in a burst, no space for bundles, a bundle writer that hangs). It then evaluates
-// every query of the dashboard and every alert rule through Prometheus's HTTP API and
-// checks the answers: each returns data with the labels its legend or text prints,
-// every metric it reads exists, the variables' filters hold, and each alert fires for
-// the sick agent and only for it.
+// SMB and NFS servers are healthy, one whose servers turn sick (slow reads, a dropped
+// share failing every request in flight, reconnects, requests never answered, events
+// lost in a burst, NFS reads timing out, stale NFS file handles, no space for
+// bundles, a bundle writer that hangs). It then evaluates every query of the dashboard
+// and every alert rule through Prometheus's HTTP API and checks the answers: each
+// returns data with the labels its legend or text prints, every metric it reads
+// exists, the variables' filters hold, the NFS kernel-probe panels show exactly what
+// the probes measured, and each alert fires for the sick agent and only for it.
 func TestQueriesAgainstPrometheus(t *testing.T) {
 	d := loadDashboard(t)
 	rules := loadAlerts(t)
@@ -73,6 +74,9 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 	end := time.Now()
 	window := v1.Range{Start: begin.Add(-2 * scrapeInterval), End: end, Step: scrapeInterval}
 	rangeDur := model.Duration(end.Sub(begin).Round(time.Second) + 10*time.Second).String()
+	// Three more rounds, taken whole by Prometheus, for the NFS kernel-probe panels'
+	// exact values.
+	nfsWin := measureNFS(ctx, t, prom, []*host{healthy, troubled}, 3)
 
 	names, _, _, err := prom.API.LabelValues(ctx, "__name__", nil, begin.Add(-time.Minute), end)
 	if err != nil {
@@ -117,34 +121,39 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 	// every series that carries one of these labels must have the selected value.
 	t.Run("dashboard with one of each selected", func(t *testing.T) {
 		picked := map[string]string{"instance": troubled.name, "server_address": "127.0.0.1", "smb_share": "share", "smb_command": "SMB2_READ",
-			"system_filesystem_mountpoint": nfs3Mount}
+			"system_filesystem_mountpoint": nfs3Mount, "nfs_share": nfsClients[nfs3Mount].export}
 		vars := allVars(rangeDur)
 		vars["host"], vars["server"] = promRegex(picked["instance"]), promRegex(picked["server_address"])
 		vars["share"], vars["command"] = promRegex(picked["smb_share"]), promRegex(picked["smb_command"])
 		vars["mount"] = promRegex(picked["system_filesystem_mountpoint"])
+		vars["export"] = promRegex(picked["nfs_share"])
 		for _, q := range dashboardQueries(d) {
 			check(ctx, t, prom, q, vars, window, picked)
 		}
 	})
 
-	t.Run("anomaly annotation shows type and rule", func(t *testing.T) {
+	t.Run("anomaly annotation shows protocol, type and rule", func(t *testing.T) {
 		seen := map[string]bool{}
 		for _, q := range annotationQueries(d) {
 			for _, s := range check(ctx, t, prom, q, allVars(rangeDur), window, nil) {
 				if s.Metric["instance"] != model.LabelValue(troubled.name) {
 					t.Errorf("%s: anomaly on %s, which had none", q.where, s.Metric["instance"])
 				}
-				typ, rule := string(s.Metric["aod_anomaly_type"]), string(s.Metric["aod_anomaly_rule"])
+				typ := string(s.Metric["aod_anomaly_protocol"]) + " " + string(s.Metric["aod_anomaly_type"])
+				rule := string(s.Metric["aod_anomaly_rule"])
 				seen[typ] = true
 				// STATUS_NETWORK_NAME_DELETED is the default configuration's connection
-				// rule; the reconnects are sockconn's reconnect rule.
-				if want := map[string]string{"error": "connection", "sockconn": "reconnect"}[typ]; want != "" && rule != want {
-					t.Errorf("%s: %s anomaly of rule %s, want %s", q.where, typ, rule, want)
+				// rule; the reconnects are sockconn's reconnect rule; the stale handles
+				// and the RPCs given up on are nfsAnomalies' two rules.
+				want := map[string][]string{"smb error": {"connection"}, "smb sockconn": {"reconnect"},
+					"nfs error": {"server_not_responding", "stale_handles"}}[typ]
+				if want != nil && !slices.Contains(want, rule) {
+					t.Errorf("%s: %s anomaly of rule %s, want one of %v", q.where, typ, rule, want)
 				}
 			}
 		}
-		if got, want := slices.Sorted(maps.Keys(seen)), []string{"error", "latency", "sockconn"}; !slices.Equal(got, want) {
-			t.Errorf("anomaly types annotated %v, want %v", got, want)
+		if got, want := slices.Sorted(maps.Keys(seen)), []string{"nfs error", "nfs latency", "smb error", "smb latency", "smb sockconn"}; !slices.Equal(got, want) {
+			t.Errorf("anomalies annotated %v, want %v", got, want)
 		}
 	})
 
@@ -155,6 +164,7 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 			"share":   {"IPC$", "share"},
 			"command": {"SMB2_CLOSE", "SMB2_CREATE", "SMB2_ECHO", "SMB2_IOCTL", "SMB2_QUERY_DIRECTORY", "SMB2_QUERY_INFO", "SMB2_READ", "SMB2_WRITE"},
 			"mount":   {nfs3Mount, nfs4Mount},
+			"export":  {nfsClients[nfs4Mount].export, nfsClients[nfs3Mount].export},
 		}
 		for _, v := range d.Templating.List {
 			sel, label, ok := variableQuery(v.Query)
@@ -224,8 +234,8 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 					used = append(used, k[2])
 				}
 			}
-			if slices.Sort(used); !slices.Equal(used, []string{"GETATTR", "READ", "WRITE"}) {
-				t.Errorf("healthy host's %s: operations with RPCs %v, want GETATTR READ WRITE", m, used)
+			if slices.Sort(used); !slices.Equal(used, []string{"GETATTR", "LOOKUP", "READ", "WRITE"}) {
+				t.Errorf("healthy host's %s: operations with RPCs %v, want GETATTR LOOKUP READ WRITE", m, used)
 			}
 		}
 		// READ starts at 0 on both mounts of the template: its time and count grow in
@@ -255,6 +265,11 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 				}
 			}
 		}
+	})
+
+	// The kernel-probe NFS panels, each host alone, show what its probes measured.
+	t.Run("NFS kernel-probe panels", func(t *testing.T) {
+		checkNFSProbePanels(ctx, t, prom, d, nfsWin)
 	})
 
 	t.Run("alert rules fire for the troubled agent only", func(t *testing.T) {

@@ -14,8 +14,9 @@ import (
 )
 
 const (
-	dashboardFile = "aod-smb.json"
-	alertsFile    = "alerts.yaml"
+	dashboardFile  = "aod-smb.json"
+	alertsFile     = "alerts.yaml"
+	alertsTestFile = "alerts.test.yaml" // promtool test rules
 )
 
 // The parts of Grafana's dashboard JSON model the tests look at.
