@@ -44,32 +44,39 @@ func TestComponentDefaultsAgreeWithTheAgent(t *testing.T) {
 			t.Errorf("aodbundle %s: %v, the agent's %v", c.name, c.got, c.want)
 		}
 	}
-	smb := agent.Anomalies.SMB
-	for typ, list := range map[string][]config.Action{
-		anomaly.TypeLatency:  smb.Latency.Actions,
-		anomaly.TypeError:    smb.Error.Actions,
-		anomaly.TypeSockconn: smb.Sockconn.Actions,
-	} {
-		var want []string
-		for _, a := range list {
-			want = append(want, a.Name)
-		}
-		if got := exp.Actions[config.ProtocolSMB][typ]; !slices.Equal(got, want) {
-			t.Errorf("aodbundle actions smb %s: %v, the agent's %v", typ, got, want)
+	for _, p := range []struct {
+		name string
+		cfg  *config.Protocol
+	}{{config.ProtocolSMB, &agent.Anomalies.SMB}, {config.ProtocolNFS, &agent.Anomalies.NFS}} {
+		for typ, list := range map[string][]config.Action{
+			anomaly.TypeLatency:  p.cfg.Latency.Actions,
+			anomaly.TypeError:    p.cfg.Error.Actions,
+			anomaly.TypeSockconn: p.cfg.Sockconn.Actions,
+		} {
+			var want []string
+			for _, a := range list {
+				want = append(want, a.Name)
+			}
+			if got := exp.Actions[p.name][typ]; !slices.Equal(got, want) {
+				t.Errorf("aodbundle actions %s %s: %v, the agent's %v", p.name, typ, got, want)
+			}
 		}
 	}
-	if len(exp.Actions) != 1 || len(exp.Captures) != 0 {
-		t.Errorf("aodbundle actions %v, captures %v: the agent's file has smb actions only and no captures", exp.Actions, exp.Captures)
+	if len(exp.Actions) != 2 || len(exp.Captures) != 0 {
+		t.Errorf("aodbundle actions %v, captures %v: the agent's file has smb and nfs actions and no captures", exp.Actions, exp.Captures)
 	}
 
 	// A latency anomaly that names no threshold takes AODv2's default: the same
 	// default makes a request slow in the receiver.
-	bare, _, err := config.Parse("bare.yaml", []byte("anomalies:\n  smb:\n    latency:\n      acceptable_count: 1\n"))
+	bare, _, err := config.Parse("bare.yaml", []byte("anomalies:\n  smb:\n    latency:\n      acceptable_count: 1\n  nfs:\n    latency:\n      acceptable_count: 1\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rcv := aodreceiver.NewFactory().CreateDefaultConfig().(*aodreceiver.Config)
 	if got, want := rcv.SMB.LatencyThreshold, bare.Anomalies.SMB.Latency.DefaultThreshold; got != want {
 		t.Errorf("aod receiver smb.latency_threshold %v, the agent's default_threshold_ms %v", got, want)
+	}
+	if got, want := rcv.NFS.LatencyThreshold, bare.Anomalies.NFS.Latency.DefaultThreshold; got != want {
+		t.Errorf("aod receiver nfs.latency_threshold %v, the agent's default_threshold_ms %v", got, want)
 	}
 }
