@@ -85,7 +85,7 @@ const (
 const startEntries = 1024
 
 // host is one aod agent the test runs: the real agent (agent) with the
-// detectors and kernel filters of the default configuration and nfsAnomalies, on BPF
+// detectors and kernel filters of the default configuration, on BPF
 // probes of its own (SMB and NFS) that the test drives through bpftest exactly as the
 // cifs, sunrpc and nfs tracepoints would, reading its own /proc/fs/cifs (kernel 6.12's
 // DebugData, and a Stats file the test advances as the kernel does) and
@@ -111,28 +111,6 @@ type host struct {
 	nextMid  uint64          // mids of the requests the test enters itself
 	stuck    *archive.Writer // a bundle writer that never finishes
 }
-
-// nfsAnomalies is the NFS section the hosts run with, as AODv2's nfsslower and
-// nfsiosnoop sections say it (the default configuration watches SMB only): RPCs over
-// 100 ms, stale file handles and RPCs the client gave up on. The lookups of missing
-// names in the healthy traffic are not tracked.
-const nfsAnomalies = `anomalies:
-  nfs:
-    latency:
-      tool: nfsslower
-      mode: all
-      acceptable_count: 5
-      default_threshold_ms: 100
-    error:
-      tool: nfsiosnoop
-      rules:
-        - name: stale_handles
-          acceptable_count: 5
-          track_errors: [NFS4ERR_STALE, NFS4ERR_FHEXPIRED, NFS4ERR_BADHANDLE]
-        - name: server_not_responding
-          acceptable_count: 1
-          track_errors: [ETIMEDOUT]
-`
 
 // hostConfig adjusts the default configuration for one host.
 type hostConfig func(t *testing.T, cfg *config.Config)
@@ -164,11 +142,6 @@ func startHost(t *testing.T, name string, opts bpf.Options, adjust hostConfig) *
 	// The receiver collects every second; Prometheus scrapes every second.
 	cfg.Telemetry.OTLP.ExportInterval = scrapeInterval
 	cfg.Cleanup.Interval = time.Second
-	nfsCfg, _, err := config.Parse("nfs-anomalies.yaml", []byte(nfsAnomalies))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Anomalies.NFS = nfsCfg.Anomalies.NFS
 	adjust(t, cfg)
 
 	// Errors only, shown when the test fails (or with -v): the warnings (anomalies) are

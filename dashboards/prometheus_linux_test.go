@@ -144,9 +144,9 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 				seen[typ] = true
 				// STATUS_NETWORK_NAME_DELETED is the default configuration's connection
 				// rule; the reconnects are sockconn's reconnect rule; the stale handles
-				// and the RPCs given up on are nfsAnomalies' two rules.
+				// and the RPCs given up on (ETIMEDOUT) are its NFS stale and io rules.
 				want := map[string][]string{"smb error": {"connection"}, "smb sockconn": {"reconnect"},
-					"nfs error": {"server_not_responding", "stale_handles"}}[typ]
+					"nfs error": {"io", "stale"}}[typ]
 				if want != nil && !slices.Contains(want, rule) {
 					t.Errorf("%s: %s anomaly of rule %s, want one of %v", q.where, typ, rule, want)
 				}
