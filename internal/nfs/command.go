@@ -1,6 +1,10 @@
 package nfs
 
-import "github.com/linuxdiag/aod/internal/proto"
+import (
+	"strings"
+
+	"github.com/linuxdiag/aod/internal/proto"
+)
 
 // Procedure codes (the command codes of NFS records, histograms and thresholds; the
 // kernel side is AOD_NFS_* in bpf/include/aod.h). An NFSv4 RPC is one COMPOUND; the
@@ -119,6 +123,22 @@ var Table = &proto.Table{
 	ErrorsHelp:  "NFS RPCs that failed, by NFS status (or errno for RPC-level failures), counted in the kernel.",
 	Requests:    "NFS RPC",
 	CommandNoun: "NFS procedure",
+	ONCRPC:      oncRPC,
+}
+
+// oncRPC names an NFS procedure code as the ONC RPC call it is: program nfs version 4
+// or 3, or nfsacl version 3, and the procedure without its prefix ("READ"), as
+// mountstats prints it.
+func oncRPC(code uint16) (program string, version int, procedure string, ok bool) {
+	switch {
+	case int(code) < len(v4Names):
+		return "nfs", 4, strings.TrimPrefix(v4Names[code], "NFSPROC4_CLNT_"), true
+	case code >= V3Base && int(code-V3Base) < len(v3Names):
+		return "nfs", 3, strings.TrimPrefix(v3Names[code-V3Base], "NFS3PROC_"), true
+	case code >= ACL3Base && int(code-ACL3Base) < len(acl3Names):
+		return "nfsacl", 3, strings.TrimPrefix(acl3Names[code-ACL3Base], "NFSACL3PROC_"), true
+	}
+	return "", 0, "", false
 }
 
 func init() { proto.Register(Table) }

@@ -240,13 +240,23 @@ func (m *Metrics) buildError(b *builder, dps pmetric.NumberDataPointSlice, key r
 // requests (the kernel reports every failure with a non-zero status).
 func requestAttrs(attrs pcommon.Map, key requestSeries) {
 	k := &proto.TableOf(key.protocol).Keys
-	attrs.EnsureCapacity(4)
+	attrs.EnsureCapacity(8)
 	attrs.PutStr(k.Command, proto.Command{Protocol: key.protocol, Code: key.command}.String())
 	if key.status != 0 {
 		attrs.PutStr(AttrErrorType, proto.Status{Protocol: key.protocol, Code: key.status}.String())
 	}
 	attrs.PutStr(AttrServer, key.server)
 	attrs.PutStr(k.Share, key.share)
+	// RPC protocols also name the call as OpenTelemetry's RPC conventions do, so the
+	// series join the kernel's per-operation mountstats counters.
+	if on := proto.TableOf(key.protocol).ONCRPC; on != nil {
+		if program, version, procedure, ok := on(key.command); ok {
+			attrs.PutStr(AttrRPCSystem, rpcSystemONC)
+			attrs.PutStr(AttrONCProgram, program)
+			attrs.PutInt(AttrONCVersion, int64(version))
+			attrs.PutStr(AttrONCProcedure, procedure)
+		}
+	}
 }
 
 func (s *latencyState) count() uint64 {

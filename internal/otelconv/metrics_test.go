@@ -616,3 +616,24 @@ func TestForgetSessionsAfterPrune(t *testing.T) {
 		t.Fatalf("NFS count %d, want the same 2 RPCs read twice", dp.Count())
 	}
 }
+
+// An NFS series also names its RPC as OpenTelemetry's RPC conventions do (and as the
+// mountstats metrics do, so the two join); an SMB series does not.
+func TestNFSSeriesNameTheirRPC(t *testing.T) {
+	ms := time.Millisecond
+	rpc := kernelEntry(1, 0, nfs.V3Lookup, ms)
+	rpc.Protocol = proto.NFS
+	m := NewMetrics(mapNames{}, t0, bootTime, "v1")
+	m.Update(&Snapshot{Time: t0, Latencies: []bpf.HistogramSample{rpc, kernelEntry(1, 10, 8, ms)}})
+	md := m.Build(Exponential)
+	got := findMetric(t, md, nfs.Table.Keys.Duration).ExponentialHistogram().DataPoints().At(0).Attributes().AsRaw()
+	for k, v := range map[string]any{AttrRPCSystem: "onc_rpc", AttrONCProgram: "nfs", AttrONCVersion: int64(3),
+		AttrONCProcedure: "LOOKUP", nfs.Table.Keys.Command: "NFS3PROC_LOOKUP"} {
+		if got[k] != v {
+			t.Errorf("%s = %#v, want %#v (attributes %v)", k, got[k], v, got)
+		}
+	}
+	if smbAttrs := findMetric(t, md, smb.Table.Keys.Duration).ExponentialHistogram().DataPoints().At(0).Attributes().AsRaw(); smbAttrs[AttrRPCSystem] != nil {
+		t.Errorf("an SMB series has %s: %v", AttrRPCSystem, smbAttrs)
+	}
+}

@@ -41,6 +41,11 @@ type Table struct {
 	// Requests names one request of the protocol in sentences ("SMB request"), and
 	// CommandNoun one of its commands ("SMB2 command").
 	Requests, CommandNoun string
+	// ONCRPC names a command as the ONC RPC call it is: program name, version and
+	// procedure, as /proc/self/mountstats and OpenTelemetry's onc_rpc.* attributes name
+	// them; ok is false for a code that is no procedure of a known program. Nil for
+	// protocols not carried by ONC RPC. It must not allocate.
+	ONCRPC func(code uint16) (program string, version int, procedure string, ok bool)
 	// AppendShare appends where a request went as the protocol's users write it,
 	// share (which may be empty) on server; it must not allocate beyond dst. Register
 	// sets it, when nil, to the server:/export form of NFS (AppendServerPath).
