@@ -256,10 +256,20 @@ func checkAgentNFSProbes(t *testing.T, versions map[int]*nfsVersion, a *agentRun
 	fams := a.metrics["final"]
 	got, gotFail := map[string]float64{}, map[string]float64{}
 	shares := map[string]bool{}
+	ops := map[string]bool{} // "version procedure" of every op the mounts' mountstats list
+	for vers, v := range versions {
+		for _, op := range v.after.Ops {
+			ops[fmt.Sprint(vers, " ", op.Name)] = true
+		}
+	}
 	for _, s := range series(fams, nfsDurationMetric) {
 		got[s.labels["nfs_command"]] += s.value
 		if s.labels["nfs_share"] != "" {
 			shares[s.labels["nfs_share"]] = true
+		}
+		// The series joins mountstats' on the RPC's name.
+		if op := s.labels["onc_rpc_version"] + " " + s.labels["onc_rpc_procedure_name"]; s.labels["rpc_system"] != "onc_rpc" || !ops[op] {
+			t.Errorf("%s series %v: its RPC (%q) is not an operation of the mounts' mountstats", nfsDurationMetric, s.labels, op)
 		}
 	}
 	for _, s := range series(fams, nfsErrorsMetric) {
