@@ -467,18 +467,18 @@ func bundleNames(a *agentRun) []string {
 	return out
 }
 
-// checkAgentLatency: the agent measured the same latencies as the kernel's trace (so its
-// median rises with the trace's by the injected delay), and the latency anomaly fires in time
-// with a complete bundle of slow events.
-func checkAgentLatency(t *testing.T, s *scenario, a *agentRun) {
-	lat := s.latencies()
-	var means [2]float64
+// checkMeanLatencies: in each compared phase (clean, measured) the agent's histogram of
+// metric (its /metrics at the phase's edges) holds as many requests as the trace's
+// latencies of that phase (lat, seconds), with the same mean: the programs and the trace
+// run at the same tracepoints, microseconds apart. It returns the agent's two means.
+func checkMeanLatencies(t *testing.T, a *agentRun, metric string, lat map[string][]float64) (means [2]float64) {
+	t.Helper()
 	for i, ph := range []string{"clean", "measured"} {
 		var n, sum float64
-		for _, sm := range series(a.metrics[ph+"-end"], durationMetric) {
+		for _, sm := range series(a.metrics[ph+"-end"], metric) {
 			n, sum = n+sm.value, sum+sm.sum
 		}
-		for _, sm := range series(a.metrics[ph+"-start"], durationMetric) {
+		for _, sm := range series(a.metrics[ph+"-start"], metric) {
 			n, sum = n-sm.value, sum-sm.sum
 		}
 		var want float64
@@ -490,12 +490,20 @@ func checkAgentLatency(t *testing.T, s *scenario, a *agentRun) {
 			continue
 		}
 		means[i], want = sum/n, want/n
-		// The programs and the trace run at the same tracepoints: microseconds apart.
 		t.Logf("%s phase: aod mean latency %.3f ms, trace %.3f ms (%v requests)", ph, means[i]*1e3, want*1e3, n)
+		// The trace prints whole microseconds (NFS) or nanoseconds of its clock (SMB).
 		if d := means[i] - want; d > max(0.0005, 0.01*want) || d < -max(0.0005, 0.01*want) {
 			t.Errorf("%s phase: aod's mean latency %.3f ms differs from the trace's %.3f ms", ph, means[i]*1e3, want*1e3)
 		}
 	}
+	return means
+}
+
+// checkAgentLatency: the agent measured the same latencies as the kernel's trace (so its
+// median rises with the trace's by the injected delay), and the latency anomaly fires in time
+// with a complete bundle of slow events.
+func checkAgentLatency(t *testing.T, s *scenario, a *agentRun) {
+	means := checkMeanLatencies(t, a, durationMetric, s.latencies())
 	t.Logf("aod mean latency rose by %.1f ms for %.0f ms injected", (means[1]-means[0])*1e3, injectedRoundTripSecs*1e3)
 
 	onlyFired(t, a, "smb/latency/count")

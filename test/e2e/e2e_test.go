@@ -263,9 +263,6 @@ type scenario struct {
 	probe         *guestprobe.Snapshot
 }
 
-// wallTime converts a time of the scenario's trace to wall-clock time.
-func (s *scenario) wallTime(uptime float64) time.Time { return wallTime(s.phases, uptime) }
-
 // phaseWall is the wall-clock time a phase began.
 func (s *scenario) phaseWall(name string) time.Time { return phaseWall(s.phases, name) }
 
@@ -279,9 +276,10 @@ func phaseWall(phases []phase, name string) time.Time {
 	panic("no phase " + name)
 }
 
-func loadScenario(t *testing.T, dir string) *scenario {
+// readScenarioRun checks that a scenario's script ran to its end, and reads its one trace
+// and its phase marks.
+func readScenarioRun(t *testing.T, dir string) (*trace, []phase) {
 	t.Helper()
-	s := &scenario{dir: dir}
 	exit, err := os.ReadFile(filepath.Join(dir, "exit"))
 	if err != nil {
 		t.Fatalf("scenario did not run: %v", err)
@@ -297,9 +295,24 @@ func loadScenario(t *testing.T, dir string) *scenario {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.trace, err = parseTrace(data); err != nil {
+	tr, err := parseTrace(data)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if data, err = os.ReadFile(filepath.Join(dir, "phases")); err != nil {
+		t.Fatal(err)
+	}
+	phases, err := parsePhases(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, phases
+}
+
+func loadScenario(t *testing.T, dir string) *scenario {
+	t.Helper()
+	s := &scenario{dir: dir}
+	s.trace, s.phases = readScenarioRun(t, dir)
 	p, err := s.trace.requests()
 	if err != nil {
 		t.Fatal(err)
@@ -309,12 +322,6 @@ func loadScenario(t *testing.T, dir string) *scenario {
 		if e.Name == "smb3_reconnect" {
 			s.reconnects = append(s.reconnects, e.Time)
 		}
-	}
-	if data, err = os.ReadFile(filepath.Join(dir, "phases")); err != nil {
-		t.Fatal(err)
-	}
-	if s.phases, err = parsePhases(data); err != nil {
-		t.Fatal(err)
 	}
 	if s.before, err = readStats(dir, "before"); err != nil {
 		t.Fatal(err)
@@ -536,8 +543,12 @@ func (s *scenario) latencies() map[string][]float64 {
 
 // checkLatency: the median request latency rises by the injected round-trip delay within
 // ±20 %. Absolute latencies mean nothing under emulation; the difference does.
-func checkLatency(t *testing.T, s *scenario) {
-	lat := s.latencies()
+func checkLatency(t *testing.T, s *scenario) { checkDelayed(t, s.latencies()) }
+
+// checkDelayed: from the clean to the measured phase of lat (latencies in seconds by the
+// phase their requests started in), the median rises by the injected delay ± 20 %.
+func checkDelayed(t *testing.T, lat map[string][]float64) {
+	t.Helper()
 	clean, delayed := lat["clean"], lat["measured"]
 	if len(clean) < 10 || len(delayed) < 10 {
 		t.Fatalf("too few completed requests to compare: %d clean, %d delayed", len(clean), len(delayed))

@@ -8,8 +8,6 @@ package e2e
 // transports' connects, mountstats) against what the agent measured and detected.
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -39,35 +37,13 @@ var nfsChecks = map[string]func(*testing.T, *nfsScenario, *agentRun){
 
 func loadNFSScenario(t *testing.T, dir string) *nfsScenario {
 	t.Helper()
-	exit, err := os.ReadFile(filepath.Join(dir, "exit"))
-	if err != nil {
-		t.Fatalf("scenario did not run: %v", err)
-	}
-	if strings.TrimSpace(string(exit)) != "0" {
-		t.Errorf("scenario script exited with %s (console: %s)", strings.TrimSpace(string(exit)), filepath.Join(dir, "..", "console.log"))
-	}
 	s := &nfsScenario{dir: dir, versions: loadNFS(t, dir)}
-	traces, _ := filepath.Glob(filepath.Join(dir, "trace.*"))
-	if len(traces) != 1 {
-		t.Fatalf("want one trace file in %s, have %v", dir, traces)
-	}
-	data, err := os.ReadFile(traces[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.trace, err = parseTrace(data); err != nil {
-		t.Fatal(err)
-	}
+	s.trace, s.phases = readScenarioRun(t, dir)
 	if s.trace.Written != s.trace.InBuffer {
 		t.Errorf("the trace ring lost events: %d written, %d kept", s.trace.Written, s.trace.InBuffer)
 	}
+	var err error
 	if s.rpcs, err = s.trace.rpcs(); err != nil {
-		t.Fatal(err)
-	}
-	if data, err = os.ReadFile(filepath.Join(dir, "phases")); err != nil {
-		t.Fatal(err)
-	}
-	if s.phases, err = parsePhases(data); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -100,50 +76,17 @@ func (s *nfsScenario) phaseRPCs() map[string][]rpc {
 // slow NFS RPCs and the NFS actions' output.
 func checkNFSLatency(t *testing.T, s *nfsScenario, a *agentRun) {
 	byPhase := s.phaseRPCs()
-	execs := func(ph string) []float64 {
-		var out []float64
-		for _, r := range byPhase[ph] {
-			out = append(out, r.Execute)
+	lat := map[string][]float64{} // the RPCs' execute times by phase
+	for ph, rpcs := range byPhase {
+		for _, r := range rpcs {
+			lat[ph] = append(lat[ph], r.Execute)
 		}
-		return out
 	}
-	clean, delayed := execs("clean"), execs("measured")
-	if len(clean) < 10 || len(delayed) < 10 {
-		t.Fatalf("too few RPCs to compare: %d clean, %d delayed", len(clean), len(delayed))
-	}
-	mc, md := median(clean), median(delayed)
-	delta := md - mc
-	t.Logf("median RPC execute time %.1f ms clean (%d RPCs), %.1f ms delayed (%d): +%.1f ms for %.0f ms injected",
-		mc*1e3, len(clean), md*1e3, len(delayed), delta*1e3, injectedRoundTripSecs*1e3)
-	if delta < 0.8*injectedRoundTripSecs || delta > 1.2*injectedRoundTripSecs {
-		t.Errorf("median RPC execute time rose by %.1f ms, want %.0f ms ± 20 %%", delta*1e3, injectedRoundTripSecs*1e3)
-	}
+	checkDelayed(t, lat)
 	if a == nil {
 		return
 	}
-	for _, ph := range []string{"clean", "measured"} {
-		var n, sum float64
-		for _, sm := range series(a.metrics[ph+"-end"], nfsDurationMetric) {
-			n, sum = n+sm.value, sum+sm.sum
-		}
-		for _, sm := range series(a.metrics[ph+"-start"], nfsDurationMetric) {
-			n, sum = n-sm.value, sum-sm.sum
-		}
-		var want float64
-		for _, r := range byPhase[ph] {
-			want += r.Execute
-		}
-		if n == 0 || int(n) != len(byPhase[ph]) {
-			t.Errorf("%s phase: aod measured %v RPCs, the trace shows %d", ph, n, len(byPhase[ph]))
-			continue
-		}
-		mean, want := sum/n, want/n
-		t.Logf("%s phase: aod mean RPC latency %.3f ms, trace %.3f ms (%v RPCs)", ph, mean*1e3, want*1e3, n)
-		// The trace prints whole microseconds.
-		if d := mean - want; d > max(0.0005, 0.01*want) || d < -max(0.0005, 0.01*want) {
-			t.Errorf("%s phase: aod's mean RPC latency %.3f ms differs from the trace's %.3f ms", ph, mean*1e3, want*1e3)
-		}
-	}
+	checkMeanLatencies(t, a, nfsDurationMetric, lat)
 
 	onlyFired(t, a, "nfs/latency/count")
 	b := firedBundle(t, a, "nfs", "latency")
