@@ -47,7 +47,8 @@ var opNames = []string{
 // Keys of the io.* metrics and records. A failed file operation has no duration and
 // no server: it is counted by operation, errno (error.type, as every protocol names
 // its failure), and the file system it hit, named by OpenTelemetry's
-// system.filesystem.* attributes (the file system semantic conventions).
+// system.filesystem.* attributes (the file system semantic conventions) where the other
+// protocols put server.address and their share or export.
 const (
 	KeyOperation  = "io.operation"
 	KeyMountpoint = "system.filesystem.mountpoint"
@@ -64,9 +65,14 @@ var Table = &proto.Table{
 	LookupStatus:         LookupStatus,
 	MetricPrefix:         "io",
 	Keys: proto.Keys{
-		Command: KeyOperation,
-		Share:   KeyMountpoint,
-		Status:  "io.errno",
+		Server:    KeyFSType,
+		Command:   KeyOperation,
+		Share:     KeyMountpoint,
+		Status:    "io.errno",
+		SessionID: KeyMountID,
+		TreeID:    "io.filesystem.magic",
+		MessageID: "io.syscall.number",
+		ConnID:    "io.cgroup.id",
 	},
 	ErrorsHelp: "File system calls that failed, by operation, errno and the mount they hit " +
 		"(the mount their path lookup or file descriptor was on), counted in the kernel.",
