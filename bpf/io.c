@@ -217,6 +217,13 @@ static __always_inline void path_mount(const char *upath, int dirfd, struct io_m
 	if (k->path[0] == '/') {
 		k->prefixlen = (n - 1) * 8;
 		found = bpf_map_lookup_elem(&io_mounts, k);
+		/* The mount point itself ("/mnt/share", a stat of the share's root): the
+		 * keys end in '/', so try the path with one. */
+		if (!found && n < AOD_IO_PATH_MAX) {
+			k->path[(n - 1) & (AOD_IO_PATH_MAX - 1)] = '/';
+			k->prefixlen += 8;
+			found = bpf_map_lookup_elem(&io_mounts, k);
+		}
 		if (found) {
 			*m = *found;
 			*inscope = 1;

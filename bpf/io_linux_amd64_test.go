@@ -112,6 +112,8 @@ func TestIOCountsRealFailures(t *testing.T) {
 		return err
 	})
 	fail(fileio.Mkdir, unix.EEXIST, 1, func() error { return unix.Mkdirat(dfd, "d", 0o700) })
+	// The mount point itself, absolute: matched as the mount's root.
+	fail(fileio.Mkdir, unix.EEXIST, 2, func() error { return unix.Mkdir(dir, 0o700) })
 	fail(fileio.Rmdir, unix.ENOTEMPTY, 1, func() error { return unix.Unlinkat(dfd, "d", unix.AT_REMOVEDIR) })
 	fail(fileio.Unlink, unix.ENOENT, 1, func() error { return unix.Unlinkat(dfd, "missing", 0) })
 	fail(fileio.Readlink, unix.EINVAL, 1, func() error { _, err := unix.Readlink(filepath.Join(dir, "f"), make([]byte, 8)); return err })
