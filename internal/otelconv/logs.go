@@ -157,6 +157,7 @@ func (b *LogBuilder) fileOperation(attrs pcommon.Map, ev *event.Event, name cifs
 	if path := ev.ServerString(); path != "" {
 		attrs.PutStr(AttrFilePath, path)
 	}
+	attrs.PutStr(k.ConnID, b.hex(ev.ConnID)) // the cgroup
 }
 
 func (b *LogBuilder) connection(lr plog.LogRecord, ev *event.Event) {
