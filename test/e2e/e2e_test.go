@@ -10,7 +10,7 @@ package e2e
 //
 //	go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
 //
-// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound nfs reconnect") narrow a
+// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound nfs io reconnect") narrow a
 // run; E2E_AOD=off leaves the agent out (the kernel-side checks and the test's own probe of
 // aod's BPF programs still run). Guests are cached in .cache/ (see image.sh); each
 // kernel's run folder, with every piece of evidence and the console log, stays in
@@ -74,10 +74,10 @@ func TestE2E(t *testing.T) {
 	}
 	cache := filepath.Join(here, ".cache")
 	bins := buildGuestBinaries(t, filepath.Join(here, "..", ".."), filepath.Join(cache, "bin"))
-	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors compound nfs reconnect"))
+	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors compound nfs io reconnect"))
 	for _, name := range scenarios {
-		if _, ok := checks[name]; !ok && name != "nfs" {
-			t.Fatalf("E2E_SCENARIOS: no scenario %q (have nfs and %v)", name, slices.Sorted(maps.Keys(checks)))
+		if _, ok := checks[name]; !ok && name != "nfs" && name != "io" {
+			t.Fatalf("E2E_SCENARIOS: no scenario %q (have nfs, io and %v)", name, slices.Sorted(maps.Keys(checks)))
 		}
 	}
 	for _, kernel := range strings.Fields(env("E2E_KERNELS", "6.1 6.12")) {
@@ -104,6 +104,14 @@ func TestE2E(t *testing.T) {
 			for _, name := range scenarios {
 				t.Run(name, func(t *testing.T) {
 					dir := filepath.Join(run, "out", name)
+					if name == "io" {
+						if a := loadAgent(t, dir); a != nil {
+							checkAgentIO(t, dir, a)
+						} else {
+							t.Error("the io scenario checks the agent, which did not run")
+						}
+						return
+					}
 					if name == "nfs" {
 						versions := checkNFS(t, dir)
 						if a := loadAgent(t, dir); a != nil {
