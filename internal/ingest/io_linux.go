@@ -40,10 +40,10 @@ type IOProbeConfig struct {
 // ioMounts is the mount table as the io probe was last told it: it names the mounts
 // of the io series and records, and says when the probe's scope must be refreshed.
 type ioMounts struct {
-	mu    sync.RWMutex
-	byID  map[uint32]mountinfo.Mount
-	raw   []byte   // the mountinfo the scope was built from
-	long  map[string]bool
+	mu   sync.RWMutex
+	byID map[uint32]mountinfo.Mount
+	raw  []byte // the mountinfo the scope was built from
+	long map[string]bool
 }
 
 // lookup names a mount for the resolver: its file system type and mount point. An
