@@ -127,6 +127,9 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 	}
 	lr.Body().SetStr(string(b.buf))
 
+	if ev.Protocol == proto.IO {
+		attrs.PutStr(k.ConnID, b.hex(ev.ConnID)) // the cgroup
+	}
 	attrs.PutStr(k.SessionID, b.hex(ev.SessionID))
 	attrs.PutStr(k.TreeID, b.hex(uint64(ev.TreeID)))
 	attrs.PutInt(k.MessageID, int64(ev.MessageID))
@@ -157,7 +160,6 @@ func (b *LogBuilder) fileOperation(attrs pcommon.Map, ev *event.Event, name cifs
 	if path := ev.ServerString(); path != "" {
 		attrs.PutStr(AttrFilePath, path)
 	}
-	attrs.PutStr(k.ConnID, b.hex(ev.ConnID)) // the cgroup
 }
 
 func (b *LogBuilder) connection(lr plog.LogRecord, ev *event.Event) {
