@@ -44,8 +44,8 @@ func loadIOWorkload(t *testing.T, dir string) []ioFailure {
 		}
 		out = append(out, w)
 	}
-	if len(out) != 3 {
-		t.Fatalf("the io workload reported %d kinds of failure, want 3: %+v", len(out), out)
+	if len(out) != 5 {
+		t.Fatalf("the io workload reported %d kinds of failure, want 5: %+v", len(out), out)
 	}
 	return out
 }

@@ -6,7 +6,11 @@
 #   - 20 exclusive creates of an existing name on the NFSv3 mount: CREATE EEXIST, under
 #     create-collision-burst (50): counted, no anomaly;
 #   - 5 creates on the NFSv4.2 mount made read-only (a read-only bind remount of that mount
-#     alone, as an administrator's remount would do): CREATE EROFS, over severe (3).
+#     alone, as an administrator's remount would do): CREATE EROFS, over severe (3);
+#   - 4 O_DIRECT writes on the NFSv3 mount with the server's file system filled from the
+#     server side: WRITE ENOSPC (severe);
+#   - 4 reads of a file the server removed under an open descriptor of the NFSv3 mount:
+#     READ ESTALE (severe).
 out_io=$dir/io-workload.jsonl
 phase missing
 /host/bin/e2eguest iofail missing "$mnt" 150 "$out_io"
@@ -16,6 +20,13 @@ phase readonly
 mount -o remount,bind,ro "$nfs4"
 /host/bin/e2eguest iofail create "$nfs4" 5 "$out_io"
 mount -o remount,bind,rw "$nfs4"
+phase nospc
+# Filled on the server, not through the mount: only the workload's writes fail.
+dd if=/dev/zero of=/srv/nfs/aod-fill bs=1M status=none 2>/dev/null || true
+/host/bin/e2eguest iofail nospc "$nfs3" 4 "$out_io"
+rm /srv/nfs/aod-fill
+phase stale
+/host/bin/e2eguest iofail stale "$nfs3" 4 "$out_io" /srv/nfs
 phase settle
 sync
 quiesce
