@@ -132,6 +132,43 @@ func TestAgentWatchesFailedFileOperations(t *testing.T) {
 	if !strings.HasSuffix(series, "} 3") {
 		t.Errorf("%s: want the 3 failures the writes saw", series)
 	}
+
+	// A reload without the severe rule reaches the kernel: ENOSPC is still counted, but
+	// no longer sent up.
+	noSevere := strings.Replace(ioAgentConfig, "          track_errors: [EIO, ENXIO, ENODEV, ENOSPC, EROFS, EDQUOT, ESTALE]\n", "          track_errors: [EIO]\n", 1)
+	cfg2, _, err := config.Parse("io-agent-test.yaml", fmt.Appendf(nil, noSevere, f.dir, f.otlp.GRPC, f.prom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(context.Background(), cfg2); err != nil {
+		t.Fatal(err)
+	}
+	before := h.Counters()
+	if err := probe.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := unix.Write(int(file.Fd()), make([]byte, 4096)); err != unix.ENOSPC {
+			t.Fatalf("write after the reload: %v", err)
+		}
+	}
+	probe.Detach()
+	if after := h.Counters(); after.EventsEmitted != before.EventsEmitted {
+		t.Errorf("after the reload %d more records, want none: ENOSPC is no longer tracked", after.EventsEmitted-before.EventsEmitted)
+	}
+	samples, err := probe.Errors(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, s := range samples {
+		if s.Errno == uint16(unix.ENOSPC) {
+			n += s.Count
+		}
+	}
+	if n != 5 {
+		t.Errorf("ENOSPC counted %d times in the kernel, want 5", n)
+	}
 }
 
 func containsAll(s string, subs []string) bool {
