@@ -62,8 +62,15 @@ func TestComponentDefaultsAgreeWithTheAgent(t *testing.T) {
 			}
 		}
 	}
-	if len(exp.Actions) != 2 || len(exp.Captures) != 0 {
-		t.Errorf("aodbundle actions %v, captures %v: the agent's file has smb and nfs actions and no captures", exp.Actions, exp.Captures)
+	var ioActions []string
+	for _, a := range agent.Anomalies.IO.Error.Actions {
+		ioActions = append(ioActions, a.Name)
+	}
+	if got := exp.Actions[config.ProtocolIO][anomaly.TypeError]; !slices.Equal(got, ioActions) {
+		t.Errorf("aodbundle actions io error: %v, the agent's %v", got, ioActions)
+	}
+	if len(exp.Actions) != 3 || len(exp.Actions[config.ProtocolIO]) != 1 || len(exp.Captures) != 0 {
+		t.Errorf("aodbundle actions %v, captures %v: the agent's file has smb and nfs actions, io error actions and no captures", exp.Actions, exp.Captures)
 	}
 
 	// A latency anomaly that names no threshold takes AODv2's default: the same

@@ -25,7 +25,7 @@ var layers = []layer{
 	{"agent", []string{"agent", "dashboards"}},
 	{"component", []string{"receiver/", "processor/", "exporter/"}},
 	{"engine", []string{"bpf", "internal/"}},
-	{"table", []string{"internal/proto", "internal/smb", "internal/nfs", "internal/errno", "configs"}},
+	{"table", []string{"internal/proto", "internal/smb", "internal/nfs", "internal/io", "internal/errno", "configs"}},
 }
 
 // tier returns the index in layers of a module-relative package path; the most

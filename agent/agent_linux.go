@@ -42,6 +42,9 @@ type Options struct {
 	// NFS, if set with Kernel, are NFS probes the caller loaded onto Kernel and
 	// attached (tests).
 	NFS ingest.NFSKernel
+	// IO, if set with Kernel, is an io probe the caller loaded onto Kernel and
+	// attached (tests); the receiver scopes it.
+	IO ingest.IOKernel
 	// ProcDir overrides /proc/fs/cifs (tests).
 	ProcDir string
 	// MountStats overrides /proc/self/mountstats, the NFS mounts' counters (tests).
@@ -126,8 +129,10 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		Config: rc,
 		Kernel: o.Kernel,
 		NFS:    o.NFS,
+		IO:     o.IO,
 		Probes: ingest.ProbeConfig{Thresholds: f.smbTh, Errors: f.smbEf,
-			NFS: ingest.NFSProbeConfig{Thresholds: f.nfsTh, Errors: f.nfsEf}},
+			NFS: ingest.NFSProbeConfig{Thresholds: f.nfsTh, Errors: f.nfsEf},
+			IO:  ingest.IOProbeConfig{FileSystems: ioFileSystems(cfg), Errors: f.ioEf}},
 		Logger:  o.Logger,
 		Version: version.Version,
 		OnAttach: func(r bpf.AttachReport, err error) {
@@ -172,6 +177,12 @@ func (a *Agent) prepare(cfg *config.Config, prev *bundler.Bundler) (*staged, err
 			env.Share = func(client uint64, _ uint32) string {
 				n, _ := r.Lookup(proto.NFS, client, 0)
 				return nfsproc.JoinDevice(n.Server, n.Share)
+			}
+		case proto.IO: // the mount point
+			r := a.recv.Resolver()
+			env.Share = func(mount uint64, magic uint32) string {
+				n, _ := r.Lookup(proto.IO, mount, magic)
+				return n.Share
 			}
 		}
 		return env
@@ -376,15 +387,18 @@ func (a *Agent) setFilters(f filterSet) error {
 	if err := k.SetErrorFilter(f.smbEf); err != nil {
 		return fmt.Errorf("kernel error filter: %w", err)
 	}
-	n := a.recv.NFS()
-	if n == nil {
-		return nil
+	if n := a.recv.NFS(); n != nil {
+		if err := n.SetThresholds(f.nfsTh); err != nil {
+			return fmt.Errorf("NFS kernel thresholds: %w", err)
+		}
+		if err := n.SetErrorFilter(f.nfsEf); err != nil {
+			return fmt.Errorf("NFS kernel error filter: %w", err)
+		}
 	}
-	if err := n.SetThresholds(f.nfsTh); err != nil {
-		return fmt.Errorf("NFS kernel thresholds: %w", err)
-	}
-	if err := n.SetErrorFilter(f.nfsEf); err != nil {
-		return fmt.Errorf("NFS kernel error filter: %w", err)
+	if io := a.recv.IO(); io != nil {
+		if err := io.SetErrorFilter(f.ioEf); err != nil {
+			return fmt.Errorf("io kernel error filter: %w", err)
+		}
 	}
 	return nil
 }

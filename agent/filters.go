@@ -11,6 +11,7 @@ import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/detector"
+	fileio "github.com/linuxdiag/aod/internal/io"
 	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
@@ -29,18 +30,63 @@ func NFSKernelFilters(cfg *config.Config) (*[proto.MaxCommands]bpf.Threshold, bp
 	return kernelFilters(detector.FromConfig(cfg, nfs.Table))
 }
 
+// IOKernelFilters is what the io probe must pass up for cfg's io detectors
+// (anomalies.io): the (operation, errno) pairs some error rule counts. A rule with
+// operations and errnos tracks their pairs; one with only operations every errno of
+// them; one with only errnos those errnos of every operation.
+func IOKernelFilters(cfg *config.Config) bpf.IOErrorFilter {
+	var f bpf.IOErrorFilter
+	e := detector.FromConfig(cfg, fileio.Table).Errors
+	if e == nil {
+		return f
+	}
+	for _, r := range e.Rules {
+		ops := []int{-1}
+		if !r.Commands.IsEmpty() {
+			ops = ops[:0]
+			for code := range r.Commands.All() {
+				ops = append(ops, int(code))
+			}
+		}
+		errnos := []int32{0}
+		if len(r.Statuses) > 0 {
+			errnos = errnos[:0]
+			for _, s := range r.Statuses {
+				errnos = append(errnos, int32(s))
+			}
+		}
+		for _, op := range ops {
+			for _, e := range errnos {
+				f.Pairs = append(f.Pairs, bpf.IOPair{Op: op, Errno: e})
+			}
+		}
+	}
+	return f
+}
+
+// ioFileSystems is the io probe's scope for cfg: detection.io_filesystems when an io
+// anomaly is configured, else none (the probe is not loaded).
+func ioFileSystems(cfg *config.Config) []string {
+	if cfg.Anomalies.IO.Error == nil {
+		return nil
+	}
+	return cfg.Detection.IOFileSystems
+}
+
 // filterSet is what every protocol's probes must pass up for one configuration.
 type filterSet struct {
 	smbTh *[smb.NumCommands]bpf.Threshold
 	smbEf bpf.ErrorFilter
 	nfsTh *[proto.MaxCommands]bpf.Threshold
 	nfsEf bpf.ErrorFilter
+	ioEf  bpf.IOErrorFilter
 }
 
 func filtersOf(cfg *config.Config) filterSet {
 	var f filterSet
 	f.smbTh, f.smbEf = KernelFilters(cfg)
 	f.nfsTh, f.nfsEf = NFSKernelFilters(cfg)
+	f.ioEf = IOKernelFilters(cfg)
 	return f
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/linuxdiag/aod/internal/config"
+	fileio "github.com/linuxdiag/aod/internal/io"
 	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
@@ -14,16 +15,16 @@ import (
 // section aod cannot act on yet.
 func logPlan(cfg *config.Config, log *slog.Logger) {
 	watched := false
-	for _, t := range []*proto.Table{smb.Table, nfs.Table} {
+	for _, t := range []*proto.Table{smb.Table, nfs.Table, fileio.Table} {
 		if logProtocolPlan(cfg, t, log) {
 			watched = true
 		}
 	}
-	for _, typ := range cfg.Anomalies.IO.Types() {
-		log.Warn("this version of aod cannot watch this yet; skipping it", "section", "anomalies."+config.ProtocolIO+"."+typ)
+	if cfg.Anomalies.IO.Latency != nil {
+		log.Warn("this version of aod cannot watch this yet; skipping it", "section", "anomalies."+config.ProtocolIO+".latency")
 	}
 	if !watched {
-		log.Warn("no SMB or NFS anomaly configured: nothing will be detected")
+		log.Warn("no SMB, NFS or io anomaly configured: nothing will be detected")
 	}
 }
 
@@ -32,7 +33,7 @@ func logProtocolPlan(cfg *config.Config, t *proto.Table, log *slog.Logger) bool 
 	window := cfg.WatchInterval
 	name := strings.ToUpper(t.Protocol.String())
 	p := cfg.Anomalies.Of(t.Protocol)
-	if l := p.Latency; l != nil {
+	if l := p.Latency; l != nil && t.Protocol != proto.IO { // io latency: skipped, see logPlan
 		log.Info("watching "+name+" latency",
 			"mode", l.Mode, "commands", l.Commands(t).Len(),
 			"default_threshold", l.DefaultThreshold, "overrides", len(l.TrackCommands),
@@ -40,6 +41,9 @@ func logProtocolPlan(cfg *config.Config, t *proto.Table, log *slog.Logger) bool 
 			"ceiling", cfg.Detection.LatencyCeiling, "actions", actionNames(l.Actions))
 	}
 	if e := p.Error; e != nil {
+		if t.Protocol == proto.IO {
+			log.Info("watching failed file operations", "file_systems", strings.Join(cfg.Detection.IOFileSystems, ","))
+		}
 		for _, r := range e.Rules {
 			m := r.Match(t)
 			log.Info("watching "+name+" errors", "rule", r.Name, "acceptable_count", r.AcceptableCount,

@@ -8,3 +8,4 @@ package bpf
 //go:generate go run github.com/cilium/ebpf/cmd/bpf2go -tags linux -target bpfel -type event -type event_kind -type counter aod aod.c -- -I./include -mcpu=v3 -Wall -Werror
 //go:generate go run github.com/cilium/ebpf/cmd/bpf2go -tags linux -target bpfel -type smb2_hdr aodfallback fallback.c -- -I./include -mcpu=v3 -Wall -Werror
 //go:generate go run github.com/cilium/ebpf/cmd/bpf2go -tags linux -target bpfel -type nfs_key -type nfs_hist_val -type nfs_reply_status aodnfs nfs.c -- -I./include -mcpu=v3 -Wall -Werror
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -tags linux -target amd64 -type io_syscall -type io_key -type io_mount -type io_path_key -type io_config aodio io.c -- -I./include -mcpu=v3 -Wall -Werror

@@ -268,3 +268,44 @@ type NFSHistogramSample struct {
 	Retransmissions uint64
 	Timeouts        uint64
 }
+
+// IOScope says which mounts the io probe counts failures on: every mount (All), or
+// those whose file system magic is in Magics. Mounts lists the mount points in scope,
+// so that a failed absolute path is attributed to the longest one prefixing it; with
+// All it lists every mount.
+type IOScope struct {
+	All    bool
+	Magics []uint32
+	Mounts []IOMount
+}
+
+// IOMount is a mount point and its identity, as /proc/self/mountinfo gives it.
+type IOMount struct {
+	Point string // absolute, without a trailing '/' (except "/")
+	ID    uint32
+	Magic uint32
+}
+
+// IOErrorFilter says which failed file operations become error events: every one in
+// scope (All), or those of a tracked (operation, errno) pair. An Op of -1 stands for
+// every operation, an Errno of 0 for every errno below 256.
+type IOErrorFilter struct {
+	All   bool
+	Pairs []IOPair
+}
+
+// IOPair is one (operation, errno) pair of an IOErrorFilter.
+type IOPair struct {
+	Op    int   // io operation code (internal/io), or -1: any
+	Errno int32 // positive errno, or 0: any
+}
+
+// IOErrorSample is the count of failed file operations of one (mount, operation,
+// errno), cumulative since load.
+type IOErrorSample struct {
+	MountID uint32
+	Magic   uint32 // the file system's s_magic
+	Op      uint16
+	Errno   uint16
+	Count   uint64
+}

@@ -184,6 +184,87 @@ struct nfs_reply_status {
 };
 
 /*
+ * io (failed file operations): one program on the raw syscall exit. The loader writes
+ * the system calls that perform io operations into "io_syscalls", indexed by syscall
+ * number; op_plus1 == 0 marks a call that is not one. The file a call used is found
+ * through an argument: a file descriptor (AOD_IO_ARG_FD), or a path relative to a
+ * directory descriptor or the working directory (AOD_IO_ARG_PATH). alt_op replaces the
+ * operation when the argument flag_arg has a bit of flag_mask set (open with O_CREAT is
+ * CREATE, unlinkat with AT_REMOVEDIR is RMDIR); AOD_IO_F_LOCK_CMD makes flag_arg a
+ * fcntl command that must be a lock command. Arguments are numbered 0..5; 0xff: none.
+ */
+#define AOD_IO_MAX_SYSCALLS 512
+#define AOD_IO_NUM_OPS 32
+#define AOD_IO_MAX_ERRNO 256
+#define AOD_IO_PATH_MAX 128
+#define AOD_IO_NO_ARG 0xff
+
+enum aod_io_arg {
+	AOD_IO_ARG_NONE = 0, /* no file (munmap): the mount is unknown */
+	AOD_IO_ARG_FD = 1,
+	AOD_IO_ARG_PATH = 2,
+};
+
+#define AOD_IO_F_LOCK_CMD 1
+
+struct io_syscall {
+	__u8 op_plus1;
+	__u8 alt_op_plus1;
+	__u8 arg;       /* enum aod_io_arg */
+	__u8 fd_arg;    /* AOD_IO_ARG_FD: the descriptor; AOD_IO_ARG_PATH: the directory one */
+	__u8 path_arg;  /* AOD_IO_ARG_PATH */
+	__u8 flag_arg;
+	__u8 flags;     /* AOD_IO_F_* */
+	__u8 reserved;
+	__u32 flag_mask;
+};
+
+/* Key of the "io_errors" counts: one per (mount, operation, errno). mnt_id is the
+ * mount's id as /proc/self/mountinfo lists it (0: unknown), magic its super block's
+ * s_magic (the file system type). */
+struct io_key {
+	__u32 mnt_id;
+	__u32 magic;
+	__u16 err;
+	__u16 op;
+	__u32 reserved;
+};
+
+/* A mount in scope, the value of "io_mounts" (keyed by mount point) and the result of
+ * attributing a failure. */
+struct io_mount {
+	__u32 mnt_id;
+	__u32 magic;
+};
+
+/* Key of "io_mounts", an LPM trie: a mount point with a trailing '/', prefixlen its
+ * length in bits; a path's longest matching mount point is the mount it is on. */
+struct io_path_key {
+	__u32 prefixlen;
+	__u8 path[AOD_IO_PATH_MAX];
+};
+
+struct io_config {
+	__u32 scope_all;   /* non-zero: every mount is in scope ("io_magics" unused) */
+	__u32 track_all;   /* non-zero: every failure in scope is an error record */
+};
+
+/*
+ * io records (protocol AOD_PROTO_IO), one failed system call, same layout:
+ *     0    8 start_ns    == end_ns
+ *     8    8 end_ns      sys_exit time
+ *    16    8 session_id  mount id (0: unknown)
+ *    24    8 mid         system call number
+ *    32    8 conn_id     cgroup id of the task
+ *    40    4 pid, 44 tgid, 64 comm: the calling task
+ *    48    4 tree_id     the file system's magic (s_magic)
+ *    52    4 status      errno
+ *    56    4 rc          -errno
+ *    60    2 command     io operation code (internal/io)
+ *    80   64 server      path-based calls: the path argument as passed (truncated)
+ */
+
+/*
  * One ring-buffer record, 144 bytes, little-endian, all fields naturally aligned:
  *
  *   off size field

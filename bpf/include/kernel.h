@@ -28,12 +28,16 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_PERCPU_HASH = 5,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_LPM_TRIE = 11,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
 /* bpf_map_update_elem flags */
 #define BPF_ANY 0
 #define BPF_NOEXIST 1
+
+/* map_flags */
+#define BPF_F_NO_PREALLOC (1U << 0)
 
 /* bpf_ringbuf_submit flags and bpf_ringbuf_query selectors */
 #define BPF_RB_NO_WAKEUP (1ULL << 0)

@@ -45,6 +45,15 @@ const (
 var Always = map[proto.Protocol][]string{
 	proto.SMB: {NameEvents, NameInflight, NameSockets, NameCifsParams},
 	proto.NFS: {NameEvents, NameSockets, NameMountstats, NameNFSRPC, NameNFSTasks, NameNfsstat, NameRpcinfo, NameShowmount},
+	// The failed operations with their processes and paths, and the mount table.
+	proto.IO: {NameEvents, NameMounts},
+}
+
+// ForMounts lists, per protocol, the actions an io bundle gets when its failures hit
+// a mount of that protocol's client: the failing processes saw what that client did.
+var ForMounts = map[proto.Protocol][]string{
+	proto.SMB: {NameDebugData, NameStats, NameInflight, NameSockets, NameCifsParams},
+	proto.NFS: {NameMountstats, NameNFSRPC, NameNFSTasks, NameNfsstat, NameSockets},
 }
 
 // Members of the bundle. AODv2's quick actions keep AODv2's file names, so scripts

@@ -62,7 +62,11 @@ func sampleEvents() []event.Event {
 	connErr.Kind, connErr.Rc = event.KindConnectError, -111
 	connect := reconnect
 	connect.Kind = event.KindConnect
-	return []event.Event{slow, failed, orphan, odd, reconnect, connErr, connect}
+	ioFail := event.Event{Protocol: proto.IO, Kind: event.KindError, Command: 3, Status: 116, Rc: -116, Pid: 43, Tgid: 42,
+		SessionID: 61, TreeID: 0xFF534D42, MessageID: 262, ConnID: 0x1234, StartNs: mono(time.Second), EndNs: mono(time.Second)}
+	copy(ioFail.Comm[:], "ls")
+	copy(ioFail.Server[:], "/mnt/share/gone")
+	return []event.Event{slow, failed, orphan, odd, reconnect, connErr, connect, ioFail}
 }
 
 func TestTraces(t *testing.T) {
@@ -100,7 +104,7 @@ func TestTraces(t *testing.T) {
 		AttrWindow:          1.0,
 		AttrMaxLatency:      1.5,
 		AttrSuppressed:      int64(3),
-		AttrEventCount:      int64(7),
+		AttrEventCount:      int64(len(sampleEvents())),
 		AttrEvents:          encodeEvents(a.Events, a.EventTime),
 		AttrTopCommands:     []any{"SMB2_WRITE=7", "SMB2_READ=3"},
 		AttrTopShares:       []any{`\\srv\data=10`},
@@ -194,6 +198,7 @@ func TestFromSpanInvertsFillSpan(t *testing.T) {
 		}
 	}
 	want.Events[2].StartNs = 0 // the orphan's start was never known
+	want.Events[7].StartNs = 0 // nor has a failed system call one
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
 	}

@@ -76,6 +76,12 @@ func AppendEvent(dst []byte, e *event.Event, at func(ns uint64) time.Time) []byt
 			o.int(otelconv.AttrTid, int64(e.Pid))
 			o.str(otelconv.AttrComm, e.CommString())
 		}
+		if e.Protocol == proto.IO {
+			o.hex(k.ConnID, e.ConnID) // the cgroup
+			if p := e.ServerString(); p != "" {
+				o.str(otelconv.AttrFilePath, p)
+			}
+		}
 	default:
 		if e.Kind == event.KindConnectError {
 			o.int(k.Rc, int64(e.Rc))
@@ -177,6 +183,10 @@ func ParseEvent(line []byte) (event.Event, error) {
 		e.Tgid = uint32(r.uint(otelconv.AttrPid, math.MaxUint32))
 		e.Pid = uint32(r.uint(otelconv.AttrTid, math.MaxUint32))
 		copy(e.Comm[:len(e.Comm)-1], r.str(otelconv.AttrComm, false))
+		if p == proto.IO {
+			e.ConnID = r.hex(k.ConnID, math.MaxUint64)
+			copy(e.Server[:len(e.Server)-1], r.str(otelconv.AttrFilePath, false))
+		}
 	default:
 		e.Rc = int32(r.int(k.Rc, math.MinInt32, math.MaxInt32))
 		e.ConnID = r.hex(k.ConnID, math.MaxUint64)

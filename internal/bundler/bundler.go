@@ -44,6 +44,8 @@ import (
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/capture"
 	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/mountinfo"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/retention"
 )
@@ -511,13 +513,43 @@ func (b *Bundler) logFor(a *anomaly.Anomaly) *slog.Logger {
 // every bundle gets.
 func (b *Bundler) actionsFor(a *anomaly.Anomaly) []string {
 	names := slices.Clone(b.o.Actions[Key{a.Protocol, a.Type}])
+	add := func(list []string) {
+		for _, n := range list {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
 	p, _ := proto.ParseProtocol(a.Protocol)
-	for _, n := range actions.Always[p] {
-		if !slices.Contains(names, n) {
-			names = append(names, n)
+	add(actions.Always[p])
+	if p == proto.IO {
+		for _, q := range clientsOf(a.Events) {
+			add(actions.ForMounts[q])
 		}
 	}
 	return names
+}
+
+// clientsOf lists the network file system clients whose mounts io events hit (by the
+// super block magic the probe recorded), SMB before NFS.
+func clientsOf(events []event.Event) []proto.Protocol {
+	var smb, nfs bool
+	for i := range events {
+		switch mountinfo.TypeOfMagic(events[i].TreeID) {
+		case "cifs", "smb3":
+			smb = true
+		case "nfs":
+			nfs = true
+		}
+	}
+	var out []proto.Protocol
+	if smb {
+		out = append(out, proto.SMB)
+	}
+	if nfs {
+		out = append(out, proto.NFS)
+	}
+	return out
 }
 
 // reserve takes one of the MaxPending bundle slots, or says why not.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/errno"
+	fileio "github.com/linuxdiag/aod/internal/io"
 	"github.com/linuxdiag/aod/internal/nfs"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
@@ -46,14 +47,11 @@ type section struct {
 
 func (s section) String() string { return s.proto + " " + s.typ }
 
-// table returns the name table of the section's protocol, or nil for a protocol that
-// has none yet: its command and status names are then taken as written.
+// table returns the name table of the section's protocol (smb, nfs and io each have
+// one: config imports their packages, which register them).
 func (s section) table() *proto.Table {
-	p, ok := proto.ParseProtocol(s.proto)
-	if !ok {
-		return nil
-	}
-	return proto.Lookup(p)
+	p, _ := proto.ParseProtocol(s.proto)
+	return proto.TableOf(p)
 }
 
 // typesOf lists the anomaly types a protocol has, in the canonical order.
@@ -264,14 +262,14 @@ func (d *decoder) anomalyKeys(sec section, f field, keys []string) *fields {
 }
 
 // checkWatchesSomething reports a latency anomaly whose settings leave no command to
-// watch. Without a command table for the protocol only trackonly can be judged.
+// watch.
 func (d *decoder) checkWatchesSomething(sec section, f field, l *LatencyAnomaly) {
 	const allowed = "settings that watch at least one command"
 	t := sec.table()
 	switch {
 	case l.Mode == ModeTrackOnly && len(l.TrackCommands) == 0:
 		d.errorf(f.key, f.path, "watches no command: got mode trackonly with no track_commands; allowed: %s", allowed)
-	case t != nil && l.Commands(t).Len() == 0:
+	case l.Commands(t).Len() == 0:
 		d.errorf(f.key, f.path, "watches no command: got mode %s with all %d %ss in exclude_commands; allowed: %s", l.Mode, t.CommandSet().Len(), t.CommandNoun, allowed)
 	}
 }
@@ -386,9 +384,6 @@ func (d *decoder) names(f field, what string, one func(field) (string, bool)) []
 }
 
 func (d *decoder) commandsAllowed(t *proto.Table) string {
-	if t == nil {
-		return "a command name"
-	}
 	var names []string
 	for _, n := range t.AllCommands() {
 		names = append(names, n)
@@ -401,20 +396,13 @@ func (d *decoder) commandsAllowed(t *proto.Table) string {
 }
 
 // command decodes a command name, checked against the protocol's table and made
-// canonical; for a protocol without a table it is taken as written.
+// canonical.
 func (d *decoder) command(sec section, f field) (string, bool) {
 	t := sec.table()
 	allowed := d.commandsAllowed(t)
 	s, ok := d.str(f, allowed)
 	if !ok {
 		return "", false
-	}
-	if t == nil {
-		if strings.TrimSpace(s) == "" {
-			d.bad(f.val, f.path, "empty command name", allowed)
-			return "", false
-		}
-		return s, true
 	}
 	code, ok := t.LookupCommand(s)
 	if !ok {
@@ -444,18 +432,13 @@ const smbErrorsAllowed = "an NTSTATUS name (such as STATUS_IO_TIMEOUT; the full 
 const nfsErrorsAllowed = "an NFS status name (NFS4ERR_*, or NFS3ERR_* for the NFSv3-only ones, such as NFS4ERR_STALE) or an errno name for RPCs that failed without one (such as ETIMEDOUT, EIO)"
 
 // errorName decodes an error name: for SMB an NTSTATUS or errno name, for NFS an NFS
-// status or errno name, made canonical.
+// status or errno name, for io an errno name, made canonical.
 func (d *decoder) errorName(sec section, f field) (string, bool) {
-	if sec.proto == ProtocolNFS {
+	switch sec.proto {
+	case ProtocolNFS:
 		return d.nfsErrorName(f)
-	}
-	if sec.proto != ProtocolSMB {
-		s, ok := d.str(f, "an error name")
-		if ok && strings.TrimSpace(s) == "" {
-			d.bad(f.val, f.path, "empty error name", "an error name")
-			return "", false
-		}
-		return s, ok
+	case ProtocolIO:
+		return d.ioErrorName(f)
 	}
 	s, ok := d.str(f, smbErrorsAllowed)
 	if !ok {
@@ -487,6 +470,22 @@ func (d *decoder) nfsErrorName(f field) (string, bool) {
 		return nfs.StatusName(code), true
 	}
 	d.badHint(f.val, f.path, "unknown error name", suggest(s, concat(nfs.StatusNames(), errno.Names())), nfsErrorsAllowed)
+	return "", false
+}
+
+const ioErrorsAllowed = "an errno name, as the failed system call returned it (such as EIO, ESTALE, ENOENT)"
+
+// ioErrorName decodes an io error name: an errno name (aliases such as EWOULDBLOCK are
+// made the canonical name of the same value).
+func (d *decoder) ioErrorName(f field) (string, bool) {
+	s, ok := d.str(f, ioErrorsAllowed)
+	if !ok {
+		return "", false
+	}
+	if code, ok := fileio.LookupStatus(s); ok {
+		return fileio.StatusName(code), true
+	}
+	d.badHint(f.val, f.path, "unknown error name", suggest(s, fileio.StatusNames()), ioErrorsAllowed)
 	return "", false
 }
 

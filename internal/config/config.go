@@ -288,7 +288,19 @@ type Detection struct {
 	// this slow (AODv2 hard-coded 1 s); 0 disables it.
 	LatencyCeiling time.Duration
 	MaxEvents      int // triggering events kept with one anomaly
+	// IOFileSystems are the file system types (as /proc/self/mountinfo names them)
+	// whose mounts the io probe watches; IOFileSystemsAll ("all") alone watches every
+	// mount. Default: the network file systems, DefaultIOFileSystems.
+	IOFileSystems []string
 }
+
+// IOFileSystemsAll, alone in detection.io_filesystems, watches failed file operations
+// on every mount.
+const IOFileSystemsAll = "all"
+
+// DefaultIOFileSystems are the mounts the io probe watches unless detection.io_filesystems
+// says otherwise: SMB and NFS, where failures users report come from.
+var DefaultIOFileSystems = []string{"cifs", "smb3", "nfs", "nfs4"}
 
 // Collection bounds the actions run when an anomaly fires.
 type Collection struct {

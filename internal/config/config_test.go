@@ -73,7 +73,7 @@ func TestFixture2026(t *testing.T) {
 	}
 	// Sections the file leaves out keep their defaults.
 	def := Defaults()
-	if !reflect.DeepEqual(cfg.Telemetry, def.Telemetry) || cfg.Detection != def.Detection || cfg.Collection != def.Collection || cfg.Bundle != def.Bundle {
+	if !reflect.DeepEqual(cfg.Telemetry, def.Telemetry) || !reflect.DeepEqual(cfg.Detection, def.Detection) || cfg.Collection != def.Collection || cfg.Bundle != def.Bundle {
 		t.Error("aod sections are not the defaults")
 	}
 }
@@ -425,7 +425,7 @@ func TestEmbeddedFileRestatesTheDefaults(t *testing.T) {
 	}
 	d := Defaults()
 	if cfg.OutputDir != d.OutputDir || cfg.Cleanup != d.Cleanup || !reflect.DeepEqual(cfg.Telemetry, d.Telemetry) ||
-		cfg.Detection != d.Detection || cfg.Collection != d.Collection || cfg.Bundle != d.Bundle {
+		!reflect.DeepEqual(cfg.Detection, d.Detection) || cfg.Collection != d.Collection || cfg.Bundle != d.Bundle {
 		t.Errorf("embedded file and Defaults differ:\n%+v\n%+v", cfg, d)
 	}
 }

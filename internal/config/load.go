@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,7 @@ var (
 	otlpKeys       = []string{"endpoint", "protocol", "headers", "compression", "timeout_sec", "export_interval_sec", "tls"}
 	tlsKeys        = []string{"insecure", "ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
 	prometheusKeys = []string{"listen"}
-	detectionKeys  = []string{"cooldown_sec", "latency_ceiling_ms", "max_events"}
+	detectionKeys  = []string{"cooldown_sec", "latency_ceiling_ms", "max_events", "io_filesystems"}
 	collectionKeys = []string{"timeout_sec", "lookback_sec", "max_output_mb", "concurrency"}
 	bundleKeys     = []string{"zstd_level", "min_free_mb", "shutdown_dump"}
 	auditKeys      = []string{"enabled"}
@@ -82,6 +83,7 @@ func Defaults() *Config {
 			Cooldown:       300 * time.Second,
 			LatencyCeiling: DefaultLatencyCeiling,
 			MaxEvents:      DefaultMaxEvents,
+			IOFileSystems:  slices.Clone(DefaultIOFileSystems),
 		},
 		Collection: Collection{
 			Timeout:     30 * time.Second,
@@ -270,6 +272,9 @@ func (d *decoder) document(root *yaml.Node) *Config {
 		d.setDuration(m, "cooldown_sec", cooldownSpec, &cfg.Detection.Cooldown)
 		d.setDuration(m, "latency_ceiling_ms", ceilingSpec, &cfg.Detection.LatencyCeiling)
 		d.setInt(m, "max_events", maxEventsSpec, &cfg.Detection.MaxEvents)
+		if g, ok := m.get("io_filesystems"); ok {
+			cfg.Detection.IOFileSystems = d.ioFileSystems(g)
+		}
 	}
 	if f, ok := top.get("collection"); ok {
 		m := d.mapping(f.key, f.val, f.path, collectionKeys)
@@ -462,4 +467,27 @@ func validEndpoint(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
 		(u.Port() == "" || validHostPort(u.Host))
+}
+
+var fsTypeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+
+const ioFileSystemsAllowed = `a list of file system types as /proc/self/mountinfo names them (such as cifs, nfs4, ext4), or [all]`
+
+// ioFileSystems decodes detection.io_filesystems.
+func (d *decoder) ioFileSystems(f field) []string {
+	names := d.names(f, "file system type", func(item field) (string, bool) {
+		s, ok := d.str(item, ioFileSystemsAllowed)
+		if ok && !fsTypeRE.MatchString(s) {
+			d.bad(item.val, item.path, "not a file system type name", ioFileSystemsAllowed)
+			return "", false
+		}
+		return s, ok
+	})
+	if isEmptyList(f.val) {
+		d.errorf(f.key, f.path, "no file system: got an empty list; allowed: %s", ioFileSystemsAllowed)
+	}
+	if len(names) > 1 && slices.Contains(names, IOFileSystemsAll) {
+		d.errorf(f.key, f.path, "%s with other types: got %s; allowed: %s", IOFileSystemsAll, strings.Join(names, ", "), ioFileSystemsAllowed)
+	}
+	return names
 }

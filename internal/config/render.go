@@ -51,6 +51,7 @@ func (c *Config) YAML() ([]byte, error) {
 			strNode("cooldown_sec"), numNode(seconds.format(int64(c.Detection.Cooldown))),
 			strNode("latency_ceiling_ms"), numNode(millis.format(int64(c.Detection.LatencyCeiling))),
 			strNode("max_events"), intNode(c.Detection.MaxEvents),
+			strNode("io_filesystems"), strListNode(c.Detection.IOFileSystems, true),
 		),
 		strNode("collection"), mapNode(
 			strNode("timeout_sec"), numNode(seconds.format(int64(c.Collection.Timeout))),

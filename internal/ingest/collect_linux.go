@@ -29,6 +29,7 @@ type snapshotState struct {
 	errs        []bpf.ErrorSample
 	nfsHist     []bpf.NFSHistogramSample
 	nfsErrs     []bpf.ErrorSample
+	ioErrs      []bpf.IOErrorSample
 	v4Codes     []uint16 // the NFSv4 procedure order last given to the NFS probes
 	inFlight    []bpf.InFlightRequest
 	lastPrune   time.Time
@@ -89,6 +90,13 @@ func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 		errs = append(errs, err)
 	}
 	if err = r.readNFS(); err != nil {
+		errs = append(errs, err)
+	}
+	// The scope first: a failure on a mount made since the last collection is named.
+	if err = r.refreshIOScope(); err != nil {
+		errs = append(errs, err)
+	}
+	if err = r.readIO(); err != nil {
 		errs = append(errs, err)
 	}
 	s.Latencies, s.Errors = st.hist, st.errs

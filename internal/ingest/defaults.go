@@ -11,4 +11,5 @@ const (
 	DefaultPruneInterval      = time.Minute
 	DefaultProcDir            = "/proc/fs/cifs"
 	DefaultMountStats         = "/proc/self/mountstats"
+	DefaultMountInfo          = "/proc/self/mountinfo"
 )

@@ -63,6 +63,9 @@ type Config struct {
 	// MountStats is the file the NFS mounts' counters are read from at each collection
 	// (default /proc/self/mountstats: the mounts of the receiver's mount namespace).
 	MountStats string
+	// MountInfo is the mount table the io probe's scope and names come from (default
+	// /proc/self/mountinfo), re-read at each collection.
+	MountInfo string
 	// ProcDir is where the cifs module's files are (default /proc/fs/cifs).
 	ProcDir string
 	// CollectAtStart makes Start take a first collection before it returns, so a
@@ -93,6 +96,9 @@ func (c Config) withDefaults() Config {
 	if c.MountStats == "" {
 		c.MountStats = DefaultMountStats
 	}
+	if c.MountInfo == "" {
+		c.MountInfo = DefaultMountInfo
+	}
 	return c
 }
 
@@ -106,6 +112,8 @@ type ProbeConfig struct {
 	Errors bpf.ErrorFilter
 	// NFS configures the NFS client probes, loaded onto the same ring.
 	NFS NFSProbeConfig
+	// IO configures the io probe (failed file operations), loaded onto the same ring.
+	IO IOProbeConfig
 }
 
 // Settings are what New needs besides the consumers.
@@ -118,7 +126,11 @@ type Settings struct {
 	// NFS, if set with Kernel, are NFS probes the caller loaded onto Kernel's ring
 	// (Probes.LoadNFS) and attaches and closes itself; with Kernel but without NFS, no
 	// NFS RPC is measured. With Kernel nil, Start loads them as Probes.NFS says.
-	NFS    NFSKernel
+	NFS NFSKernel
+	// IO, if set with Kernel, is an io probe the caller loaded onto Kernel's ring
+	// (Probes.LoadIO), attached and closes itself; the receiver sets its scope from
+	// the mount table. With Kernel nil, Start loads it as Probes.IO says.
+	IO     IOKernel
 	Probes ProbeConfig
 	Logger *slog.Logger
 	// Version is the instrumentation scope version on everything emitted.
@@ -161,6 +173,9 @@ type Receiver struct {
 	nfs      NFSKernel   // nil: NFS is not measured
 	owned    *bpf.Probes // loaded by Start; closed by Shutdown
 	ownedNFS *bpf.NFSProbes
+	io       IOKernel // nil: failed file operations are not watched
+	ownedIO  *bpf.IOProbes
+	ioMounts ioMounts
 	reader   *ringreader.Reader
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -191,16 +206,18 @@ func (r *Receiver) Names() *cifsproc.ShareNames { return r.names }
 
 // Resolver names the share and server of any protocol's ids, as the receiver's
 // metrics and records do.
-func (r *Receiver) Resolver() otelconv.Resolver { return resolver{r.names, r.clients} }
+func (r *Receiver) Resolver() otelconv.Resolver { return resolver{r.names, r.clients, &r.ioMounts} }
 
 // resolver names each protocol's ids from that protocol's source: SMB's (session,
 // tree) from /proc/fs/cifs/DebugData, NFS's RPC client from the mount whose
-// mountstats counters grew as the client's RPCs did (nfsproc.Clients). SMB's ids are
+// mountstats counters grew as the client's RPCs did (nfsproc.Clients), io's mount id
+// from /proc/self/mountinfo (its file system type and mount point). SMB's ids are
 // never looked up for another protocol, whose ids would only make cifsproc re-read
 // DebugData in vain.
 type resolver struct {
 	smb *cifsproc.ShareNames
 	nfs *nfsproc.Clients
+	io  *ioMounts
 }
 
 func (n resolver) Lookup(p proto.Protocol, sessionID uint64, treeID uint32) (cifsproc.Name, bool) {
@@ -210,6 +227,8 @@ func (n resolver) Lookup(p proto.Protocol, sessionID uint64, treeID uint32) (cif
 	case proto.NFS:
 		m, ok := n.nfs.Lookup(sessionID)
 		return cifsproc.Name{Server: m.Server, Share: m.Export}, ok
+	case proto.IO:
+		return n.io.lookup(uint32(sessionID), treeID)
 	}
 	return cifsproc.Name{}, false
 }
@@ -220,6 +239,14 @@ func (r *Receiver) Kernel() Kernel {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.kernel
+}
+
+// IO returns the io probe in use (nil before Start, or when failed file operations are
+// not watched), for live changes of its error filter.
+func (r *Receiver) IO() IOKernel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.io
 }
 
 // NFS returns the NFS probes in use (nil before Start, or when NFS is not measured),
@@ -249,6 +276,12 @@ func (r *Receiver) Start(ctx context.Context) error {
 		r.owned, kernel = p, p
 		if n := r.loadNFS(p); n != nil {
 			r.ownedNFS, nfs = n, n
+		}
+		r.ownedIO = r.loadIO(p)
+	} else if r.set.IO != nil {
+		r.io = r.set.IO
+		if err := r.refreshIOScope(); err != nil {
+			r.log.Warn("io scope not set", "error", err)
 		}
 	}
 	rd, err := kernel.NewReader()
@@ -389,8 +422,12 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 
 func (r *Receiver) closeOwned() error {
 	var err error
+	if r.ownedIO != nil {
+		err = r.ownedIO.Close()
+		r.ownedIO, r.io = nil, nil
+	}
 	if r.ownedNFS != nil {
-		err = r.ownedNFS.Close()
+		err = errors.Join(err, r.ownedNFS.Close())
 		r.ownedNFS = nil
 	}
 	if r.owned != nil {

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/errno"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/proto"
@@ -112,8 +113,10 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 	}
 
 	name, _ := b.names.Lookup(ev.Protocol, ev.SessionID, ev.TreeID)
-	if name.Server != "" {
-		attrs.PutStr(AttrServer, name.Server)
+	if ev.Protocol == proto.IO {
+		b.fileOperation(attrs, ev, name)
+	} else if name.Server != "" {
+		attrs.PutStr(k.Server, name.Server)
 		if name.Share != "" {
 			attrs.PutStr(k.Share, name.Share)
 		}
@@ -122,6 +125,9 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 	}
 	lr.Body().SetStr(string(b.buf))
 
+	if ev.Protocol == proto.IO {
+		attrs.PutStr(k.ConnID, b.hex(ev.ConnID)) // the cgroup
+	}
 	attrs.PutStr(k.SessionID, b.hex(ev.SessionID))
 	attrs.PutStr(k.TreeID, b.hex(uint64(ev.TreeID)))
 	attrs.PutInt(k.MessageID, int64(ev.MessageID))
@@ -133,6 +139,24 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 	if startKnown {
 		b.buf = time.Unix(0, b.clock.UnixNano(ev.StartNs)).UTC().AppendFormat(b.buf[:0], time.RFC3339Nano)
 		attrs.PutStr(k.OpStartTime, string(b.buf))
+	}
+}
+
+// fileOperation ends the body of a failed file operation with the mount it hit (its
+// mount point and file system type) and puts the path the process passed, if any.
+func (b *LogBuilder) fileOperation(attrs pcommon.Map, ev *event.Event, name cifsproc.Name) {
+	k := &proto.TableOf(ev.Protocol).Keys
+	if name.Share != "" {
+		attrs.PutStr(k.Share, name.Share)
+		attrs.PutStr(k.Server, name.Server)
+		b.buf = append(b.buf, " on "...)
+		b.buf = append(b.buf, name.Share...)
+		b.buf = append(b.buf, " ("...)
+		b.buf = append(b.buf, name.Server...)
+		b.buf = append(b.buf, ')')
+	}
+	if path := ev.ServerString(); path != "" {
+		attrs.PutStr(AttrFilePath, path)
 	}
 }
 

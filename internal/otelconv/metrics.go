@@ -245,7 +245,7 @@ func requestAttrs(attrs pcommon.Map, key requestSeries) {
 	if key.status != 0 {
 		attrs.PutStr(AttrErrorType, proto.Status{Protocol: key.protocol, Code: key.status}.String())
 	}
-	attrs.PutStr(AttrServer, key.server)
+	attrs.PutStr(k.Server, key.server)
 	attrs.PutStr(k.Share, key.share)
 	// RPC protocols also name the call as OpenTelemetry's RPC conventions do, so the
 	// series join the kernel's per-operation mountstats counters.

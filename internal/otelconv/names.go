@@ -16,6 +16,7 @@ const ScopeName = "github.com/linuxdiag/aod/receiver"
 // Attribute keys.
 const (
 	AttrServer     = "server.address" // server host as the share was mounted
+	AttrFilePath   = "file.path"      // io: the path a failed file operation was given
 	AttrErrorType  = "error.type"     // NTSTATUS name of a failed request
 	AttrProtocol   = "aod.protocol"   // the protocol of an event record: smb, nfs, io
 	AttrEventKind  = "aod.event.kind"

@@ -58,6 +58,7 @@ type Keys struct {
 	Duration string // metric: ".client.operation.duration"
 	Errors   string // metric: ".client.errors"
 
+	Server      string // "server.address" unless set: where a request went
 	Command     string // ".command": the command name
 	Share       string // ".share": the share or export a request went to
 	Status      string // ".status": the raw failure status (event records)
@@ -85,6 +86,9 @@ func (k *Keys) derive(prefix string) {
 		if *f.key == "" {
 			*f.key = prefix + f.suffix
 		}
+	}
+	if k.Server == "" {
+		k.Server = "server.address"
 	}
 }
 

@@ -10,7 +10,7 @@ package e2e
 //
 //	go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
 //
-// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound nfs nfslatency nfserrors reconnect nfsreconnect") narrow a
+// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound nfs nfslatency nfserrors io reconnect nfsreconnect") narrow a
 // run; E2E_AOD=off leaves the agent out (the kernel-side checks and the test's own probe of
 // aod's BPF programs still run). Guests are cached in .cache/ (see image.sh); each
 // kernel's run folder, with every piece of evidence and the console log, stays in
@@ -74,10 +74,10 @@ func TestE2E(t *testing.T) {
 	}
 	cache := filepath.Join(here, ".cache")
 	bins := buildGuestBinaries(t, filepath.Join(here, "..", ".."), filepath.Join(cache, "bin"))
-	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors compound nfs nfslatency nfserrors reconnect nfsreconnect"))
+	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors compound nfs nfslatency nfserrors io reconnect nfsreconnect"))
 	for _, name := range scenarios {
-		if _, ok := checks[name]; !ok && nfsChecks[name] == nil {
-			t.Fatalf("E2E_SCENARIOS: no scenario %q (have %v and %v)", name, slices.Sorted(maps.Keys(checks)), slices.Sorted(maps.Keys(nfsChecks)))
+		if _, ok := checks[name]; !ok && nfsChecks[name] == nil && name != "io" {
+			t.Fatalf("E2E_SCENARIOS: no scenario %q (have io, %v and %v)", name, slices.Sorted(maps.Keys(checks)), slices.Sorted(maps.Keys(nfsChecks)))
 		}
 	}
 	for _, kernel := range strings.Fields(env("E2E_KERNELS", "6.1 6.12")) {
@@ -104,6 +104,14 @@ func TestE2E(t *testing.T) {
 			for _, name := range scenarios {
 				t.Run(name, func(t *testing.T) {
 					dir := filepath.Join(run, "out", name)
+					if name == "io" {
+						if a := loadAgent(t, dir); a != nil {
+							checkAgentIO(t, dir, a)
+						} else {
+							t.Error("the io scenario checks the agent, which did not run")
+						}
+						return
+					}
 					if check, ok := nfsChecks[name]; ok {
 						s := loadNFSScenario(t, dir)
 						a := loadAgent(t, dir)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,13 +30,24 @@ func main() {
 	}
 }
 
-const usage = "usage: e2eguest probe [-fallback auto|off|force] -ready FILE -out FILE | e2eguest scrape URL"
+const usage = "usage: e2eguest probe [-fallback auto|off|force] -ready FILE -out FILE | e2eguest scrape URL | e2eguest iofail missing|create|exists|nospc|stale MOUNT N OUT [SERVERDIR]"
 
 var fallbackModes = map[string]bpf.FallbackMode{"auto": bpf.FallbackAuto, "off": bpf.FallbackOff, "force": bpf.FallbackForce}
 
 func run(args []string) error {
 	if len(args) == 2 && args[0] == "scrape" {
 		return scrape(args[1], os.Stdout)
+	}
+	if (len(args) == 5 || len(args) == 6) && args[0] == "iofail" {
+		n, err := strconv.Atoi(args[3])
+		if err != nil || n <= 0 {
+			return fmt.Errorf("iofail: count %q: want a positive number", args[3])
+		}
+		server := ""
+		if len(args) == 6 {
+			server = args[5]
+		}
+		return iofail(args[1], args[2], n, args[4], server)
 	}
 	if len(args) == 0 || args[0] != "probe" {
 		return errors.New(usage)

@@ -1,0 +1,181 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxdiag/aod/bpf/bpftest"
+	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/fixtures"
+	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
+)
+
+// ioAgentConfig watches failed file operations on tmpfs mounts with two of AODv2's io
+// rules.
+const ioAgentConfig = `watch_interval_sec: 10
+aod_output_dir: %s
+anomalies:
+  io:
+    error:
+      tool: iosnoop
+      rules:
+        - name: severe
+          acceptable_count: 3
+          track_errors: [EIO, ENXIO, ENODEV, ENOSPC, EROFS, EDQUOT, ESTALE]
+        - name: path-miss-burst
+          acceptable_count: 100
+          track_commands: [OPEN, STAT, READLINK]
+          track_errors: [ENOENT]
+      actions:
+        mounts:
+telemetry:
+  otlp:
+    endpoint: %s
+    export_interval_sec: 1
+    tls: {insecure: true}
+  prometheus:
+    listen: %s
+detection:
+  cooldown_sec: 60
+  io_filesystems: [tmpfs]
+`
+
+// TestAgentWatchesFailedFileOperations fills a small tmpfs until writes fail with
+// ENOSPC, three times: the io probe counts them on that mount, the severe rule fires
+// and writes its bundle, and the failures are exported by operation, errno, file
+// system type and mount point, exactly as many as were made.
+func TestAgentWatchesFailedFileOperations(t *testing.T) {
+	h := bpftest.New(t)
+	probe, err := h.Probes().LoadIO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { probe.Close() })
+	mnt := t.TempDir()
+	if err := unix.Mount("aodio", mnt, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+
+	f := &fixture{every: time.Second, h: h, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
+	cfg, _, err := config.Parse("io-agent-test.yaml", fmt.Appendf(nil, ioAgentConfig, f.dir, f.otlp.GRPC, f.prom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, Options{
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Kernel:  h.Probes(),
+		IO:      probe,
+		ProcDir: fixtures.Path("kernel-6.12"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.agent = a
+	t.Cleanup(func() { f.stop(t) })
+	if err := probe.Attach(); err != nil {
+		t.Fatal(err)
+	}
+
+	file, err := os.Create(filepath.Join(mnt, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	// One write fills the file system (it returns a short count, not an error); the
+	// next three fail whole. (os.File.Write would retry the rest and fail once more.)
+	if n, err := unix.Write(int(file.Fd()), make([]byte, 1<<20)); err != nil || n >= 1<<20 {
+		t.Fatalf("filling write: %d, %v", n, err)
+	}
+	failed := 0
+	for range 3 {
+		if _, err := unix.Write(int(file.Fd()), make([]byte, 4096)); err == unix.ENOSPC {
+			failed++
+		}
+	}
+	probe.Detach()
+	if failed != 3 {
+		t.Fatalf("%d writes failed with ENOSPC, want 3", failed)
+	}
+
+	telemetrytest.WaitFor(t, 20*time.Second, "an io error bundle", func() bool {
+		m, _ := filepath.Glob(filepath.Join(f.dir, "batches", "aod_quick_*_io_error.tar.zst"))
+		return len(m) == 1
+	})
+	if !hasSpan(f.otlp, "io.anomaly") {
+		t.Error("no io.anomaly span at the OTLP receiver")
+	}
+	// Prometheus sorts the labels: match the series by its labels, whatever the order.
+	labels := []string{`error_type="ENOSPC"`, `io_operation="WRITE"`, fmt.Sprintf("system_filesystem_mountpoint=%q", mnt), `system_filesystem_type="tmpfs"`}
+	var series string
+	telemetrytest.WaitFor(t, 20*time.Second, "the io series on the Prometheus endpoint", func() bool {
+		for _, l := range strings.Split(scrape(t, f.prom), "\n") {
+			if strings.HasPrefix(l, "io_client_errors_total{") && containsAll(l, labels) {
+				series = l
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.HasSuffix(series, "} 3") {
+		t.Errorf("%s: want the 3 failures the writes saw", series)
+	}
+
+	// A reload without the severe rule reaches the kernel: ENOSPC is still counted, but
+	// no longer sent up.
+	noSevere := strings.Replace(ioAgentConfig, "          track_errors: [EIO, ENXIO, ENODEV, ENOSPC, EROFS, EDQUOT, ESTALE]\n", "          track_errors: [EIO]\n", 1)
+	cfg2, _, err := config.Parse("io-agent-test.yaml", fmt.Appendf(nil, noSevere, f.dir, f.otlp.GRPC, f.prom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(context.Background(), cfg2); err != nil {
+		t.Fatal(err)
+	}
+	before := h.Counters()
+	if err := probe.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := unix.Write(int(file.Fd()), make([]byte, 4096)); err != unix.ENOSPC {
+			t.Fatalf("write after the reload: %v", err)
+		}
+	}
+	probe.Detach()
+	if after := h.Counters(); after.EventsEmitted != before.EventsEmitted {
+		t.Errorf("after the reload %d more records, want none: ENOSPC is no longer tracked", after.EventsEmitted-before.EventsEmitted)
+	}
+	samples, err := probe.Errors(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, s := range samples {
+		if s.Errno == uint16(unix.ENOSPC) {
+			n += s.Count
+		}
+	}
+	if n != 5 {
+		t.Errorf("ENOSPC counted %d times in the kernel, want 5", n)
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
