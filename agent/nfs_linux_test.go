@@ -111,9 +111,9 @@ func TestAgentWatchesNFS(t *testing.T) {
 		t.Errorf("events emitted %d, want 5 (the kernel thresholds are not the configuration's)", c.EventsEmitted)
 	}
 	wants := []string{
-		`nfs_client_operation_duration_seconds_count{nfs_command="NFSPROC4_CLNT_READ",nfs_share="",server_address=""} 4`,
-		`nfs_client_operation_duration_seconds_count{nfs_command="NFSPROC4_CLNT_GETATTR",nfs_share="",server_address=""} 1`,
-		`nfs_client_errors_total{error_type="NFS4ERR_NOTEMPTY",nfs_command="NFS3PROC_RMDIR",nfs_share="",server_address=""} 2`,
+		`nfs_client_operation_duration_seconds_count{nfs_command="NFSPROC4_CLNT_READ",nfs_share="",onc_rpc_procedure_name="READ",onc_rpc_program_name="nfs",onc_rpc_version="4",rpc_system="onc_rpc",server_address=""} 4`,
+		`nfs_client_operation_duration_seconds_count{nfs_command="NFSPROC4_CLNT_GETATTR",nfs_share="",onc_rpc_procedure_name="GETATTR",onc_rpc_program_name="nfs",onc_rpc_version="4",rpc_system="onc_rpc",server_address=""} 1`,
+		`nfs_client_errors_total{error_type="NFS4ERR_NOTEMPTY",nfs_command="NFS3PROC_RMDIR",nfs_share="",onc_rpc_procedure_name="RMDIR",onc_rpc_program_name="nfs",onc_rpc_version="3",rpc_system="onc_rpc",server_address=""} 2`,
 	}
 	var body string
 	telemetrytest.WaitFor(t, 20*time.Second, "the NFS series on the Prometheus endpoint", func() bool {
