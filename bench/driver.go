@@ -35,11 +35,10 @@ type kernelObjects struct {
 	errProg *ebpf.Program
 }
 
-// agentMap is one of the agent's maps with the memory the kernel charges for it.
+// agentMap is one of the agent's maps.
 type agentMap struct {
-	m       *ebpf.Map
-	info    *ebpf.MapInfo
-	memlock uint64 // fdinfo's memlock: bytes
+	m    *ebpf.Map
+	info *ebpf.MapInfo
 }
 
 func openAgentObjects(pid int) (*kernelObjects, error) {
@@ -75,7 +74,7 @@ func openAgentObjects(pid int) (*kernelObjects, error) {
 			if err != nil {
 				return nil, err
 			}
-			k.maps = append(k.maps, agentMap{m: m, info: info, memlock: fields["memlock"]})
+			k.maps = append(k.maps, agentMap{m: m, info: info})
 		}
 	}
 	k.enter, k.done, k.errProg = k.progs["aod_cmd_enter"], k.progs["aod_cmd_done"], k.progs["aod_cmd_err"]

@@ -4,6 +4,7 @@ package main
 
 import (
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Kernel structure sizes the map memory model uses (x86-64, Linux 6.x, no lockdep):
@@ -23,7 +24,6 @@ const (
 func mapBytes(info *ebpf.MapInfo, ncpu int, live uint64) uint64 {
 	key, val := roundUp8(uint64(info.KeySize)), roundUp8(uint64(info.ValueSize))
 	n, cpus := uint64(info.MaxEntries), uint64(ncpu)
-	const noPrealloc = 1 // BPF_F_NO_PREALLOC
 	switch info.Type {
 	case ebpf.Array:
 		if info.Flags&(1<<10) != 0 { // BPF_F_MMAPABLE: whole pages
@@ -44,7 +44,7 @@ func mapBytes(info *ebpf.MapInfo, ncpu int, live uint64) uint64 {
 			elem += val
 		}
 		usage := mapHeader + htabBucket*roundUpPow2(n) + 4*cpus*htabLockCount
-		if info.Flags&noPrealloc != 0 && !lru {
+		if info.Flags&unix.BPF_F_NO_PREALLOC != 0 && !lru {
 			usage += (elem + llistNodeSize) * live
 			if percpu {
 				usage += (llistNodeSize + val) * cpus * live
