@@ -267,12 +267,14 @@ func (d *driver) steady(agentPID int, perSecond int, dur time.Duration) (rateRes
 		}
 		for range perTick {
 			n++
-			r := seriesOf(int(n/seriesPerShare)%steadyShares, int(n))
+			// The series that succeed, in turn; the failing one only every 1000th,
+			// its share in turn too.
+			r := seriesOf(int(n/seriesPerShare)%steadyShares, int(n%(seriesPerShare-1)))
 			switch {
 			case n%1000 == 0:
-				r.command, r.status, r.rc = smb.Create, statusObjectNameNotFound, -int64(unix.ENOENT)
+				r = seriesOf(int(n/1000)%steadyShares, seriesPerShare-1)
 			case n%100 == 0:
-				r.command, r.status, r.rc = smb.Read, 0, 0
+				r.command = smb.Read
 				mid, err := d.enter(r)
 				if err != nil {
 					return res, err
