@@ -56,7 +56,7 @@ var (
 	concurrencySpec   = numSpec{min: 1, max: 64, integer: true}
 	zstdLevelSpec     = numSpec{min: 1, max: 22, integer: true}
 	minFreeSpec       = mebi.in(0, 1<<20, false)
-	cardinalitySpec   = numSpec{min: 1, max: 1 << 20, integer: true}
+	cardinalitySpec   = numSpec{min: 1, max: MaxCardinalityLimit, integer: true}
 )
 
 // Defaults returns the configuration of an empty file: no anomalies, and the
@@ -98,6 +98,9 @@ func Defaults() *Config {
 // DefaultCardinalityLimit is telemetry.cardinality_limit when the file gives none:
 // the OpenTelemetry SDKs' default.
 const DefaultCardinalityLimit = 2000
+
+// MaxCardinalityLimit is the largest telemetry.cardinality_limit accepted.
+const MaxCardinalityLimit = 1 << 20
 
 // DefaultLatencyCeiling is detection.latency_ceiling_ms when the file gives none:
 // AODv2's hard-coded limit, any single request this slow fires.

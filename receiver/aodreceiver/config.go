@@ -43,6 +43,10 @@ type Config struct {
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// RingBufferBytes sizes the kernel's event ring: a power of two, at least a page.
 	RingBufferBytes uint32 `mapstructure:"ring_buffer_bytes"`
+	// CardinalityLimit bounds the series of each request metric: past it, new series
+	// fold into one carrying only otel.metric.overflow=true, as in aod's
+	// telemetry.cardinality_limit.
+	CardinalityLimit int `mapstructure:"cardinality_limit"`
 	// SMB configures what the SMB client (cifs) probes report.
 	SMB SMBConfig `mapstructure:"smb"`
 
@@ -78,6 +82,7 @@ func createDefaultConfig() *Config {
 		StaleRequestAge:    ingest.DefaultStaleAge,
 		FlushInterval:      ringreader.DefaultFlushInterval,
 		RingBufferBytes:    bpf.DefaultRingBytes,
+		CardinalityLimit:   config.DefaultCardinalityLimit,
 		SMB: SMBConfig{
 			LatencyThreshold: config.DefaultLatencyThreshold,
 			// CHANGE_NOTIFY waits for a change by design: it is always "slow".
@@ -104,6 +109,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RingBufferBytes != 0 && c.RingBufferBytes&(c.RingBufferBytes-1) != 0 {
 		errs = append(errs, fmt.Errorf("ring_buffer_bytes must be a power of two, not %d", c.RingBufferBytes))
+	}
+	if c.CardinalityLimit < 1 || c.CardinalityLimit > config.MaxCardinalityLimit {
+		errs = append(errs, fmt.Errorf("cardinality_limit must be in [1, %d], not %d", config.MaxCardinalityLimit, c.CardinalityLimit))
 	}
 	for _, err := range c.SMB.validate() {
 		errs = append(errs, fmt.Errorf("smb.%w", err))
