@@ -65,7 +65,7 @@ type Options struct {
 // the Prometheus exporter receives its own form of the metrics (classic explicit
 // buckets), because a classic text scrape cannot carry exponential histograms.
 type Sinks struct {
-	resource   map[string]string
+	resource   []attr // sorted by key
 	otlpM      exporter.Metrics
 	otlpL      exporter.Logs
 	otlpT      exporter.Traces
@@ -79,7 +79,10 @@ func New(ctx context.Context, o Options) (*Sinks, error) {
 	if o.Logger != nil {
 		logger = zapLogger(o.Logger)
 	}
-	s := &Sinks{resource: o.Resource}
+	s := &Sinks{}
+	for _, k := range slices.Sorted(maps.Keys(o.Resource)) {
+		s.resource = append(s.resource, attr{k, o.Resource[k]})
+	}
 	set := func(f exporter.Factory) exporter.Settings {
 		st := exporter.Settings{ID: component.NewID(f.Type())}
 		st.Logger = logger.With(zap.String("exporter", f.Type().String()))
@@ -276,11 +279,15 @@ func (s *Sinks) stampMetrics(md pmetric.Metrics) {
 	}
 }
 
-// stamp adds the agent's resource attributes the producer did not set itself.
-func stamp(r pcommon.Resource, attrs map[string]string) {
-	for _, k := range slices.Sorted(maps.Keys(attrs)) {
-		if _, ok := r.Attributes().Get(k); !ok {
-			r.Attributes().PutStr(k, attrs[k])
+// attr is one resource attribute.
+type attr struct{ key, value string }
+
+// stamp adds the agent's resource attributes the producer did not set itself. The
+// attributes are sorted once, in New: stamp runs on every export.
+func stamp(r pcommon.Resource, attrs []attr) {
+	for _, a := range attrs {
+		if _, ok := r.Attributes().Get(a.key); !ok {
+			r.Attributes().PutStr(a.key, a.value)
 		}
 	}
 }
