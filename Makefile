@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 APT_PACKAGES := clang llvm libbpf-dev bpftool linux-libc-dev zstd tcpdump trace-cmd iproute2 prometheus \
                 qemu-system-x86 mmdebstrap cpio kmod
 
-.PHONY: all setup build run test unit fuzz lint generate clean otelcol otelcol-ocb collector e2e install
+.PHONY: all setup build run test unit fuzz lint generate clean otelcol otelcol-ocb collector e2e install bench
 
 all: build
 
@@ -93,6 +93,16 @@ collector: otelcol-ocb
 e2e:
 	$(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
 	E2E_FALLBACK=1 E2E_SCENARIOS=baseline $(GO) test -tags e2e -count=1 -v -timeout 20m -run TestE2E ./test/e2e/
+
+## bench: what aod costs (kernel probes next to a minimal probe, agent CPU at 10k and
+## 100k requests/s, memory, export payload, replay throughput, anomaly to bundle), as
+## `aod-bench <name> <value> <unit>` lines, also written with the machine's description
+## to $(BENCH_RESULTS). Needs root (BPF); about 4 minutes; figures are read, never
+## asserted, so it is not part of `make test`. See bench/README.md.
+BENCH_RESULTS ?= bench-results.txt
+bench:
+	$(GO) build -o bin/aod-bench ./bench
+	./bin/aod-bench -results $(BENCH_RESULTS)
 
 ## install: the agent, its configuration (kept if present) and the systemd unit.
 PREFIX  ?= /usr/local

@@ -122,6 +122,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		Explicit:           cfg.Telemetry.Prometheus.Listen != "",
 		ProcDir:            o.ProcDir,
 		MountStats:         o.MountStats,
+		CardinalityLimit:   cfg.Telemetry.CardinalityLimit,
 		// The endpoint serves current values from the first scrape.
 		CollectAtStart: true,
 	}
@@ -329,6 +330,9 @@ func (a *Agent) reload(ctx context.Context, cfg *config.Config) error {
 	a.mu.Unlock()
 	if cfg.Telemetry.OTLP.Endpoint != old.Telemetry.OTLP.Endpoint || cfg.Telemetry.Prometheus.Listen != old.Telemetry.Prometheus.Listen {
 		a.log.Warn("telemetry destinations changed: they take effect when aod restarts")
+	}
+	if cfg.Telemetry.CardinalityLimit != old.Telemetry.CardinalityLimit {
+		a.log.Warn("telemetry.cardinality_limit changed: it takes effect when aod restarts")
 	}
 	st, err := a.prepare(cfg, oldBundler)
 	if err != nil {

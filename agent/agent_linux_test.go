@@ -161,7 +161,9 @@ func TestAgentEndToEnd(t *testing.T) {
 	if attrs["smb.command"] != "SMB2_READ" || attrs["smb.share"] != "share" || attrs["server.address"] != "127.0.0.1" {
 		t.Errorf("duration attributes = %v", attrs)
 	}
-	// Three slow READs, the anomaly and the bundle: one record each.
+	// Three slow READs, the anomaly and the bundle: one record each. The logs exporter
+	// gathers records for up to a second before it sends them.
+	telemetrytest.WaitFor(t, 20*time.Second, "5 log records", func() bool { return f.otlp.Logs.LogRecordCount() >= 5 })
 	if n := f.otlp.Logs.LogRecordCount(); n != 5 {
 		t.Errorf("OTLP got %d log records, want 5 (3 events, the anomaly, the bundle)", n)
 	}

@@ -74,8 +74,9 @@ func DecodeEvent(raw []byte, ev *event.Event) error {
 	ev.Status = le.Uint32(raw[offStatus:])
 	ev.Rc = int32(le.Uint32(raw[offRc:]))
 	ev.Command = le.Uint16(raw[offCommand:])
-	copy(ev.Comm[:], raw[offComm:offComm+len(ev.Comm)])
-	copy(ev.Server[:], raw[offServer:offServer+len(ev.Server)])
+	// Array conversions: fixed-size moves, no call to memmove.
+	ev.Comm = [len(ev.Comm)]byte(raw[offComm:])
+	ev.Server = [len(ev.Server)]byte(raw[offServer:])
 	return nil
 }
 

@@ -116,3 +116,21 @@ func FuzzDecodeRingEvent(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeEvent decodes a stream of records too large for the cache into a
+// batch, as the ring reader does under load.
+func BenchmarkDecodeEvent(b *testing.B) {
+	ev := sampleEvent()
+	raw := make([][]byte, 1<<14)
+	for i := range raw {
+		ev.MessageID = uint64(i)
+		raw[i] = EncodeEvent(nil, &ev)
+	}
+	batch := make([]event.Event, 1024)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := DecodeEvent(raw[i%len(raw)], &batch[i%len(batch)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -226,8 +226,8 @@ func (i *IOProbes) Errors(dst []IOErrorSample) ([]IOErrorSample, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	dst = dst[:0]
-	err := forEachBatch(i.objs.IoErrors, &i.errKeys, &i.errVals, 1, func(k *aodioIoKey, v []uint64) {
-		dst = append(dst, IOErrorSample{MountID: k.MntId, Magic: k.Magic, Op: k.Op, Errno: k.Err, Count: v[0]})
+	err := forEachBatch(i.objs.IoErrors, &i.errKeys, &i.errVals, func(k *aodioIoKey, v *uint64) {
+		dst = append(dst, IOErrorSample{MountID: k.MntId, Magic: k.Magic, Op: k.Op, Errno: k.Err, Count: *v})
 	})
 	if err != nil {
 		return dst, fmt.Errorf("bpf: read io errors: %w", err)

@@ -92,14 +92,14 @@ struct xdr_stream {
 } __attribute__((preserve_access_index));
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 512);
 	__type(key, struct nfs_key);
 	__type(value, struct nfs_hist_val);
 } nfs_histograms SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct nfs_key);
 	__type(value, __u64);

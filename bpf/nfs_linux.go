@@ -20,7 +20,6 @@ import (
 // are safe for concurrent use.
 type NFSProbes struct {
 	objs aodnfsObjects
-	ncpu int
 
 	attachMu sync.Mutex // guards links
 	links    []link.Link
@@ -78,6 +77,7 @@ func (p *Probes) LoadNFS(opts NFSOptions) (*NFSProbes, error) {
 	}
 	spec.Maps[aodnfsMapNfsHistograms].MaxEntries = opts.HistogramEntries
 	spec.Maps[aodnfsMapNfsErrors].MaxEntries = opts.ErrorEntries
+	allocOnInsert(spec.Maps[aodnfsMapNfsHistograms], spec.Maps[aodnfsMapNfsErrors])
 	spec.Maps[aodnfsMapEvents].MaxEntries = p.opts.RingBytes
 	if err := spec.Variables[aodnfsVarWakeupEvery].Set(p.opts.WakeupEvery); err != nil {
 		return nil, fmt.Errorf("bpf: set wakeup_every: %w", err)
@@ -89,7 +89,7 @@ func (p *Probes) LoadNFS(opts NFSOptions) (*NFSProbes, error) {
 		return nil, fmt.Errorf("bpf: set nfs_port: %w", err)
 	}
 	m := &p.objs.aodMaps
-	n := &NFSProbes{ncpu: p.ncpu}
+	n := &NFSProbes{}
 	err = spec.LoadAndAssign(&n.objs, &ebpf.CollectionOptions{
 		MapReplacements: map[string]*ebpf.Map{
 			aodnfsMapCounters:  m.Counters,
@@ -224,22 +224,18 @@ func (n *NFSProbes) SetErrorFilter(f ErrorFilter) error {
 }
 
 // Histograms appends to dst[:0] one sample per (RPC client, procedure, status),
-// summed over CPUs and cumulative since load.
+// cumulative since load.
 func (n *NFSProbes) Histograms(dst []NFSHistogramSample) ([]NFSHistogramSample, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	dst = dst[:0]
-	err := forEachBatch(n.objs.NfsHistograms, &n.histKeys, &n.histVals, n.ncpu,
-		func(k *aodnfsNfsKey, perCPU []aodnfsNfsHistVal) {
+	err := forEachBatch(n.objs.NfsHistograms, &n.histKeys, &n.histVals,
+		func(k *aodnfsNfsKey, v *aodnfsNfsHistVal) {
 			dst = append(dst, NFSHistogramSample{HistogramSample: HistogramSample{Protocol: proto.NFS}})
 			s := &dst[len(dst)-1]
 			s.Command, s.SessionID, s.Status = k.Command, uint64(k.ClientId), k.Status
-			for c := range perCPU {
-				v := &perCPU[c]
-				s.addSlots(&v.Hist.Slots, v.Hist.SumNs)
-				s.Retransmissions += v.Retransmissions
-				s.Timeouts += v.Timeouts
-			}
+			s.addSlots(&v.Hist.Slots, v.Hist.SumNs)
+			s.Retransmissions, s.Timeouts = v.Retransmissions, v.Timeouts
 			s.total()
 		})
 	if err != nil {
@@ -249,18 +245,14 @@ func (n *NFSProbes) Histograms(dst []NFSHistogramSample) ([]NFSHistogramSample, 
 }
 
 // Errors appends to dst[:0] one sample per (RPC client, procedure, status) failure
-// count, summed over CPUs and cumulative; SessionID is the RPC client id.
+// count, cumulative; SessionID is the RPC client id.
 func (n *NFSProbes) Errors(dst []ErrorSample) ([]ErrorSample, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	dst = dst[:0]
-	err := forEachBatch(n.objs.NfsErrors, &n.errKeys, &n.errVals, n.ncpu,
-		func(k *aodnfsNfsKey, perCPU []uint64) {
-			s := ErrorSample{Protocol: proto.NFS, Command: k.Command, SessionID: uint64(k.ClientId), Status: k.Status}
-			for _, c := range perCPU {
-				s.Count += c
-			}
-			dst = append(dst, s)
+	err := forEachBatch(n.objs.NfsErrors, &n.errKeys, &n.errVals,
+		func(k *aodnfsNfsKey, c *uint64) {
+			dst = append(dst, ErrorSample{Protocol: proto.NFS, Command: k.Command, SessionID: uint64(k.ClientId), Status: k.Status, Count: *c})
 		})
 	if err != nil {
 		return dst, fmt.Errorf("bpf: read NFS errors: %w", err)

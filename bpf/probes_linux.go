@@ -95,12 +95,39 @@ func sizeSpec(spec *ebpf.CollectionSpec, opts Options) error {
 	}
 	spec.Maps[aodMapHistograms].MaxEntries = opts.HistogramEntries
 	spec.Maps[aodMapErrors].MaxEntries = opts.ErrorEntries
+	allocOnInsert(spec.Maps[aodMapHistograms], spec.Maps[aodMapErrors])
 	spec.Maps[aodMapEvents].MaxEntries = opts.RingBytes
 	if err := spec.Variables[aodVarWakeupEvery].Set(opts.WakeupEvery); err != nil {
 		return fmt.Errorf("bpf: set wakeup_every: %w", err)
 	}
 	return nil
 }
+
+// allocOnInsert makes hash maps allocate their entries on insert
+// (BPF_F_NO_PREALLOC), so that their memory follows the entries in use rather than
+// max_entries, where the kernel lets tracing programs insert into such maps safely:
+// since Linux 6.1 (bpf_mem_alloc). Before, the verifier accepts them with a kernel
+// warning (WARN_ONCE, fatal under panic_on_warn), so they stay preallocated there.
+func allocOnInsert(maps ...*ebpf.MapSpec) {
+	if !kernelAllocatesOnInsert() {
+		return
+	}
+	for _, m := range maps {
+		m.Flags |= unix.BPF_F_NO_PREALLOC
+	}
+}
+
+var kernelAllocatesOnInsert = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 6 || major == 6 && minor >= 1
+})
 
 // errClosed is returned by methods called after Close.
 var errClosed = errors.New("bpf: probes closed")

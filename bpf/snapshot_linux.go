@@ -37,25 +37,25 @@ func (s *snapshotScratch) counterVals(ncpu int) []uint64 {
 	return s.counters
 }
 
-// forEachBatch walks every entry of m with batch lookups into *keys and *vals (reused,
-// grown when needed) and calls fn with each key and its perKey values (the CPU count
-// for per-CPU maps, else 1). The walk is not a snapshot of one instant: entries
-// changing meanwhile may be seen before or after the change.
-func forEachBatch[K, V any](m *ebpf.Map, keys *[]K, vals *[]V, perKey int, fn func(k *K, v []V)) error {
-	if len(*keys) == 0 || len(*vals) != len(*keys)*perKey {
+// forEachBatch walks every entry of m, a map with one value per key (not per-CPU),
+// with batch lookups into *keys and *vals (reused, grown when needed) and calls fn with
+// each key and its value. The walk is not a snapshot of one instant: entries changing
+// meanwhile may be seen before or after the change.
+func forEachBatch[K, V any](m *ebpf.Map, keys *[]K, vals *[]V, fn func(k *K, v *V)) error {
+	if len(*keys) == 0 || len(*vals) != len(*keys) {
 		*keys = make([]K, batchKeys)
-		*vals = make([]V, batchKeys*perKey)
+		*vals = make([]V, batchKeys)
 	}
 	var cursor ebpf.MapBatchCursor
 	for {
 		n, err := m.BatchLookup(&cursor, *keys, *vals, nil)
 		if errors.Is(err, unix.ENOSPC) && n == 0 && uint32(len(*keys)) < m.MaxEntries() {
 			*keys = make([]K, 2*len(*keys))
-			*vals = make([]V, len(*keys)*perKey)
+			*vals = make([]V, len(*keys))
 			continue
 		}
 		for i := range n {
-			fn(&(*keys)[i], (*vals)[i*perKey:(i+1)*perKey])
+			fn(&(*keys)[i], &(*vals)[i])
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return nil
@@ -67,21 +67,19 @@ func forEachBatch[K, V any](m *ebpf.Map, keys *[]K, vals *[]V, perKey int, fn fu
 }
 
 // Histograms appends to dst[:0] one sample per (command, session, tree, NTSTATUS)
-// histogram, summed over CPUs: the successful requests of a (command, session, tree)
+// histogram: the successful requests of a (command, session, tree)
 // have status 0, its failed ones one histogram per status. Counts are cumulative
 // since load (or since PruneSessions removed the key).
 func (p *Probes) Histograms(dst []HistogramSample) ([]HistogramSample, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	dst = dst[:0]
-	err := forEachBatch(p.objs.Histograms, &p.scratch.histKeys, &p.scratch.histVals, p.ncpu,
-		func(k *aodReqKey, perCPU []aodHistVal) {
+	err := forEachBatch(p.objs.Histograms, &p.scratch.histKeys, &p.scratch.histVals,
+		func(k *aodReqKey, v *aodHistVal) {
 			dst = append(dst, HistogramSample{Protocol: proto.SMB})
 			s := &dst[len(dst)-1]
 			s.Command, s.SessionID, s.TreeID, s.Status = k.Command, k.SessionId, k.TreeId, k.Status
-			for c := range perCPU {
-				s.addSlots(&perCPU[c].Slots, perCPU[c].SumNs)
-			}
+			s.addSlots(&v.Slots, v.SumNs)
 			s.total()
 		})
 	if err != nil {
@@ -90,7 +88,7 @@ func (p *Probes) Histograms(dst []HistogramSample) ([]HistogramSample, error) {
 	return dst, nil
 }
 
-// addSlots adds one CPU's histogram value (struct hist_val: slot 0 the zero bucket,
+// addSlots adds a histogram value (struct hist_val: slot 0 the zero bucket,
 // slot j+1 bucket j) to s.
 func (s *HistogramSample) addSlots(slots *[latencyhist.NumBuckets + 1]uint64, sumNs uint64) {
 	s.ZeroCount += slots[0]
@@ -109,18 +107,15 @@ func (s *HistogramSample) total() {
 }
 
 // Errors appends to dst[:0] one sample per (command, session, tree, NTSTATUS) failure
-// count, summed over CPUs and cumulative.
+// count, cumulative.
 func (p *Probes) Errors(dst []ErrorSample) ([]ErrorSample, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	dst = dst[:0]
-	err := forEachBatch(p.objs.Errors, &p.scratch.errKeys, &p.scratch.errVals, p.ncpu,
-		func(k *aodReqKey, perCPU []uint64) {
-			s := ErrorSample{Protocol: proto.SMB, Command: k.Command, SessionID: k.SessionId, TreeID: k.TreeId, Status: k.Status}
-			for _, n := range perCPU {
-				s.Count += n
-			}
-			dst = append(dst, s)
+	err := forEachBatch(p.objs.Errors, &p.scratch.errKeys, &p.scratch.errVals,
+		func(k *aodReqKey, n *uint64) {
+			dst = append(dst, ErrorSample{Protocol: proto.SMB, Command: k.Command, SessionID: k.SessionId, TreeID: k.TreeId,
+				Status: k.Status, Count: *n})
 		})
 	if err != nil {
 		return dst, fmt.Errorf("bpf: read error counts: %w", err)
@@ -235,8 +230,8 @@ func (p *Probes) PruneSessions(keep func(sessionID uint64) bool) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var histDoomed []aodReqKey
-	err := forEachBatch(p.objs.Histograms, &p.scratch.histKeys, &p.scratch.histVals, p.ncpu,
-		func(k *aodReqKey, _ []aodHistVal) {
+	err := forEachBatch(p.objs.Histograms, &p.scratch.histKeys, &p.scratch.histVals,
+		func(k *aodReqKey, _ *aodHistVal) {
 			if !keep(k.SessionId) {
 				histDoomed = append(histDoomed, *k)
 			}
@@ -245,8 +240,8 @@ func (p *Probes) PruneSessions(keep func(sessionID uint64) bool) (int, error) {
 		return 0, fmt.Errorf("bpf: read histograms: %w", err)
 	}
 	var errDoomed []aodReqKey
-	err = forEachBatch(p.objs.Errors, &p.scratch.errKeys, &p.scratch.errVals, p.ncpu,
-		func(k *aodReqKey, _ []uint64) {
+	err = forEachBatch(p.objs.Errors, &p.scratch.errKeys, &p.scratch.errVals,
+		func(k *aodReqKey, _ *uint64) {
 			if !keep(k.SessionId) {
 				errDoomed = append(errDoomed, *k)
 			}

@@ -23,8 +23,8 @@ var ErrRequiredTracepoints = errors.New("bpf: cifs request tracepoints unavailab
 // Defaults for zero Options fields.
 const (
 	DefaultStartEntries     = 65536
-	DefaultHistogramEntries = 512
-	DefaultErrorEntries     = 1024
+	DefaultHistogramEntries = 4096
+	DefaultErrorEntries     = 4096
 	// DefaultRingBytes holds about 14,500 events: only slow or failed requests are
 	// recorded, and the reader drains tens of millions a second. The ring is mapped
 	// twice into the agent, so it counts double in its resident memory.
@@ -45,10 +45,12 @@ type Options struct {
 	StartEntries uint32
 	// HistogramEntries bounds the (command, session, tree, NTSTATUS) histograms: one
 	// per command a share sees succeed, plus one per status it fails with. Each costs
-	// about 1 KiB per possible CPU, preallocated; a full map is counted
-	// (Counters.HistogramMapFull), never overwritten.
+	// about 1.1 KiB, whatever the number of CPUs (one value shared by all), allocated
+	// when first used on Linux 6.1 and later, preallocated before; a full map is
+	// counted (Counters.HistogramMapFull), never overwritten.
 	HistogramEntries uint32
-	// ErrorEntries bounds the (command, session, tree, NTSTATUS) error counters.
+	// ErrorEntries bounds the (command, session, tree, NTSTATUS) error counters, about
+	// 90 bytes each, allocated as HistogramEntries' are.
 	ErrorEntries uint32
 	// RingBytes is the ring buffer size: a power of two, at least one page.
 	RingBytes uint32
@@ -248,7 +250,8 @@ type NFSOptions struct {
 	// modules: the tests use a Debian kernel's (testdata/kernel-*/nfs/sunrpc.btf).
 	KernelTypes *btf.Spec
 	// HistogramEntries bounds the (RPC client, procedure, status) histograms, about
-	// 1 KiB per possible CPU each (default: the SMB probes' Options.HistogramEntries).
+	// 1.1 KiB each, allocated as Options.HistogramEntries' are (default: the SMB
+	// probes' Options.HistogramEntries).
 	HistogramEntries uint32
 	// ErrorEntries bounds the (RPC client, procedure, status) error counters (default:
 	// the SMB probes' Options.ErrorEntries).

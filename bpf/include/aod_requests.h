@@ -32,15 +32,22 @@ struct {
 	__type(value, struct recent_slot);
 } recent SEC(".maps");
 
+/*
+ * The histograms and error counts are shared by every CPU (atomic adds), not per-CPU:
+ * a per-CPU value costs its size on every possible CPU, for every entry, whether the
+ * CPU ever counts into it or not (about 1 KiB x CPUs per histogram). The loader makes
+ * them allocate on insert (BPF_F_NO_PREALLOC) where the kernel allows it from tracing
+ * programs (6.1+), so their memory follows the live series, not max_entries.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 512);
 	__type(key, struct req_key);
 	__type(value, struct hist_val);
 } histograms SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct req_key);
 	__type(value, __u64);

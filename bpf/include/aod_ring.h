@@ -106,7 +106,8 @@ static __always_inline void *lookup_or_create(void *map, const void *key, const 
 	return v;
 }
 
-/* hist_add counts one latency into a histogram (internal/latencyhist buckets). */
+/* hist_add counts one latency into a histogram (internal/latencyhist buckets), with
+ * atomic adds: every CPU counts into the same value. */
 static __always_inline void hist_add(struct hist_val *h, __u64 latency_ns)
 {
 	__u32 slot = aod_hist_slot(latency_ns);

@@ -251,6 +251,11 @@ type Cleanup struct {
 type Telemetry struct {
 	OTLP       OTLP
 	Prometheus Prometheus
+	// CardinalityLimit bounds the series of each request metric (a protocol's
+	// operation duration, its errors): past it, new series fold into one series
+	// carrying only otel.metric.overflow=true, as OpenTelemetry's cardinality limit
+	// does, and aod.metric.overflow.series counts them.
+	CardinalityLimit int
 }
 
 // OTLP configures the OTLP exporter; an empty Endpoint turns it off.

@@ -195,6 +195,7 @@ telemetry:
     tls: {ca_file: /etc/ssl/ca.pem, cert_file: c.pem, key_file: k.pem, server_name: collector}
   prometheus:
     listen: ""
+  cardinality_limit: 50
 detection: {cooldown_sec: 0, latency_ceiling_ms: 0, max_events: 7}
 collection: {timeout_sec: 0.5, lookback_sec: 60, max_output_mb: 0.125, concurrency: 1}
 bundle: {zstd_level: 19, min_free_mb: 0, shutdown_dump: false}

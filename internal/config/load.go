@@ -28,7 +28,7 @@ var (
 		"telemetry", "detection", "collection", "bundle",
 	}
 	cleanupKeys    = []string{"cleanup_interval_sec", "max_log_age_days", "max_total_log_size_mb", "aod_output_dir"}
-	telemetryKeys  = []string{"otlp", "prometheus"}
+	telemetryKeys  = []string{"otlp", "prometheus", "cardinality_limit"}
 	otlpKeys       = []string{"endpoint", "protocol", "headers", "compression", "timeout_sec", "export_interval_sec", "tls"}
 	tlsKeys        = []string{"insecure", "ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
 	prometheusKeys = []string{"listen"}
@@ -57,6 +57,7 @@ var (
 	concurrencySpec   = numSpec{min: 1, max: 64, integer: true}
 	zstdLevelSpec     = numSpec{min: 1, max: 22, integer: true}
 	minFreeSpec       = mebi.in(0, 1<<20, false)
+	cardinalitySpec   = numSpec{min: 1, max: MaxCardinalityLimit, integer: true}
 )
 
 // Defaults returns the configuration of an empty file: no anomalies, and the
@@ -77,7 +78,8 @@ func Defaults() *Config {
 				Timeout:        10 * time.Second,
 				ExportInterval: 30 * time.Second,
 			},
-			Prometheus: Prometheus{Listen: "127.0.0.1:9464"},
+			Prometheus:       Prometheus{Listen: "127.0.0.1:9464"},
+			CardinalityLimit: DefaultCardinalityLimit,
 		},
 		Detection: Detection{
 			Cooldown:       300 * time.Second,
@@ -94,6 +96,13 @@ func Defaults() *Config {
 		Bundle: Bundle{ZstdLevel: archive.DefaultLevel, MinFree: 256 << 20, ShutdownDump: true},
 	}
 }
+
+// DefaultCardinalityLimit is telemetry.cardinality_limit when the file gives none:
+// the OpenTelemetry SDKs' default.
+const DefaultCardinalityLimit = 2000
+
+// MaxCardinalityLimit is the largest telemetry.cardinality_limit accepted.
+const MaxCardinalityLimit = 1 << 20
 
 // DefaultLatencyCeiling is detection.latency_ceiling_ms when the file gives none:
 // AODv2's hard-coded limit, any single request this slow fires.
@@ -378,6 +387,7 @@ func (d *decoder) telemetry(f field, t *Telemetry) {
 	if f, ok := m.get("otlp"); ok {
 		d.otlp(f, &t.OTLP)
 	}
+	d.setInt(m, "cardinality_limit", cardinalitySpec, &t.CardinalityLimit)
 	if f, ok := m.get("prometheus"); ok {
 		pm := d.mapping(f.key, f.val, f.path, prometheusKeys)
 		if g, ok := pm.get("listen"); ok {

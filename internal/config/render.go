@@ -46,6 +46,7 @@ func (c *Config) YAML() ([]byte, error) {
 				),
 			),
 			strNode("prometheus"), mapNode(strNode("listen"), strNode(c.Telemetry.Prometheus.Listen)),
+			strNode("cardinality_limit"), intNode(c.Telemetry.CardinalityLimit),
 		),
 		strNode("detection"), mapNode(
 			strNode("cooldown_sec"), numNode(seconds.format(int64(c.Detection.Cooldown))),

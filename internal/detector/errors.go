@@ -101,6 +101,9 @@ func (d *Errors) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.A
 			}
 		}
 	}
+	for j := range d.rules {
+		d.rules[j].w.settle()
+	}
 	return out
 }
 

@@ -111,6 +111,7 @@ func (l *Latency) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.
 			out = l.detect(e, reached, counted, out)
 		}
 	}
+	l.w.settle()
 	return out
 }
 

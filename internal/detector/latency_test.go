@@ -259,3 +259,26 @@ func TestLatencyParamsValidation(t *testing.T) {
 		t.Errorf("valid params rejected: %v", err)
 	}
 }
+
+// The window keeps copies of the events that count, not the batch they came in: the
+// ring reader reuses its batches once Process has returned.
+func TestLatencyKeepsEventsOfReusedBatches(t *testing.T) {
+	lat, err := NewLatency(LatencyParams{Commands: allCommands(20 * ms), AcceptableCount: 3, Window: time.Second, Cooldown: time.Hour}, testEnv(&fakeClock{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []event.Event{slow(smb.Read, 1*ms, 30*ms), slow(smb.Read, 2*ms, 40*ms)}
+	if out := lat.Process(batch, nil); len(out) != 0 {
+		t.Fatalf("fired early: %v", out)
+	}
+	// The reader refills the batch: a fast WRITE, then the READ that completes the count.
+	batch[0], batch[1] = slow(smb.Write, 3*ms, 1*ms), slow(smb.Read, 4*ms, 50*ms)
+	out := lat.Process(batch, nil)
+	if len(out) != 1 {
+		t.Fatalf("got %d anomalies, want 1", len(out))
+	}
+	want := []event.Event{slow(smb.Read, 1*ms, 30*ms), slow(smb.Read, 2*ms, 40*ms), slow(smb.Read, 4*ms, 50*ms)}
+	if !equal(out[0].Events, want) {
+		t.Errorf("events %+v\nwant %+v", out[0].Events, want)
+	}
+}

@@ -171,7 +171,9 @@ func (s *Sockconn) add(l loss, out []anomaly.Anomaly) []anomaly.Anomaly {
 		return out
 	}
 	s.stats.Counted++
-	if !s.w.add(l.at, &l) {
+	reached := s.w.add(l.at, &l)
+	s.w.settle() // l is this call's own
+	if !reached {
 		return out
 	}
 	emit, suppressed := s.cd.admit(l.at)

@@ -14,6 +14,9 @@ import (
 // Alongside the times it keeps up to keep items (the triggering events) for the
 // anomaly. Times are CLOCK_MONOTONIC nanoseconds (the events' own clock), so the
 // window does not depend on when user space gets around to reading a batch.
+//
+// add only records where an item is; settle copies the ones still kept. A batch in
+// which every event qualifies then copies at most keep events, not all of them.
 type window[T any] struct {
 	span   uint64   // window length in ns
 	times  []uint64 // ring of the last len(times) qualifying times; len = limit
@@ -21,15 +24,18 @@ type window[T any] struct {
 	next   int      // next write position in times
 	latest uint64   // newest time seen (events may arrive slightly out of order)
 
-	items []T // ring of the most recent items, len = keep
-	ni    int
-	inext int
+	refs      []*T // ring of the most recent items, len = keep: &items[i] once settled
+	items     []T  // the window's own copies, slot for slot with refs
+	ni        int
+	inext     int
+	unsettled int // newest slots of refs that still point at the caller's items
 }
 
 func newWindow[T any](span time.Duration, limit, keep int) window[T] {
 	return window[T]{
 		span:  uint64(span),
 		times: make([]uint64, limit),
+		refs:  make([]*T, keep),
 		items: make([]T, keep),
 	}
 }
@@ -41,7 +47,8 @@ func (w *window[T]) late(t uint64) bool {
 }
 
 // add records a qualifying event at time t and reports whether the window now holds
-// limit events. It never allocates.
+// limit events. It keeps item itself, not a copy, until settle: item must not change
+// before then. It never allocates.
 func (w *window[T]) add(t uint64, item *T) bool {
 	if t > w.latest {
 		w.latest = t
@@ -54,14 +61,17 @@ func (w *window[T]) add(t uint64, item *T) bool {
 	if w.n < len(w.times) {
 		w.n++
 	}
-	if len(w.items) > 0 {
-		w.items[w.inext] = *item
+	if len(w.refs) > 0 {
+		w.refs[w.inext] = item
 		w.inext++
-		if w.inext == len(w.items) {
+		if w.inext == len(w.refs) {
 			w.inext = 0
 		}
-		if w.ni < len(w.items) {
+		if w.ni < len(w.refs) {
 			w.ni++
+		}
+		if w.unsettled < len(w.refs) {
+			w.unsettled++
 		}
 	}
 	if w.n < len(w.times) {
@@ -69,6 +79,21 @@ func (w *window[T]) add(t uint64, item *T) bool {
 	}
 	// Full ring: w.next now points at the oldest of the last limit times.
 	return w.latest-w.times[w.next] < w.span
+}
+
+// settle copies the items added since the last settle that are still kept into the
+// window's own memory. Call it before the caller changes or reuses them (at the end of
+// a batch).
+func (w *window[T]) settle() {
+	j := w.inext
+	for range w.unsettled {
+		if j--; j < 0 {
+			j += len(w.refs)
+		}
+		w.items[j] = *w.refs[j]
+		w.refs[j] = &w.items[j]
+	}
+	w.unsettled = 0
 }
 
 // inWindow reports whether time t lies within one window of the newest event.
@@ -97,15 +122,15 @@ func (w *window[T]) count() (n int, oldest uint64) {
 func (w *window[T]) recent(dst []T, at func(*T) uint64) []T {
 	start := w.inext - w.ni
 	if start < 0 {
-		start += len(w.items)
+		start += len(w.refs)
 	}
 	for i := 0; i < w.ni; i++ {
 		j := start + i
-		if j >= len(w.items) {
-			j -= len(w.items)
+		if j >= len(w.refs) {
+			j -= len(w.refs)
 		}
-		if w.inWindow(at(&w.items[j])) {
-			dst = append(dst, w.items[j])
+		if w.inWindow(at(w.refs[j])) {
+			dst = append(dst, *w.refs[j])
 		}
 	}
 	return dst
@@ -115,7 +140,7 @@ func (w *window[T]) recent(dst []T, at func(*T) uint64) []T {
 // of limit events, as a new AODv2 batch would. The newest time is kept so that late
 // stragglers of the fired burst are still recognised as late.
 func (w *window[T]) reset() {
-	w.n, w.next, w.ni, w.inext = 0, 0, 0, 0
+	w.n, w.next, w.ni, w.inext, w.unsettled = 0, 0, 0, 0, 0
 }
 
 // cooldown turns repeated detections of one anomaly into one emission per period and

@@ -68,6 +68,9 @@ type Config struct {
 	MountInfo string
 	// ProcDir is where the cifs module's files are (default /proc/fs/cifs).
 	ProcDir string
+	// CardinalityLimit bounds each request metric's series (otelconv's
+	// Metrics.SetCardinalityLimit); 0: no limit.
+	CardinalityLimit int
 	// CollectAtStart makes Start take a first collection before it returns, so a
 	// Prometheus endpoint has the metrics from its first scrape, not one interval
 	// later.
@@ -292,6 +295,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 	start := time.Now()
 	r.clock = wallclock.New(time.Minute)
 	r.metrics = otelconv.NewMetrics(r.Resolver(), start, wallclock.BootTime(), r.set.Version)
+	r.metrics.SetCardinalityLimit(r.cfg.CardinalityLimit)
 	r.reader = ringreader.New(rd, bpf.DecodeEvent, r.cfg.Reader)
 	if r.cfg.CollectAtStart {
 		r.collect(ctx, start)

@@ -91,6 +91,14 @@ func NewMetrics(names Resolver, start, statsStart time.Time, version string) *Me
 	}
 }
 
+// SetCardinalityLimit bounds each request metric (a protocol's duration histogram,
+// its error counter) to limit series: past limit-1, new series fold into one series
+// with only otel.metric.overflow=true, and aod.metric.overflow.series counts them.
+// 0 (the default) sets no limit. Call it before the first Update.
+func (m *Metrics) SetCardinalityLimit(limit int) {
+	m.lat.limit, m.errs.limit = limit, limit
+}
+
 // Update folds a snapshot into the state. The snapshot must not change until the next
 // Update.
 func (m *Metrics) Update(s *Snapshot) {
@@ -232,13 +240,17 @@ func (m *Metrics) buildErrors(b *builder) {
 func (m *Metrics) buildError(b *builder, dps pmetric.NumberDataPointSlice, key requestSeries) {
 	dp := dps.AppendEmpty()
 	b.times(dp)
-	dp.SetIntValue(int64(m.errs.series[key]))
+	dp.SetIntValue(int64(*m.errs.series[key]))
 	requestAttrs(dp.Attributes(), key)
 }
 
 // requestAttrs puts a request series' attributes: error.type only on series of failed
 // requests (the kernel reports every failure with a non-zero status).
 func requestAttrs(attrs pcommon.Map, key requestSeries) {
+	if key.overflow {
+		attrs.PutBool(AttrOverflow, true)
+		return
+	}
 	k := &proto.TableOf(key.protocol).Keys
 	attrs.EnsureCapacity(8)
 	attrs.PutStr(k.Command, proto.Command{Protocol: key.protocol, Code: key.command}.String())

@@ -1,6 +1,7 @@
 package otelconv
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"os"
@@ -636,4 +637,74 @@ func TestNFSSeriesNameTheirRPC(t *testing.T) {
 	if smbAttrs := findMetric(t, md, smb.Table.Keys.Duration).ExponentialHistogram().DataPoints().At(0).Attributes().AsRaw(); smbAttrs[AttrRPCSystem] != nil {
 		t.Errorf("an SMB series has %s: %v", AttrRPCSystem, smbAttrs)
 	}
+}
+
+func TestCardinalityLimitFoldsIntoOverflow(t *testing.T) {
+	names := mapNames{}
+	for tree := range uint32(5) {
+		names[[2]uint64{1, uint64(tree)}] = cifsproc.Name{Server: "srv", Share: fmt.Sprint("s", tree)}
+	}
+	m := NewMetrics(names, t0, bootTime, "v1")
+	m.SetCardinalityLimit(3)
+	ms := time.Millisecond
+	var lat []bpf.HistogramSample
+	var errs []bpf.ErrorSample
+	for tree := range uint32(5) {
+		lat = append(lat, kernelEntry(1, tree, 8, ms))
+		errs = append(errs, bpf.ErrorSample{Protocol: proto.SMB, SessionID: 1, TreeID: tree, Command: 5, Status: 0xc0000034, Count: 2})
+	}
+	m.Update(&Snapshot{Time: t0.Add(time.Minute), Latencies: lat, Errors: errs})
+	// A folded series keeps adding to the overflow series, a kept one to its own.
+	lat[0], lat[4] = kernelEntry(1, 0, 8, ms, ms), kernelEntry(1, 4, 8, ms, ms)
+	m.Update(&Snapshot{Time: t0.Add(2 * time.Minute), Latencies: lat, Errors: errs})
+	md := m.Build(Exponential)
+
+	dps := findMetric(t, md, smb.Table.Keys.Duration).ExponentialHistogram().DataPoints()
+	if dps.Len() != 3 {
+		t.Fatalf("%d duration series, want the limit, 3", dps.Len())
+	}
+	counts := map[string]uint64{}
+	for i := range dps.Len() {
+		a := dps.At(i).Attributes()
+		if v, ok := a.Get(AttrOverflow); ok {
+			if !v.Bool() || a.Len() != 1 {
+				t.Fatalf("overflow series attributes %v", a.AsRaw())
+			}
+			counts["overflow"] = dps.At(i).Count()
+			continue
+		}
+		share, _ := a.Get(smb.Table.Keys.Share)
+		counts[share.Str()] = dps.At(i).Count()
+	}
+	if want := map[string]uint64{"s0": 2, "s1": 1, "overflow": 4}; !maps.Equal(counts, want) {
+		t.Fatalf("duration counts %v, want %v", counts, want)
+	}
+	edps := findMetric(t, md, smb.Table.Keys.Errors).Sum().DataPoints()
+	if edps.Len() != 3 || edps.At(2).IntValue() != 6 || !isOverflow(edps.At(2).Attributes()) {
+		t.Fatalf("error series: %d, last %v = %d; want 3, the overflow with 3 series' 6 failures", edps.Len(), edps.At(2).Attributes().AsRaw(), edps.At(2).IntValue())
+	}
+	folded := findMetric(t, md, "aod.metric.overflow.series").Gauge().DataPoints()
+	for _, metric := range []string{smb.Table.Keys.Duration, smb.Table.Keys.Errors} {
+		if n := numberPoint(t, folded, AttrMetric, metric).IntValue(); n != 3 {
+			t.Errorf("%s: %d series folded, want 3", metric, n)
+		}
+	}
+}
+
+func TestNoOverflowBelowTheLimit(t *testing.T) {
+	m := NewMetrics(mapNames{}, t0, bootTime, "v1")
+	m.SetCardinalityLimit(2)
+	m.Update(&Snapshot{Time: t0, Latencies: []bpf.HistogramSample{kernelEntry(9, 9, 0, time.Millisecond)}})
+	md := m.Build(Exponential)
+	if dp := findMetric(t, md, smb.Table.Keys.Duration).ExponentialHistogram().DataPoints().At(0); isOverflow(dp.Attributes()) {
+		t.Fatal("the only series was folded")
+	}
+	if hasMetric(md, "aod.metric.overflow.series") {
+		t.Fatal("overflow counted with nothing folded")
+	}
+}
+
+func isOverflow(attrs pcommon.Map) bool {
+	v, ok := attrs.Get(AttrOverflow)
+	return ok && v.Bool()
 }

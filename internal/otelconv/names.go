@@ -30,6 +30,8 @@ const (
 	AttrDropReason = "aod.drop.reason"
 	AttrProgram    = "aod.bpf.program"
 	AttrProcFile   = "aod.cifs.file"
+	AttrOverflow   = "otel.metric.overflow" // true on the series past the cardinality limit
+	AttrMetric     = "aod.metric"           // the metric aod.metric.overflow.series counts for
 )
 
 // Resolver names the share (or export) and server behind a protocol's (session id,

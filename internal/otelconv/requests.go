@@ -21,6 +21,48 @@ type requestSeries struct {
 	status   uint32 // failure status (error.type); 0: succeeded
 	server   string
 	share    string
+	overflow bool // the series past the cardinality limit fold into (no other field set)
+}
+
+// seriesSet is one request metric's exported series, in creation order for a stable
+// output order. With a limit, each protocol's metric keeps at most limit series: the
+// first limit-1 distinct ones, and one overflow series (otel.metric.overflow=true)
+// that every later one folds into, as OpenTelemetry's cardinality limit does.
+type seriesSet[V any] struct {
+	series     map[requestSeries]*V
+	order      []requestSeries
+	limit      int                       // 0: none
+	kept       [256]int                  // series per protocol, overflow excluded
+	overflowed map[requestSeries]bool    // series folded into the overflow series
+	perProto   map[proto.Protocol]uint64 // len(overflowed) by protocol
+}
+
+func newSeriesSet[V any]() seriesSet[V] {
+	return seriesSet[V]{series: map[requestSeries]*V{}, overflowed: map[requestSeries]bool{}, perProto: map[proto.Protocol]uint64{}}
+}
+
+// get returns the state of key's series, creating it, or the overflow series' when
+// the key's protocol already has its limit of series.
+func (s *seriesSet[V]) get(key requestSeries) *V {
+	if v := s.series[key]; v != nil {
+		return v
+	}
+	if s.limit > 0 && s.kept[key.protocol] >= s.limit-1 {
+		if !s.overflowed[key] {
+			s.overflowed[key] = true
+			s.perProto[key.protocol]++
+		}
+		key = requestSeries{protocol: key.protocol, overflow: true}
+		if v := s.series[key]; v != nil {
+			return v
+		}
+	} else {
+		s.kept[key.protocol]++
+	}
+	v := new(V)
+	s.series[key] = v
+	s.order = append(s.order, key)
+	return v
 }
 
 type latencyState struct {
@@ -35,14 +77,13 @@ type latencyState struct {
 // up, and an entry that starts over (deleted and re-created in the kernel) only adds
 // its new counts: the exported series never go backwards.
 type latencies struct {
-	prev   map[kernelKey]*latencyState
-	series map[requestSeries]*latencyState
-	order  []requestSeries // series in creation order, for a stable output order
-	seen   map[kernelKey]bool
+	prev map[kernelKey]*latencyState
+	seriesSet[latencyState]
+	seen map[kernelKey]bool
 }
 
 func newLatencies() *latencies {
-	return &latencies{prev: map[kernelKey]*latencyState{}, series: map[requestSeries]*latencyState{}, seen: map[kernelKey]bool{}}
+	return &latencies{prev: map[kernelKey]*latencyState{}, seriesSet: newSeriesSet[latencyState](), seen: map[kernelKey]bool{}}
 }
 
 func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
@@ -83,26 +124,18 @@ func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
 
 func (l *latencies) seriesFor(k kernelKey, names Resolver) *latencyState {
 	name, _ := names.Lookup(k.protocol, k.session, k.tree)
-	key := requestSeries{protocol: k.protocol, command: k.command, status: k.status, server: name.Server, share: name.Share}
-	s := l.series[key]
-	if s == nil {
-		s = &latencyState{}
-		l.series[key] = s
-		l.order = append(l.order, key)
-	}
-	return s
+	return l.get(requestSeries{protocol: k.protocol, command: k.command, status: k.status, server: name.Server, share: name.Share})
 }
 
 // errorCounts does for the failure map what latencies does for the histograms.
 type errorCounts struct {
-	prev   map[kernelKey]uint64
-	series map[requestSeries]uint64
-	order  []requestSeries
-	seen   map[kernelKey]bool
+	prev map[kernelKey]uint64
+	seriesSet[uint64]
+	seen map[kernelKey]bool
 }
 
 func newErrorCounts() *errorCounts {
-	return &errorCounts{prev: map[kernelKey]uint64{}, series: map[requestSeries]uint64{}, seen: map[kernelKey]bool{}}
+	return &errorCounts{prev: map[kernelKey]uint64{}, seriesSet: newSeriesSet[uint64](), seen: map[kernelKey]bool{}}
 }
 
 func (c *errorCounts) update(entries []bpf.ErrorSample, names Resolver) {
@@ -119,11 +152,7 @@ func (c *errorCounts) update(entries []bpf.ErrorSample, names Resolver) {
 			continue
 		}
 		name, _ := names.Lookup(e.Protocol, e.SessionID, e.TreeID)
-		key := requestSeries{protocol: e.Protocol, command: e.Command, status: e.Status, server: name.Server, share: name.Share}
-		if _, ok := c.series[key]; !ok {
-			c.order = append(c.order, key)
-		}
-		c.series[key] += e.Count - p
+		*c.get(requestSeries{protocol: e.Protocol, command: e.Command, status: e.Status, server: name.Server, share: name.Share}) += e.Count - p
 	}
 	for k := range c.prev {
 		if !c.seen[k] {

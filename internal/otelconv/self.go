@@ -1,5 +1,12 @@
 package otelconv
 
+import (
+	"maps"
+	"slices"
+
+	"github.com/linuxdiag/aod/internal/proto"
+)
+
 // Drop reasons of aod.events.dropped.
 const (
 	DropRingFull       = "ring_full"       // the kernel could not reserve ring space
@@ -52,8 +59,29 @@ func (m *Metrics) buildSelf(b *builder, s *Snapshot) {
 			b.counter(runs, p.RunCount, AttrProgram, p.Name)
 		}
 	}
+	m.buildOverflow(b)
 	procErrs := b.sum("aod.cifs.proc.errors", "{error}", "Reads of /proc/fs/cifs files that failed or did not parse cleanly.")
 	b.counter(procErrs, s.DebugDataErrors, AttrProcFile, "DebugData")
 	b.counter(procErrs, s.StatsErrors, AttrProcFile, "Stats")
 	b.counter(b.sum("aod.nfs.mountstats.errors", "{error}", "Reads of /proc/self/mountstats that failed or did not parse cleanly."), s.MountStatsErrors)
+}
+
+// buildOverflow counts, per request metric past its cardinality limit, the series
+// folded into its overflow series; nothing while none is.
+func (m *Metrics) buildOverflow(b *builder) {
+	if len(m.lat.perProto) == 0 && len(m.errs.perProto) == 0 {
+		return
+	}
+	dps := b.gauge("aod.metric.overflow.series", "{series}", "Distinct request series folded into a metric's otel.metric.overflow series, past telemetry.cardinality_limit.")
+	for _, set := range []struct {
+		metric func(k *proto.Keys) string
+		n      map[proto.Protocol]uint64
+	}{
+		{func(k *proto.Keys) string { return k.Duration }, m.lat.perProto},
+		{func(k *proto.Keys) string { return k.Errors }, m.errs.perProto},
+	} {
+		for _, p := range slices.Sorted(maps.Keys(set.n)) {
+			b.level(dps, int64(set.n[p]), AttrMetric, set.metric(&proto.TableOf(p).Keys))
+		}
+	}
 }

@@ -65,7 +65,7 @@ type Options struct {
 // the Prometheus exporter receives its own form of the metrics (classic explicit
 // buckets), because a classic text scrape cannot carry exponential histograms.
 type Sinks struct {
-	resource   map[string]string
+	resource   []attr // sorted by key
 	otlpM      exporter.Metrics
 	otlpL      exporter.Logs
 	otlpT      exporter.Traces
@@ -79,7 +79,10 @@ func New(ctx context.Context, o Options) (*Sinks, error) {
 	if o.Logger != nil {
 		logger = zapLogger(o.Logger)
 	}
-	s := &Sinks{resource: o.Resource}
+	s := &Sinks{}
+	for _, k := range slices.Sorted(maps.Keys(o.Resource)) {
+		s.resource = append(s.resource, attr{k, o.Resource[k]})
+	}
 	set := func(f exporter.Factory) exporter.Settings {
 		st := exporter.Settings{ID: component.NewID(f.Type())}
 		st.Logger = logger.With(zap.String("exporter", f.Type().String()))
@@ -101,7 +104,11 @@ func New(ctx context.Context, o Options) (*Sinks, error) {
 		if s.otlpM, err = f.CreateMetrics(ctx, set(f), cfg); err != nil {
 			return nil, fmt.Errorf("otlp metrics exporter: %w", err)
 		}
-		if s.otlpL, err = f.CreateLogs(ctx, set(f), cfg); err != nil {
+		logsCfg, err := decode(f, withLogBatching(raw))
+		if err != nil {
+			return nil, fmt.Errorf("otlp exporter: %w", err)
+		}
+		if s.otlpL, err = f.CreateLogs(ctx, set(f), logsCfg); err != nil {
 			return nil, fmt.Errorf("otlp logs exporter: %w", err)
 		}
 		if s.otlpT, err = f.CreateTraces(ctx, set(f), cfg); err != nil {
@@ -173,6 +180,23 @@ func otlpConfig(o OTLP) (exporter.Factory, map[string]any, error) {
 		return otlphttpexporter.NewFactory(), raw, nil
 	}
 	return nil, nil, fmt.Errorf("otlp protocol %q: want %q or %q", o.Protocol, ProtocolGRPC, ProtocolHTTP)
+}
+
+// logBatchTimeout is how long the OTLP logs exporter gathers records into one export
+// request: the receiver hands over a batch per ring drain (every 100 ms at most), and
+// one request per drain would cost an HTTP or gRPC round trip, with the resource and
+// scope, for a handful of records.
+const logBatchTimeout = time.Second
+
+// withLogBatching returns raw with the exporter's own batching on (its sending queue
+// merges what it is given until logBatchTimeout or min_size records), as a collector
+// configured with sending_queue::batch does.
+func withLogBatching(raw map[string]any) map[string]any {
+	out := maps.Clone(raw)
+	out["sending_queue"] = map[string]any{
+		"batch": map[string]any{"flush_timeout": logBatchTimeout.String(), "sizer": "items", "min_size": 8192},
+	}
+	return out
 }
 
 // decode fills the factory's default config from raw, as the collector does with YAML,
@@ -255,11 +279,15 @@ func (s *Sinks) stampMetrics(md pmetric.Metrics) {
 	}
 }
 
-// stamp adds the agent's resource attributes the producer did not set itself.
-func stamp(r pcommon.Resource, attrs map[string]string) {
-	for _, k := range slices.Sorted(maps.Keys(attrs)) {
-		if _, ok := r.Attributes().Get(k); !ok {
-			r.Attributes().PutStr(k, attrs[k])
+// attr is one resource attribute.
+type attr struct{ key, value string }
+
+// stamp adds the agent's resource attributes the producer did not set itself. The
+// attributes are sorted once, in New: stamp runs on every export.
+func stamp(r pcommon.Resource, attrs []attr) {
+	for _, a := range attrs {
+		if _, ok := r.Attributes().Get(a.key); !ok {
+			r.Attributes().PutStr(a.key, a.value)
 		}
 	}
 }

@@ -131,3 +131,40 @@ func TestParseHeaders(t *testing.T) {
 		t.Fatal("want error")
 	}
 }
+
+// The receiver hands over one batch of event records per ring drain; the OTLP logs
+// exporter gathers them into one request instead of sending one per drain.
+func TestLogsExportedInBatches(t *testing.T) {
+	for _, proto := range []string{ProtocolGRPC, ProtocolHTTP} {
+		t.Run(proto, func(t *testing.T) {
+			srv := telemetrytest.StartOTLP(t)
+			endpoint := srv.GRPC
+			if proto == ProtocolHTTP {
+				endpoint = "http://" + srv.HTTP
+			}
+			ctx := context.Background()
+			s, err := New(ctx, Options{OTLP: OTLP{Endpoint: endpoint, Protocol: proto, Insecure: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, body := range []string{"first drain", "second drain", "third drain"} {
+				ld := plog.NewLogs()
+				ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(body)
+				if err := s.ExportLogs(ctx, ld); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Shutdown flushes the batch being gathered.
+			if err := s.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			telemetrytest.WaitFor(t, 10*time.Second, "the records", func() bool { return srv.Logs.LogRecordCount() == 3 })
+			if n := len(srv.Logs.AllLogs()); n != 1 {
+				t.Errorf("3 batches of records arrived in %d export requests, want 1", n)
+			}
+		})
+	}
+}

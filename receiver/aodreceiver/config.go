@@ -45,6 +45,10 @@ type Config struct {
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// RingBufferBytes sizes the kernel's event ring: a power of two, at least a page.
 	RingBufferBytes uint32 `mapstructure:"ring_buffer_bytes"`
+	// CardinalityLimit bounds the series of each request metric: past it, new series
+	// fold into one carrying only otel.metric.overflow=true, as in aod's
+	// telemetry.cardinality_limit.
+	CardinalityLimit int `mapstructure:"cardinality_limit"`
 	// SMB configures what the SMB client (cifs) probes report.
 	SMB ProtocolConfig `mapstructure:"smb"`
 	// NFS configures what the NFS client (sunrpc, nfs, nfsv4) probes report.
@@ -84,6 +88,7 @@ func createDefaultConfig() *Config {
 		StaleRequestAge:    ingest.DefaultStaleAge,
 		FlushInterval:      ringreader.DefaultFlushInterval,
 		RingBufferBytes:    bpf.DefaultRingBytes,
+		CardinalityLimit:   config.DefaultCardinalityLimit,
 		SMB: ProtocolConfig{
 			LatencyThreshold: config.DefaultLatencyThreshold,
 			// CHANGE_NOTIFY waits for a change by design: it is always "slow".
@@ -114,6 +119,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RingBufferBytes != 0 && c.RingBufferBytes&(c.RingBufferBytes-1) != 0 {
 		errs = append(errs, fmt.Errorf("ring_buffer_bytes must be a power of two, not %d", c.RingBufferBytes))
+	}
+	if c.CardinalityLimit < 1 || c.CardinalityLimit > config.MaxCardinalityLimit {
+		errs = append(errs, fmt.Errorf("cardinality_limit must be in [1, %d], not %d", config.MaxCardinalityLimit, c.CardinalityLimit))
 	}
 	for _, err := range c.SMB.validate(smb.Table) {
 		errs = append(errs, fmt.Errorf("smb.%w", err))

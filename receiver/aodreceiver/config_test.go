@@ -55,7 +55,7 @@ func TestConfigFromYAML(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.CollectionInterval != 30*time.Second || cfg.Histogram != HistogramExplicit || cfg.FlushInterval != 50*time.Millisecond || cfg.RingBufferBytes != 16<<20 {
+	if cfg.CollectionInterval != 30*time.Second || cfg.Histogram != HistogramExplicit || cfg.FlushInterval != 50*time.Millisecond || cfg.RingBufferBytes != 16<<20 || cfg.CardinalityLimit != 500 {
 		t.Fatalf("%+v", cfg)
 	}
 	th := cfg.SMB.thresholds(smb.Table)
@@ -113,6 +113,7 @@ func TestConfigValidateNamesEveryProblem(t *testing.T) {
 		`nfs.track_errors: "STATUS_ACCESS_DENIED": not a nfs status name`,
 		"flush_interval must be in (0, 200ms], not 1s",
 		"ring_buffer_bytes must be a power of two, not 1000",
+		"cardinality_limit must be in [1, 1048576], not 0",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q\n does not say %q", err, want)

@@ -63,6 +63,7 @@ func start(ctx context.Context, host component.Host, a *aodReceiver) (runner, er
 			Explicit:           a.cfg.Histogram == HistogramExplicit,
 			Reader:             ringreader.Config{FlushInterval: a.cfg.FlushInterval},
 			StaleAge:           a.cfg.StaleRequestAge,
+			CardinalityLimit:   a.cfg.CardinalityLimit,
 		},
 		Probes: ingest.ProbeConfig{
 			Options:    bpf.Options{RingBytes: a.cfg.RingBufferBytes},
