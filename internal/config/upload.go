@@ -12,9 +12,9 @@ import (
 // chain.
 type Upload struct {
 	Enabled         bool
-	Prefix          string  // object name prefix
-	Concurrency     int     // uploads at once
-	BandwidthBytes  int64   // bytes per second, all uploads together; 0: unbounded
+	Prefix          string // object name prefix
+	Concurrency     int    // uploads at once
+	BandwidthBytes  int64  // bytes per second, all uploads together; 0: unbounded
 	Timeout         time.Duration
 	MinBackoff      time.Duration
 	MaxBackoff      time.Duration
@@ -107,7 +107,7 @@ func (d *decoder) upload(f field, u *Upload) {
 
 func (d *decoder) uploadAzure(f field) *UploadAzure {
 	a := &UploadAzure{}
-	m := d.keys(f.key, f.val, f.path, keySet{allowed: uploadAzureKeys, ignored: nil})
+	m := d.keys(f.key, f.val, f.path, keySet{allowed: uploadAzureKeys})
 	d.refuseSecrets(f)
 	if g, ok := m.get("account_url"); ok {
 		const allowed = "the account's blob endpoint, https://<account>.blob.core.windows.net"

@@ -102,7 +102,7 @@ type Stats struct {
 // on a configuration reload counts on from the same values.
 type Counters struct {
 	sweeps, errs, deleted, deletedBytes, temps, tempBytes, held atomic.Uint64
-	total                                                 atomic.Int64 // -1 until measured
+	total                                                       atomic.Int64 // -1 until measured
 }
 
 // NewCounters returns counters at zero, with the disk use not yet measured.

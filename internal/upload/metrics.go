@@ -93,12 +93,14 @@ func (c *counters) sent(dest string, bytes int64, created bool) {
 	c.dest(dest).Bytes += uint64(bytes)
 }
 
-func (c *counters) outcome(dest, outcome string, _ int64, took time.Duration, timed bool) {
+// outcome counts a final state; the duration of bundles this agent stored goes
+// into the histogram.
+func (c *counters) outcome(dest, outcome string, took time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d := c.dest(dest)
 	d.Outcomes[outcome]++
-	if timed && outcome == OutcomeUploaded {
+	if outcome == OutcomeUploaded {
 		s := took.Seconds()
 		i, _ := slices.BinarySearch(DurationBounds, s)
 		d.Duration.Counts[i]++

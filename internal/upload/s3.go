@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -28,6 +29,8 @@ type S3Config struct {
 	Endpoint  string
 	PathStyle bool // bucket in the path, not the host name (most S3-compatible stores)
 	Profile   string
+	// HTTPClient replaces the SDK's (tests: a store on a Unix socket); nil: the SDK's.
+	HTTPClient *http.Client
 }
 
 // NewS3 returns an S3 destination. It resolves the credential chain's
@@ -58,6 +61,9 @@ func NewS3(ctx context.Context, c S3Config) (Destination, error) {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 		}
 		o.UsePathStyle = c.PathStyle
+		if c.HTTPClient != nil {
+			o.HTTPClient = c.HTTPClient
+		}
 		// The SHA-256 checksum is computed here and sent; no trailing checksum
 		// (aws-chunked), which not every S3-compatible store takes.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired

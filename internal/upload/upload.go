@@ -384,7 +384,7 @@ func (u *Uploader) finish(e *entry, s State, outcome string, err error, took tim
 		e.Error = truncate(err.Error())
 	}
 	u.save(e)
-	u.c.outcome(e.Dest, outcome, e.Bytes, took, s == StateUploaded)
+	u.c.outcome(e.Dest, outcome, took)
 	url := ""
 	if s == StateUploaded {
 		url = u.dests[e.Dest].URL(e.Key)

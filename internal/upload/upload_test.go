@@ -335,4 +335,3 @@ func TestLostBundle(t *testing.T) {
 	default:
 	}
 }
-
