@@ -7,8 +7,13 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X github.com/linuxdiag/aod/internal/version.Version=$(VERSION) \
              -X github.com/linuxdiag/aod/internal/version.Commit=$(COMMIT)
 STATICCHECK_VERSION := v0.8.2
+# The object stores the upload tests run against (internal/upload/storetest): Azurite
+# (Azure Blob Storage's emulator; 3.35.0 runs on Debian's Node 20) and versitygw (an
+# S3 gateway over a local directory that honours conditional creates).
+AZURITE_VERSION   := 3.35.0
+VERSITYGW_VERSION := v1.8.0
 APT_PACKAGES := clang llvm libbpf-dev bpftool linux-libc-dev zstd tcpdump trace-cmd iproute2 prometheus \
-                qemu-system-x86 mmdebstrap cpio kmod
+                qemu-system-x86 mmdebstrap cpio kmod nodejs npm
 
 .PHONY: all setup build run test unit fuzz lint generate clean otelcol otelcol-ocb collector e2e install bench
 
@@ -19,6 +24,8 @@ setup:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES)
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	npm install -g --no-fund --no-audit azurite@$(AZURITE_VERSION)
+	$(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 	$(GO) mod download
 
 ## build: a static aod binary in bin/.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry"
+	"github.com/linuxdiag/aod/internal/upload"
 	"github.com/linuxdiag/aod/internal/version"
 	"github.com/linuxdiag/aod/internal/wallclock"
 )
@@ -63,6 +65,7 @@ type Agent struct {
 	recv    *ingest.Receiver
 	clock   *wallclock.Converter
 	ctl     *control.Server
+	up      *upload.Uploader // nil: upload off
 	counter *anomalypdata.Counter
 	reloads reloadCounter
 
@@ -149,6 +152,15 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The uploader outlives reloads: its journal and queue belong to the output
+	// folder, and a changed upload: section takes effect at the next start.
+	if uo, on, err := upload.FromConfig(context.Background(), cfg, o.Logger); err != nil {
+		return nil, fmt.Errorf("upload: %w", err)
+	} else if on {
+		if a.up, err = upload.New(uo); err != nil {
+			return nil, fmt.Errorf("upload: %w", err)
+		}
+	}
 	st, err := a.prepare(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -196,6 +208,9 @@ func (a *Agent) prepare(cfg *config.Config, prev *bundler.Bundler) (*staged, err
 	bo.Inflight = a.inflight
 	bo.Extra = a.opts.Actions
 	bo.Previous = prev
+	if a.up != nil {
+		bo.Upload = a.up
+	}
 	b, err := bundler.New(bo)
 	if err != nil {
 		return nil, fmt.Errorf("bundles: %w", err)
@@ -234,6 +249,9 @@ func (a *Agent) Start(ctx context.Context) error {
 			a.log.Warn("control socket unavailable: aod top and aod snapshot cannot reach this agent", "err", err)
 		default:
 			a.ctl = ctl
+			if a.up != nil {
+				ctl.SetUploadStatus(a.up.Status)
+			}
 		}
 	}
 	if err := a.sinks.Start(ctx); err != nil {
@@ -241,6 +259,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	if err := a.bundler.Start(); err != nil {
 		return fmt.Errorf("bundles: %w", err)
+	}
+	if a.up != nil {
+		a.up.Start()
 	}
 	if err := a.recv.Start(ctx); err != nil {
 		return fmt.Errorf("receiver: %w", err)
@@ -279,6 +300,10 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	b := a.bundler
 	a.mu.Unlock()
 	errs = append(errs, b.Shutdown(ctx))
+	if a.up != nil {
+		// Uploads in progress are cut off here and resumed at the next start.
+		errs = append(errs, a.up.Shutdown(ctx))
+	}
 	errs = append(errs, a.sinks.Shutdown(ctx))
 	a.reloading.Lock() // a reload may move the lock
 	if a.lock != nil {
@@ -333,6 +358,9 @@ func (a *Agent) reload(ctx context.Context, cfg *config.Config) error {
 	}
 	if cfg.Telemetry.CardinalityLimit != old.Telemetry.CardinalityLimit {
 		a.log.Warn("telemetry.cardinality_limit changed: it takes effect when aod restarts")
+	}
+	if !reflect.DeepEqual(cfg.Upload, old.Upload) || (a.up != nil && cfg.OutputDir != old.OutputDir) {
+		a.log.Warn("upload settings (or the output folder being uploaded) changed: they take effect when aod restarts")
 	}
 	st, err := a.prepare(cfg, oldBundler)
 	if err != nil {
@@ -523,7 +551,11 @@ func (a *Agent) exportMetrics(ctx context.Context, exp, explicit pmetric.Metrics
 			continue
 		}
 		a.counter.Metrics(a.res, now).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
-		bundler.Metrics(stats, a.res, now).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
+		bm := bundler.Metrics(stats, a.res, now)
+		if a.up != nil {
+			upload.AppendMetrics(bm.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics(), a.up.Stats(), now)
+		}
+		bm.ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 		a.reloads.metrics(a.res, now).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
 	return a.sinks.ExportMetrics(ctx, exp, explicit)

@@ -34,6 +34,10 @@ Commands:
   top [--config FILE]       live view of slow and failed SMB requests, from the
                             running agent or, when none runs, from its own probes
   snapshot                  ask the running agent for a diagnostic bundle now
+  upload status [--json]    print the running agent's upload queue
+  upload validate [--config FILE]
+                            check the upload destinations of a configuration: build
+                            each client and store a small probe object
   config validate FILE      check a configuration file and print every problem
   config show [FILE]        print the effective configuration, every default
                             included (without FILE: the embedded default)
@@ -134,6 +138,8 @@ func aod(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return c.top(ctx, rest)
 	case "snapshot":
 		return c.snapshot(ctx, rest)
+	case "upload":
+		return c.upload(ctx, rest)
 	case "version":
 		if code, done := c.parse(c.newFlags("version"), rest); done {
 			return code
@@ -144,5 +150,5 @@ func aod(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usageText)
 		return exitOK
 	}
-	return c.usageError("unknown command %q; commands: run, top, snapshot, config, version, help", cmd)
+	return c.usageError("unknown command %q; commands: run, top, snapshot, upload, config, version, help", cmd)
 }

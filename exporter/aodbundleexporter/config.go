@@ -12,6 +12,7 @@ import (
 	"github.com/linuxdiag/aod/internal/bundler"
 	"github.com/linuxdiag/aod/internal/capture"
 	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/upload"
 )
 
 // Config is the aodbundle exporter's configuration: the same knobs as the agent's
@@ -34,6 +35,85 @@ type Config struct {
 	Cleanup       CleanupConfig `mapstructure:"cleanup"`
 	// MinFreeMB is the free-space floor of the output filesystem.
 	MinFreeMB float64 `mapstructure:"min_free_mb"`
+	// Upload sends every bundle to object storage, as the agent's upload: section
+	// does (off by default, the same defaults).
+	Upload UploadConfig `mapstructure:"upload"`
+}
+
+// UploadConfig is the agent's upload: section in the collector's spelling.
+// Credentials never stand in it: see AzureUploadConfig and S3UploadConfig.
+type UploadConfig struct {
+	Enabled           bool          `mapstructure:"enabled"`
+	Prefix            string        `mapstructure:"prefix"`
+	Concurrency       int           `mapstructure:"concurrency"`
+	BandwidthMBPerSec float64       `mapstructure:"bandwidth_mb_per_sec"` // 0: unbounded
+	Timeout           time.Duration `mapstructure:"timeout"`
+	MinBackoff        time.Duration `mapstructure:"min_backoff"`
+	MaxBackoff        time.Duration `mapstructure:"max_backoff"`
+	MaxAttempts       int           `mapstructure:"max_attempts"` // 0: retry while the bundle is on disk
+	BreakerCooldown   time.Duration `mapstructure:"breaker_cooldown"`
+	ScanInterval      time.Duration `mapstructure:"scan_interval"`
+	// Azure and S3 are the destinations; nil: not used.
+	Azure *AzureUploadConfig `mapstructure:"azure"`
+	S3    *S3UploadConfig    `mapstructure:"s3"`
+}
+
+// AzureUploadConfig is an Azure Blob Storage destination: a managed or workload
+// identity, or a SAS URL or connection string read from SecretFile or SecretEnv.
+type AzureUploadConfig struct {
+	Auth       string `mapstructure:"auth"` // managed_identity, workload_identity, sas, connection_string
+	AccountURL string `mapstructure:"account_url"`
+	Container  string `mapstructure:"container"`
+	ClientID   string `mapstructure:"client_id"`
+	SecretFile string `mapstructure:"secret_file"`
+	SecretEnv  string `mapstructure:"secret_env"`
+}
+
+// S3UploadConfig is an S3 or S3-compatible destination; credentials come from the
+// AWS SDK's standard chain.
+type S3UploadConfig struct {
+	Bucket    string `mapstructure:"bucket"`
+	Region    string `mapstructure:"region"`
+	Endpoint  string `mapstructure:"endpoint"`
+	PathStyle bool   `mapstructure:"path_style"`
+	Profile   string `mapstructure:"profile"`
+}
+
+// agentUpload maps c to the agent's configuration type, which builds the
+// destinations the same way in both hosts.
+func (c *UploadConfig) agentUpload() config.Upload {
+	u := config.Upload{Enabled: c.Enabled, Prefix: c.Prefix, Concurrency: c.Concurrency,
+		BandwidthBytes: int64(c.BandwidthMBPerSec * mib), Timeout: c.Timeout, MinBackoff: c.MinBackoff,
+		MaxBackoff: c.MaxBackoff, MaxAttempts: c.MaxAttempts, BreakerCooldown: c.BreakerCooldown, ScanInterval: c.ScanInterval}
+	if a := c.Azure; a != nil {
+		u.Azure = &config.UploadAzure{Auth: a.Auth, AccountURL: a.AccountURL, Container: a.Container, ClientID: a.ClientID,
+			SecretFile: a.SecretFile, SecretEnv: a.SecretEnv}
+	}
+	if s := c.S3; s != nil {
+		u.S3 = &config.UploadS3{Bucket: s.Bucket, Region: s.Region, Endpoint: s.Endpoint, PathStyle: s.PathStyle, Profile: s.Profile}
+	}
+	return u
+}
+
+func (c *UploadConfig) validate() error {
+	if !c.Enabled {
+		return nil
+	}
+	var errs []error
+	if c.Azure == nil && c.S3 == nil {
+		errs = append(errs, errors.New("upload: enabled without a destination (azure or s3)"))
+	}
+	if c.Azure != nil && !slices.Contains(upload.AzureAuths, c.Azure.Auth) {
+		errs = append(errs, fmt.Errorf("upload: azure: auth %q; allowed: %v", c.Azure.Auth, upload.AzureAuths))
+	}
+	if c.S3 != nil && c.S3.Bucket == "" {
+		errs = append(errs, errors.New("upload: s3: bucket is not set"))
+	}
+	if c.Concurrency < 0 || c.BandwidthMBPerSec < 0 || c.Timeout < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 ||
+		c.MaxAttempts < 0 || c.BreakerCooldown < 0 || c.ScanInterval < 0 {
+		errs = append(errs, errors.New("upload: settings must not be negative"))
+	}
+	return errors.Join(errs...)
 }
 
 // CaptureConfig is one capture: tcpdump or trace-cmd for a protocol.
@@ -57,12 +137,16 @@ const mib = 1 << 20
 // defaults are these, so that both hosts collect the same actions into bundles kept
 // as long and as large.
 var agentDefaults = sync.OnceValue(func() bundler.Options {
+	return bundler.FromConfig(agentConfig())
+})
+
+var agentConfig = sync.OnceValue(func() *config.Config {
 	cfg, _, err := config.Parse(configs.DefaultName, configs.Default)
 	if err != nil {
 		// The embedded file is compiled in and loaded by internal/config's tests.
 		panic(fmt.Sprintf("aodbundle: the embedded default configuration does not load: %v", err))
 	}
-	return bundler.FromConfig(cfg)
+	return cfg
 })
 
 func createDefaultConfig() *Config {
@@ -83,6 +167,10 @@ func createDefaultConfig() *Config {
 		},
 		MinFreeMB: float64(d.MinFreeBytes) / mib,
 	}
+	u := agentConfig().Upload
+	c.Upload = UploadConfig{Enabled: u.Enabled, Prefix: u.Prefix, Concurrency: u.Concurrency,
+		BandwidthMBPerSec: float64(u.BandwidthBytes) / mib, Timeout: u.Timeout, MinBackoff: u.MinBackoff,
+		MaxBackoff: u.MaxBackoff, MaxAttempts: u.MaxAttempts, BreakerCooldown: u.BreakerCooldown, ScanInterval: u.ScanInterval}
 	// Copies: a caller may change its configuration without touching the next one's.
 	for k, names := range d.Actions {
 		if c.Actions[k.Protocol] == nil {
@@ -139,5 +227,6 @@ func (c *Config) Validate() error {
 	if _, err := bundler.New(c.options(nil)); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Upload.validate())
 	return errors.Join(errs...)
 }

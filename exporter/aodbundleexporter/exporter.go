@@ -14,11 +14,15 @@ import (
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/bundler"
 	"github.com/linuxdiag/aod/internal/collectorlog"
+	"github.com/linuxdiag/aod/internal/config"
+	"github.com/linuxdiag/aod/internal/upload"
 )
 
 type bundleExporter struct {
 	log    *slog.Logger
 	b      *bundler.Bundler
+	up     *upload.Uploader // nil: upload off
+	upReg  metric.Registration
 	tracer trace.Tracer
 	meter  metric.Meter
 	reg    metric.Registration
@@ -26,12 +30,28 @@ type bundleExporter struct {
 
 func newBundleExporter(cfg *Config, set exporter.Settings) (*bundleExporter, error) {
 	log := collectorlog.New(set.TelemetrySettings)
-	b, err := bundler.New(cfg.options(log))
+	e := &bundleExporter{log: log, tracer: set.TracerProvider.Tracer(bundler.ScopeName),
+		meter: set.MeterProvider.Meter(bundler.ScopeName)}
+	bo := cfg.options(log)
+	if cfg.Upload.Enabled {
+		uo, _, err := upload.FromConfig(context.Background(), &config.Config{OutputDir: cfg.OutputDir, Upload: cfg.Upload.agentUpload()}, log)
+		if err != nil {
+			return nil, err
+		}
+		if uo.OnOutcome, err = upload.NewDurationRecorder(e.meter, nil); err != nil {
+			return nil, err
+		}
+		if e.up, err = upload.New(uo); err != nil {
+			return nil, err
+		}
+		bo.Upload = e.up
+	}
+	b, err := bundler.New(bo)
 	if err != nil {
 		return nil, err
 	}
-	return &bundleExporter{log: log, b: b, tracer: set.TracerProvider.Tracer(bundler.ScopeName),
-		meter: set.MeterProvider.Meter(bundler.ScopeName)}, nil
+	e.b = b
+	return e, nil
 }
 
 func (e *bundleExporter) start(context.Context, component.Host) error {
@@ -40,6 +60,11 @@ func (e *bundleExporter) start(context.Context, component.Host) error {
 	}
 	reg, err := bundler.RegisterMetrics(e.meter, e.b.Stats)
 	e.reg = reg
+	if err != nil || e.up == nil {
+		return err
+	}
+	e.up.Start()
+	e.upReg, err = upload.RegisterMetrics(e.meter, e.up.Stats)
 	return err
 }
 
@@ -48,7 +73,13 @@ func (e *bundleExporter) shutdown(ctx context.Context) error {
 	if e.reg != nil {
 		errs = append(errs, e.reg.Unregister())
 	}
+	if e.upReg != nil {
+		errs = append(errs, e.upReg.Unregister())
+	}
 	errs = append(errs, e.b.Shutdown(ctx))
+	if e.up != nil {
+		errs = append(errs, e.up.Shutdown(ctx))
+	}
 	return errors.Join(errs...)
 }
 

@@ -225,3 +225,26 @@ func (d *Dir) RemoveStaleTemp(name string, cutoff time.Time) (int64, error) {
 	}
 	return st.Size, nil
 }
+
+// Open opens a final bundle of the directory for reading, without following a
+// symlink: anything but a regular file named as aod names bundles is refused.
+func (d *Dir) Open(name string) (*os.File, error) {
+	if _, ok := ParseBundleName(name); !ok {
+		return nil, fmt.Errorf("archive: %s is not an aod bundle name", name)
+	}
+	fd, err := unix.Openat(d.fd(), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("archive: open %s: %w", filepath.Join(d.Path(), name), err)
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(d.Path(), name))
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("archive: stat %s: %w", f.Name(), err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil, fmt.Errorf("archive: %s is not a regular file", f.Name())
+	}
+	return f, nil
+}

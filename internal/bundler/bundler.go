@@ -107,6 +107,10 @@ type Options struct {
 	LookPath func(string) (string, error)
 	Logger   *slog.Logger
 
+	// Upload, if set, is told of every bundle written (its path), and decides which
+	// bundles retention must keep for it (see retention.Options.Hold).
+	Upload Uploader
+
 	// Previous is the Bundler this one replaces (a configuration reload), or nil.
 	// This one counts on from its counters, and takes over each of its captures that
 	// runs exactly what this one would, so the capture's ring is not cleared. Nothing
@@ -146,6 +150,13 @@ func (o *Options) defaults() {
 	if o.Capture.Logger == nil {
 		o.Capture.Logger = o.Logger
 	}
+}
+
+// Uploader is what the bundler needs of internal/upload's Uploader.
+type Uploader interface {
+	Notify(path string)
+	Holds(bundle string) bool
+	Dropped(bundle, why string)
 }
 
 // Errors for a bundle that was not made; both are counted and logged.
@@ -257,8 +268,12 @@ func New(o Options) (*Bundler, error) {
 			}
 		}
 	}
-	sw, err := retention.New(retention.Options{OutputDir: o.OutputDir, Interval: o.CleanupInterval,
-		MaxAge: o.MaxAge, MaxTotalBytes: o.MaxTotalBytes, Logger: o.Logger, Counters: b.c.retention})
+	ro := retention.Options{OutputDir: o.OutputDir, Interval: o.CleanupInterval,
+		MaxAge: o.MaxAge, MaxTotalBytes: o.MaxTotalBytes, Logger: o.Logger, Counters: b.c.retention}
+	if o.Upload != nil {
+		ro.Hold, ro.Dropped, ro.MinFreeBytes = o.Upload.Holds, o.Upload.Dropped, o.MinFreeBytes
+	}
+	sw, err := retention.New(ro)
 	if err != nil {
 		return nil, err
 	}
@@ -591,6 +606,9 @@ func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []strin
 		b.c.bundleBytes.Add(uint64(rep.Bytes))
 		log.Info("bundle written", "path", rep.Path, "bytes", rep.Bytes,
 			"took", rep.Finished.Sub(rep.Started))
+		if b.o.Upload != nil {
+			b.o.Upload.Notify(rep.Path) // before the sweep, which must see it held
+		}
 		b.sweeper.Trigger()
 	}
 	return rep, err

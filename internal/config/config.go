@@ -66,6 +66,7 @@ type Config struct {
 	Detection     Detection
 	Collection    Collection
 	Bundle        Bundle
+	Upload        Upload
 }
 
 // Anomalies holds the anomalies: section, one entry per protocol.

@@ -25,7 +25,7 @@ var (
 	topKeys = []string{
 		"watch_interval_sec", "aod_output_dir", "anomalies", "cleanup",
 		"watcher", "guardian", "audit",
-		"telemetry", "detection", "collection", "bundle",
+		"telemetry", "detection", "collection", "bundle", "upload",
 	}
 	cleanupKeys    = []string{"cleanup_interval_sec", "max_log_age_days", "max_total_log_size_mb", "aod_output_dir"}
 	telemetryKeys  = []string{"otlp", "prometheus", "cardinality_limit"}
@@ -94,6 +94,7 @@ func Defaults() *Config {
 			Concurrency: 4,
 		},
 		Bundle: Bundle{ZstdLevel: archive.DefaultLevel, MinFree: 256 << 20, ShutdownDump: true},
+		Upload: defaultUpload(),
 	}
 }
 
@@ -297,6 +298,9 @@ func (d *decoder) document(root *yaml.Node) *Config {
 		d.setInt(m, "zstd_level", zstdLevelSpec, &cfg.Bundle.ZstdLevel)
 		d.setBytes(m, "min_free_mb", minFreeSpec, &cfg.Bundle.MinFree)
 		d.setBool(m, "shutdown_dump", &cfg.Bundle.ShutdownDump)
+	}
+	if f, ok := top.get("upload"); ok {
+		d.upload(f, &cfg.Upload)
 	}
 	d.checkCaptures()
 	return cfg

@@ -65,6 +65,7 @@ func (c *Config) YAML() ([]byte, error) {
 			strNode("min_free_mb"), numNode(mebi.format(c.Bundle.MinFree)),
 			strNode("shutdown_dump"), boolNode(c.Bundle.ShutdownDump),
 		),
+		strNode("upload"), uploadNode(&c.Upload),
 	)
 	return encode(root)
 }
@@ -206,4 +207,39 @@ func numNode(text string) *yaml.Node {
 
 func boolNode(b bool) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
+}
+
+func uploadNode(u *Upload) *yaml.Node {
+	n := mapNode(
+		strNode("enabled"), boolNode(u.Enabled),
+		strNode("prefix"), strNode(u.Prefix),
+		strNode("concurrency"), intNode(u.Concurrency),
+		strNode("bandwidth_mb_per_sec"), numNode(mebi.format(u.BandwidthBytes)),
+		strNode("timeout_sec"), numNode(seconds.format(int64(u.Timeout))),
+		strNode("min_backoff_sec"), numNode(seconds.format(int64(u.MinBackoff))),
+		strNode("max_backoff_sec"), numNode(seconds.format(int64(u.MaxBackoff))),
+		strNode("max_attempts"), intNode(u.MaxAttempts),
+		strNode("breaker_cooldown_sec"), numNode(seconds.format(int64(u.BreakerCooldown))),
+		strNode("scan_interval_sec"), numNode(seconds.format(int64(u.ScanInterval))),
+	)
+	if a := u.Azure; a != nil {
+		m := mapNode(strNode("auth"), strNode(a.Auth))
+		for _, kv := range [][2]string{{"account_url", a.AccountURL}, {"container", a.Container}, {"client_id", a.ClientID},
+			{"secret_file", a.SecretFile}, {"secret_env", a.SecretEnv}} {
+			if kv[1] != "" {
+				m.Content = append(m.Content, strNode(kv[0]), strNode(kv[1]))
+			}
+		}
+		n.Content = append(n.Content, strNode("azure"), m)
+	}
+	if s := u.S3; s != nil {
+		m := mapNode(strNode("bucket"), strNode(s.Bucket), strNode("path_style"), boolNode(s.PathStyle))
+		for _, kv := range [][2]string{{"region", s.Region}, {"endpoint", s.Endpoint}, {"profile", s.Profile}} {
+			if kv[1] != "" {
+				m.Content = append(m.Content, strNode(kv[0]), strNode(kv[1]))
+			}
+		}
+		n.Content = append(n.Content, strNode("s3"), m)
+	}
+	return n
 }

@@ -1,6 +1,6 @@
 // Package control is the local socket through which aod's CLI talks to a running
-// agent: `aod snapshot` asks for an on-demand bundle and `aod top` watches the slow
-// and failed requests the agent sees. The socket is a Unix socket, mode 0600, so only
+// agent: `aod snapshot` asks for an on-demand bundle, `aod top` watches the slow
+// and failed requests the agent sees and `aod upload status` reads the upload queue. The socket is a Unix socket, mode 0600, so only
 // root (the agent's user) can use it.
 package control
 
@@ -22,6 +22,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/proto"
+	"github.com/linuxdiag/aod/internal/upload"
 )
 
 // DefaultPath is where the agent listens unless configured otherwise.
@@ -29,8 +30,9 @@ const DefaultPath = "/run/aod/aod.sock"
 
 // Operations a client can ask for.
 const (
-	OpSnapshot = "snapshot"
-	OpWatch    = "watch"
+	OpSnapshot     = "snapshot"
+	OpWatch        = "watch"
+	OpUploadStatus = "upload_status"
 )
 
 // Request is the single JSON line a client sends after connecting.
@@ -40,9 +42,13 @@ type Request struct {
 
 // Reply answers OpSnapshot, and opens an OpWatch stream (then Records follow).
 type Reply struct {
-	Bundle string `json:"bundle,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Bundle string         `json:"bundle,omitempty"`
+	Upload *upload.Status `json:"upload,omitempty"` // OpUploadStatus
+	Error  string         `json:"error,omitempty"`
 }
+
+// ErrUploadOff answers OpUploadStatus when the agent uploads nothing.
+var ErrUploadOff = errors.New("upload is off in this agent's configuration (upload.enabled)")
 
 // Record is one slow or failed request (or connection event) as `aod top` shows it.
 type Record struct {
@@ -104,6 +110,7 @@ type Server struct {
 	ln       net.Listener
 	snapshot SnapshotFunc
 	log      *slog.Logger
+	upload   atomic.Pointer[func() upload.Status]
 
 	mu       sync.Mutex
 	watchers map[*watcher]struct{}
@@ -147,6 +154,15 @@ func Listen(path string, snapshot SnapshotFunc, log *slog.Logger) (*Server, erro
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
+}
+
+// SetUploadStatus makes OpUploadStatus answer with fn's queue (nil: upload off).
+func (s *Server) SetUploadStatus(fn func() upload.Status) {
+	if fn == nil {
+		s.upload.Store(nil)
+		return
+	}
+	s.upload.Store(&fn)
 }
 
 // Watching reports whether any client watches, so the agent builds Records only then.
@@ -222,8 +238,16 @@ func (s *Server) serve(c net.Conn) {
 		_ = enc.Encode(Reply{Bundle: path})
 	case OpWatch:
 		s.watch(c, enc)
+	case OpUploadStatus:
+		fn := s.upload.Load()
+		if fn == nil {
+			_ = enc.Encode(Reply{Error: ErrUploadOff.Error()})
+			return
+		}
+		st := (*fn)()
+		_ = enc.Encode(Reply{Upload: &st})
 	default:
-		_ = enc.Encode(Reply{Error: fmt.Sprintf("unknown op %q (want %q or %q)", req.Op, OpSnapshot, OpWatch)})
+		_ = enc.Encode(Reply{Error: fmt.Sprintf("unknown op %q (want %q, %q or %q)", req.Op, OpSnapshot, OpWatch, OpUploadStatus)})
 	}
 }
 
@@ -288,6 +312,34 @@ func Snapshot(ctx context.Context, path string) (string, error) {
 		return "", errors.New(rep.Error)
 	}
 	return rep.Bundle, nil
+}
+
+// UploadStatus asks the agent at path for its upload queue.
+func UploadStatus(ctx context.Context, path string) (upload.Status, error) {
+	c, err := dial(ctx, path)
+	if err != nil {
+		return upload.Status{}, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if err := json.NewEncoder(c).Encode(Request{Op: OpUploadStatus}); err != nil {
+		return upload.Status{}, err
+	}
+	var rep Reply
+	if err := json.NewDecoder(c).Decode(&rep); err != nil {
+		if ctx.Err() != nil {
+			return upload.Status{}, ctx.Err()
+		}
+		return upload.Status{}, fmt.Errorf("agent at %s: %w", path, err)
+	}
+	if rep.Error != "" {
+		return upload.Status{}, errors.New(rep.Error)
+	}
+	if rep.Upload == nil {
+		return upload.Status{}, fmt.Errorf("agent at %s: no upload status in the reply", path)
+	}
+	return *rep.Upload, nil
 }
 
 // Watch streams the agent's records to fn until ctx ends or the agent goes away.

@@ -47,6 +47,15 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
+	// Hold, if set, says a bundle still waits for its upload: the age and size rules
+	// leave it alone, and only the free-space floor can delete it.
+	Hold func(name string) bool
+	// MinFreeBytes is the free-space floor of the output filesystem: when free
+	// space is below it after the other rules, held bundles go too, oldest first,
+	// each reported to Dropped. 0: no floor.
+	MinFreeBytes int64
+	// Dropped, if set, learns of each held bundle deleted for the floor.
+	Dropped func(name, why string)
 	// Counters, when set, are an earlier Sweeper's (see Sweeper.Counters): this one
 	// counts on from them, so a configuration reload does not reset aod's counters.
 	// Nil starts from zero.
@@ -57,6 +66,9 @@ type Options struct {
 const (
 	ReasonAge  = "age"
 	ReasonSize = "size"
+	// ReasonFloor deletes a bundle that was still waiting for its upload: free
+	// space was below the floor. The upload counts it as lost.
+	ReasonFloor = "floor"
 )
 
 // Deletion is one file a sweep removed.
@@ -78,6 +90,7 @@ type Report struct {
 type Stats struct {
 	Sweeps, Errors                 uint64
 	Deleted, DeletedBytes          uint64 // bundles
+	DeletedHeld                    uint64 // of Deleted: held for upload, deleted for the floor
 	TempsRemoved, TempsRemovedSize uint64
 	// TotalBytes is what bundles and bundles in progress used after the last sweep
 	// that could list the directory; Measured is false until one could.
@@ -88,8 +101,8 @@ type Stats struct {
 // Counters are what a Sweeper counts, kept apart so that the Sweeper replacing it
 // on a configuration reload counts on from the same values.
 type Counters struct {
-	sweeps, errs, deleted, deletedBytes, temps, tempBytes atomic.Uint64
-	total                                                 atomic.Int64 // -1 until measured
+	sweeps, errs, deleted, deletedBytes, temps, tempBytes, held atomic.Uint64
+	total                                                       atomic.Int64 // -1 until measured
 }
 
 // NewCounters returns counters at zero, with the disk use not yet measured.
@@ -139,7 +152,7 @@ func (s *Sweeper) Stats() Stats {
 	c := s.c
 	total := c.total.Load()
 	return Stats{Sweeps: c.sweeps.Load(), Errors: c.errs.Load(), Deleted: c.deleted.Load(),
-		DeletedBytes: c.deletedBytes.Load(), TempsRemoved: c.temps.Load(), TempsRemovedSize: c.tempBytes.Load(),
+		DeletedBytes: c.deletedBytes.Load(), DeletedHeld: c.held.Load(), TempsRemoved: c.temps.Load(), TempsRemovedSize: c.tempBytes.Load(),
 		TotalBytes: max(total, 0), Measured: total >= 0}
 }
 
@@ -218,10 +231,11 @@ func (s *Sweeper) sweep() (Report, error) {
 		s.log.Info("deleted bundle", "name", b.name, "bytes", b.size, "reason", reason)
 		return true
 	}
+	held := func(b bundle) bool { return s.o.Hold != nil && s.o.Hold(b.name) }
 	kept := bundles[:0]
 	var total int64
 	for _, b := range bundles {
-		if s.o.MaxAge > 0 && now.Sub(b.at) > s.o.MaxAge && remove(b, ReasonAge) {
+		if s.o.MaxAge > 0 && now.Sub(b.at) > s.o.MaxAge && !held(b) && remove(b, ReasonAge) {
 			continue
 		}
 		kept = append(kept, b)
@@ -232,13 +246,16 @@ func (s *Sweeper) sweep() (Report, error) {
 		target := int64(Low * float64(limit))
 		var rest []bundle
 		for _, b := range kept {
-			if total > target && remove(b, ReasonSize) {
+			if total > target && !held(b) && remove(b, ReasonSize) {
 				total -= b.size
 				continue
 			}
 			rest = append(rest, b)
 		}
 		kept = rest
+	}
+	if s.o.MinFreeBytes > 0 && s.o.Hold != nil {
+		kept, total = s.floor(d, kept, total, held, remove, &errs)
 	}
 	for _, b := range kept {
 		rep.Kept = append(rep.Kept, b.name)
@@ -249,6 +266,44 @@ func (s *Sweeper) sweep() (Report, error) {
 		return rep, fmt.Errorf("retention: %w", err)
 	}
 	return rep, nil
+}
+
+// floor deletes bundles, oldest first, while free space is below MinFreeBytes:
+// those not held for upload first, then held ones, each reported to Dropped.
+func (s *Sweeper) floor(d *archive.Dir, kept []bundle, total int64, held func(bundle) bool,
+	remove func(bundle, string) bool, errs *[]error) ([]bundle, int64) {
+	free, err := d.Available()
+	if err != nil {
+		*errs = append(*errs, err)
+		return kept, total
+	}
+	gone := map[string]bool{}
+	for _, pass := range []bool{false, true} {
+		for _, b := range kept {
+			if free >= s.o.MinFreeBytes {
+				break
+			}
+			if held(b) != pass || !remove(b, ReasonFloor) {
+				continue
+			}
+			gone[b.name] = true
+			free += b.size
+			total -= b.size
+			if pass {
+				s.c.held.Add(1)
+				if s.o.Dropped != nil {
+					s.o.Dropped(b.name, fmt.Sprintf("deleted before its upload: free space below the floor of %d bytes", s.o.MinFreeBytes))
+				}
+			}
+		}
+	}
+	rest := kept[:0]
+	for _, b := range kept {
+		if !gone[b.name] {
+			rest = append(rest, b)
+		}
+	}
+	return rest, total
 }
 
 // Trigger asks for a sweep soon (after a new bundle) without waiting for it.

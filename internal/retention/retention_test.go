@@ -274,3 +274,52 @@ func TestCountersCarryOver(t *testing.T) {
 		t.Fatalf("after its sweep: %+v", st)
 	}
 }
+
+// TestSweepHoldsBundlesPendingUpload: a bundle waiting for its upload survives the
+// age and size rules; only the free-space floor deletes it, after every bundle
+// not held, and it is reported and counted.
+func TestSweepHoldsBundlesPendingUpload(t *testing.T) {
+	out := setup(t)
+	a := plant(t, out, now.Add(-30*24*time.Hour), "latency", 300) // held, too old
+	b := plant(t, out, now.Add(-3*time.Hour), "latency", 600)     // held, over the size limit
+	c := plant(t, out, now.Add(-2*time.Hour), "error", 300)
+	hold := map[string]bool{a: true, b: true}
+	var dropped []string
+	o := Options{OutputDir: out, MaxAge: 7 * 24 * time.Hour, MaxTotalBytes: 1000,
+		Hold: func(n string) bool { return hold[n] }, Dropped: func(n, why string) { dropped = append(dropped, n) },
+		MinFreeBytes: 1}
+	s, _ := sweeper(t, o)
+	rep, err := s.Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only c could go for size (1200 > 970), and it does.
+	if want := []string{a, b}; !slices.Equal(rep.Kept, want) || len(rep.Deleted) != 1 || rep.Deleted[0].Name != c {
+		t.Fatalf("kept %v, deleted %+v", rep.Kept, rep.Deleted)
+	}
+	if len(dropped) != 0 || s.Stats().DeletedHeld != 0 {
+		t.Fatalf("dropped %v above the floor", dropped)
+	}
+	// A floor no disk can meet: the unheld d goes first, then the held, oldest first.
+	d := plant(t, out, now.Add(-time.Hour), "error", 10)
+	o.MinFreeBytes = 1 << 62
+	o.Counters = s.Counters()
+	s, _ = sweeper(t, o)
+	rep, err = s.Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, del := range rep.Deleted {
+		if del.Reason != ReasonFloor {
+			t.Errorf("%s deleted for %s", del.Name, del.Reason)
+		}
+		order = append(order, del.Name)
+	}
+	if want := []string{d, a, b}; !slices.Equal(order, want) {
+		t.Errorf("deleted %v, want %v", order, want)
+	}
+	if want := []string{a, b}; !slices.Equal(dropped, want) || s.Stats().DeletedHeld != 2 {
+		t.Errorf("dropped %v, held deletions %d", dropped, s.Stats().DeletedHeld)
+	}
+}
