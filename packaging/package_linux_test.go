@@ -25,11 +25,12 @@ const root = ".." // the repository, from this package's directory
 // pkgs are the packages `make package` wrote, and an upgrade .deb of the same tree
 // with a higher version.
 type pkgs struct {
-	version string // packaging/version.sh's output
-	deb     string
-	rpm     string
-	upgrade string // a .deb versioned version+"+1"
-	err     error
+	version    string // packaging/version.sh's output
+	deb        string
+	rpm        string
+	upgrade    string // a .deb versioned version+"+1"
+	upgradeRPM string // the .rpm of the same
+	err        error
 }
 
 var (
@@ -68,14 +69,16 @@ func makePackages() pkgs {
 	}
 	// The directory is removed by TestMain.
 	upgradeDir = aside
-	if p.upgrade, _, p.err = makePackage("PKG_VERSION=" + p.version + "+1"); p.err != nil {
+	if p.upgrade, p.upgradeRPM, p.err = makePackage("PKG_VERSION=" + p.version + "+1"); p.err != nil {
 		return p
 	}
-	moved := filepath.Join(aside, filepath.Base(p.upgrade))
-	if p.err = os.Rename(p.upgrade, moved); p.err != nil {
-		return p
+	for _, f := range []*string{&p.upgrade, &p.upgradeRPM} {
+		moved := filepath.Join(aside, filepath.Base(*f))
+		if p.err = os.Rename(*f, moved); p.err != nil {
+			return p
+		}
+		*f = moved
 	}
-	p.upgrade = moved
 	p.deb, p.rpm, p.err = makePackage()
 	return p
 }
@@ -302,15 +305,7 @@ func TestDebLifecycle(t *testing.T) {
 		t.Fatal("needs root (dpkg into an overlay of /)")
 	}
 	r := throwawayRoot(t)
-	for _, f := range []string{p.deb, p.upgrade} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(r, "tmp", filepath.Base(f)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyIn(t, r, p.deb, p.upgrade)
 	in := func(args ...string) string {
 		t.Helper()
 		return run(t, "chroot", append([]string{r}, args...)...)
@@ -391,6 +386,80 @@ func TestDebLifecycle(t *testing.T) {
 	}
 	if out, err := exec.Command("chroot", r, "dpkg-query", "-W", "aod").CombinedOutput(); err == nil {
 		t.Errorf("purged, dpkg still knows aod: %s", out)
+	}
+}
+
+// TestRPMLifecycle installs, upgrades and erases the .rpm with this machine's rpm in
+// a throwaway root, as TestDebLifecycle does the .deb.
+func TestRPMLifecycle(t *testing.T) {
+	p := build(t)
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root (rpm into an overlay of /)")
+	}
+	r := throwawayRoot(t)
+	copyIn(t, r, p.rpm, p.upgradeRPM)
+	in := func(args ...string) string {
+		t.Helper()
+		return run(t, "chroot", append([]string{r}, args...)...)
+	}
+	exists := func(path string) bool {
+		_, err := os.Lstat(filepath.Join(r, path))
+		return err == nil
+	}
+	const wants = "/etc/systemd/system/multi-user.target.wants/aod.service"
+
+	// --nodeps: the machine's rpm database knows none of the Debian packages.
+	in("rpm", "-i", "--nodeps", "/tmp/"+filepath.Base(p.rpm))
+	if !exists("/usr/bin/aod") || !exists("/usr/lib/systemd/system/aod.service") {
+		t.Errorf("installed: binary or unit missing")
+	}
+	if !exists(wants) {
+		t.Errorf("installed: the service is not enabled (%s)", wants)
+	}
+	conf := filepath.Join(r, "etc/aod/aod.yaml")
+	edited := append(readFile(t, conf), "# edited by the admin\n"...)
+	if err := os.WriteFile(conf, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(r, "var/log/aod/batches/aod_quick_1_smb_latency.tar.zst")
+	if err := os.MkdirAll(filepath.Dir(bundle), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bundle, []byte("bundle"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	in("rpm", "-U", "--nodeps", "/tmp/"+filepath.Base(p.upgradeRPM))
+	if v := in("rpm", "-q", "--qf", "%{VERSION}", "aod"); v != p.version+"+1" {
+		t.Errorf("upgraded to %q, want %s+1", v, p.version)
+	}
+	if b := readFile(t, conf); !bytes.Equal(b, edited) {
+		t.Errorf("upgrade replaced the edited /etc/aod/aod.yaml")
+	}
+	if !exists(wants) {
+		t.Errorf("upgrade disabled the service")
+	}
+
+	in("rpm", "-e", "--nodeps", "aod")
+	if exists("/usr/bin/aod") || exists("/usr/lib/systemd/system/aod.service") || exists(wants) {
+		t.Errorf("erase left the binary, the unit or its enable link")
+	}
+	// rpm has no purge: an edited config is kept aside, the bundles stay.
+	if b, err := os.ReadFile(conf + ".rpmsave"); err != nil || !bytes.Equal(b, edited) {
+		t.Errorf("erase did not keep the edited config as aod.yaml.rpmsave (%v)", err)
+	}
+	if !exists(strings.TrimPrefix(bundle, r)) {
+		t.Errorf("erase deleted the bundles")
+	}
+}
+
+// copyIn copies files into the root's /tmp.
+func copyIn(t *testing.T, r string, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(r, "tmp", filepath.Base(f)), readFile(t, f), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
