@@ -13,9 +13,10 @@ STATICCHECK_VERSION := v0.8.2
 AZURITE_VERSION   := 3.35.0
 VERSITYGW_VERSION := v1.8.0
 APT_PACKAGES := clang llvm libbpf-dev bpftool linux-libc-dev zstd tcpdump trace-cmd iproute2 prometheus \
-                qemu-system-x86 mmdebstrap cpio kmod nodejs npm
+                qemu-system-x86 mmdebstrap cpio kmod nodejs npm \
+                help2man lintian rpm systemd
 
-.PHONY: all setup build run test unit fuzz lint generate clean otelcol otelcol-ocb collector e2e install bench
+.PHONY: all setup build run test unit fuzz lint generate clean otelcol otelcol-ocb collector e2e install bench package
 
 all: build
 
@@ -77,7 +78,7 @@ generate:
 	$(GO) generate ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
 ## otelcol: the collector distribution with aod's components (cmd/otelcol-aod).
 otelcol:
@@ -118,5 +119,34 @@ install: build
 	install -D -m 0755 bin/aod $(DESTDIR)$(PREFIX)/bin/aod
 	install -d -m 0755 $(DESTDIR)/etc/aod
 	test -e $(DESTDIR)/etc/aod/aod.yaml || install -m 0644 configs/aod.yaml $(DESTDIR)/etc/aod/aod.yaml
-	install -D -m 0644 packaging/systemd/aod.service $(DESTDIR)/etc/systemd/system/aod.service
+	install -d -m 0755 $(DESTDIR)/etc/systemd/system
+	sed 's|^ExecStart=/usr/bin/aod|ExecStart=$(PREFIX)/bin/aod|' packaging/systemd/aod.service \
+		> $(DESTDIR)/etc/systemd/system/aod.service
 	@echo "installed; start with: systemctl daemon-reload && systemctl enable --now aod"
+
+## package: dist/aod_<version>-1_<arch>.deb and dist/aod-<version>-1.<arch>.rpm from the
+## static binary of `make build`, with nfpm (pinned in internal/tools/nfpm). See
+## docs/packaging.md; the package test (make unit) checks what they hold.
+PKG_VERSION    ?= $(shell packaging/version.sh)
+PKG_MAINTAINER ?= aod maintainers <aod@linuxdiag.invalid>
+PKG_GOARCH     ?= $(shell $(GO) env GOARCH)
+# Dates inside the packages (file times, man page, changelog) are the commit's, so
+# one commit builds the same packages.
+PKG_EPOCH      := $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+package: build
+	rm -rf dist/pkg && mkdir -p dist/pkg
+	$(GO) build -C internal/tools/nfpm -o $(CURDIR)/bin/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
+	cp packaging/systemd/aod.service dist/pkg/aod.service
+	SOURCE_DATE_EPOCH=$(PKG_EPOCH) help2man --no-info --no-discard-stderr --version-string='$(PKG_VERSION)' --section 1 \
+		--name 'always-on diagnostics for the Linux SMB and NFS clients' --output dist/pkg/aod.1 bin/aod
+	gzip -9n dist/pkg/aod.1
+	printf 'aod (%s-1) unstable; urgency=medium\n\n  * Built from git commit %s.\n\n -- %s  %s\n' \
+		'$(PKG_VERSION)' '$(COMMIT)' '$(PKG_MAINTAINER)' \
+		"$$(date -R -u -d @$(PKG_EPOCH))" | gzip -9n > dist/pkg/changelog.Debian.gz
+	rm -f dist/*.deb dist/*.rpm
+	for p in deb rpm; do \
+		GOARCH='$(PKG_GOARCH)' AOD_PKG_VERSION='$(PKG_VERSION)' AOD_PKG_MAINTAINER='$(PKG_MAINTAINER)' \
+		SOURCE_DATE_EPOCH=$(PKG_EPOCH) \
+		bin/nfpm package --config packaging/nfpm.yaml --packager $$p --target dist/ || exit 1; \
+	done
+	@ls -l dist/*.deb dist/*.rpm

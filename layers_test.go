@@ -21,7 +21,7 @@ type layer struct {
 // layers lists the tiers from the top down: commands, the agent's wiring, the collector
 // components, the engines (kernel loader and shared libraries), and the protocol tables.
 var layers = []layer{
-	{"command", []string{"cmd/", "test/", "bench"}},
+	{"command", []string{"cmd/", "test/", "bench", "packaging"}},
 	{"agent", []string{"agent", "dashboards"}},
 	{"component", []string{"receiver/", "processor/", "exporter/"}},
 	{"engine", []string{"bpf", "internal/"}},

@@ -230,7 +230,7 @@ func (a *Agent) declare(st *staged) {
 // the background, waiting for the cifs module if needed).
 func (a *Agent) Start(ctx context.Context) error {
 	if err := a.bundler.Check(); err != nil {
-		return fmt.Errorf("bundles: %w", err)
+		return outputDirError(a.cfg.OutputDir, err)
 	}
 	lock, err := pidlock.Acquire(a.cfg.OutputDir)
 	if err != nil {
@@ -367,7 +367,7 @@ func (a *Agent) reload(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	if err := st.bundler.Check(); err != nil {
-		return fmt.Errorf("bundles: %w", err)
+		return outputDirError(cfg.OutputDir, err)
 	}
 	lock := a.lock
 	if cfg.OutputDir != old.OutputDir {
