@@ -99,7 +99,7 @@ collector: otelcol-ocb
 ## agent inside; then the baseline again with the fallback probes (fexit) in place
 ## of the request tracepoints. See test/e2e/README.md.
 e2e:
-	$(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
+	$(GO) test -tags e2e -count=1 -v -timeout 60m ./test/e2e/
 	E2E_FALLBACK=1 E2E_SCENARIOS=baseline $(GO) test -tags e2e -count=1 -v -timeout 20m -run TestE2E ./test/e2e/
 
 ## bench: what aod costs (kernel probes next to a minimal probe, agent CPU at 10k and

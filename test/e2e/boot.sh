@@ -2,7 +2,7 @@
 # boot.sh IMAGE_DIR RUN_DIR: boots the guest built by image.sh with RUN_DIR as its host folder
 # (virtio-9p, mounted at /host) and waits for it to power off. The console goes to
 # RUN_DIR/out/console.log. Exits 0 when the guest wrote "ok" to RUN_DIR/out/status, 1 when it
-# wrote anything else or nothing (crash, hang, timeout after E2E_TIMEOUT seconds, default 600).
+# wrote anything else or nothing (crash, hang, timeout after E2E_TIMEOUT seconds, default 1200).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -22,7 +22,7 @@ accel=${E2E_ACCEL:-tcg,thread=single}
 # Warnings reach the console log; an oops or a soft lockup panics (with every CPU's
 # backtrace), and a panic reboots, which ends qemu (-no-reboot): a wedged guest fails fast
 # instead of timing out, and the test reports the kernel's fault from the console log.
-timeout --foreground -k 10 "${E2E_TIMEOUT:-600}" qemu-system-x86_64 \
+timeout --foreground -k 10 "${E2E_TIMEOUT:-1200}" qemu-system-x86_64 \
 	-accel "$accel" -cpu max -smp 2 -m 1024 \
 	-nodefaults -display none -no-reboot -serial stdio \
 	-kernel "$image/vmlinuz" -initrd "$image/initrd" \
