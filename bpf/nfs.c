@@ -63,9 +63,6 @@ struct rpc_xprt {
 	const char *address_strings[1]; /* [RPC_DISPLAY_ADDR] */
 	unsigned int id;
 	struct aod_sockaddr addr; /* struct sockaddr_storage: the server's address */
-	struct {
-		unsigned long connect_count; /* connections established so far */
-	} stat;
 } __attribute__((preserve_access_index));
 
 struct rpc_task;
@@ -344,8 +341,6 @@ int aod_nfs_connect(struct bpf_raw_tracepoint_args *ctx)
 	const struct rpc_xprt *xprt = (const void *)ctx->args[0];
 	__s32 error = (__s32)ctx->args[2];
 	struct aod_sockaddr sa = {};
-	unsigned long connects = 0;
-	__u8 kind = AOD_KIND_CONNECT_ERROR;
 	__u64 pid_tgid;
 	struct event *e;
 
@@ -353,15 +348,9 @@ int aod_nfs_connect(struct bpf_raw_tracepoint_args *ctx)
 	if (bpf_probe_read_kernel(&sa, sizeof(sa), (const void *)xprt + bpf_core_field_offset(xprt->addr)) ||
 	    __builtin_bswap16(sa.port) != nfs_port)
 		return 0;
-	/* A TCP connect is non-blocking: -EINPROGRESS is a connect under way, not a failure.
-	 * A transport that was connected before is reconnecting: the client reuses its
-	 * source port, so the TCP table shows the same connection again, and only this
-	 * tells that the server dropped it. */
-	if (error == 0 || error == -EINPROGRESS) {
-		bpf_core_read(&connects, sizeof(connects), &xprt->stat.connect_count);
-		kind = connects ? AOD_KIND_RECONNECT : AOD_KIND_CONNECT;
-	}
-	e = reserve_record(kind, AOD_PROTO_NFS, bpf_ktime_get_ns());
+	/* A TCP connect is non-blocking: -EINPROGRESS is a connect under way, not a failure. */
+	e = reserve_record(error == 0 || error == -EINPROGRESS ? AOD_KIND_CONNECT : AOD_KIND_CONNECT_ERROR,
+			   AOD_PROTO_NFS, bpf_ktime_get_ns());
 	if (!e)
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();

@@ -82,15 +82,9 @@ func NewNFS(tb testing.TB, kernel string, opts bpf.Options, nfsOpts bpf.NFSOptio
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if s, ok := typ.(*btf.Struct); ok && s.Name != "" {
+		if s, ok := typ.(*btf.Struct); ok {
 			for _, m := range s.Members {
 				nh.off[s.Name+"."+m.Name] = m.Offset.Bytes()
-				// Members of an anonymous structure member (rpc_xprt.stat).
-				if a, ok := btf.UnderlyingType(m.Type).(*btf.Struct); ok && a.Name == "" {
-					for _, am := range a.Members {
-						nh.off[s.Name+"."+m.Name+"."+am.Name] = m.Offset.Bytes() + am.Offset.Bytes()
-					}
-				}
 			}
 		}
 	}
@@ -115,7 +109,6 @@ type RPC struct {
 	Timeouts      uint16 // tk_timeouts
 	Owner         int32  // tk_owner; 0: the test process
 	XprtID        uint32 // rpc_xprt id
-	Connects      uint64 // the transport's connections established so far (stat.connect_count)
 	Server        string // the transport's RPC_DISPLAY_ADDR, at most 63 bytes
 	Port          uint16 // the transport's server port (an IPv4 address); 0: 2049
 	NoRequest     bool   // tk_rqstp NULL: failed before it had a request slot
@@ -181,7 +174,6 @@ func (h *NFSHarness) lay(r RPC) uint64 {
 	copy(mem[offServer:], r.Server)
 	put(offXprt, "rpc_xprt.address_strings", 8, addr+offServer)
 	put(offXprt, "rpc_xprt.id", 4, uint64(r.XprtID))
-	put(offXprt, "rpc_xprt.stat.connect_count", 8, r.Connects)
 	put(offXprt, "rpc_xprt.addr", 2, 2) // AF_INET
 	binary.BigEndian.PutUint16(mem[offXprt+h.off["rpc_xprt.addr"]+2:], r.Port)
 	return addr

@@ -475,6 +475,12 @@ func checkProbe(t *testing.T, s *scenario) {
 	}
 	held := map[[2]uint64]uint16{}
 	for _, r := range p.InFlight {
+		// A request the probes saw start before the trace did (an SMB2_ECHO sent a moment
+		// before trace_start) is beyond the trace's judgement either way.
+		if len(s.trace.Events) > 0 && float64(r.StartNs)/1e9 < s.trace.Events[0].Time {
+			t.Logf("the probes hold %s mid %d, started before the trace began: not compared", cmdName(r.Command), r.MessageID)
+			continue
+		}
 		held[[2]uint64{r.SessionID, r.MessageID}] = r.Command
 	}
 	for k, c := range open {

@@ -30,14 +30,13 @@ var order = []string{"rpc_task", "rpc_message", "rpc_procinfo", "rpc_clnt", "rpc
 // tracepoints are the tracepoints nfs.c attaches to.
 var tracepoints = []string{"rpc_stats_latency", "rpc_call_rpcerror", "nfs_xdr_status", "nfs4_xdr_status", "rpc_socket_connect"}
 
-// fields are the members nfs.c reads, by structure; "outer.inner" is a member of an
-// anonymous structure member.
+// fields are the members nfs.c reads, by structure.
 var fields = map[string][]string{
 	"rpc_task":     {"tk_status", "tk_msg", "tk_client", "tk_xprt", "tk_rqstp", "tk_start", "tk_owner", "tk_timeouts"},
 	"rpc_message":  {"rpc_proc"},
 	"rpc_procinfo": {"p_statidx"},
 	"rpc_clnt":     {"cl_clid", "cl_prog", "cl_vers"},
-	"rpc_xprt":     {"address_strings", "id", "addr", "stat.connect_count"},
+	"rpc_xprt":     {"address_strings", "id", "addr"},
 	"rpc_rqst":     {"rq_task", "rq_xid", "rq_ntrans"},
 	"xdr_stream":   {"rqst"},
 }
@@ -91,34 +90,14 @@ func run(vmlinux string, modules []string, out string) error {
 		}
 		c := cut[name]
 		c.Size = s.Size
-		anon := map[string]*btf.Struct{} // the cut-down anonymous members, by name
 		for _, w := range want {
-			outer, inner, nested := strings.Cut(w, ".")
-			m, err := member(s, outer)
+			m, err := member(s, w)
 			if err != nil {
 				return err
 			}
-			if !nested {
-				m.Type = reduce(m.Type, cut)
-				c.Members = append(c.Members, m)
-				fmt.Printf("%s.%s: offset %d bytes, %s\n", name, w, m.Offset.Bytes(), m.Type)
-				continue
-			}
-			as, ok := btf.UnderlyingType(m.Type).(*btf.Struct)
-			if !ok || as.Name != "" {
-				return fmt.Errorf("%s.%s is not an anonymous structure", name, outer)
-			}
-			im, err := member(as, inner)
-			if err != nil {
-				return fmt.Errorf("%s.%s: %w", name, outer, err)
-			}
-			if anon[outer] == nil {
-				anon[outer] = &btf.Struct{Size: as.Size}
-				m.Type = anon[outer]
-				c.Members = append(c.Members, m)
-			}
-			anon[outer].Members = append(anon[outer].Members, im)
-			fmt.Printf("%s.%s: offset %d+%d bytes, %s\n", name, w, m.Offset.Bytes(), im.Offset.Bytes(), im.Type)
+			m.Type = reduce(m.Type, cut)
+			c.Members = append(c.Members, m)
+			fmt.Printf("%s.%s: offset %d bytes, %s\n", name, w, m.Offset.Bytes(), m.Type)
 		}
 	}
 	var b btf.Builder

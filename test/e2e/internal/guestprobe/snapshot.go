@@ -68,6 +68,7 @@ type Request struct {
 	MessageID uint64
 	Command   uint16
 	Comm      string // the task that issued it
+	StartNs   uint64 // CLOCK_MONOTONIC ns at smb3_cmd_enter: the trace's clock
 }
 
 // Take reads the probes' maps and counters, and the NFS programs' when nfs is not nil. SMB entries
@@ -97,7 +98,7 @@ func Take(p *bpf.Probes, attached []string, nfs *bpf.NFSProbes, nfsAttached []st
 		return s, err
 	}
 	for _, r := range inflight {
-		s.InFlight = append(s.InFlight, Request{SessionID: r.SessionID, MessageID: r.MessageID, Command: r.Command, Comm: cString(r.Comm[:])})
+		s.InFlight = append(s.InFlight, Request{SessionID: r.SessionID, MessageID: r.MessageID, Command: r.Command, Comm: cString(r.Comm[:]), StartNs: r.StartNs})
 	}
 	if s.Counters, err = p.Counters(); err != nil {
 		return s, err
