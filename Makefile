@@ -9,11 +9,12 @@ LDFLAGS   := -s -w -X github.com/linuxdiag/aod/internal/version.Version=$(VERSIO
 STATICCHECK_VERSION := v0.8.2
 # The object stores the upload tests run against (internal/upload/storetest): Azurite
 # (Azure Blob Storage's emulator; 3.35.0 runs on Debian's Node 20) and versitygw (an
-# S3 gateway over a local directory that honours conditional creates).
+# S3 gateway over a local directory that honours conditional creates). npm comes with the
+# nodejs package the machine's apt sources give (Node 20, which conflicts with Debian's npm).
 AZURITE_VERSION   := 3.35.0
 VERSITYGW_VERSION := v1.8.0
 APT_PACKAGES := clang llvm libbpf-dev bpftool linux-libc-dev zstd tcpdump trace-cmd iproute2 prometheus \
-                qemu-system-x86 mmdebstrap cpio kmod nodejs npm \
+                qemu-system-x86 mmdebstrap cpio kmod nodejs \
                 help2man lintian rpm systemd
 
 .PHONY: all setup build run test unit fuzz lint generate clean otelcol otelcol-ocb collector e2e install bench package
