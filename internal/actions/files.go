@@ -72,10 +72,7 @@ func copyFrom(ctx context.Context, w io.Writer, f *os.File, path string) error {
 func Params(name, file, dir, missing string) Action {
 	return Action{Name: name, Run: func(ctx context.Context, _ *Env, out *Output, r *Result) error {
 		r.Source = dir
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			return Skip("%s", missing)
-		}
+		entries, err := readDirOrSkip(dir, missing)
 		if err != nil {
 			return err
 		}
@@ -102,6 +99,15 @@ func Params(name, file, dir, missing string) Action {
 		}
 		return errors.Join(failed...)
 	}}
+}
+
+// readDirOrSkip lists dir; a missing dir is a skip saying missing.
+func readDirOrSkip(dir, missing string) ([]fs.DirEntry, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, Skip("%s", missing)
+	}
+	return entries, err
 }
 
 // readSmall reads a one-value sysfs file.

@@ -112,10 +112,7 @@ func nfsstatAction(rpcStats, noNFS string) Action {
 func nfsTasksAction(dir string) Action {
 	return Action{Name: NameNFSTasks, Run: func(ctx context.Context, _ *Env, out *Output, r *Result) error {
 		r.Source = dir
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			return Skip("no %s: debugfs is not mounted at /sys/kernel/debug, or the sunrpc module is not loaded", dir)
-		}
+		entries, err := readDirOrSkip(dir, "no "+dir+": debugfs is not mounted at /sys/kernel/debug, or the sunrpc module is not loaded")
 		if err != nil {
 			return err
 		}
