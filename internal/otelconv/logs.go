@@ -77,7 +77,8 @@ func (b *LogBuilder) Append(lr plog.LogRecord, ev *event.Event, observed pcommon
 }
 
 func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
-	k := &proto.TableOf(ev.Protocol).Keys
+	t := proto.TableOf(ev.Protocol)
+	k := &t.Keys
 	attrs := lr.Attributes()
 	cmd := ev.Cmd().String()
 	latency := ev.Latency().Seconds()
@@ -121,7 +122,7 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 			attrs.PutStr(k.Share, name.Share)
 		}
 		b.buf = append(b.buf, " on "...)
-		b.buf = proto.TableOf(ev.Protocol).AppendShare(b.buf, name.Server, name.Share)
+		b.buf = t.AppendShare(b.buf, name.Server, name.Share)
 	}
 	lr.Body().SetStr(string(b.buf))
 

@@ -251,7 +251,8 @@ func requestAttrs(attrs pcommon.Map, key requestSeries) {
 		attrs.PutBool(AttrOverflow, true)
 		return
 	}
-	k := &proto.TableOf(key.protocol).Keys
+	t := proto.TableOf(key.protocol)
+	k := &t.Keys
 	attrs.EnsureCapacity(8)
 	attrs.PutStr(k.Command, proto.Command{Protocol: key.protocol, Code: key.command}.String())
 	if key.status != 0 {
@@ -261,8 +262,8 @@ func requestAttrs(attrs pcommon.Map, key requestSeries) {
 	attrs.PutStr(k.Share, key.share)
 	// RPC protocols also name the call as OpenTelemetry's RPC conventions do, so the
 	// series join the kernel's per-operation mountstats counters.
-	if on := proto.TableOf(key.protocol).ONCRPC; on != nil {
-		if program, version, procedure, ok := on(key.command); ok {
+	if t.ONCRPC != nil {
+		if program, version, procedure, ok := t.ONCRPC(key.command); ok {
 			attrs.PutStr(AttrRPCSystem, rpcSystemONC)
 			attrs.PutStr(AttrONCProgram, program)
 			attrs.PutInt(AttrONCVersion, int64(version))

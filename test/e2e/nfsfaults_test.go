@@ -10,6 +10,7 @@ package e2e
 import (
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -124,7 +125,7 @@ func checkNFSErrors(t *testing.T, s *nfsScenario, a *agentRun) {
 			continue
 		}
 		rc, op := e.Fields["error"], e.Fields["operation"]
-		if rc != "-2" || op != "15" {
+		if rc != "-2" || op != strconv.Itoa(nfs4OpLookup) {
 			t.Errorf("a reply failed with error=%s operation=%s at %.6f, where only lookups of missing names (error=-2 operation=%d) fail", rc, op, e.Time, nfs4OpLookup)
 			continue
 		}
