@@ -152,9 +152,10 @@ func (o *Options) defaults() {
 	}
 }
 
-// Uploader is what the bundler needs of internal/upload's Uploader.
+// Uploader is what the bundler needs of internal/upload's Uploader. Notify gets
+// the anomaly the bundle was written for, which the upload's records name.
 type Uploader interface {
-	Notify(path string)
+	Notify(path string, a *anomaly.Anomaly)
 	Holds(bundle string) bool
 	Dropped(bundle, why string)
 }
@@ -607,7 +608,7 @@ func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []strin
 		log.Info("bundle written", "path", rep.Path, "bytes", rep.Bytes,
 			"took", rep.Finished.Sub(rep.Started))
 		if b.o.Upload != nil {
-			b.o.Upload.Notify(rep.Path) // before the sweep, which must see it held
+			b.o.Upload.Notify(rep.Path, a) // before the sweep, which must see it held
 		}
 		b.sweeper.Trigger()
 	}
