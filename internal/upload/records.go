@@ -2,6 +2,7 @@ package upload
 
 import (
 	"encoding/hex"
+	"log/slog"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -174,4 +175,45 @@ func (o *Outcome) message() string {
 		return o.Err.Error()
 	}
 	return o.Outcome
+}
+
+// reporterQueue bounds the outcomes waiting to be sent: far more than the uploads
+// that can end at once.
+const reporterQueue = 256
+
+// Reporter hands outcomes to send in order, from a goroutine of its own: OnOutcome
+// runs under the uploader's lock, and sending a record down a pipeline or over
+// OTLP may wait. A full queue drops the record with a warning; the outcome is
+// still in the uploader's log and metrics.
+type Reporter struct {
+	ch   chan Outcome
+	done chan struct{}
+	log  *slog.Logger
+}
+
+// NewReporter starts a Reporter calling send; Close stops it.
+func NewReporter(send func(Outcome), log *slog.Logger) *Reporter {
+	r := &Reporter{ch: make(chan Outcome, reporterQueue), done: make(chan struct{}), log: log}
+	go func() {
+		defer close(r.done)
+		for o := range r.ch {
+			send(o)
+		}
+	}()
+	return r
+}
+
+// Record queues o; it never blocks. Use it as Options.OnOutcome.
+func (r *Reporter) Record(o Outcome) {
+	select {
+	case r.ch <- o:
+	default:
+		r.log.Warn("upload record dropped: too many waiting to be sent", "bundle", o.Bundle, "destination", o.Destination)
+	}
+}
+
+// Close sends what is queued and stops; call it after the uploader's Shutdown.
+func (r *Reporter) Close() {
+	close(r.ch)
+	<-r.done
 }

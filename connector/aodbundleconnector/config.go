@@ -1,4 +1,4 @@
-package aodbundleexporter
+package aodbundleconnector
 
 import (
 	"errors"
