@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/configs"
-	"github.com/linuxdiag/aod/exporter/aodbundleexporter"
+	"github.com/linuxdiag/aod/connector/aodbundleconnector"
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/receiver/aodreceiver"
@@ -24,7 +24,7 @@ func TestComponentDefaultsAgreeWithTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	exp := aodbundleexporter.NewFactory().CreateDefaultConfig().(*aodbundleexporter.Config)
+	exp := aodbundleconnector.NewFactory().CreateDefaultConfig().(*aodbundleconnector.Config)
 	for _, c := range []struct {
 		name      string
 		got, want any

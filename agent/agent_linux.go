@@ -66,6 +66,7 @@ type Agent struct {
 	clock   *wallclock.Converter
 	ctl     *control.Server
 	up      *upload.Uploader // nil: upload off
+	upRep   *upload.Reporter // with up: exports the upload records
 	counter *anomalypdata.Counter
 	reloads reloadCounter
 
@@ -157,7 +158,10 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	if uo, on, err := upload.FromConfig(context.Background(), cfg, o.Logger); err != nil {
 		return nil, fmt.Errorf("upload: %w", err)
 	} else if on {
+		a.upRep = upload.NewReporter(a.uploaded, o.Logger)
+		uo.OnOutcome = a.upRep.Record
 		if a.up, err = upload.New(uo); err != nil {
+			a.upRep.Close()
 			return nil, fmt.Errorf("upload: %w", err)
 		}
 	}
@@ -303,6 +307,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	if a.up != nil {
 		// Uploads in progress are cut off here and resumed at the next start.
 		errs = append(errs, a.up.Shutdown(ctx))
+		a.upRep.Close()
 	}
 	errs = append(errs, a.sinks.Shutdown(ctx))
 	a.reloading.Lock() // a reload may move the lock
@@ -531,6 +536,18 @@ func (a *Agent) bundled(an *anomaly.Anomaly, r bundler.Report, err error) {
 	}
 	if err := a.sinks.ExportLogs(ctx, bundler.Logs(a.res, an, r, err)); err != nil {
 		a.log.Warn("bundle record not exported", "err", err)
+	}
+}
+
+// uploaded exports an upload's outcome over OTLP, as a span under the anomaly's
+// span and a log record naming it, with the bundle's path and the object's URL.
+func (a *Agent) uploaded(o upload.Outcome) {
+	ctx, now := context.Background(), time.Now()
+	if err := a.sinks.ExportTraces(ctx, upload.Traces(a.res, o, now)); err != nil {
+		a.log.Warn("upload span not exported", "err", err)
+	}
+	if err := a.sinks.ExportLogs(ctx, upload.Logs(a.res, o, now)); err != nil {
+		a.log.Warn("upload record not exported", "err", err)
 	}
 }
 

@@ -13,9 +13,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 
-	"github.com/linuxdiag/aod/exporter/aodbundleexporter"
+	"github.com/linuxdiag/aod/connector/aodbundleconnector"
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/archive"
@@ -40,7 +39,7 @@ func (noShares) Lookup(proto.Protocol, uint64, uint32) (cifsproc.Name, bool) {
 }
 
 // In a collector the events reach the bundle through the anomaly span: receiver
-// records -> detector connector -> span -> aodbundle exporter -> events.jsonl.
+// records -> detector connector -> span -> aodbundle connector -> events.jsonl.
 func TestCollectorPathBundlesTheTriggeringEvents(t *testing.T) {
 	ctx := context.Background()
 	cf := aodanomalyconnector.NewFactory()
@@ -82,11 +81,11 @@ func TestCollectorPathBundlesTheTriggeringEvents(t *testing.T) {
 		t.Fatalf("span's %s: %q", anomalypdata.AttrEvents, v.Str())
 	}
 
-	f := aodbundleexporter.NewFactory()
-	cfg := f.CreateDefaultConfig().(*aodbundleexporter.Config)
+	f := aodbundleconnector.NewFactory()
+	cfg := f.CreateDefaultConfig().(*aodbundleconnector.Config)
 	cfg.OutputDir = t.TempDir()
 	cfg.Actions = map[string]map[string][]string{"smb": {"latency": {actions.NameMounts}}}
-	exp, err := f.CreateTraces(ctx, exportertest.NewNopSettings(f.Type()), cfg)
+	exp, err := f.CreateTracesToTraces(ctx, connectortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

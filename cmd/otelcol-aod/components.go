@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
-	"github.com/linuxdiag/aod/exporter/aodbundleexporter"
+	"github.com/linuxdiag/aod/connector/aodbundleconnector"
 	"github.com/linuxdiag/aod/processor/aodanomalyconnector"
 	"github.com/linuxdiag/aod/receiver/aodreceiver"
 )
@@ -42,11 +42,11 @@ func components() (otelcol.Factories, error) {
 	}
 	if f.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
 		aodanomalyconnector.NewFactory(),
+		aodbundleconnector.NewFactory(),
 	); err != nil {
 		return otelcol.Factories{}, err
 	}
 	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
-		aodbundleexporter.NewFactory(),
 		otlpexporter.NewFactory(),
 		otlphttpexporter.NewFactory(),
 		debugexporter.NewFactory(),

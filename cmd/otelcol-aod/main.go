@@ -1,7 +1,8 @@
 // Command otelcol-aod is an OpenTelemetry Collector distribution with aod's
 // components: the aod receiver (SMB latency metrics and slow/failed request
 // records from eBPF), the aodanomaly connector (records -> anomaly spans and
-// metrics) and the aodbundle exporter (diagnostic bundles), beside the core OTLP,
+// metrics) and the aodbundle connector (anomaly spans -> diagnostic bundles, their
+// upload, and the records of both), beside the core OTLP,
 // debug and batching components and the Prometheus exporter.
 // builder-config.yaml describes the same distribution for the collector builder (ocb).
 //

@@ -29,6 +29,8 @@ func TestExampleConfigLoads(t *testing.T) {
 		"logs/events":       {"aod"},
 		"traces/anomalies":  {"aodanomaly"},
 		"metrics/anomalies": {"aodanomaly"},
+		"traces/bundles":    {"aodbundle"},
+		"logs/bundles":      {"aodbundle"},
 	}
 	for id, p := range cfg.Service.Pipelines {
 		var recv []string
@@ -43,8 +45,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("missing pipelines %v", want)
 	}
-	if _, ok := cfg.Exporters[component.MustNewID("aodbundle")]; !ok {
-		t.Error("no aodbundle exporter")
+	if _, ok := cfg.Connectors[component.MustNewID("aodbundle")]; !ok {
+		t.Error("no aodbundle connector")
 	}
 }
 
@@ -59,7 +61,7 @@ func TestComponentREADMEExamplesLoad(t *testing.T) {
 	for _, readme := range []string{
 		"../../receiver/aodreceiver/README.md",
 		"../../processor/aodanomalyconnector/README.md",
-		"../../exporter/aodbundleexporter/README.md",
+		"../../connector/aodbundleconnector/README.md",
 	} {
 		t.Run(readme, func(t *testing.T) {
 			data, err := os.ReadFile(readme)
@@ -116,7 +118,7 @@ func TestBuilderConfigListsTheSameComponents(t *testing.T) {
 		"receivers/otlp": "otlpreceiver", "exporters/otlp": "otlpexporter",
 		"aod": "receiver/aodreceiver", "batch": "batchprocessor",
 		"memory_limiter": "memorylimiterprocessor", "aodanomaly": "processor/aodanomalyconnector",
-		"aodbundle": "exporter/aodbundleexporter", "otlp_http": "otlphttpexporter",
+		"aodbundle": "connector/aodbundleconnector", "otlp_http": "otlphttpexporter",
 		"debug": "debugexporter", "prometheus": "prometheusexporter",
 		// Current names of the OTLP exporters; the maps also hold their old aliases.
 		"otlp_grpc": "otlpexporter", "otlphttp": "otlphttpexporter",

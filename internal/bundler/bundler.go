@@ -2,7 +2,7 @@
 // quick actions and capture snapshots (bounded in number, time and size), streams
 // their output into an atomically written tar.zst file with a manifest, and keeps the
 // captures and the retention of old bundles running beside. It is what the agent and
-// the collector exporter both call.
+// the collector's aodbundle connector both call.
 //
 // A bundle <aod_output_dir>/batches/aod_quick_<unix-nanos>_<protocol>_<type>.tar.zst
 // extracts (tar --zstd -xf) to one directory of the same name holding, in the order
@@ -57,7 +57,7 @@ const SnapshotProtocol = "aod"
 
 // DefaultMaxPending is MaxPending when zero. The other zero Options fields take the
 // defaults of aod's configuration (config.Defaults), so that the agent, the collector
-// exporter and a caller leaving a field out all get the same value.
+// connector and a caller leaving a field out all get the same value.
 const DefaultMaxPending = 4
 
 // minBudget is the least free space (beyond the floor) a bundle needs to be worth
@@ -152,9 +152,10 @@ func (o *Options) defaults() {
 	}
 }
 
-// Uploader is what the bundler needs of internal/upload's Uploader.
+// Uploader is what the bundler needs of internal/upload's Uploader. Notify gets
+// the anomaly the bundle was written for, which the upload's records name.
 type Uploader interface {
-	Notify(path string)
+	Notify(path string, a *anomaly.Anomaly)
 	Holds(bundle string) bool
 	Dropped(bundle, why string)
 }
@@ -607,7 +608,7 @@ func (b *Bundler) collect(ctx context.Context, a *anomaly.Anomaly, names []strin
 		log.Info("bundle written", "path", rep.Path, "bytes", rep.Bytes,
 			"took", rep.Finished.Sub(rep.Started))
 		if b.o.Upload != nil {
-			b.o.Upload.Notify(rep.Path) // before the sweep, which must see it held
+			b.o.Upload.Notify(rep.Path, a) // before the sweep, which must see it held
 		}
 		b.sweeper.Trigger()
 	}

@@ -11,12 +11,14 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// ScopeName is the instrumentation scope of the bundler's spans and metrics, in the
-// agent and in the collector exporter alike.
+// ScopeName is the instrumentation scope of the bundler's spans and metrics (and the
+// upload's records), in the agent and in the collector connector alike. It keeps
+// the name it had when the collector component was an exporter, which queries and
+// dashboards may name.
 const ScopeName = "github.com/linuxdiag/aod/exporter"
 
 // The bundler's own metrics. The agent builds them as pmetric (Metrics), the
-// collector exporter reports them through its meter (RegisterMetrics); both come
+// collector connector reports them through its meter (RegisterMetrics); both come
 // from the same table, so the names, units and attributes cannot drift apart.
 const (
 	MetricBundles               = "aod.bundles"                 // sum, by AttrOutcome
@@ -162,7 +164,7 @@ func AppendMetrics(dst pmetric.MetricSlice, s Stats, now time.Time) {
 }
 
 // RegisterMetrics reports stats (a Bundler's Stats method) through a meter, for the
-// collector exporter, whose meter provider adds the start times.
+// collector connector, whose meter provider adds the start times.
 func RegisterMetrics(m metric.Meter, stats func() Stats) (metric.Registration, error) {
 	var (
 		instruments [numMetrics]metric.Int64Observable

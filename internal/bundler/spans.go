@@ -1,7 +1,6 @@
 package bundler
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -9,8 +8,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
@@ -18,10 +15,9 @@ import (
 )
 
 // A bundle is reported under its anomaly's span (a.TraceID, a.SpanID) as one
-// SpanBundle span and one ActionSpanName span per action, and as one EventBundle log
-// record. The collector exporter emits the spans through its component tracer
-// (RecordSpans); the standalone agent exports them as pdata (Traces, Logs). Both
-// render the same description (describe), so they cannot drift apart.
+// SpanBundle span and one ActionSpanName span per action (Traces), and as one
+// EventBundle log record (Logs). The standalone agent exports them over OTLP; the
+// collector's aodbundle connector sends them down the pipelines it feeds.
 
 // Span names and the log record's event name.
 const (
@@ -132,34 +128,6 @@ func bundleDesc(a *anomaly.Anomaly, rep Report, err error, now time.Time) spanDe
 // hasSpan tells whether a has a span to hang the bundle's spans under.
 func hasSpan(a *anomaly.Anomaly) bool {
 	return a.TraceID != [16]byte{} && a.SpanID != [8]byte{}
-}
-
-// RecordSpans reports a's bundle (rep, or err when it was not written) through an
-// OpenTelemetry tracer: the collector exporter passes its component tracer.
-func RecordSpans(tracer trace.Tracer, a *anomaly.Anomaly, rep Report, err error) {
-	descs := describe(a, rep, err, time.Now())
-	root := context.Background()
-	if hasSpan(a) {
-		root = trace.ContextWithRemoteSpanContext(root, trace.NewSpanContext(trace.SpanContextConfig{
-			TraceID: a.TraceID, SpanID: a.SpanID, TraceFlags: trace.FlagsSampled, Remote: true}))
-	}
-	ctxs := make([]context.Context, len(descs))
-	spans := make([]trace.Span, len(descs))
-	for i, d := range descs {
-		parent := root
-		if d.parent >= 0 {
-			parent = ctxs[d.parent]
-		}
-		ctxs[i], spans[i] = tracer.Start(parent, d.name, trace.WithSpanKind(trace.SpanKindInternal),
-			trace.WithTimestamp(d.start), trace.WithAttributes(d.attrs...))
-		if d.failed {
-			spans[i].SetStatus(codes.Error, d.message)
-		}
-	}
-	// Children end before their parents, as a tracer expects.
-	for i := len(descs) - 1; i >= 0; i-- {
-		spans[i].End(trace.WithTimestamp(descs[i].end))
-	}
 }
 
 // Traces returns a's bundle report (rep, or err when it was not written) as spans

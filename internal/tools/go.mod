@@ -6,8 +6,7 @@
 // module proxy aod's machines reach serves no mdatagen after v0.161.0, and v0.161.0
 // needs an internal module it does not serve either; v0.159.0 builds, and writes the
 // same files as v0.161.0 for aod's metadata. Move to the collector's version when the
-// proxy has it: v0.165's mdatagen also wants exporters to declare sending_queue
-// (aodbundle has none: "support: omitted"), a key v0.159 rejects.
+// proxy has it.
 module github.com/linuxdiag/aod/internal/tools
 
 go 1.26.0

@@ -43,6 +43,9 @@ type record struct {
 	Outcome string `json:"outcome,omitempty"` // terminal states: OutcomeUploaded, ...
 	Reason  string `json:"reason,omitempty"`  // last failure's reason
 	Error   string `json:"error,omitempty"`   // last failure
+	// Anomaly is what the bundle was written for, kept so that the record of an
+	// upload finished after a restart still names it.
+	Anomaly *Link `json:"anomaly,omitempty"`
 }
 
 type entryKey struct{ bundle, dest string }

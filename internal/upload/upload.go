@@ -39,6 +39,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/archive"
 	"github.com/linuxdiag/aod/internal/version"
 )
@@ -122,9 +123,14 @@ type Outcome struct {
 	State               State
 	Outcome             string // OutcomeUploaded, ...
 	URL                 string // the object's, when stored
-	Bytes               int64
-	Duration            time.Duration // of the attempt that ended it
-	Err                 error         // the last failure, for failed and lost
+	// Path is the bundle's file on the host (it may be gone since: retention).
+	Path string
+	// Anomaly is what the bundle was written for; zero for a bundle the uploader
+	// found on disk without being told of it (one written before an upgrade).
+	Anomaly  Link
+	Bytes    int64
+	Duration time.Duration // of the attempt that ended it
+	Err      error         // the last failure, for failed and lost
 }
 
 func (o *Options) defaults() error {
@@ -173,7 +179,7 @@ type Uploader struct {
 	mu       sync.Mutex
 	j        *journal
 	entries  map[entryKey]*entry
-	incoming map[string]bool
+	incoming map[string]*Link // bundles notified, not yet added
 	breakers map[string]*breaker
 	busy     int
 	c        counters
@@ -193,7 +199,7 @@ func New(o Options) (*Uploader, error) {
 		return nil, err
 	}
 	u := &Uploader{o: o, log: o.Logger.With("component", "upload"), dests: map[string]Destination{},
-		entries: map[entryKey]*entry{}, incoming: map[string]bool{}, breakers: map[string]*breaker{},
+		entries: map[entryKey]*entry{}, incoming: map[string]*Link{}, breakers: map[string]*breaker{},
 		wake: make(chan struct{}, 1), done: make(chan struct{}), c: newCounters()}
 	for _, d := range o.Destinations {
 		if _, dup := u.dests[d.Name()]; dup {
@@ -258,14 +264,18 @@ func (u *Uploader) Shutdown(ctx context.Context) error {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.takeIncoming() // journaled with their anomalies, for the next start
 	return u.j.close()
 }
 
-// Notify hands the uploader a bundle just written (its path or file name). It
-// never blocks; the bundle is also found by the next scan if this is missed.
-func (u *Uploader) Notify(path string) {
+// Notify hands the uploader a bundle just written (its path or file name) for
+// anomaly a (nil: none), whose identity the bundle's journal record and its
+// Outcome then carry, across restarts. It never blocks; the bundle is also found
+// by the next scan if this is missed, without its anomaly.
+func (u *Uploader) Notify(path string, a *anomaly.Anomaly) {
+	l := LinkOf(a)
 	u.mu.Lock()
-	u.incoming[filepath.Base(path)] = true
+	u.incoming[filepath.Base(path)] = &l
 	u.mu.Unlock()
 	u.poke()
 }
@@ -282,7 +292,7 @@ func (u *Uploader) poke() {
 func (u *Uploader) Holds(bundle string) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.incoming[bundle] {
+	if _, ok := u.incoming[bundle]; ok {
 		return true
 	}
 	for _, n := range u.names {
@@ -333,10 +343,10 @@ func (u *Uploader) list() (map[string]bool, error) {
 // lost, and final entries of vanished bundles are forgotten. Called with mu held.
 func (u *Uploader) reconcile(onDisk map[string]bool) {
 	for name, regular := range onDisk {
-		u.add(name, regular)
+		u.add(name, regular, u.incoming[name])
 	}
 	for k, e := range u.entries {
-		if _, ok := onDisk[k.bundle]; ok || e.running || u.incoming[k.bundle] {
+		if _, ok := onDisk[k.bundle]; ok || e.running || u.incoming[k.bundle] != nil {
 			continue
 		}
 		if e.State.Final() {
@@ -348,15 +358,24 @@ func (u *Uploader) reconcile(onDisk map[string]bool) {
 	}
 }
 
-// add makes bundle pending at every destination that does not know it. Called
-// with mu held.
-func (u *Uploader) add(bundle string, regular bool) {
+// add makes bundle pending at every destination that does not know it, for the
+// anomaly link names (nil or zero: unknown). A scan may have found the bundle
+// between its rename and its Notify: its entry then gets the link. Called with mu
+// held.
+func (u *Uploader) add(bundle string, regular bool, link *Link) {
+	if link != nil && *link == (Link{}) {
+		link = nil
+	}
 	for _, n := range u.names {
 		k := entryKey{bundle, n}
-		if _, ok := u.entries[k]; ok {
+		if e, ok := u.entries[k]; ok {
+			if e.Anomaly == nil && link != nil && !e.State.Final() {
+				e.Anomaly = link
+				u.save(e)
+			}
 			continue
 		}
-		e := &entry{record: record{Bundle: bundle, Dest: n, State: StatePending, At: time.Now()}}
+		e := &entry{record: record{Bundle: bundle, Dest: n, State: StatePending, At: time.Now(), Anomaly: link}}
 		u.entries[k] = e
 		if !regular {
 			u.finish(e, StateSkipped, OutcomeSkipped, errors.New("not a regular file"), 0)
@@ -399,8 +418,12 @@ func (u *Uploader) finish(e *entry, s State, outcome string, err error, took tim
 		log.Error("bundle not uploaded", "error", err)
 	}
 	if u.o.OnOutcome != nil {
-		u.o.OnOutcome(Outcome{Bundle: e.Bundle, Destination: e.Dest, State: s, Outcome: outcome, URL: url,
-			Bytes: e.Bytes, Duration: took, Err: err})
+		o := Outcome{Bundle: e.Bundle, Destination: e.Dest, State: s, Outcome: outcome, URL: url,
+			Path: filepath.Join(u.o.OutputDir, archive.BatchesDir, e.Bundle), Bytes: e.Bytes, Duration: took, Err: err}
+		if e.Anomaly != nil {
+			o.Anomaly = *e.Anomaly
+		}
+		u.o.OnOutcome(o)
 	}
 }
 
@@ -444,15 +467,20 @@ func (u *Uploader) run() {
 	}
 }
 
+// takeIncoming adds the bundles notified since the last call. Called with mu held.
+func (u *Uploader) takeIncoming() {
+	for name, link := range u.incoming {
+		u.add(name, true, link)
+		delete(u.incoming, name)
+	}
+}
+
 // dispatch starts the uploads that are due, up to the concurrency bound, oldest
 // bundle first, and returns when the next waiting one is due (zero: none waits).
 func (u *Uploader) dispatch() time.Time {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	for name := range u.incoming {
-		u.add(name, true)
-		delete(u.incoming, name)
-	}
+	u.takeIncoming()
 	now := time.Now()
 	var due []*entry
 	var next time.Time

@@ -1,21 +1,21 @@
-package aodbundleexporter
+package aodbundleconnector
 
 import (
 	"context"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/linuxdiag/aod/exporter/aodbundleexporter/internal/metadata"
+	"github.com/linuxdiag/aod/connector/aodbundleconnector/internal/metadata"
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/anomalypdata"
+	"github.com/linuxdiag/aod/internal/bundler"
 	"github.com/linuxdiag/aod/internal/upload"
 	"github.com/linuxdiag/aod/internal/upload/storetest"
 )
@@ -44,12 +44,14 @@ func TestUploadToS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := sdkmetric.NewManualReader()
-	set := exportertest.NewNopSettings(metadata.Type)
+	set := connectortest.NewNopSettings(metadata.Type)
 	set.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	e, err := newBundleExporter(cfg, set)
+	e, err := newBundleConnector(cfg, set)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec := newRecords()
+	e.logs = rec.logsConsumer(t)
 	ctx := context.Background()
 	if err := e.start(ctx, componenttest.NewNopHost()); err != nil {
 		t.Fatal(err)
@@ -59,15 +61,20 @@ func TestUploadToS3(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	if err := e.consume(ctx, anomalypdata.Traces(pcommon.NewResource(), []anomaly.Anomaly{sample()})); err != nil {
+	a := sample()
+	if err := e.consume(ctx, anomalypdata.Traces(pcommon.NewResource(), []anomaly.Anomaly{a})); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for e.up.Stats().Destinations[0].Outcomes[upload.OutcomeUploaded] == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("not uploaded: %+v", e.up.Status())
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The bundle's record, then its upload's: same anomaly, same path, the URL.
+	written := rec.nextLog(t)
+	up := rec.nextLog(t)
+	path := str(written.Attributes(), bundler.AttrBundlePath)
+	if written.EventName() != bundler.EventBundle || up.EventName() != upload.EventUpload || path == "" ||
+		str(up.Attributes(), bundler.AttrBundlePath) != path || up.TraceID() != a.TraceID || up.SpanID() != a.SpanID ||
+		str(up.Attributes(), upload.AttrRecordOutcome) != upload.OutcomeUploaded ||
+		!strings.HasPrefix(str(up.Attributes(), upload.AttrURL), p.URL+"/bundles/aod/v1/") {
+		t.Fatalf("records %s %v then %s %s/%s %v", written.EventName(), written.Attributes().AsRaw(),
+			up.EventName(), up.TraceID(), up.SpanID(), up.Attributes().AsRaw())
 	}
 	created := p.Created("/bundles/aod/v1/")
 	var bundles int

@@ -1,4 +1,4 @@
-package aodbundleexporter
+package aodbundleconnector
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ import (
 	"github.com/linuxdiag/aod/internal/upload"
 )
 
-// Config is the aodbundle exporter's configuration: the same knobs as the agent's
+// Config is the aodbundle connector's configuration: the same knobs as the agent's
 // file, in the collector's spelling.
 type Config struct {
 	// OutputDir is aod_output_dir; bundles go to its batches subdirectory.
@@ -133,7 +133,7 @@ type CleanupConfig struct {
 const mib = 1 << 20
 
 // agentDefaults are the bundle settings of the standalone agent started without
-// --config: the embedded configs/aod.yaml over config.Defaults. The exporter's
+// --config: the embedded configs/aod.yaml over config.Defaults. The connector's
 // defaults are these, so that both hosts collect the same actions into bundles kept
 // as long and as large.
 var agentDefaults = sync.OnceValue(func() bundler.Options {
