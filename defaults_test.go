@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/configs"
-	"github.com/linuxdiag/aod/connector/aodbundleconnector"
+	"github.com/linuxdiag/aod/exporter/aodbundleconnector"
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/receiver/aodreceiver"

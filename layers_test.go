@@ -23,7 +23,7 @@ type layer struct {
 var layers = []layer{
 	{"command", []string{"cmd/", "test/", "bench", "packaging"}},
 	{"agent", []string{"agent", "dashboards"}},
-	{"component", []string{"receiver/", "processor/", "connector/", "exporter/"}},
+	{"component", []string{"receiver/", "processor/", "exporter/"}},
 	{"engine", []string{"bpf", "internal/"}},
 	{"table", []string{"internal/proto", "internal/smb", "internal/nfs", "internal/io", "internal/errno", "configs"}},
 }
@@ -123,7 +123,7 @@ func TestLayerRules(t *testing.T) {
 		{"internal/detector", "processor/aodanomalyconnector", false},
 		{"internal/bundler", "agent", false},
 		{"bpf", "receiver/aodreceiver", false},
-		{"connector/aodbundleconnector", "processor/aodanomalyconnector", false},
+		{"exporter/aodbundleconnector", "processor/aodanomalyconnector", false},
 		{"receiver/aodreceiver", "agent", false},
 		{"agent", "cmd/aod", false},
 		{"internal/smb", "internal/detector", false},

@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 
-	"github.com/linuxdiag/aod/connector/aodbundleconnector"
+	"github.com/linuxdiag/aod/exporter/aodbundleconnector"
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/archive"

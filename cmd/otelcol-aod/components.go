@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
-	"github.com/linuxdiag/aod/connector/aodbundleconnector"
+	"github.com/linuxdiag/aod/exporter/aodbundleconnector"
 	"github.com/linuxdiag/aod/processor/aodanomalyconnector"
 	"github.com/linuxdiag/aod/receiver/aodreceiver"
 )

@@ -61,7 +61,7 @@ func TestComponentREADMEExamplesLoad(t *testing.T) {
 	for _, readme := range []string{
 		"../../receiver/aodreceiver/README.md",
 		"../../processor/aodanomalyconnector/README.md",
-		"../../connector/aodbundleconnector/README.md",
+		"../../exporter/aodbundleconnector/README.md",
 	} {
 		t.Run(readme, func(t *testing.T) {
 			data, err := os.ReadFile(readme)
@@ -118,7 +118,7 @@ func TestBuilderConfigListsTheSameComponents(t *testing.T) {
 		"receivers/otlp": "otlpreceiver", "exporters/otlp": "otlpexporter",
 		"aod": "receiver/aodreceiver", "batch": "batchprocessor",
 		"memory_limiter": "memorylimiterprocessor", "aodanomaly": "processor/aodanomalyconnector",
-		"aodbundle": "connector/aodbundleconnector", "otlp_http": "otlphttpexporter",
+		"aodbundle": "exporter/aodbundleconnector", "otlp_http": "otlphttpexporter",
 		"debug": "debugexporter", "prometheus": "prometheusexporter",
 		// Current names of the OTLP exporters; the maps also hold their old aliases.
 		"otlp_grpc": "otlpexporter", "otlphttp": "otlphttpexporter",

@@ -7,7 +7,7 @@ import (
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
 
-	"github.com/linuxdiag/aod/connector/aodbundleconnector/internal/metadata"
+	"github.com/linuxdiag/aod/exporter/aodbundleconnector/internal/metadata"
 )
 
 // NewFactory returns the aodbundle connector factory.

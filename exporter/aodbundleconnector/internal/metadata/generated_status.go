@@ -10,7 +10,7 @@ import (
 
 var (
 	Type      = component.MustNewType("aodbundle")
-	ScopeName = "github.com/linuxdiag/aod/connector/aodbundleconnector"
+	ScopeName = "github.com/linuxdiag/aod/exporter/aodbundleconnector"
 )
 
 const (

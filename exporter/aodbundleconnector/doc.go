@@ -1,4 +1,4 @@
-//go:generate go run -C ../../internal/tools go.opentelemetry.io/collector/cmd/mdatagen ../../connector/aodbundleconnector/metadata.yaml
+//go:generate go run -C ../../internal/tools go.opentelemetry.io/collector/cmd/mdatagen ../../exporter/aodbundleconnector/metadata.yaml
 
 // Package aodbundleconnector is the collector connector "aodbundle": it consumes the
 // anomaly spans of aod's detector connector, writes a diagnostic bundle for each (and
