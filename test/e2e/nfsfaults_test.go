@@ -172,11 +172,12 @@ func checkNFSErrors(t *testing.T, s *nfsScenario, a *agentRun) {
 }
 
 // checkNFSReconnect: each mount's transport connected again once the server was back (its
-// mountstats connect count rose, and the trace shows a connect to port 2049 per mount); the
-// agent exports the kernel's connect counts as they are after the restart, and nothing fires:
-// the client reconnects from the same source port (the TCP table looks the same before and
-// after), and a reconnect after the server dropped the connection is not yet told from one
-// after the client closed an idle connection, which is everyday traffic.
+// mountstats connect count rose, and the trace shows a connect to port 2049 per mount, each
+// after the server's close forced its transport's disconnect); the agent exports the
+// kernel's connect counts as they are after the restart, and its NFS connection anomaly
+// fired on the kernel's reconnect (the client reuses its source port, so the TCP table shows
+// the same connection before and after), after the server stopped, within a window of the
+// first reconnect, and nothing else fired.
 func checkNFSReconnect(t *testing.T, s *nfsScenario, a *agentRun) {
 	var connects uint64
 	for vers, v := range s.versions {
@@ -194,13 +195,21 @@ func checkNFSReconnect(t *testing.T, s *nfsScenario, a *agentRun) {
 		connects += after - before
 	}
 	var reconnects []float64
+	forced := 0 // the kernel's forced disconnects of transports to the server (its close)
 	for _, e := range s.trace.Events {
+		switch {
+		case e.Name == "xprt_disconnect_force" && strings.HasSuffix(e.Fields["peer"], ":2049"):
+			forced++
 		// error=0, or -EINPROGRESS: a TCP connect under way. Other errors are failed attempts.
-		if e.Name == "rpc_socket_connect" && strings.HasSuffix(e.Fields["dstaddr"], ":2049") &&
-			(e.Fields["error"] == "0" || e.Fields["error"] == "-115") {
+		case e.Name == "rpc_socket_connect" && strings.HasSuffix(e.Fields["dstaddr"], ":2049") &&
+			(e.Fields["error"] == "0" || e.Fields["error"] == "-115"):
+			if forced == 0 {
+				t.Errorf("a connect to %s at %.6f with no forced disconnect before it: %s", e.Fields["dstaddr"], e.Time, e.Text)
+			}
 			reconnects = append(reconnects, e.Time)
 		}
 	}
+	t.Logf("the trace shows %d forced disconnects of transports to port 2049", forced)
 	// The kernel counts more than one per connection in mountstats (its count rose by 2 per
 	// mount on 6.12 for one traced connect): compare the mounts, not the numbers.
 	t.Logf("the trace shows %d connects to port 2049; mountstats' connect counts rose by %d", len(reconnects), connects)
@@ -222,5 +231,15 @@ func checkNFSReconnect(t *testing.T, s *nfsScenario, a *agentRun) {
 	if got != want {
 		t.Errorf("the agent exports %v transport connects, mountstats after the restart %v", got, want)
 	}
-	checkAgentBaseline(t, nil, a)
+	b := firedBundle(t, a, "nfs", "sockconn")
+	m := b.manifest.Anomaly
+	t.Logf("NFS connection anomaly, rule %s: %s", m.Rule, m.Reason)
+	if m.Rule != "reconnect" {
+		t.Errorf("the NFS connection anomaly fired on rule %q, want reconnect (the kernel's)", m.Rule)
+	}
+	if stop := phaseWall(s.phases, "stop"); m.DetectedAt.Before(stop) {
+		t.Errorf("the connection anomaly was detected at %v, before the server stopped (%v)", m.DetectedAt, stop)
+	}
+	checkDetectedWithin(t, s.phases, b, reconnects[0])
+	onlyFired(t, a, "nfs/sockconn/reconnect")
 }
