@@ -156,11 +156,7 @@ struct {
 	__type(value, struct nfs_reply_status);
 } nfs_reply_statuses SEC(".maps");
 
-/* How a transport's connection to the NFS server ended, until its next connect. */
-#define AOD_XPRT_LOST 1	  /* the server closed it, it failed, or requests were left waiting */
-#define AOD_XPRT_CLOSED 2 /* the client closed it, idle */
-
-/* Transport id -> how its last connection ended (AOD_XPRT_*), kept until the
+/* Transport id -> how its last connection ended (AOD_KIND_LOST or AOD_KIND_CLOSED), kept until the
  * transport's next connect, which it makes a reconnect or not. LRU: a transport
  * that never connects again (unmounted) ages out. */
 struct {
@@ -364,18 +360,33 @@ static __always_inline int nfs_server_xprt(const struct rpc_xprt *xprt)
 	       __builtin_bswap16(sa.port) == nfs_port;
 }
 
-/* note_end records how xprt's connection ended. A connection ends once but its end
- * fires several tracepoints (a server's close forces a disconnect, which schedules the
- * autoclose; the client's own close reaches TCP_CLOSE, which forces one): the first
- * says why, the rest are its teardown. */
+/* note_end records how xprt's connection ended (AOD_KIND_LOST or AOD_KIND_CLOSED)
+ * and reports it. A connection ends once but its end fires several tracepoints (a
+ * server's close forces a disconnect, which schedules the autoclose; the client's own
+ * close reaches TCP_CLOSE, which forces one): the first says why, the rest are its
+ * teardown. */
 static __always_inline int note_end(const struct rpc_xprt *xprt, __u8 end)
 {
+	__u64 pid_tgid;
+	struct event *e;
 	__u32 id;
 
 	if (!nfs_server_xprt(xprt))
 		return 0;
 	id = BPF_CORE_READ(xprt, id);
-	bpf_map_update_elem(&nfs_xprt_ends, &id, &end, BPF_NOEXIST);
+	if (bpf_map_update_elem(&nfs_xprt_ends, &id, &end, BPF_NOEXIST))
+		return 0;
+	e = reserve_record(end, AOD_PROTO_NFS, bpf_ktime_get_ns());
+	if (!e)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	e->start_ns = e->end_ns;
+	e->conn_id = id;
+	e->pid = (__u32)pid_tgid;
+	e->tgid = pid_tgid >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_probe_read_kernel_str(e->server, sizeof(e->server), BPF_CORE_READ(xprt, address_strings[0]));
+	submit_event(e);
 	return 0;
 }
 
@@ -384,7 +395,7 @@ int aod_nfs_disconnect_force(struct bpf_raw_tracepoint_args *ctx)
 {
 	/* TP_PROTO(const struct rpc_xprt *xprt): the server closed the connection
 	 * (TCP_CLOSE_WAIT), the socket failed, or a connect failed. */
-	return note_end((const void *)ctx->args[0], AOD_XPRT_LOST);
+	return note_end((const void *)ctx->args[0], AOD_KIND_LOST);
 }
 
 SEC("raw_tp/xprt_disconnect_auto")
@@ -397,7 +408,7 @@ int aod_nfs_disconnect_auto(struct bpf_raw_tracepoint_args *ctx)
 	void *waiting = NULL;
 
 	bpf_core_read(&waiting, sizeof(waiting), &xprt->recv_queue.rb_node);
-	return note_end(xprt, waiting ? AOD_XPRT_LOST : AOD_XPRT_CLOSED);
+	return note_end(xprt, waiting ? AOD_KIND_LOST : AOD_KIND_CLOSED);
 }
 
 SEC("raw_tp/rpc_socket_connect")
@@ -421,7 +432,7 @@ int aod_nfs_connect(struct bpf_raw_tracepoint_args *ctx)
 	 * everyday traffic. */
 	if (error == 0 || error == -EINPROGRESS) {
 		end = bpf_map_lookup_elem(&nfs_xprt_ends, &id);
-		kind = end && *end == AOD_XPRT_LOST ? AOD_KIND_RECONNECT : AOD_KIND_CONNECT;
+		kind = end && *end == AOD_KIND_LOST ? AOD_KIND_RECONNECT : AOD_KIND_CONNECT;
 	}
 	bpf_map_delete_elem(&nfs_xprt_ends, &id);
 	e = reserve_record(kind, AOD_PROTO_NFS, bpf_ktime_get_ns());
