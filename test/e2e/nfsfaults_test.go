@@ -34,6 +34,7 @@ var nfsChecks = map[string]func(*testing.T, *nfsScenario, *agentRun){
 	"nfslatency":   checkNFSLatency,
 	"nfserrors":    checkNFSErrors,
 	"nfsreconnect": checkNFSReconnect,
+	"nfsidle":      checkNFSIdle,
 }
 
 func loadNFSScenario(t *testing.T, dir string) *nfsScenario {
@@ -243,4 +244,35 @@ func checkNFSReconnect(t *testing.T, s *nfsScenario, a *agentRun) {
 	}
 	checkDetectedWithin(t, s.phases, b, forced[0])
 	onlyFired(t, a, "nfs/sockconn/dropped")
+}
+
+// checkNFSIdle: the client closed an idle transport itself (the trace shows its
+// xprt_disconnect_auto before any forced disconnect, with no request awaiting a reply)
+// and the next RPC reopened it; the agent fires nothing: the TCP table shows the closed
+// connection gone, and only the kernel's report of how it ended tells it from a lost one.
+func checkNFSIdle(t *testing.T, s *nfsScenario, a *agentRun) {
+	var auto, forced, connects []float64
+	for _, e := range s.trace.Events {
+		switch {
+		case e.Name == "xprt_disconnect_auto" && strings.HasSuffix(e.Fields["peer"], ":2049"):
+			auto = append(auto, e.Time)
+		case e.Name == "xprt_disconnect_force" && strings.HasSuffix(e.Fields["peer"], ":2049"):
+			forced = append(forced, e.Time)
+		case e.Name == "rpc_socket_connect" && strings.HasSuffix(e.Fields["dstaddr"], ":2049"):
+			connects = append(connects, e.Time)
+		}
+	}
+	t.Logf("the trace shows %d autocloses, %d forced disconnects and %d connects of transports to port 2049", len(auto), len(forced), len(connects))
+	if len(auto) == 0 || len(connects) == 0 {
+		t.Fatalf("no idle close (%d autocloses) or no reconnect after it (%d connects)", len(auto), len(connects))
+	}
+	if len(forced) > 0 && forced[0] < auto[0] {
+		t.Errorf("a forced disconnect at %.6f came before the first autoclose at %.6f: not an idle close", forced[0], auto[0])
+	}
+	if connects[0] < auto[0] {
+		t.Errorf("a connect at %.6f came before the idle close at %.6f", connects[0], auto[0])
+	}
+	if a != nil {
+		checkAgentBaseline(t, nil, a)
+	}
 }
