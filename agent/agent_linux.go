@@ -195,6 +195,7 @@ func (a *Agent) prepare(cfg *config.Config, prev *bundler.Bundler) (*staged, err
 				n, _ := r.Lookup(proto.NFS, client, 0)
 				return nfsproc.JoinDevice(n.Server, n.Share)
 			}
+			env.KernelEnds = a.recv.NFSReportsEnds
 		case proto.IO: // the mount point
 			r := a.recv.Resolver()
 			env.Share = func(mount uint64, magic uint32) string {

@@ -62,6 +62,8 @@ const (
 	aodEventKindAOD_KIND_RECONNECT     aodEventKind = 3
 	aodEventKindAOD_KIND_CONNECT       aodEventKind = 4
 	aodEventKindAOD_KIND_CONNECT_ERROR aodEventKind = 5
+	aodEventKindAOD_KIND_LOST          aodEventKind = 6
+	aodEventKindAOD_KIND_CLOSED        aodEventKind = 7
 )
 
 type aodHistVal struct {

@@ -57,27 +57,30 @@ type aodnfsThreshold struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	aodnfsMapCounters             = "counters"
-	aodnfsMapEvents               = "events"
-	aodnfsMapNfs4Codes            = "nfs4_codes"
-	aodnfsMapNfsConfig            = "nfs_config"
-	aodnfsMapNfsErrors            = "nfs_errors"
-	aodnfsMapNfsHistograms        = "nfs_histograms"
-	aodnfsMapNfsReplyStatuses     = "nfs_reply_statuses"
-	aodnfsMapNfsThresholds        = "nfs_thresholds"
-	aodnfsMapNfsTrackedErrnos     = "nfs_tracked_errnos"
-	aodnfsMapNfsTrackedStatuses   = "nfs_tracked_statuses"
-	aodnfsMapWakeupSeq            = "wakeup_seq"
-	aodnfsProgAodNfs4XdrStatus    = "aod_nfs4_xdr_status"
-	aodnfsProgAodNfsConnect       = "aod_nfs_connect"
-	aodnfsProgAodNfsXdrStatus     = "aod_nfs_xdr_status"
-	aodnfsProgAodRpcError         = "aod_rpc_error"
-	aodnfsProgAodRpcStats         = "aod_rpc_stats"
-	aodnfsVarNfsPort              = "nfs_port"
-	aodnfsVarUnusedNfsHistVal     = "unused_nfs_hist_val"
-	aodnfsVarUnusedNfsKey         = "unused_nfs_key"
-	aodnfsVarUnusedNfsReplyStatus = "unused_nfs_reply_status"
-	aodnfsVarWakeupEvery          = "wakeup_every"
+	aodnfsMapCounters               = "counters"
+	aodnfsMapEvents                 = "events"
+	aodnfsMapNfs4Codes              = "nfs4_codes"
+	aodnfsMapNfsConfig              = "nfs_config"
+	aodnfsMapNfsErrors              = "nfs_errors"
+	aodnfsMapNfsHistograms          = "nfs_histograms"
+	aodnfsMapNfsReplyStatuses       = "nfs_reply_statuses"
+	aodnfsMapNfsThresholds          = "nfs_thresholds"
+	aodnfsMapNfsTrackedErrnos       = "nfs_tracked_errnos"
+	aodnfsMapNfsTrackedStatuses     = "nfs_tracked_statuses"
+	aodnfsMapNfsXprtEnds            = "nfs_xprt_ends"
+	aodnfsMapWakeupSeq              = "wakeup_seq"
+	aodnfsProgAodNfs4XdrStatus      = "aod_nfs4_xdr_status"
+	aodnfsProgAodNfsConnect         = "aod_nfs_connect"
+	aodnfsProgAodNfsDisconnectAuto  = "aod_nfs_disconnect_auto"
+	aodnfsProgAodNfsDisconnectForce = "aod_nfs_disconnect_force"
+	aodnfsProgAodNfsXdrStatus       = "aod_nfs_xdr_status"
+	aodnfsProgAodRpcError           = "aod_rpc_error"
+	aodnfsProgAodRpcStats           = "aod_rpc_stats"
+	aodnfsVarNfsPort                = "nfs_port"
+	aodnfsVarUnusedNfsHistVal       = "unused_nfs_hist_val"
+	aodnfsVarUnusedNfsKey           = "unused_nfs_key"
+	aodnfsVarUnusedNfsReplyStatus   = "unused_nfs_reply_status"
+	aodnfsVarWakeupEvery            = "wakeup_every"
 )
 
 // loadAodnfs returns the embedded CollectionSpec for aodnfs.
@@ -122,11 +125,13 @@ type aodnfsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type aodnfsProgramSpecs struct {
-	AodNfs4XdrStatus *ebpf.ProgramSpec `ebpf:"aod_nfs4_xdr_status"`
-	AodNfsConnect    *ebpf.ProgramSpec `ebpf:"aod_nfs_connect"`
-	AodNfsXdrStatus  *ebpf.ProgramSpec `ebpf:"aod_nfs_xdr_status"`
-	AodRpcError      *ebpf.ProgramSpec `ebpf:"aod_rpc_error"`
-	AodRpcStats      *ebpf.ProgramSpec `ebpf:"aod_rpc_stats"`
+	AodNfs4XdrStatus      *ebpf.ProgramSpec `ebpf:"aod_nfs4_xdr_status"`
+	AodNfsConnect         *ebpf.ProgramSpec `ebpf:"aod_nfs_connect"`
+	AodNfsDisconnectAuto  *ebpf.ProgramSpec `ebpf:"aod_nfs_disconnect_auto"`
+	AodNfsDisconnectForce *ebpf.ProgramSpec `ebpf:"aod_nfs_disconnect_force"`
+	AodNfsXdrStatus       *ebpf.ProgramSpec `ebpf:"aod_nfs_xdr_status"`
+	AodRpcError           *ebpf.ProgramSpec `ebpf:"aod_rpc_error"`
+	AodRpcStats           *ebpf.ProgramSpec `ebpf:"aod_rpc_stats"`
 }
 
 // aodnfsMapSpecs contains maps before they are loaded into the kernel.
@@ -143,6 +148,7 @@ type aodnfsMapSpecs struct {
 	NfsThresholds      *ebpf.MapSpec `ebpf:"nfs_thresholds"`
 	NfsTrackedErrnos   *ebpf.MapSpec `ebpf:"nfs_tracked_errnos"`
 	NfsTrackedStatuses *ebpf.MapSpec `ebpf:"nfs_tracked_statuses"`
+	NfsXprtEnds        *ebpf.MapSpec `ebpf:"nfs_xprt_ends"`
 	WakeupSeq          *ebpf.MapSpec `ebpf:"wakeup_seq"`
 }
 
@@ -187,6 +193,7 @@ type aodnfsMaps struct {
 	NfsThresholds      *ebpf.Map `ebpf:"nfs_thresholds"`
 	NfsTrackedErrnos   *ebpf.Map `ebpf:"nfs_tracked_errnos"`
 	NfsTrackedStatuses *ebpf.Map `ebpf:"nfs_tracked_statuses"`
+	NfsXprtEnds        *ebpf.Map `ebpf:"nfs_xprt_ends"`
 	WakeupSeq          *ebpf.Map `ebpf:"wakeup_seq"`
 }
 
@@ -202,6 +209,7 @@ func (m *aodnfsMaps) Close() error {
 		m.NfsThresholds,
 		m.NfsTrackedErrnos,
 		m.NfsTrackedStatuses,
+		m.NfsXprtEnds,
 		m.WakeupSeq,
 	)
 }
@@ -221,17 +229,21 @@ type aodnfsVariables struct {
 //
 // It can be passed to loadAodnfsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type aodnfsPrograms struct {
-	AodNfs4XdrStatus *ebpf.Program `ebpf:"aod_nfs4_xdr_status"`
-	AodNfsConnect    *ebpf.Program `ebpf:"aod_nfs_connect"`
-	AodNfsXdrStatus  *ebpf.Program `ebpf:"aod_nfs_xdr_status"`
-	AodRpcError      *ebpf.Program `ebpf:"aod_rpc_error"`
-	AodRpcStats      *ebpf.Program `ebpf:"aod_rpc_stats"`
+	AodNfs4XdrStatus      *ebpf.Program `ebpf:"aod_nfs4_xdr_status"`
+	AodNfsConnect         *ebpf.Program `ebpf:"aod_nfs_connect"`
+	AodNfsDisconnectAuto  *ebpf.Program `ebpf:"aod_nfs_disconnect_auto"`
+	AodNfsDisconnectForce *ebpf.Program `ebpf:"aod_nfs_disconnect_force"`
+	AodNfsXdrStatus       *ebpf.Program `ebpf:"aod_nfs_xdr_status"`
+	AodRpcError           *ebpf.Program `ebpf:"aod_rpc_error"`
+	AodRpcStats           *ebpf.Program `ebpf:"aod_rpc_stats"`
 }
 
 func (p *aodnfsPrograms) Close() error {
 	return _AodnfsClose(
 		p.AodNfs4XdrStatus,
 		p.AodNfsConnect,
+		p.AodNfsDisconnectAuto,
+		p.AodNfsDisconnectForce,
 		p.AodNfsXdrStatus,
 		p.AodRpcError,
 		p.AodRpcStats,

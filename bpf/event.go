@@ -50,6 +50,8 @@ var (
 //   - connection events: EndNs (== StartNs) is when the tracepoint fired; ConnID and
 //     Server are set, MessageID is the connection's current mid for KindReconnect and
 //     Rc the error for KindConnectError; Pid, Tgid and Comm are the task that fired it.
+//     NFS's KindLost and KindClosed (how a transport's connection ended) are
+//     connection events too, with ConnID the transport id.
 func DecodeEvent(raw []byte, ev *event.Event) error {
 	if len(raw) < EventSize {
 		return ErrShortEvent
@@ -57,7 +59,7 @@ func DecodeEvent(raw []byte, ev *event.Event) error {
 	raw = raw[:EventSize]
 	kind := event.Kind(raw[offKind])
 	protocol := proto.Protocol(raw[offProtocol])
-	if kind < event.KindSlow || kind > event.KindConnectError || !protocol.Valid() {
+	if kind < event.KindSlow || kind > event.KindLast || !protocol.Valid() {
 		return ErrUnknownEvent
 	}
 	le := binary.LittleEndian

@@ -57,7 +57,7 @@ func TestDecodeEventRejectsBadRecords(t *testing.T) {
 	if err := DecodeEvent(nil, &got); !errors.Is(err, ErrShortEvent) {
 		t.Errorf("empty record: %v", err)
 	}
-	for _, kind := range []byte{0, 6, 255} {
+	for _, kind := range []byte{0, byte(event.KindLast) + 1, 255} {
 		raw[offKind] = kind
 		if err := DecodeEvent(raw, &got); !errors.Is(err, ErrUnknownEvent) {
 			t.Errorf("kind %d: %v", kind, err)

@@ -59,10 +59,16 @@ struct aod_sockaddr {
 	__u16 port; /* big-endian */
 };
 
+/* include/linux/rbtree_types.h: only whether the tree is empty matters. */
+struct rb_root {
+	void *rb_node; /* NULL: empty */
+} __attribute__((preserve_access_index));
+
 struct rpc_xprt {
 	const char *address_strings[1]; /* [RPC_DISPLAY_ADDR] */
 	unsigned int id;
 	struct aod_sockaddr addr; /* struct sockaddr_storage: the server's address */
+	struct rb_root recv_queue; /* requests sent and awaiting their reply */
 } __attribute__((preserve_access_index));
 
 struct rpc_task;
@@ -149,6 +155,16 @@ struct {
 	__type(key, __u64);
 	__type(value, struct nfs_reply_status);
 } nfs_reply_statuses SEC(".maps");
+
+/* Transport id -> how its last connection ended (AOD_KIND_LOST or AOD_KIND_CLOSED), kept until the
+ * transport's next connect, which it makes a reconnect or not. LRU: a transport
+ * that never connects again (unmounted) ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} nfs_xprt_ends SEC(".maps");
 
 /* Referenced only so that the types reach BTF and bpf2go writes them out for Go. */
 const struct nfs_key *unused_nfs_key __attribute__((unused));
@@ -334,28 +350,97 @@ int aod_nfs_xdr_status(struct bpf_raw_tracepoint_args *ctx)
 	return note_reply_status((const void *)ctx->args[0], 0, (__s32)ctx->args[1]);
 }
 
+/* nfs_server_xprt tells whether xprt is a transport to the NFS server's port: every
+ * RPC client has transports (rpcbind, mountd, lockd). */
+static __always_inline int nfs_server_xprt(const struct rpc_xprt *xprt)
+{
+	struct aod_sockaddr sa = {};
+
+	return !bpf_probe_read_kernel(&sa, sizeof(sa), (const void *)xprt + bpf_core_field_offset(xprt->addr)) &&
+	       __builtin_bswap16(sa.port) == nfs_port;
+}
+
+/* note_end records how xprt's connection ended (AOD_KIND_LOST or AOD_KIND_CLOSED)
+ * and reports it. A connection ends once but its end fires several tracepoints (a
+ * server's close forces a disconnect, which schedules the autoclose; the client's own
+ * close reaches TCP_CLOSE, which forces one): the first says why, the rest are its
+ * teardown. */
+static __always_inline int note_end(const struct rpc_xprt *xprt, __u8 end)
+{
+	__u64 pid_tgid;
+	struct event *e;
+	__u32 id;
+
+	if (!nfs_server_xprt(xprt))
+		return 0;
+	id = BPF_CORE_READ(xprt, id);
+	if (bpf_map_update_elem(&nfs_xprt_ends, &id, &end, BPF_NOEXIST))
+		return 0;
+	e = reserve_record(end, AOD_PROTO_NFS, bpf_ktime_get_ns());
+	if (!e)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	e->start_ns = e->end_ns;
+	e->conn_id = id;
+	e->pid = (__u32)pid_tgid;
+	e->tgid = pid_tgid >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_probe_read_kernel_str(e->server, sizeof(e->server), BPF_CORE_READ(xprt, address_strings[0]));
+	submit_event(e);
+	return 0;
+}
+
+SEC("raw_tp/xprt_disconnect_force")
+int aod_nfs_disconnect_force(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* TP_PROTO(const struct rpc_xprt *xprt): the server closed the connection
+	 * (TCP_CLOSE_WAIT), the socket failed, or a connect failed. */
+	return note_end((const void *)ctx->args[0], AOD_KIND_LOST);
+}
+
+SEC("raw_tp/xprt_disconnect_auto")
+int aod_nfs_disconnect_auto(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* TP_PROTO(const struct rpc_xprt *xprt): the client closes the connection, after
+	 * five idle minutes (the idle timer only fires with no request awaiting a reply)
+	 * or because it gave up on it (requests awaiting replies are lost with it). */
+	const struct rpc_xprt *xprt = (const void *)ctx->args[0];
+	void *waiting = NULL;
+
+	bpf_core_read(&waiting, sizeof(waiting), &xprt->recv_queue.rb_node);
+	return note_end(xprt, waiting ? AOD_KIND_LOST : AOD_KIND_CLOSED);
+}
+
 SEC("raw_tp/rpc_socket_connect")
 int aod_nfs_connect(struct bpf_raw_tracepoint_args *ctx)
 {
 	/* TP_PROTO(struct rpc_xprt *xprt, struct socket *socket, int error) */
 	const struct rpc_xprt *xprt = (const void *)ctx->args[0];
 	__s32 error = (__s32)ctx->args[2];
-	struct aod_sockaddr sa = {};
+	__u8 kind = AOD_KIND_CONNECT_ERROR, *end;
 	__u64 pid_tgid;
 	struct event *e;
+	__u32 id;
 
-	/* Every RPC client connects (rpcbind, mountd, lockd): only the NFS server's port. */
-	if (bpf_probe_read_kernel(&sa, sizeof(sa), (const void *)xprt + bpf_core_field_offset(xprt->addr)) ||
-	    __builtin_bswap16(sa.port) != nfs_port)
+	if (!nfs_server_xprt(xprt))
 		return 0;
-	/* A TCP connect is non-blocking: -EINPROGRESS is a connect under way, not a failure. */
-	e = reserve_record(error == 0 || error == -EINPROGRESS ? AOD_KIND_CONNECT : AOD_KIND_CONNECT_ERROR,
-			   AOD_PROTO_NFS, bpf_ktime_get_ns());
+	id = BPF_CORE_READ(xprt, id);
+	/* A TCP connect is non-blocking: -EINPROGRESS is a connect under way, not a failure.
+	 * It is a reconnect when the server or the network ended the transport's last
+	 * connection: the client reconnects from the same source port, so the TCP table
+	 * looks the same before and after, and only this tells. After an idle close it is
+	 * everyday traffic. */
+	if (error == 0 || error == -EINPROGRESS) {
+		end = bpf_map_lookup_elem(&nfs_xprt_ends, &id);
+		kind = end && *end == AOD_KIND_LOST ? AOD_KIND_RECONNECT : AOD_KIND_CONNECT;
+	}
+	bpf_map_delete_elem(&nfs_xprt_ends, &id);
+	e = reserve_record(kind, AOD_PROTO_NFS, bpf_ktime_get_ns());
 	if (!e)
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	e->start_ns = e->end_ns;
-	e->conn_id = BPF_CORE_READ(xprt, id);
+	e->conn_id = id;
 	e->rc = error;
 	e->pid = (__u32)pid_tgid;
 	e->tgid = pid_tgid >> 32;

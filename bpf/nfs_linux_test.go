@@ -380,28 +380,69 @@ func TestNFSSettingsAreChecked(t *testing.T) {
 }
 
 // A transport's connect to the NFS port is a connection event (-EINPROGRESS, how a
-// TCP connect starts, included); a failed one a connection error; other RPC clients'
-// connects (rpcbind on 111) are not reported.
+// TCP connect starts, included), a failed one a connection error. How each connection
+// ends is reported once, from the first of the disconnect tracepoints it fires: lost
+// when the server closed it (a forced disconnect first, then the client's autoclose) or
+// the client closed it with requests still awaiting replies; closed after an idle close
+// (the autoclose first, with no request waiting, then the forced disconnect TCP_CLOSE
+// brings). The transport's next connect is a reconnect after a loss, a connect after an
+// idle close; the end is the transport's own, and a connect uses it up. Other RPC
+// clients' transports (rpcbind on 111) are not reported.
 func TestNFSConnectEvents(t *testing.T) {
 	forEachNFSKernel(t, func(t *testing.T, h *bpftest.NFSHarness) {
 		x := bpftest.RPC{XprtID: 3, Server: "127.0.0.1"}
-		h.SocketConnect(x, -115) // EINPROGRESS
-		h.SocketConnect(x, -111) // ECONNREFUSED
+		other := x
+		other.XprtID = 5
 		rpcbind := x
 		rpcbind.Port, rpcbind.XprtID = 111, 4
+		const inProgress, refused = -115, -111
+		type want struct {
+			kind event.Kind
+			xprt uint64
+			rc   int32
+		}
+		var wants []want
+		expect := func(kind event.Kind, r bpftest.RPC, rc int32) {
+			wants = append(wants, want{kind, uint64(r.XprtID), rc})
+		}
+		connect := func(r bpftest.RPC, rc int32, kind event.Kind) {
+			h.SocketConnect(r, rc)
+			expect(kind, r, rc)
+		}
+		connect(x, inProgress, event.KindConnect)
+		connect(x, refused, event.KindConnectError)
+		// The server closes the connection.
+		h.Disconnect(x, true, false)
+		expect(event.KindLost, x, 0)
+		h.Disconnect(x, false, false)
+		connect(other, 0, event.KindConnect) // another transport's end is not this one's
+		connect(x, inProgress, event.KindReconnect)
+		connect(x, 0, event.KindConnect) // the reconnect used the end up
+		// The client closes an idle connection.
+		h.Disconnect(x, false, false)
+		expect(event.KindClosed, x, 0)
+		h.Disconnect(x, true, false)
+		connect(x, inProgress, event.KindConnect)
+		// The client gives up on a connection with requests awaiting replies.
+		h.Disconnect(x, false, true)
+		expect(event.KindLost, x, 0)
+		h.Disconnect(x, true, false)
+		connect(x, 0, event.KindReconnect)
+		// A failed connect after a loss is a failed connect.
+		h.Disconnect(x, true, false)
+		expect(event.KindLost, x, 0)
+		connect(x, refused, event.KindConnectError)
+		h.Disconnect(rpcbind, true, false)
 		h.SocketConnect(rpcbind, 0)
 		evs := h.Events()
-		if len(evs) != 2 {
-			t.Fatalf("%d events, want 2: %+v", len(evs), evs)
+		if len(evs) != len(wants) {
+			t.Fatalf("%d events, want %d: %+v", len(evs), len(wants), evs)
 		}
-		for i, want := range []struct {
-			kind event.Kind
-			rc   int32
-		}{{event.KindConnect, -115}, {event.KindConnectError, -111}} {
+		for i, w := range wants {
 			ev := evs[i]
-			if ev.Protocol != proto.NFS || ev.Kind != want.kind || ev.Rc != want.rc || ev.ConnID != 3 ||
+			if ev.Protocol != proto.NFS || ev.Kind != w.kind || ev.Rc != w.rc || ev.ConnID != w.xprt ||
 				ev.ServerString() != "127.0.0.1" || ev.StartNs != ev.EndNs || ev.Pid != h.Tid() {
-				t.Errorf("event %d %+v: want %v rc %d on transport 3 to 127.0.0.1", i, ev, want.kind, want.rc)
+				t.Errorf("event %d %+v: want %v rc %d on transport %d to 127.0.0.1", i, ev, w.kind, w.rc, w.xprt)
 			}
 		}
 	})

@@ -30,6 +30,8 @@ func init() {
 			NFSXdrStatus:  o.AodNfsXdrStatus,
 			NFS4XdrStatus: o.AodNfs4XdrStatus,
 			Connect:       o.AodNfsConnect,
+			ForceClose:    o.AodNfsDisconnectForce,
+			AutoClose:     o.AodNfsDisconnectAuto,
 		}
 	}
 }

@@ -137,22 +137,7 @@ func (h *NFSHarness) lay(r RPC) uint64 {
 	mem := h.mem[r.Slot*slotBytes : (r.Slot+1)*slotBytes]
 	clear(mem)
 	addr := h.base + uint64(r.Slot)*slotBytes
-	le := binary.LittleEndian
-	put := func(at uint32, field string, size int, v uint64) {
-		off, ok := h.off[field]
-		if !ok {
-			h.tb.Fatalf("bpftest: no %s in the kernel's layout", field)
-		}
-		b := mem[at+off:]
-		switch size {
-		case 2:
-			le.PutUint16(b, uint16(v))
-		case 4:
-			le.PutUint32(b, uint32(v))
-		default:
-			le.PutUint64(b, v)
-		}
-	}
+	put := func(at uint32, field string, size int, v uint64) { h.put(r.Slot, at, field, size, v) }
 	put(offTask, "rpc_task.tk_status", 4, uint64(uint32(r.Status)))
 	put(offTask+h.off["rpc_task.tk_msg"], "rpc_message.rpc_proc", 8, addr+offProcinfo)
 	put(offTask, "rpc_task.tk_client", 8, addr+offClnt)
@@ -177,6 +162,26 @@ func (h *NFSHarness) lay(r RPC) uint64 {
 	put(offXprt, "rpc_xprt.addr", 2, 2) // AF_INET
 	binary.BigEndian.PutUint16(mem[offXprt+h.off["rpc_xprt.addr"]+2:], r.Port)
 	return addr
+}
+
+// put writes v, size bytes little-endian, into the field ("struct.member", at the
+// kernel's offset) of the structure at offset at of slot's memory.
+func (h *NFSHarness) put(slot int, at uint32, field string, size int, v uint64) {
+	h.tb.Helper()
+	off, ok := h.off[field]
+	if !ok {
+		h.tb.Fatalf("bpftest: no %s in the kernel's layout", field)
+	}
+	b := h.mem[slot*slotBytes+int(at+off):]
+	le := binary.LittleEndian
+	switch size {
+	case 2:
+		le.PutUint16(b, uint16(v))
+	case 4:
+		le.PutUint32(b, uint32(v))
+	default:
+		le.PutUint64(b, v)
+	}
 }
 
 // Stats runs rpc_stats_latency for r: the RPC completed (backlog and rtt 0).
@@ -209,6 +214,25 @@ func (h *NFSHarness) XdrStatus(r RPC, nfsStatus, op uint32) {
 	}
 	h.args[0], h.args[1] = addr+offXdr, uint64(nfsStatus)
 	h.exec(h.nin.NFSXdrStatus, 2)
+}
+
+// Disconnect runs xprt_disconnect_force (forced: the server closed the connection or
+// the socket failed) or xprt_disconnect_auto (the client closes it) for r's transport;
+// waiting says whether requests are awaiting their reply then (its recv_queue is not
+// empty).
+func (h *NFSHarness) Disconnect(r RPC, forced, waiting bool) {
+	h.tb.Helper()
+	addr := h.lay(r)
+	if waiting {
+		// Any non-NULL rb_node: the programs only test the tree for emptiness.
+		h.put(r.Slot, offXprt, "rpc_xprt.recv_queue", 8, addr+offRqst)
+	}
+	h.args[0] = addr + offXprt
+	if forced {
+		h.exec(h.nin.ForceClose, 1)
+		return
+	}
+	h.exec(h.nin.AutoClose, 1)
 }
 
 // SocketConnect runs rpc_socket_connect for r's transport (XprtID, Server, Port),

@@ -32,6 +32,8 @@ enum event_kind {
 	AOD_KIND_RECONNECT = 3,     /* smb3_reconnect */
 	AOD_KIND_CONNECT = 4,       /* smb3_connect_done */
 	AOD_KIND_CONNECT_ERROR = 5, /* smb3_connect_err */
+	AOD_KIND_LOST = 6,          /* a connection was lost: the server closed it, it failed */
+	AOD_KIND_CLOSED = 7,        /* the client closed an idle connection */
 };
 
 /* Indexes into the per-CPU "counters" array. */

@@ -33,7 +33,7 @@ const MaxEventsBytes = 64 << 10
 // kinds inverts event.Kind.String, the receiver's aod.event.kind attribute.
 var kinds = func() map[string]event.Kind {
 	m := make(map[string]event.Kind)
-	for k := event.KindSlow; k <= event.KindConnectError; k++ {
+	for k := event.KindSlow; k <= event.KindLast; k++ {
 		m[k.String()] = k
 	}
 	return m

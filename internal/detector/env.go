@@ -87,6 +87,12 @@ type Env struct {
 	// Proc is the procfs root the connection detector reads net/tcp and net/tcp6 from.
 	// nil: /proc.
 	Proc fs.FS
+	// KernelEnds reports whether the kernel reports each of the protocol's connection
+	// ends with its cause (event.KindLost, event.KindClosed: NFS's disconnect probes are
+	// attached). While it does, the connection detector does not diff the TCP table,
+	// which cannot tell a lost connection from one the client closed. nil: known from
+	// the first such event.
+	KernelEnds func() bool
 }
 
 // checked returns env with its defaults and its protocol's table, or an error when

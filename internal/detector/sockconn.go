@@ -17,7 +17,7 @@ import (
 
 // Connection rules, as anomaly.Anomaly.Rule names them: what completed the count.
 const (
-	RuleDropped      = "dropped"       // an established connection to the server port disappeared between polls
+	RuleDropped      = "dropped"       // an established connection to the server port disappeared between polls, or the kernel reported it lost
 	RuleReconnect    = "reconnect"     // the kernel client reconnected a session
 	RuleConnectError = "connect_error" // the kernel client failed to connect
 )
@@ -25,10 +25,14 @@ const (
 // Sockconn is AODv2's connection anomaly (ss): it diffs the established TCP
 // connections to the protocol's server port (445, 2049) between polls, and also counts the kernel's reconnect
 // and failed-connect events, which catch a reconnect that completes between two polls.
+// Where the kernel reports how each connection ended (NFS), it counts the lost ones
+// instead of diffing the table: an NFS client closes a connection idle for five
+// minutes, which the table shows as a connection gone.
 // It is not safe for concurrent use.
 type Sockconn struct {
 	env   Env
 	p     SockconnParams
+	ends  bool             // a kernel connection end (KindLost, KindClosed) was seen
 	prev  map[connKey]bool // established connections at the last poll; nil before the first
 	rows  []procnet.Conn   // reused between polls
 	w     window[loss]
@@ -43,7 +47,7 @@ type loss struct {
 	at     uint64 // CLOCK_MONOTONIC ns
 	rule   string
 	server string // host name (kernel events) or remote address (polls)
-	detail string // the local end, for polls
+	detail string // the local end, for polls; what the kernel said, for its reports
 	event  event.Event
 	kernel bool // event is set
 }
@@ -82,12 +86,19 @@ func (s *Sockconn) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly
 		if e.Protocol != s.env.Protocol {
 			continue
 		}
-		var rule string
+		var rule, detail string
 		switch e.Kind {
 		case event.KindReconnect:
 			rule = RuleReconnect
 		case event.KindConnectError:
 			rule = RuleConnectError
+		case event.KindLost:
+			s.ends = true
+			rule, detail = RuleDropped, "(the kernel reported it lost)"
+		case event.KindClosed:
+			s.ends = true
+			s.stats.Events++
+			continue
 		default:
 			continue
 		}
@@ -96,7 +107,7 @@ func (s *Sockconn) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly
 			s.stats.Malformed++
 			continue
 		}
-		out = s.add(loss{at: e.EndNs, rule: rule, server: e.ServerString(), event: *e, kernel: true}, out)
+		out = s.add(loss{at: e.EndNs, rule: rule, server: e.ServerString(), detail: detail, event: *e, kernel: true}, out)
 	}
 	return out
 }
@@ -104,8 +115,13 @@ func (s *Sockconn) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly
 // Poll reads the TCP tables, counts each established connection to the server port that
 // disappeared since the previous poll, and appends the anomalies emitted to out. The
 // first successful poll only records the connections. On error the previous set is
-// kept, so a failed read never looks like lost connections.
+// kept, so a failed read never looks like lost connections. It does nothing while the
+// kernel reports the connections' ends (Env.KernelEnds, or one was seen).
 func (s *Sockconn) Poll(out []anomaly.Anomaly) ([]anomaly.Anomaly, error) {
+	if s.ends || (s.env.KernelEnds != nil && s.env.KernelEnds()) {
+		s.prev = nil // the kernel reports the ends; a later diff starts afresh
+		return out, nil
+	}
 	now := s.env.Clock.Monotonic()
 	cur, err := s.established()
 	if err != nil {

@@ -131,6 +131,51 @@ func TestSockconnKernelEvents(t *testing.T) {
 	}
 }
 
+// Where the kernel reports how connections end (NFS), a lost one is a loss at once, an
+// idle one the client closed is not, and the TCP-table diff, which cannot tell the two
+// apart, stops: from the first such event, or from the start when Env.KernelEnds says
+// the kernel reports them.
+func TestSockconnKernelEnds(t *testing.T) {
+	ev := func(k event.Kind, end time.Duration) event.Event {
+		e := event.Event{Protocol: proto.SMB, Kind: k, EndNs: at(end), ConnID: 7}
+		copy(e.Server[:], "fs1")
+		return e
+	}
+	clock := &fakeClock{mono: at(0)}
+	d, proc := newSockconn(t, SockconnParams{Window: time.Second}, clock)
+	poll(t, d)
+	if got, _ := feed(t, d.Process, []event.Event{ev(event.KindClosed, 100*ms)}); len(got) != 0 {
+		t.Fatalf("an idle close fired %+v", got)
+	}
+	proc.FS = os.DirFS(fixtures.Path("proc/smb-reconnect")) // a connection gone from the table
+	clock.mono = at(2 * time.Second)
+	if out := poll(t, d); len(out) != 0 {
+		t.Fatalf("the table diff ran although the kernel reports the ends: %+v", out)
+	}
+	got, all := feed(t, d.Process, []event.Event{ev(event.KindLost, 3*time.Second)})
+	if want := []fired{{0, RuleDropped, 1, 1, 0}}; !slices.Equal(got, want) {
+		t.Fatalf("a lost connection fired %+v, want %+v", got, want)
+	}
+	if a := all[0]; !equal(a.TopServers, []anomaly.Tally{{Value: "fs1", Count: 1}}) ||
+		!strings.Contains(a.Reason, "dropped fs1 (the kernel reported it lost)") || len(a.Events) != 1 {
+		t.Errorf("servers %v, reason %q, events %v", a.TopServers, a.Reason, a.Events)
+	}
+
+	// Told by the environment before any end.
+	env := testEnv(&fakeClock{mono: at(0)})
+	env.Proc = &procSwitch{os.DirFS(fixtures.Path("proc/smb-conns"))}
+	env.KernelEnds = func() bool { return true }
+	d, err := NewSockconn(SockconnParams{Window: time.Second}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, d)
+	env.Proc.(*procSwitch).FS = os.DirFS(fixtures.Path("proc/smb-reconnect"))
+	if out := poll(t, d); len(out) != 0 {
+		t.Fatalf("the table diff ran although Env.KernelEnds is true: %+v", out)
+	}
+}
+
 func TestSetRoutesEvents(t *testing.T) {
 	clock := &fakeClock{}
 	env := testEnv(clock)

@@ -21,6 +21,11 @@ const (
 	KindReconnect    Kind = 3 // the kernel client reconnected a session (smb3_reconnect)
 	KindConnect      Kind = 4 // a TCP connection to a server was established (smb3_connect_done)
 	KindConnectError Kind = 5 // a connection attempt failed (smb3_connect_err)
+	KindLost         Kind = 6 // a connection was lost: the server closed it, or it failed (NFS)
+	KindClosed       Kind = 7 // the client closed an idle connection (NFS): everyday traffic
+
+	// KindLast is the last kind a record may carry.
+	KindLast = KindClosed
 )
 
 // String names the kind for logs and attributes.
@@ -36,6 +41,10 @@ func (k Kind) String() string {
 		return "connect"
 	case KindConnectError:
 		return "connect_error"
+	case KindLost:
+		return "lost"
+	case KindClosed:
+		return "closed"
 	}
 	return "unknown"
 }

@@ -131,6 +131,7 @@ func (r *Receiver) attachNFS(ctx context.Context, n attacher) {
 			}
 			report, err := n.Attach()
 			attached = err == nil
+			r.nfsEnds.Store(attached && reportsEnds(report))
 			if err != nil {
 				r.log.Error("NFS probes not attached: no NFS RPC is measured", "error", err)
 			} else {
@@ -152,6 +153,18 @@ func loadedModules() (m [len(nfsModules)]bool) {
 		m[i] = err == nil
 	}
 	return m
+}
+
+// reportsEnds tells whether both disconnect tracepoints are attached: the programs
+// then report how each connection ends.
+func reportsEnds(report []bpf.TracepointStatus) bool {
+	n := 0
+	for _, st := range report {
+		if st.Attached && (st.Name == "xprt_disconnect_force" || st.Name == "xprt_disconnect_auto") {
+			n++
+		}
+	}
+	return n == 2
 }
 
 func attachedNames(report []bpf.TracepointStatus) []string {

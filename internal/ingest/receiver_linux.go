@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -174,6 +175,7 @@ type Receiver struct {
 	stopped  bool
 	kernel   Kernel
 	nfs      NFSKernel   // nil: NFS is not measured
+	nfsEnds  atomic.Bool // the NFS programs report how each connection ends
 	owned    *bpf.Probes // loaded by Start; closed by Shutdown
 	ownedNFS *bpf.NFSProbes
 	io       IOKernel // nil: failed file operations are not watched
@@ -259,6 +261,10 @@ func (r *Receiver) NFS() NFSKernel {
 	defer r.mu.Unlock()
 	return r.nfs
 }
+
+// NFSReportsEnds tells whether the NFS programs are attached with the tracepoints
+// that report how each connection to the server ends (detector.Env.KernelEnds).
+func (r *Receiver) NFSReportsEnds() bool { return r.nfsEnds.Load() }
 
 // Start loads the probes (unless Settings.Kernel was given), opens the ring buffer and
 // starts the reading and collecting goroutines. The probes are attached in the

@@ -20,6 +20,8 @@ const (
 	EventReconnect    = "smb.client.reconnect"
 	EventConnect      = "smb.client.connect"
 	EventConnectError = "smb.client.connect.failed"
+	EventLost         = "smb.client.connection.lost"
+	EventClosed       = "smb.client.connection.closed"
 )
 
 // Clock converts the kernel's CLOCK_MONOTONIC nanoseconds to Unix nanoseconds;
@@ -176,6 +178,16 @@ func (b *LogBuilder) connection(lr plog.LogRecord, ev *event.Event) {
 		lr.SetSeverityNumber(plog.SeverityNumberInfo)
 		lr.SetSeverityText("INFO")
 		b.buf = append(b.buf[:0], "connected to "...)
+	case event.KindLost:
+		lr.SetEventName(EventLost)
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+		b.buf = append(b.buf[:0], "connection lost to "...)
+	case event.KindClosed:
+		lr.SetEventName(EventClosed)
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+		b.buf = append(b.buf[:0], "idle connection closed to "...)
 	default:
 		lr.SetEventName(EventConnectError)
 		lr.SetSeverityNumber(plog.SeverityNumberError)

@@ -34,6 +34,7 @@ var nfsChecks = map[string]func(*testing.T, *nfsScenario, *agentRun){
 	"nfslatency":   checkNFSLatency,
 	"nfserrors":    checkNFSErrors,
 	"nfsreconnect": checkNFSReconnect,
+	"nfsidle":      checkNFSIdle,
 }
 
 func loadNFSScenario(t *testing.T, dir string) *nfsScenario {
@@ -172,11 +173,13 @@ func checkNFSErrors(t *testing.T, s *nfsScenario, a *agentRun) {
 }
 
 // checkNFSReconnect: each mount's transport connected again once the server was back (its
-// mountstats connect count rose, and the trace shows a connect to port 2049 per mount); the
-// agent exports the kernel's connect counts as they are after the restart, and nothing fires:
-// the client reconnects from the same source port (the TCP table looks the same before and
-// after), and a reconnect after the server dropped the connection is not yet told from one
-// after the client closed an idle connection, which is everyday traffic.
+// mountstats connect count rose, and the trace shows a connect to port 2049 per mount, each
+// after the server's close forced its transport's disconnect); the agent exports the
+// kernel's connect counts as they are after the restart, and its NFS connection anomaly
+// fired on the kernel's report of a lost connection (the TCP table cannot tell it from the
+// client's own close of an idle connection), after the server stopped, within a window of
+// the first forced disconnect, and nothing else fired (the reconnects that follow fall in
+// its cooldown).
 func checkNFSReconnect(t *testing.T, s *nfsScenario, a *agentRun) {
 	var connects uint64
 	for vers, v := range s.versions {
@@ -194,13 +197,21 @@ func checkNFSReconnect(t *testing.T, s *nfsScenario, a *agentRun) {
 		connects += after - before
 	}
 	var reconnects []float64
+	var forced []float64 // the kernel's forced disconnects of transports to the server (its close)
 	for _, e := range s.trace.Events {
+		switch {
+		case e.Name == "xprt_disconnect_force" && strings.HasSuffix(e.Fields["peer"], ":2049"):
+			forced = append(forced, e.Time)
 		// error=0, or -EINPROGRESS: a TCP connect under way. Other errors are failed attempts.
-		if e.Name == "rpc_socket_connect" && strings.HasSuffix(e.Fields["dstaddr"], ":2049") &&
-			(e.Fields["error"] == "0" || e.Fields["error"] == "-115") {
+		case e.Name == "rpc_socket_connect" && strings.HasSuffix(e.Fields["dstaddr"], ":2049") &&
+			(e.Fields["error"] == "0" || e.Fields["error"] == "-115"):
+			if len(forced) == 0 {
+				t.Errorf("a connect to %s at %.6f with no forced disconnect before it: %s", e.Fields["dstaddr"], e.Time, e.Text)
+			}
 			reconnects = append(reconnects, e.Time)
 		}
 	}
+	t.Logf("the trace shows %d forced disconnects of transports to port 2049", len(forced))
 	// The kernel counts more than one per connection in mountstats (its count rose by 2 per
 	// mount on 6.12 for one traced connect): compare the mounts, not the numbers.
 	t.Logf("the trace shows %d connects to port 2049; mountstats' connect counts rose by %d", len(reconnects), connects)
@@ -222,5 +233,46 @@ func checkNFSReconnect(t *testing.T, s *nfsScenario, a *agentRun) {
 	if got != want {
 		t.Errorf("the agent exports %v transport connects, mountstats after the restart %v", got, want)
 	}
-	checkAgentBaseline(t, nil, a)
+	b := firedBundle(t, a, "nfs", "sockconn")
+	m := b.manifest.Anomaly
+	t.Logf("NFS connection anomaly, rule %s: %s", m.Rule, m.Reason)
+	if m.Rule != "dropped" || !strings.Contains(m.Reason, "lost") {
+		t.Errorf("the NFS connection anomaly fired on rule %q (%s), want dropped, from the kernel's report of a lost connection", m.Rule, m.Reason)
+	}
+	if stop := phaseWall(s.phases, "stop"); m.DetectedAt.Before(stop) {
+		t.Errorf("the connection anomaly was detected at %v, before the server stopped (%v)", m.DetectedAt, stop)
+	}
+	checkDetectedWithin(t, s.phases, b, forced[0])
+	onlyFired(t, a, "nfs/sockconn/dropped")
+}
+
+// checkNFSIdle: the client closed an idle transport itself (the trace shows its
+// xprt_disconnect_auto before any forced disconnect, with no request awaiting a reply)
+// and the next RPC reopened it; the agent fires nothing: the TCP table shows the closed
+// connection gone, and only the kernel's report of how it ended tells it from a lost one.
+func checkNFSIdle(t *testing.T, s *nfsScenario, a *agentRun) {
+	var auto, forced, connects []float64
+	for _, e := range s.trace.Events {
+		switch {
+		case e.Name == "xprt_disconnect_auto" && strings.HasSuffix(e.Fields["peer"], ":2049"):
+			auto = append(auto, e.Time)
+		case e.Name == "xprt_disconnect_force" && strings.HasSuffix(e.Fields["peer"], ":2049"):
+			forced = append(forced, e.Time)
+		case e.Name == "rpc_socket_connect" && strings.HasSuffix(e.Fields["dstaddr"], ":2049"):
+			connects = append(connects, e.Time)
+		}
+	}
+	t.Logf("the trace shows %d autocloses, %d forced disconnects and %d connects of transports to port 2049", len(auto), len(forced), len(connects))
+	if len(auto) == 0 || len(connects) == 0 {
+		t.Fatalf("no idle close (%d autocloses) or no reconnect after it (%d connects)", len(auto), len(connects))
+	}
+	if len(forced) > 0 && forced[0] < auto[0] {
+		t.Errorf("a forced disconnect at %.6f came before the first autoclose at %.6f: not an idle close", forced[0], auto[0])
+	}
+	if connects[0] < auto[0] {
+		t.Errorf("a connect at %.6f came before the idle close at %.6f", connects[0], auto[0])
+	}
+	if a != nil {
+		checkAgentBaseline(t, nil, a)
+	}
 }

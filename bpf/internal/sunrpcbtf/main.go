@@ -25,10 +25,11 @@ import (
 )
 
 // order is the order the structures are written (and printed) in.
-var order = []string{"rpc_task", "rpc_message", "rpc_procinfo", "rpc_clnt", "rpc_xprt", "rpc_rqst", "xdr_stream"}
+var order = []string{"rpc_task", "rpc_message", "rpc_procinfo", "rpc_clnt", "rpc_xprt", "rb_root", "rpc_rqst", "xdr_stream"}
 
 // tracepoints are the tracepoints nfs.c attaches to.
-var tracepoints = []string{"rpc_stats_latency", "rpc_call_rpcerror", "nfs_xdr_status", "nfs4_xdr_status", "rpc_socket_connect"}
+var tracepoints = []string{"rpc_stats_latency", "rpc_call_rpcerror", "nfs_xdr_status", "nfs4_xdr_status", "rpc_socket_connect",
+	"xprt_disconnect_force", "xprt_disconnect_auto"}
 
 // fields are the members nfs.c reads, by structure.
 var fields = map[string][]string{
@@ -36,7 +37,8 @@ var fields = map[string][]string{
 	"rpc_message":  {"rpc_proc"},
 	"rpc_procinfo": {"p_statidx"},
 	"rpc_clnt":     {"cl_clid", "cl_prog", "cl_vers"},
-	"rpc_xprt":     {"address_strings", "id", "addr"},
+	"rpc_xprt":     {"address_strings", "id", "addr", "recv_queue"},
+	"rb_root":      {"rb_node"},
 	"rpc_rqst":     {"rq_task", "rq_xid", "rq_ntrans"},
 	"xdr_stream":   {"rqst"},
 }

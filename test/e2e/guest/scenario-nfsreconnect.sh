@@ -1,8 +1,9 @@
 # shellcheck shell=bash disable=SC2154 # sourced by main.sh after lib.sh (nfs3, nfs4, dir)
 # nfsreconnect: the NFS server stops (nfsd's threads to 0 closes its connections) and starts
 # again; then each mount sends an RPC, which reconnects its transport. Evidence: mountstats
-# (each transport's connect count) and the transports' connects (rpc_socket_connect).
-trace_start sunrpc/rpc_socket_connect sunrpc/rpc_stats_latency
+# (each transport's connect count), the kernel's forced disconnects of the transports
+# (xprt_disconnect_force: the server closed them) and their connects (rpc_socket_connect).
+trace_start sunrpc/rpc_socket_connect sunrpc/xprt_disconnect_force sunrpc/rpc_stats_latency
 nfs_snap before
 phase stop
 nfsd_stop
