@@ -52,6 +52,7 @@ type aodEvent struct {
 	Protocol  uint8
 	Comm      [16]uint8
 	Server    [64]uint8
+	CgroupId  uint64
 }
 
 type aodEventKind uint32
@@ -93,6 +94,7 @@ type aodStartSlot struct {
 	StartNs   uint64
 	SessionId uint64
 	Mid       uint64
+	CgroupId  uint64
 	TreeId    uint32
 	Pid       uint32
 	Tgid      uint32

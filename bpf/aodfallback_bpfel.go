@@ -64,6 +64,7 @@ type aodfallbackStartSlot struct {
 	StartNs   uint64
 	SessionId uint64
 	Mid       uint64
+	CgroupId  uint64
 	TreeId    uint32
 	Pid       uint32
 	Tgid      uint32

@@ -18,6 +18,7 @@ import (
 	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/podattr/podattrtest"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
@@ -774,10 +775,10 @@ func TestWakeupEveryNRecords(t *testing.T) {
 }
 
 func TestWakeupWhenRingHalfFull(t *testing.T) {
-	// 152-byte records (8-byte header included) in a 4096-byte ring: the 14th makes
+	// 160-byte records (8-byte header included) in a 4096-byte ring: the 13th makes
 	// more than 2048 bytes waiting.
 	emit, woken := wakeHarness(t, bpf.Options{WakeupEvery: 1000, RingBytes: 4096})
-	emit(13)
+	emit(12)
 	if woken() {
 		t.Fatal("reader woken before the ring was half full")
 	}
@@ -827,5 +828,31 @@ func TestSnapshotsReuseMemory(t *testing.T) {
 	}
 	if few["InFlight"] != 0 || many["InFlight"] != 0 {
 		t.Errorf("InFlight allocates: %v, %v", few["InFlight"], many["InFlight"])
+	}
+}
+
+// The cgroup of a request is its issuer's, captured at enter: a request sent from a
+// container's cgroup and completed elsewhere (cifsd, a kworker) names the container's.
+func TestEventCarriesTheIssuersCgroup(t *testing.T) {
+	h := bpftest.New(t)
+	h.SetThresholds(map[uint16]time.Duration{smb.Read: 0}) // every READ is "slow"
+	h.SetErrorFilter(bpf.ErrorFilter{All: true})
+	n := podattrtest.New(t)
+	leave := n.Join(t)
+	h.Enter(0xabc, 7, smb.Read, 42)
+	leave()
+	h.Done(0xabc, 7, smb.Read, 42)
+	h.Enter(0xabc, 7, smb.Read, 43) // from outside the container
+	h.Fail(0xabc, 7, smb.Read, 43, statusNotFound, -2)
+
+	evs := h.Events()
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want 2: %+v", len(evs), evs)
+	}
+	if evs[0].CgroupID != n.CgroupID {
+		t.Errorf("cgroup %d, want the container's %d", evs[0].CgroupID, n.CgroupID)
+	}
+	if evs[1].CgroupID == n.CgroupID || evs[1].CgroupID == 0 {
+		t.Errorf("request from outside the container: cgroup %d (container's %d)", evs[1].CgroupID, n.CgroupID)
 	}
 }

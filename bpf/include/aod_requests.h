@@ -157,6 +157,7 @@ static __always_inline int record_start(__u32 tree_id, __u64 session_id, __u16 c
 	s->tree_id = tree_id;
 	s->pid = (__u32)pid_tgid;
 	s->tgid = pid_tgid >> 32;
+	s->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(s->comm, sizeof(s->comm));
 	s->start_ns = now ? now : 1;
 	return 0;
@@ -314,6 +315,7 @@ static __always_inline int record_completion(__u32 resp_tree_id, __u64 session_i
 	e->mid = mid;
 	e->pid = start.pid;
 	e->tgid = start.tgid;
+	e->cgroup_id = start.cgroup_id;
 	e->tree_id = tree_id;
 	e->status = status;
 	e->rc = rc;
