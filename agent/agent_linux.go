@@ -25,6 +25,7 @@ import (
 	"github.com/linuxdiag/aod/internal/ingest"
 	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/pidlock"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry"
@@ -53,6 +54,9 @@ type Options struct {
 	MountStats string
 	// Actions replace the built-in actions of the same name (tests).
 	Actions actions.Table
+	// Workloads overrides where the cgroup tree and kubelet's log folders are read
+	// (tests); the configuration's workloads section otherwise.
+	Workloads *podattr.Options
 }
 
 // Agent is one running aod.
@@ -128,6 +132,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		CardinalityLimit:   cfg.Telemetry.CardinalityLimit,
 		// The endpoint serves current values from the first scrape.
 		CollectAtStart: true,
+		Workloads:      o.workloads(),
 	}
 	a.recv, err = ingest.New(ingest.Settings{
 		Config: rc,
@@ -181,7 +186,7 @@ type staged struct {
 // the kernel filters for cfg. It changes nothing of the running agent.
 func (a *Agent) prepare(cfg *config.Config, prev *bundler.Bundler) (*staged, error) {
 	det, err := detector.NewSets(cfg, func(p proto.Protocol) detector.Env {
-		env := detector.Env{Clock: detector.SystemClock{Converter: a.clock}}
+		env := detector.Env{Clock: detector.SystemClock{Converter: a.clock}, Workload: a.recv.Workloads().Lookup}
 		switch p { // the receiver resolves cifs (session, tree) ids and RPC clients
 		case proto.SMB:
 			env.Share = detector.SharesFrom(a.recv.Names().Lookup)
@@ -572,4 +577,13 @@ func (a *Agent) inflight(ctx context.Context) ([]bpf.InFlightRequest, error) {
 func (a *Agent) record(e *event.Event) control.Record {
 	n, _ := a.recv.Resolver().Lookup(e.Protocol, e.SessionID, e.TreeID)
 	return control.NewRecord(e, a.clock.Time(e.EndNs), n.Server, n.Share)
+}
+
+// workloads says where the receiver reads the cgroup tree and kubelet's log folders:
+// the host's places (the DaemonSet mounts them at the same paths), or the test's.
+func (o Options) workloads() podattr.Options {
+	if o.Workloads != nil {
+		return *o.Workloads
+	}
+	return podattr.Options{}
 }
