@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,7 +92,9 @@ func findCgroup2(mountinfoPath string) (string, error) {
 	}
 	defer f.Close()
 	mounts, err := mountinfo.Parse(mountinfoPath, f)
-	for _, m := range mounts {
+	// The last one: in a container the host's hierarchy is bind-mounted over the
+	// runtime's, which a private cgroup namespace roots at the container's own cgroup.
+	for _, m := range slices.Backward(mounts) {
 		if m.FSType == "cgroup2" {
 			return m.Point, nil
 		}
@@ -147,6 +150,11 @@ func (r *Resolver) CgroupOf(pid uint32) uint64 {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if path, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
+			if strings.Contains(path, "/..") {
+				// Outside the reader's cgroup namespace: the path is relative to a
+				// root the hierarchy mounted here does not start at.
+				return 0
+			}
 			return inode(filepath.Join(r.opts.CgroupRoot, path))
 		}
 	}
