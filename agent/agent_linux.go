@@ -132,7 +132,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		CardinalityLimit:   cfg.Telemetry.CardinalityLimit,
 		// The endpoint serves current values from the first scrape.
 		CollectAtStart: true,
-		Workloads:      o.workloads(),
+		Workloads:      o.workloads(cfg),
 	}
 	a.recv, err = ingest.New(ingest.Settings{
 		Config: rc,
@@ -580,10 +580,12 @@ func (a *Agent) record(e *event.Event) control.Record {
 }
 
 // workloads says where the receiver reads the cgroup tree and kubelet's log folders:
-// the host's places (the DaemonSet mounts them at the same paths), or the test's.
-func (o Options) workloads() podattr.Options {
+// the configuration's workloads section, or the test's places. A change takes effect
+// at the next start.
+func (o Options) workloads(cfg *config.Config) podattr.Options {
 	if o.Workloads != nil {
 		return *o.Workloads
 	}
-	return podattr.Options{}
+	w := cfg.Workloads
+	return podattr.Options{CgroupRoot: w.CgroupRoot, PodLogDir: w.PodLogDir, ContainerLogDir: w.ContainerLogDir}
 }
