@@ -131,8 +131,9 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		MountStats:         o.MountStats,
 		CardinalityLimit:   cfg.Telemetry.CardinalityLimit,
 		// The endpoint serves current values from the first scrape.
-		CollectAtStart: true,
-		Workloads:      o.workloads(cfg),
+		CollectAtStart:  true,
+		Workloads:       o.workloads(cfg),
+		MetricWorkloads: cfg.Workloads.MetricAttributes,
 	}
 	a.recv, err = ingest.New(ingest.Settings{
 		Config: rc,

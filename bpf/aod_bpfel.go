@@ -16,7 +16,7 @@ import (
 type aodConfig struct {
 	_                structs.HostLayout
 	TrackAllFailures uint32
-	Reserved         uint32
+	PerCgroup        uint32
 }
 
 type aodCounter uint32
@@ -87,6 +87,7 @@ type aodReqKey struct {
 	Status    uint32
 	Command   uint16
 	Reserved  [3]uint16
+	CgroupId  uint64
 }
 
 type aodStartSlot struct {

@@ -856,3 +856,46 @@ func TestEventCarriesTheIssuersCgroup(t *testing.T) {
 		t.Errorf("request from outside the container: cgroup %d (container's %d)", evs[1].CgroupID, n.CgroupID)
 	}
 }
+
+// With SetPerCgroup the histograms and error counts are per issuer cgroup too; without
+// it (the default) requests from two cgroups share one series.
+func TestPerCgroupSeries(t *testing.T) {
+	h := bpftest.New(t)
+	n := podattrtest.New(t)
+	send := func(mid uint64) {
+		leave := n.Join(t)
+		h.Enter(0xabc, 7, smb.Read, mid)
+		leave()
+		h.Done(0xabc, 7, smb.Read, mid)
+		h.Enter(0xabc, 7, smb.Create, mid+1) // from outside the container
+		h.Fail(0xabc, 7, smb.Create, mid+1, statusNotFound, -2)
+	}
+	send(10)
+	if hs := h.Histograms(); len(hs) != 2 || hs[0].CgroupID != 0 || hs[1].CgroupID != 0 {
+		t.Fatalf("per-cgroup series by default: %+v", hs)
+	}
+	if err := h.Probes().SetPerCgroup(true); err != nil {
+		t.Fatal(err)
+	}
+	// The error filter keeps the per-cgroup switch.
+	h.SetErrorFilter(bpf.ErrorFilter{All: true})
+	send(20)
+	reads := map[uint64]uint64{}
+	for _, s := range h.Histograms() {
+		if s.Command == smb.Read {
+			reads[s.CgroupID] += s.Count
+		}
+	}
+	if len(reads) != 2 || reads[0] != 1 || reads[n.CgroupID] != 1 {
+		t.Errorf("READ counts by cgroup %v, want 1 before (cgroup 0) and 1 from the container's %d", reads, n.CgroupID)
+	}
+	creates := 0
+	for _, e := range h.Errors() {
+		if e.Command == smb.Create && e.CgroupID != 0 && e.CgroupID != n.CgroupID {
+			creates += int(e.Count)
+		}
+	}
+	if creates != 1 {
+		t.Errorf("%d failed CREATEs counted under the test's own cgroup, want 1: %+v", creates, h.Errors())
+	}
+}

@@ -113,6 +113,7 @@ struct req_key {
 	__u32 status; /* NTSTATUS of a failed request; 0: succeeded (histograms only) */
 	__u16 command;
 	__u16 reserved[3];
+	__u64 cgroup_id; /* the issuer's cgroup when config.per_cgroup is set, else 0 */
 };
 
 struct hist_val {
@@ -129,7 +130,7 @@ struct threshold {
 
 struct config {
 	__u32 track_all_failures; /* non-zero: every failure is an error event */
-	__u32 reserved;
+	__u32 per_cgroup;         /* SMB: non-zero: histograms and error counts per issuer cgroup too */
 };
 
 /*

@@ -79,6 +79,11 @@ type Config struct {
 	// Workloads says where the cgroup tree and kubelet's log folders are, to name the
 	// pod, container or systemd unit of each request's issuer (zero: the host's).
 	Workloads podattr.Options
+	// MetricWorkloads makes the SMB request metrics per workload too: the probes it
+	// loads count per issuer cgroup (a caller's Kernel must be set so itself:
+	// bpf.Probes.SetPerCgroup) and the series name its pod and container, container or
+	// systemd unit.
+	MetricWorkloads bool
 }
 
 func (c Config) withDefaults() Config {
@@ -306,6 +311,9 @@ func (r *Receiver) Start(ctx context.Context) error {
 	r.clock = wallclock.New(time.Minute)
 	r.metrics = otelconv.NewMetrics(r.Resolver(), start, wallclock.BootTime(), r.set.Version)
 	r.metrics.SetCardinalityLimit(r.cfg.CardinalityLimit)
+	if r.cfg.MetricWorkloads {
+		r.metrics.SetWorkloads(r.workloads)
+	}
 	r.reader = ringreader.New(rd, bpf.DecodeEvent, r.cfg.Reader)
 	if r.cfg.CollectAtStart {
 		r.collect(ctx, start)
@@ -363,7 +371,7 @@ func (r *Receiver) loadProbes() (*bpf.Probes, error) {
 			thresholds[i] = bpf.Threshold{Tracked: true}
 		}
 	}
-	err = errors.Join(p.SetThresholds(thresholds), p.SetErrorFilter(r.set.Probes.Errors))
+	err = errors.Join(p.SetThresholds(thresholds), p.SetErrorFilter(r.set.Probes.Errors), p.SetPerCgroup(r.cfg.MetricWorkloads))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("ingest: configure probes: %w", err), p.Close())
 	}
