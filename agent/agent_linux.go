@@ -365,6 +365,9 @@ func (a *Agent) reload(ctx context.Context, cfg *config.Config) error {
 	if cfg.Telemetry.CardinalityLimit != old.Telemetry.CardinalityLimit {
 		a.log.Warn("telemetry.cardinality_limit changed: it takes effect when aod restarts")
 	}
+	if cfg.Workloads != old.Workloads {
+		a.log.Warn("workloads settings changed: they take effect when aod restarts")
+	}
 	if !reflect.DeepEqual(cfg.Upload, old.Upload) || (a.up != nil && cfg.OutputDir != old.OutputDir) {
 		a.log.Warn("upload settings (or the output folder being uploaded) changed: they take effect when aod restarts")
 	}
