@@ -25,6 +25,7 @@ import (
 	"github.com/linuxdiag/aod/internal/ingest"
 	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/pidlock"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/internal/telemetry"
@@ -53,6 +54,9 @@ type Options struct {
 	MountStats string
 	// Actions replace the built-in actions of the same name (tests).
 	Actions actions.Table
+	// Workloads overrides where the cgroup tree and kubelet's log folders are read
+	// (tests); the configuration's workloads section otherwise.
+	Workloads *podattr.Options
 }
 
 // Agent is one running aod.
@@ -128,7 +132,9 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		MountStats:         o.MountStats,
 		CardinalityLimit:   cfg.Telemetry.CardinalityLimit,
 		// The endpoint serves current values from the first scrape.
-		CollectAtStart: true,
+		CollectAtStart:  true,
+		Workloads:       o.workloads(cfg),
+		MetricWorkloads: cfg.Workloads.MetricAttributes,
 	}
 	a.recv, err = ingest.New(ingest.Settings{
 		Config: rc,
@@ -185,7 +191,7 @@ type staged struct {
 // the kernel filters for cfg. It changes nothing of the running agent.
 func (a *Agent) prepare(cfg *config.Config, prev *bundler.Bundler) (*staged, error) {
 	det, err := detector.NewSets(cfg, func(p proto.Protocol) detector.Env {
-		env := detector.Env{Clock: detector.SystemClock{Converter: a.clock}}
+		env := detector.Env{Clock: detector.SystemClock{Converter: a.clock}, Workload: a.recv.Workloads().Lookup}
 		switch p { // the receiver resolves cifs (session, tree) ids and RPC clients
 		case proto.SMB:
 			env.Share = detector.SharesFrom(a.recv.Names().Lookup)
@@ -364,6 +370,9 @@ func (a *Agent) reload(ctx context.Context, cfg *config.Config) error {
 	}
 	if cfg.Telemetry.CardinalityLimit != old.Telemetry.CardinalityLimit {
 		a.log.Warn("telemetry.cardinality_limit changed: it takes effect when aod restarts")
+	}
+	if cfg.Workloads != old.Workloads {
+		a.log.Warn("workloads settings changed: they take effect when aod restarts")
 	}
 	if !reflect.DeepEqual(cfg.Upload, old.Upload) || (a.up != nil && cfg.OutputDir != old.OutputDir) {
 		a.log.Warn("upload settings (or the output folder being uploaded) changed: they take effect when aod restarts")
@@ -590,4 +599,15 @@ func (a *Agent) inflight(ctx context.Context) ([]bpf.InFlightRequest, error) {
 func (a *Agent) record(e *event.Event) control.Record {
 	n, _ := a.recv.Resolver().Lookup(e.Protocol, e.SessionID, e.TreeID)
 	return control.NewRecord(e, a.clock.Time(e.EndNs), n.Server, n.Share)
+}
+
+// workloads says where the receiver reads the cgroup tree and kubelet's log folders:
+// the configuration's workloads section, or the test's places. A change takes effect
+// at the next start.
+func (o Options) workloads(cfg *config.Config) podattr.Options {
+	if o.Workloads != nil {
+		return *o.Workloads
+	}
+	w := cfg.Workloads
+	return podattr.Options{CgroupRoot: w.CgroupRoot, PodLogDir: w.PodLogDir, ContainerLogDir: w.ContainerLogDir}
 }

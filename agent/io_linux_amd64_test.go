@@ -6,16 +6,22 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxdiag/aod/bpf/bpftest"
+	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/fixtures"
+	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/podattr"
+	"github.com/linuxdiag/aod/internal/podattr/podattrtest"
 	"github.com/linuxdiag/aod/internal/telemetry/telemetrytest"
 )
 
@@ -178,4 +184,119 @@ func containsAll(s string, subs []string) bool {
 		}
 	}
 	return true
+}
+
+// TestAgentNamesThePodOfAFailedOperation: a process in a kubepods cgroup (made for
+// real, kubelet's layout with a containerd container) fails three writes; the event
+// records, the anomaly span and the bundle name its pod and container, resolved from
+// the cgroup id the kernel recorded and kubelet's log folders.
+func TestAgentNamesThePodOfAFailedOperation(t *testing.T) {
+	h := bpftest.New(t)
+	node := podattrtest.New(t)
+	probe, err := h.Probes().LoadIO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { probe.Close() })
+	mnt := t.TempDir()
+	if err := unix.Mount("aodio", mnt, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	fill := filepath.Join(mnt, "fill")
+	if err := os.WriteFile(fill, make([]byte, 1<<20), 0o644); err == nil {
+		t.Fatal("a 1 MiB file fits a 64 KiB tmpfs")
+	}
+
+	f := &fixture{every: time.Second, h: h, otlp: telemetrytest.StartOTLP(t), prom: telemetrytest.FreeAddr(t), dir: t.TempDir()}
+	cfg, _, err := config.Parse("io-agent-test.yaml", fmt.Appendf(nil, ioAgentConfig, f.dir, f.otlp.GRPC, f.prom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wo := node.Options()
+	a, err := New(cfg, Options{
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Kernel:    h.Probes(),
+		IO:        probe,
+		ProcDir:   fixtures.Path("kernel-6.12"),
+		Workloads: &wo,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.agent = a
+	t.Cleanup(func() { f.stop(t) })
+	if err := probe.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	// Three appends to the full file system, from inside the pod's container.
+	cmd := exec.Command("sh", "-c", `for i in 1 2 3; do printf x >> "$1" || :; done`, "sh", fill)
+	node.Start(t, cmd)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the pod's writes: %v", err)
+	}
+	probe.Detach()
+
+	telemetrytest.WaitFor(t, 20*time.Second, "an io error bundle", func() bool {
+		m, _ := filepath.Glob(filepath.Join(f.dir, "batches", "aod_quick_*_io_error.tar.zst"))
+		return len(m) == 1
+	})
+	pod := map[string]string{
+		podattr.KeyPodUID: podattrtest.PodUID, podattr.KeyPodName: podattrtest.PodName,
+		podattr.KeyNamespace: podattrtest.Namespace, podattr.KeyContainerName: podattrtest.ContainerName,
+		podattr.KeyContainerID: podattrtest.ContainerID, podattr.KeyContainerRuntime: podattr.RuntimeContainerd,
+		podattr.KeyCgroupID: fmt.Sprintf("0x%x", node.CgroupID),
+	}
+	// The failed-operation records the OTLP receiver has, each checked for the pod.
+	failedRecords := func(check bool) int {
+		n := 0
+		for _, ld := range f.otlp.Logs.AllLogs() {
+			for _, rl := range ld.ResourceLogs().All() {
+				for _, sl := range rl.ScopeLogs().All() {
+					for _, lr := range sl.LogRecords().All() {
+						if lr.EventName() != otelconv.EventFailed {
+							continue
+						}
+						n++
+						for k, want := range pod {
+							if v, _ := lr.Attributes().Get(k); check && v.Str() != want {
+								t.Errorf("event record %s = %q, want %q", k, v.Str(), want)
+							}
+						}
+					}
+				}
+			}
+		}
+		return n
+	}
+	telemetrytest.WaitFor(t, 20*time.Second, "the pod's 3 failed-operation records", func() bool { return failedRecords(false) >= 3 })
+	failedRecords(true)
+	var span ptrace.Span
+	for _, td := range f.otlp.Traces.AllTraces() {
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					if s.Name() == "io.anomaly" {
+						span = s
+					}
+				}
+			}
+		}
+	}
+	wantTop := podattrtest.Namespace + "/" + podattrtest.PodName + "/" + podattrtest.ContainerName + "="
+	if v, ok := span.Attributes().Get(anomalypdata.AttrTopWorkloads); !ok || v.Slice().Len() != 1 ||
+		!strings.HasPrefix(v.Slice().At(0).Str(), wantTop) {
+		t.Errorf("anomaly span's top workloads %v, want %s<count>", v.AsRaw(), wantTop)
+	}
+	events, _ := span.Attributes().Get(anomalypdata.AttrEvents)
+	an, _, err := anomalypdata.FromSpan(span)
+	if err != nil || len(an.Events) == 0 {
+		t.Fatalf("anomaly span's events: %v %q", err, events.Str())
+	}
+	if w := an.Workloads[node.CgroupID]; w.PodName != podattrtest.PodName || w.ContainerName != podattrtest.ContainerName {
+		t.Errorf("anomaly span's events name %+v, want the pod", w)
+	}
 }

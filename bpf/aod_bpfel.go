@@ -16,7 +16,7 @@ import (
 type aodConfig struct {
 	_                structs.HostLayout
 	TrackAllFailures uint32
-	Reserved         uint32
+	PerCgroup        uint32
 }
 
 type aodCounter uint32
@@ -52,6 +52,7 @@ type aodEvent struct {
 	Protocol  uint8
 	Comm      [16]uint8
 	Server    [64]uint8
+	CgroupId  uint64
 }
 
 type aodEventKind uint32
@@ -88,6 +89,7 @@ type aodReqKey struct {
 	Status    uint32
 	Command   uint16
 	Reserved  [3]uint16
+	CgroupId  uint64
 }
 
 type aodStartSlot struct {
@@ -95,6 +97,7 @@ type aodStartSlot struct {
 	StartNs   uint64
 	SessionId uint64
 	Mid       uint64
+	CgroupId  uint64
 	TreeId    uint32
 	Pid       uint32
 	Tgid      uint32

@@ -16,7 +16,7 @@ import (
 type aodfallbackConfig struct {
 	_                structs.HostLayout
 	TrackAllFailures uint32
-	Reserved         uint32
+	PerCgroup        uint32
 }
 
 type aodfallbackHistVal struct {
@@ -41,6 +41,7 @@ type aodfallbackReqKey struct {
 	Status    uint32
 	Command   uint16
 	Reserved  [3]uint16
+	CgroupId  uint64
 }
 
 type aodfallbackSmb2Hdr struct {
@@ -64,6 +65,7 @@ type aodfallbackStartSlot struct {
 	StartNs   uint64
 	SessionId uint64
 	Mid       uint64
+	CgroupId  uint64
 	TreeId    uint32
 	Pid       uint32
 	Tgid      uint32

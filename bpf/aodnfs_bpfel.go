@@ -16,7 +16,7 @@ import (
 type aodnfsConfig struct {
 	_                structs.HostLayout
 	TrackAllFailures uint32
-	Reserved         uint32
+	PerCgroup        uint32
 }
 
 type aodnfsNfsHistVal struct {

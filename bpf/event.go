@@ -9,7 +9,7 @@ import (
 )
 
 // EventSize is the size of one ring-buffer record (struct event in include/aod.h).
-const EventSize = 144
+const EventSize = 152
 
 // Offsets of struct event's fields; a Linux test pins them to the bpf2go type.
 const (
@@ -28,6 +28,7 @@ const (
 	offProtocol  = 63
 	offComm      = 64
 	offServer    = 80
+	offCgroupID  = 144
 )
 
 // Errors of DecodeEvent. They are fixed values so that decoding never allocates.
@@ -42,11 +43,13 @@ var (
 // How the record maps onto event.Event:
 //   - request events (KindSlow, KindError): StartNs is the enter time; a failure whose
 //     enter was never seen (orphan) has StartNs == EndNs, Pid 0 and an empty Comm.
-//     Pid, Tgid and Comm are those of the task that issued the request.
+//     Pid, Tgid, Comm and CgroupID are those of the task that issued the request
+//     (CgroupID 0 if unknown).
 //   - NFS records (Protocol proto.NFS) are RPCs: SessionID is the RPC client id,
 //     MessageID packs xid, version, retransmissions and timeouts (SplitNFSMessageID),
 //     TreeID is the NFSv4 operation a failure came with, Status the NFS status, Rc the
-//     task's status; see include/aod.h.
+//     task's status; CgroupID is set only with Pid (the issuer completed the RPC
+//     itself); see include/aod.h.
 //   - connection events: EndNs (== StartNs) is when the tracepoint fired; ConnID and
 //     Server are set, MessageID is the connection's current mid for KindReconnect and
 //     Rc the error for KindConnectError; Pid, Tgid and Comm are the task that fired it.
@@ -76,6 +79,7 @@ func DecodeEvent(raw []byte, ev *event.Event) error {
 	ev.Status = le.Uint32(raw[offStatus:])
 	ev.Rc = int32(le.Uint32(raw[offRc:]))
 	ev.Command = le.Uint16(raw[offCommand:])
+	ev.CgroupID = le.Uint64(raw[offCgroupID:])
 	// Array conversions: fixed-size moves, no call to memmove.
 	ev.Comm = [len(ev.Comm)]byte(raw[offComm:])
 	ev.Server = [len(ev.Server)]byte(raw[offServer:])
@@ -103,6 +107,7 @@ func EncodeEvent(dst []byte, ev *event.Event) []byte {
 	le.PutUint32(raw[offStatus:], ev.Status)
 	le.PutUint32(raw[offRc:], uint32(ev.Rc))
 	le.PutUint16(raw[offCommand:], ev.Command)
+	le.PutUint64(raw[offCgroupID:], ev.CgroupID)
 	raw[offKind] = byte(ev.Kind)
 	raw[offProtocol] = byte(ev.Protocol)
 	copy(raw[offComm:], ev.Comm[:])

@@ -13,7 +13,8 @@ func sampleEvent() event.Event {
 	ev := event.Event{
 		Protocol: proto.SMB, Kind: event.KindError, Command: 5, Status: 0xc0000034, Rc: -2, Pid: 423, Tgid: 420,
 		SessionID: 0x936c11ff, TreeID: 0x53dfe4a, MessageID: 359, ConnID: 7,
-		StartNs: 13_819_789_000, EndNs: 13_824_935_000,
+		CgroupID: 0x1f2e3d4c5b6a7988,
+		StartNs:  13_819_789_000, EndNs: 13_824_935_000,
 	}
 	copy(ev.Comm[:], "stat")
 	copy(ev.Server[:], "fileserver.example")
@@ -38,7 +39,7 @@ func TestDecodeEventRoundTrip(t *testing.T) {
 		t.Errorf("decoded latency %v comm %q server %q", got.Latency(), got.CommString(), got.ServerString())
 	}
 	// Little-endian fields at the documented offsets.
-	if raw[offKind] != byte(event.KindError) || raw[offProtocol] != byte(proto.SMB) || raw[offStatus] != 0x34 || raw[offStatus+3] != 0xc0 || raw[offRc] != 0xfe {
+	if raw[offKind] != byte(event.KindError) || raw[offProtocol] != byte(proto.SMB) || raw[offStatus] != 0x34 || raw[offStatus+3] != 0xc0 || raw[offRc] != 0xfe || raw[offCgroupID] != 0x88 || raw[EventSize-1] != 0x1f {
 		t.Errorf("encoding is not the kernel's layout: % x", raw)
 	}
 	dst := make([]byte, 0, 2*EventSize)

@@ -298,7 +298,7 @@ static __always_inline int io_failure(const struct pt_regs *regs, __u32 err)
 	e->start_ns = e->end_ns;
 	e->session_id = m.mnt_id;
 	e->mid = nr;
-	e->conn_id = bpf_get_current_cgroup_id();
+	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->pid = (__u32)pid_tgid;
 	e->tgid = pid_tgid >> 32;
 	e->tree_id = m.magic;

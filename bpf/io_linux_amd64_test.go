@@ -210,7 +210,7 @@ func TestIOTrackedFailuresReachTheRing(t *testing.T) {
 	for _, ev := range records {
 		server := string(ev.Server[:len(missing)])
 		if ev.Kind != event.KindError || ev.Command != fileio.Open || ev.Status != uint32(unix.ENOENT) || ev.Rc != -int32(unix.ENOENT) ||
-			ev.Tgid != uint32(os.Getpid()) || ev.TreeID != tmpfsMagic || server != missing || ev.MessageID != unix.SYS_OPEN && ev.MessageID != unix.SYS_OPENAT {
+			ev.Tgid != uint32(os.Getpid()) || ev.CgroupID == 0 || ev.ConnID != 0 || ev.TreeID != tmpfsMagic || server != missing || ev.MessageID != unix.SYS_OPEN && ev.MessageID != unix.SYS_OPENAT {
 			t.Errorf("record %+v (path %q)", ev, server)
 		}
 	}

@@ -276,6 +276,7 @@ static __always_inline int record_rpc(const struct rpc_task *task, __s32 rc, __u
 	if ((__u32)(pid_tgid >> 32) == (__u32)owner) {
 		/* The issuer completes its own synchronous RPC; async ones end in rpciod. */
 		e->pid = (__u32)pid_tgid;
+		e->cgroup_id = bpf_get_current_cgroup_id();
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 	}
 	e->tree_id = op;

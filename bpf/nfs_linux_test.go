@@ -153,7 +153,8 @@ func TestNFSSlowRPCRecord(t *testing.T) {
 		if ev.EndNs < before || ev.EndNs > after || ev.EndNs-ev.StartNs != uint64(10*time.Millisecond) {
 			t.Errorf("end %d start %d: want end in [%d, %d] and 10 ms before it", ev.EndNs, ev.StartNs, before, after)
 		}
-		if ev.Tgid != uint32(os.Getpid()) || ev.Pid != h.Tid() || ev.CommString() != h.Comm() || ev.ServerString() != "127.0.0.1" {
+		if ev.Tgid != uint32(os.Getpid()) || ev.Pid != h.Tid() || ev.CommString() != h.Comm() || ev.ServerString() != "127.0.0.1" ||
+			ev.CgroupID == 0 {
 			t.Errorf("issuer %d/%d %q server %q, want %d/%d %q 127.0.0.1", ev.Pid, ev.Tgid, ev.CommString(), ev.ServerString(),
 				h.Tid(), os.Getpid(), h.Comm())
 		}
@@ -163,7 +164,7 @@ func TestNFSSlowRPCRecord(t *testing.T) {
 		}
 		// An RPC completed in rpciod for another process names that process only.
 		h.Stats(bpftest.RPC{Client: 6, Version: 3, Proc: 7, Latency: time.Second, Owner: 1})
-		if evs := h.Events(); len(evs) != 1 || evs[0].Tgid != 1 || evs[0].Pid != 0 || evs[0].CommString() != "" {
+		if evs := h.Events(); len(evs) != 1 || evs[0].Tgid != 1 || evs[0].Pid != 0 || evs[0].CommString() != "" || evs[0].CgroupID != 0 {
 			t.Errorf("async event %+v: want tgid 1, no thread, no name", evs)
 		}
 	})

@@ -198,6 +198,24 @@ func (p *Probes) SetErrorFilter(f ErrorFilter) error {
 	return setErrorFilter(f, p.objs.Config, p.objs.TrackedStatuses, p.objs.TrackedErrnos)
 }
 
+// SetPerCgroup makes the SMB histograms and error counts of the requests that
+// complete from now on count per issuer cgroup too (HistogramSample.CgroupID), or not.
+// The series counted so far stay as they are.
+func (p *Probes) SetPerCgroup(on bool) error {
+	var cfg aodConfig
+	if err := p.objs.Config.Lookup(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("bpf: read config: %w", err)
+	}
+	cfg.PerCgroup = 0
+	if on {
+		cfg.PerCgroup = 1
+	}
+	if err := p.objs.Config.Put(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("bpf: set config: %w", err)
+	}
+	return nil
+}
+
 // setErrorFilter writes f into a protocol's filter maps (struct config, and the
 // tracked status and errno sets).
 func setErrorFilter(f ErrorFilter, config, statuses, errnos *ebpf.Map) error {
@@ -208,6 +226,10 @@ func setErrorFilter(f ErrorFilter, config, statuses, errnos *ebpf.Map) error {
 	}
 	setAll := func(all bool) error {
 		var cfg aodConfig
+		if err := config.Lookup(uint32(0), &cfg); err != nil {
+			return fmt.Errorf("bpf: read config: %w", err)
+		}
+		cfg.TrackAllFailures = 0
 		if all {
 			cfg.TrackAllFailures = 1
 		}

@@ -111,6 +111,7 @@ func TestEventLayoutMatchesTheKernel(t *testing.T) {
 		{"protocol", unsafe.Offsetof(e.Protocol), offProtocol},
 		{"comm", unsafe.Offsetof(e.Comm), offComm},
 		{"server", unsafe.Offsetof(e.Server), offServer},
+		{"cgroup_id", unsafe.Offsetof(e.CgroupId), offCgroupID},
 	} {
 		if f.got != f.want {
 			t.Errorf("field %s at offset %d, DecodeEvent reads %d", f.name, f.got, f.want)

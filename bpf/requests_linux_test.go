@@ -18,6 +18,7 @@ import (
 	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/podattr/podattrtest"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
@@ -774,10 +775,10 @@ func TestWakeupEveryNRecords(t *testing.T) {
 }
 
 func TestWakeupWhenRingHalfFull(t *testing.T) {
-	// 152-byte records (8-byte header included) in a 4096-byte ring: the 14th makes
+	// 160-byte records (8-byte header included) in a 4096-byte ring: the 13th makes
 	// more than 2048 bytes waiting.
 	emit, woken := wakeHarness(t, bpf.Options{WakeupEvery: 1000, RingBytes: 4096})
-	emit(13)
+	emit(12)
 	if woken() {
 		t.Fatal("reader woken before the ring was half full")
 	}
@@ -827,5 +828,74 @@ func TestSnapshotsReuseMemory(t *testing.T) {
 	}
 	if few["InFlight"] != 0 || many["InFlight"] != 0 {
 		t.Errorf("InFlight allocates: %v, %v", few["InFlight"], many["InFlight"])
+	}
+}
+
+// The cgroup of a request is its issuer's, captured at enter: a request sent from a
+// container's cgroup and completed elsewhere (cifsd, a kworker) names the container's.
+func TestEventCarriesTheIssuersCgroup(t *testing.T) {
+	h := bpftest.New(t)
+	h.SetThresholds(map[uint16]time.Duration{smb.Read: 0}) // every READ is "slow"
+	h.SetErrorFilter(bpf.ErrorFilter{All: true})
+	n := podattrtest.New(t)
+	leave := n.Join(t)
+	h.Enter(0xabc, 7, smb.Read, 42)
+	leave()
+	h.Done(0xabc, 7, smb.Read, 42)
+	h.Enter(0xabc, 7, smb.Read, 43) // from outside the container
+	h.Fail(0xabc, 7, smb.Read, 43, statusNotFound, -2)
+
+	evs := h.Events()
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want 2: %+v", len(evs), evs)
+	}
+	if evs[0].CgroupID != n.CgroupID {
+		t.Errorf("cgroup %d, want the container's %d", evs[0].CgroupID, n.CgroupID)
+	}
+	if evs[1].CgroupID == n.CgroupID || evs[1].CgroupID == 0 {
+		t.Errorf("request from outside the container: cgroup %d (container's %d)", evs[1].CgroupID, n.CgroupID)
+	}
+}
+
+// With SetPerCgroup the histograms and error counts are per issuer cgroup too; without
+// it (the default) requests from two cgroups share one series.
+func TestPerCgroupSeries(t *testing.T) {
+	h := bpftest.New(t)
+	n := podattrtest.New(t)
+	send := func(mid uint64) {
+		leave := n.Join(t)
+		h.Enter(0xabc, 7, smb.Read, mid)
+		leave()
+		h.Done(0xabc, 7, smb.Read, mid)
+		h.Enter(0xabc, 7, smb.Create, mid+1) // from outside the container
+		h.Fail(0xabc, 7, smb.Create, mid+1, statusNotFound, -2)
+	}
+	send(10)
+	if hs := h.Histograms(); len(hs) != 2 || hs[0].CgroupID != 0 || hs[1].CgroupID != 0 {
+		t.Fatalf("per-cgroup series by default: %+v", hs)
+	}
+	if err := h.Probes().SetPerCgroup(true); err != nil {
+		t.Fatal(err)
+	}
+	// The error filter keeps the per-cgroup switch.
+	h.SetErrorFilter(bpf.ErrorFilter{All: true})
+	send(20)
+	reads := map[uint64]uint64{}
+	for _, s := range h.Histograms() {
+		if s.Command == smb.Read {
+			reads[s.CgroupID] += s.Count
+		}
+	}
+	if len(reads) != 2 || reads[0] != 1 || reads[n.CgroupID] != 1 {
+		t.Errorf("READ counts by cgroup %v, want 1 before (cgroup 0) and 1 from the container's %d", reads, n.CgroupID)
+	}
+	creates := 0
+	for _, e := range h.Errors() {
+		if e.Command == smb.Create && e.CgroupID != 0 && e.CgroupID != n.CgroupID {
+			creates += int(e.Count)
+		}
+	}
+	if creates != 1 {
+		t.Errorf("%d failed CREATEs counted under the test's own cgroup, want 1: %+v", creates, h.Errors())
 	}
 }

@@ -78,7 +78,7 @@ func (p *Probes) Histograms(dst []HistogramSample) ([]HistogramSample, error) {
 		func(k *aodReqKey, v *aodHistVal) {
 			dst = append(dst, HistogramSample{Protocol: proto.SMB})
 			s := &dst[len(dst)-1]
-			s.Command, s.SessionID, s.TreeID, s.Status = k.Command, k.SessionId, k.TreeId, k.Status
+			s.Command, s.SessionID, s.TreeID, s.Status, s.CgroupID = k.Command, k.SessionId, k.TreeId, k.Status, k.CgroupId
 			s.addSlots(&v.Slots, v.SumNs)
 			s.total()
 		})
@@ -115,7 +115,7 @@ func (p *Probes) Errors(dst []ErrorSample) ([]ErrorSample, error) {
 	err := forEachBatch(p.objs.Errors, &p.scratch.errKeys, &p.scratch.errVals,
 		func(k *aodReqKey, n *uint64) {
 			dst = append(dst, ErrorSample{Protocol: proto.SMB, Command: k.Command, SessionID: k.SessionId, TreeID: k.TreeId,
-				Status: k.Status, Count: *n})
+				Status: k.Status, CgroupID: k.CgroupId, Count: *n})
 		})
 	if err != nil {
 		return dst, fmt.Errorf("bpf: read error counts: %w", err)

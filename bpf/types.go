@@ -166,7 +166,10 @@ type HistogramSample struct {
 	TreeID    uint32
 	// Status is the status (NTSTATUS for SMB) the requests counted here failed with; 0:
 	// they succeeded.
-	Status    uint32
+	Status uint32
+	// CgroupID is the issuers' cgroup when the probes count per cgroup
+	// (Probes.SetPerCgroup; SMB only), else 0.
+	CgroupID  uint64
 	ZeroCount uint64
 	Buckets   [latencyhist.NumBuckets]uint64
 	// Count is ZeroCount plus all Buckets, so a snapshot is always self-consistent.
@@ -183,6 +186,7 @@ type ErrorSample struct {
 	SessionID uint64
 	TreeID    uint32
 	Status    uint32
+	CgroupID  uint64 // as HistogramSample's
 	Count     uint64
 }
 

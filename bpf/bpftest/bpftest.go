@@ -337,7 +337,8 @@ func (h *Harness) Request(r Request) time.Duration {
 	return time.Duration(after.SumNs - before.SumNs)
 }
 
-// recorded returns the histogram the kernel records r in (zero if none yet).
+// recorded returns the histogram the kernel records r in (zero if none yet): with
+// per-cgroup series (Probes.SetPerCgroup), the sum of r's key's over every cgroup.
 func (h *Harness) recorded(r Request) bpf.HistogramSample {
 	h.tb.Helper()
 	var err error
@@ -345,12 +346,18 @@ func (h *Harness) recorded(r Request) bpf.HistogramSample {
 	if err != nil {
 		h.tb.Fatal(err)
 	}
+	var sum bpf.HistogramSample
 	for _, s := range h.hist {
 		if s.Command == r.Command && s.SessionID == r.Session && s.TreeID == r.Tree && s.Status == r.Status {
-			return s
+			sum.ZeroCount += s.ZeroCount
+			for j := range s.Buckets {
+				sum.Buckets[j] += s.Buckets[j]
+			}
+			sum.Count += s.Count
+			sum.SumNs += s.SumNs
 		}
 	}
-	return bpf.HistogramSample{}
+	return sum
 }
 
 // Events returns every record now in the ring, decoded. The programs wake no reader

@@ -76,8 +76,9 @@ struct start_slot {
 	__u64 start_ns; /* bpf_ktime_get_ns (CLOCK_MONOTONIC) at enter; 0: free */
 	__u64 session_id;
 	__u64 mid;
-	__u32 tree_id; /* from the request header */
-	__u32 pid;     /* thread id: completions run in cifsd or a kworker, not the caller */
+	__u64 cgroup_id; /* the issuing task's cgroup (cgroup v2 id, the directory's inode) */
+	__u32 tree_id;   /* from the request header */
+	__u32 pid;       /* thread id: completions run in cifsd or a kworker, not the caller */
 	__u32 tgid;    /* process id */
 	__u16 command;
 	__u16 reserved;
@@ -114,6 +115,7 @@ struct req_key {
 	__u32 status; /* NTSTATUS of a failed request; 0: succeeded (histograms only) */
 	__u16 command;
 	__u16 reserved[3];
+	__u64 cgroup_id; /* the issuer's cgroup when config.per_cgroup is set, else 0 */
 };
 
 struct hist_val {
@@ -130,7 +132,7 @@ struct threshold {
 
 struct config {
 	__u32 track_all_failures; /* non-zero: every failure is an error event */
-	__u32 reserved;
+	__u32 per_cgroup;         /* SMB: non-zero: histograms and error counts per issuer cgroup too */
 };
 
 /*
@@ -257,8 +259,8 @@ struct io_config {
  *     8    8 end_ns      sys_exit time
  *    16    8 session_id  mount id (0: unknown)
  *    24    8 mid         system call number
- *    32    8 conn_id     cgroup id of the task
- *    40    4 pid, 44 tgid, 64 comm: the calling task
+ *    32    8 conn_id     0
+ *    40    4 pid, 44 tgid, 64 comm, 144 cgroup_id: the calling task
  *    48    4 tree_id     the file system's magic (s_magic)
  *    52    4 status      errno
  *    56    4 rc          -errno
@@ -267,7 +269,7 @@ struct io_config {
  */
 
 /*
- * One ring-buffer record, 144 bytes, little-endian, all fields naturally aligned:
+ * One ring-buffer record, 152 bytes, little-endian, all fields naturally aligned:
  *
  *   off size field
  *     0    8 start_ns    enter time; == end_ns when no enter was seen (orphan error)
@@ -285,6 +287,8 @@ struct io_config {
  *    63    1 protocol    enum aod_protocol
  *    64   16 comm        NUL-padded task name
  *    80   64 server      connection events: server host name, NUL-terminated
+ *   144    8 cgroup_id   request events: cgroup v2 id of the task that issued it (the
+ *                        cgroup directory's inode number; 0 if unknown)
  *
  * NFS records (protocol AOD_PROTO_NFS) use the same layout for one RPC:
  *     0    8 start_ns    end_ns - the kernel's execute time (task start to completion)
@@ -301,6 +305,8 @@ struct io_config {
  *    60    2 command     NFS procedure code (AOD_NFS_*)
  *    64   16 comm        issuing thread's name if pid != 0
  *    80   64 server      the transport's server address (RPC_DISPLAY_ADDR), e.g. "127.0.0.1"
+ *   144    8 cgroup_id   the issuing thread's cgroup if pid != 0, else 0 (user space
+ *                        resolves the owner's from /proc/<tgid>/cgroup)
  * NFS connection records (rpc_socket_connect to the NFS port): kind connect (error 0
  * or -EINPROGRESS) or connect error, conn_id the transport id, rc the error, server
  * its address, pid/tgid/comm the current task, start_ns == end_ns.
@@ -321,6 +327,7 @@ struct event {
 	__u8 protocol;
 	__u8 comm[16];
 	__u8 server[64];
+	__u64 cgroup_id;
 };
 
 #endif /* AOD_H */

@@ -157,6 +157,7 @@ static __always_inline int record_start(__u32 tree_id, __u64 session_id, __u16 c
 	s->tree_id = tree_id;
 	s->pid = (__u32)pid_tgid;
 	s->tgid = pid_tgid >> 32;
+	s->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(s->comm, sizeof(s->comm));
 	s->start_ns = now ? now : 1;
 	return 0;
@@ -180,6 +181,15 @@ static __always_inline void count_error(const struct req_key *key)
 static __always_inline int failure_tracked(__u32 status, __s32 rc)
 {
 	return failure_selected(&config, &tracked_statuses, &tracked_errnos, status, rc);
+}
+
+/* Whether the series are per issuer cgroup too (workloads.metric_attributes). */
+static __always_inline int per_cgroup(void)
+{
+	__u32 zero = 0;
+	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
+
+	return cfg && cfg->per_cgroup;
 }
 
 static __always_inline int is_slow(__u16 command, __u64 latency_ns)
@@ -278,6 +288,8 @@ static __always_inline int record_completion(__u32 resp_tree_id, __u64 session_i
 	/* Copy, then free the slot: the first completion wins, repeats find nothing. */
 	start = *s;
 	s->start_ns = 0;
+	if (per_cgroup())
+		key.cgroup_id = start.cgroup_id;
 	rs = bpf_map_lookup_elem(&recent, &ri);
 	if (rs) {
 		rs->session_id = session_id;
@@ -314,6 +326,7 @@ static __always_inline int record_completion(__u32 resp_tree_id, __u64 session_i
 	e->mid = mid;
 	e->pid = start.pid;
 	e->tgid = start.tgid;
+	e->cgroup_id = start.cgroup_id;
 	e->tree_id = tree_id;
 	e->status = status;
 	e->rc = rc;

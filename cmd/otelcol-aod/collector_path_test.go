@@ -117,7 +117,7 @@ func TestCollectorPathBundlesTheTriggeringEvents(t *testing.T) {
 	sc := bufio.NewScanner(strings.NewReader(string(members["events.jsonl"])))
 	var got []event.Event
 	for sc.Scan() {
-		e, err := anomalypdata.ParseEvent(sc.Bytes())
+		e, _, err := anomalypdata.ParseEvent(sc.Bytes())
 		if err != nil {
 			t.Fatalf("%s: %v", sc.Text(), err)
 		}

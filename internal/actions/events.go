@@ -70,7 +70,7 @@ func eventsAction() Action {
 		a := env.Anomaly
 		var line []byte
 		for i := range a.Events {
-			line = append(anomalypdata.AppendEvent(line[:0], &a.Events[i], a.EventTime), '\n')
+			line = append(anomalypdata.AppendEvent(line[:0], &a.Events[i], a.Workloads[a.Events[i].CgroupID], a.EventTime), '\n')
 			if _, err := w.Write(line); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/podattr"
 )
 
 // Types of anomaly, as AODv2 names them in its configuration.
@@ -50,11 +51,17 @@ type Anomaly struct {
 	TopShares    []Tally
 	TopProcesses []Tally
 	TopStatuses  []Tally
+	// TopWorkloads names the pods, containers or systemd units that issued the
+	// triggering requests (podattr.Workload.Name).
+	TopWorkloads []Tally
 	// TopServers names the servers of a connection anomaly: host names from kernel
 	// connection events, remote addresses of connections that disappeared.
 	TopServers []Tally
 
 	Events []event.Event // the triggering events, oldest first, bounded
+	// Workloads names the cgroups of the Events' issuers (event.Event.CgroupID), those
+	// that could be named.
+	Workloads map[uint64]podattr.Workload
 	// EventTimeOffset turns the Events' timestamps (StartNs, EndNs) into Unix
 	// nanoseconds: unix = ns + EventTimeOffset. The kernel stamps events with
 	// CLOCK_MONOTONIC, so the detector records the clocks' offset when it fires;

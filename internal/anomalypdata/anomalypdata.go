@@ -41,6 +41,9 @@ const (
 	AttrTopProcesses = "aod.anomaly.top.processes"
 	AttrTopStatuses  = "aod.anomaly.top.statuses"
 	AttrTopServers   = "aod.anomaly.top.servers"
+	// AttrTopWorkloads names the pods (namespace/pod/container), containers or systemd
+	// units whose requests triggered the anomaly (podattr.Workload.Name).
+	AttrTopWorkloads = "aod.anomaly.top.workloads"
 )
 
 // SpanName names an anomaly's span: "smb.anomaly".
@@ -106,13 +109,14 @@ func putAttributes(attrs pcommon.Map, a *anomaly.Anomaly, withEvents bool) {
 	attrs.PutInt(AttrSuppressed, int64(a.Suppressed))
 	attrs.PutInt(AttrEventCount, int64(len(a.Events)))
 	if withEvents && len(a.Events) > 0 {
-		attrs.PutStr(AttrEvents, encodeEvents(a.Events, a.EventTime))
+		attrs.PutStr(AttrEvents, encodeEvents(a.Events, a.Workloads, a.EventTime))
 	}
 	putTop(attrs, AttrTopCommands, a.TopCommands)
 	putTop(attrs, AttrTopShares, a.TopShares)
 	putTop(attrs, AttrTopProcesses, a.TopProcesses)
 	putTop(attrs, AttrTopStatuses, a.TopStatuses)
 	putTop(attrs, AttrTopServers, a.TopServers)
+	putTop(attrs, AttrTopWorkloads, a.TopWorkloads)
 }
 
 func putTop(attrs pcommon.Map, key string, top []anomaly.Tally) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
@@ -37,7 +38,9 @@ func sample() anomaly.Anomaly {
 		TopShares:    []anomaly.Tally{{Value: `\\srv\data`, Count: 10}},
 		TopProcesses: []anomaly.Tally{{Value: "fio[42]", Count: 10}},
 		TopServers:   []anomaly.Tally{{Value: "srv", Count: 1}},
+		TopWorkloads: []anomaly.Tally{{Value: "shop/web/app", Count: 9}},
 		Events:       sampleEvents(),
+		Workloads:    map[uint64]podattr.Workload{podCgroup: sampleWorkloads[podCgroup]},
 		// The events' monotonic clock read 5 s at t0.
 		EventTimeOffset: t0.UnixNano() - int64(5*time.Second),
 	}
@@ -45,10 +48,24 @@ func sample() anomaly.Anomaly {
 
 // sampleEvents has one event of each kind, on a monotonic clock that reads 5 s at t0,
 // and the odd cases: a failure whose start is unknown, a command outside SMB2.
+// podCgroup is the cgroup of sampleEvents' first requests, sampleWorkloads names it.
+const podCgroup = 0x9a7
+
+var sampleWorkloads = fixedWorkloads{podCgroup: {Cgroup: "/kubepods.slice/x", Runtime: podattr.RuntimeContainerd,
+	ContainerID: strings.Repeat("ab", 32), PodUID: "0b6e5c2f-9d43-4c8e-a2b1-3f1e6d7c8a90", PodName: "web", Namespace: "shop",
+	ContainerName: "app"}}
+
+type fixedWorkloads map[uint64]podattr.Workload
+
+func (f fixedWorkloads) Lookup(id uint64) (podattr.Workload, bool) {
+	w, ok := f[id]
+	return w, ok
+}
+
 func sampleEvents() []event.Event {
 	mono := func(d time.Duration) uint64 { return uint64(5*time.Second + d) }
 	slow := event.Event{Protocol: proto.SMB, Kind: event.KindSlow, Command: 9, Pid: 43, Tgid: 42, SessionID: 0x936c11ff,
-		TreeID: 0x5, MessageID: 77, StartNs: mono(0), EndNs: mono(1234567891 * time.Nanosecond)}
+		TreeID: 0x5, MessageID: 77, StartNs: mono(0), EndNs: mono(1234567891 * time.Nanosecond), CgroupID: podCgroup}
 	copy(slow.Comm[:], "fio")
 	failed := slow
 	failed.Kind, failed.Status, failed.Rc, failed.Command = event.KindError, 0xC00000B5, -110, 5
@@ -63,7 +80,7 @@ func sampleEvents() []event.Event {
 	connect := reconnect
 	connect.Kind = event.KindConnect
 	ioFail := event.Event{Protocol: proto.IO, Kind: event.KindError, Command: 3, Status: 116, Rc: -116, Pid: 43, Tgid: 42,
-		SessionID: 61, TreeID: 0xFF534D42, MessageID: 262, ConnID: 0x1234, StartNs: mono(time.Second), EndNs: mono(time.Second)}
+		SessionID: 61, TreeID: 0xFF534D42, MessageID: 262, CgroupID: 0x1234, StartNs: mono(time.Second), EndNs: mono(time.Second)}
 	copy(ioFail.Comm[:], "ls")
 	copy(ioFail.Server[:], "/mnt/share/gone")
 	return []event.Event{slow, failed, orphan, odd, reconnect, connErr, connect, ioFail}
@@ -105,11 +122,12 @@ func TestTraces(t *testing.T) {
 		AttrMaxLatency:      1.5,
 		AttrSuppressed:      int64(3),
 		AttrEventCount:      int64(len(sampleEvents())),
-		AttrEvents:          encodeEvents(a.Events, a.EventTime),
+		AttrEvents:          encodeEvents(a.Events, a.Workloads, a.EventTime),
 		AttrTopCommands:     []any{"SMB2_WRITE=7", "SMB2_READ=3"},
 		AttrTopShares:       []any{`\\srv\data=10`},
 		AttrTopProcesses:    []any{"fio[42]=10"},
 		AttrTopServers:      []any{"srv=1"},
+		AttrTopWorkloads:    []any{"shop/web/app=9"},
 	}
 	got := span.Attributes().AsRaw()
 	if len(got) != len(want) {
@@ -233,7 +251,7 @@ func TestFromSpanWithBadEvents(t *testing.T) {
 	a := sample()
 	span := ptrace.NewSpan()
 	FillSpan(span, &a)
-	lines := strings.Split(strings.TrimSpace(encodeEvents(a.Events, a.EventTime)), "\n")
+	lines := strings.Split(strings.TrimSpace(encodeEvents(a.Events, a.Workloads, a.EventTime)), "\n")
 	lines[1] = `{"time":"yesterday","aod.protocol":"smb","aod.event.kind":"slow"}`
 	lines[3] = lines[3][:20]
 	span.Attributes().PutStr(AttrEvents, strings.Join(lines, "\n"))

@@ -43,9 +43,10 @@ func FromSpan(span ptrace.Span) (a anomaly.Anomaly, ok bool, err error) {
 		TopProcesses: top(attrs, AttrTopProcesses),
 		TopStatuses:  top(attrs, AttrTopStatuses),
 		TopServers:   top(attrs, AttrTopServers),
+		TopWorkloads: top(attrs, AttrTopWorkloads),
 	}
 	if s := str(attrs, AttrEvents); s != "" {
-		a.Events, err = DecodeEvents(s)
+		a.Events, a.Workloads, err = DecodeEvents(s)
 	}
 	return a, true, err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/linuxdiag/aod/internal/errno"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
@@ -45,9 +46,10 @@ func KindByName(name string) (event.Kind, bool) {
 	return k, ok
 }
 
-// AppendEvent appends e as one event line, without the newline. at converts the
+// AppendEvent appends e as one event line, without the newline; w names the
+// workload of its cgroup (anomaly.Anomaly.Workloads), if known. at converts the
 // event's timestamps to wall-clock time (anomaly.Anomaly.EventTime).
-func AppendEvent(dst []byte, e *event.Event, at func(ns uint64) time.Time) []byte {
+func AppendEvent(dst []byte, e *event.Event, w podattr.Workload, at func(ns uint64) time.Time) []byte {
 	k := &proto.TableOf(e.Protocol).Keys
 	o := object{dst: append(dst, '{')}
 	o.time(KeyTime, at(e.EndNs))
@@ -76,8 +78,11 @@ func AppendEvent(dst []byte, e *event.Event, at func(ns uint64) time.Time) []byt
 			o.int(otelconv.AttrTid, int64(e.Pid))
 			o.str(otelconv.AttrComm, e.CommString())
 		}
+		if e.CgroupID != 0 {
+			o.hex(podattr.KeyCgroupID, e.CgroupID)
+			w.Attributes(o.str)
+		}
 		if e.Protocol == proto.IO {
-			o.hex(k.ConnID, e.ConnID) // the cgroup
 			if p := e.ServerString(); p != "" {
 				o.str(otelconv.AttrFilePath, p)
 			}
@@ -136,19 +141,20 @@ func (o *object) hex(k string, v uint64) {
 	o.dst = append(o.dst, '"')
 }
 
-// ParseEvent reads one event line back. Its timestamps come back as Unix
-// nanoseconds (an anomaly.Anomaly.EventTimeOffset of 0). Keys it does not know are
-// ignored, so lines from a newer aod still read.
-func ParseEvent(line []byte) (event.Event, error) {
+// ParseEvent reads one event line back, with the workload it names. Its timestamps
+// come back as Unix nanoseconds (an anomaly.Anomaly.EventTimeOffset of 0). Keys it does
+// not know are ignored, so lines from a newer aod still read.
+func ParseEvent(line []byte) (event.Event, podattr.Workload, error) {
 	var e event.Event
+	var w podattr.Workload
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	if err := dec.Decode(&m); err != nil {
-		return e, fmt.Errorf("not a JSON object: %w", err)
+		return e, w, fmt.Errorf("not a JSON object: %w", err)
 	}
 	if dec.More() {
-		return e, errors.New("text after the JSON object")
+		return e, w, errors.New("text after the JSON object")
 	}
 	r := reader{m: m}
 	pname := r.str(otelconv.AttrProtocol, true)
@@ -183,8 +189,10 @@ func ParseEvent(line []byte) (event.Event, error) {
 		e.Tgid = uint32(r.uint(otelconv.AttrPid, math.MaxUint32))
 		e.Pid = uint32(r.uint(otelconv.AttrTid, math.MaxUint32))
 		copy(e.Comm[:len(e.Comm)-1], r.str(otelconv.AttrComm, false))
+		if e.CgroupID = r.hex(podattr.KeyCgroupID, math.MaxUint64); e.CgroupID != 0 {
+			w = podattr.FromAttributes(func(key string) string { return r.str(key, false) })
+		}
 		if p == proto.IO {
-			e.ConnID = r.hex(k.ConnID, math.MaxUint64)
 			copy(e.Server[:len(e.Server)-1], r.str(otelconv.AttrFilePath, false))
 		}
 	default:
@@ -193,12 +201,12 @@ func ParseEvent(line []byte) (event.Event, error) {
 		copy(e.Server[:len(e.Server)-1], r.str(otelconv.AttrServer, false))
 	}
 	if r.err != nil {
-		return event.Event{}, r.err
+		return event.Event{}, podattr.Workload{}, r.err
 	}
 	if e.StartNs > e.EndNs {
-		return event.Event{}, fmt.Errorf("%s is after %s", k.OpStartTime, KeyTime)
+		return event.Event{}, podattr.Workload{}, fmt.Errorf("%s is after %s", k.OpStartTime, KeyTime)
 	}
-	return e, nil
+	return e, w, nil
 }
 
 // reader takes typed values out of a decoded line, keeping the first error.
@@ -319,12 +327,12 @@ func (r *reader) command(p proto.Protocol, key string) uint16 {
 // encodeEvents writes events as event lines for AttrEvents. When they exceed
 // MaxEventsBytes the oldest are left out: the ones nearest the detection matter
 // most, and the span's AttrEventCount still says how many there were.
-func encodeEvents(events []event.Event, at func(ns uint64) time.Time) string {
+func encodeEvents(events []event.Event, workloads map[uint64]podattr.Workload, at func(ns uint64) time.Time) string {
 	lines := make([][]byte, 0, len(events))
 	size := 0
 	var buf []byte
 	for i := len(events) - 1; i >= 0; i-- {
-		buf = AppendEvent(buf[:0], &events[i], at)
+		buf = AppendEvent(buf[:0], &events[i], workloads[events[i].CgroupID], at)
 		if size+len(buf)+1 > MaxEventsBytes {
 			break
 		}
@@ -343,19 +351,21 @@ func encodeEvents(events []event.Event, at func(ns uint64) time.Time) string {
 // maxErrors bounds the decoding problems DecodeEvents describes one by one.
 const maxErrors = 3
 
-// DecodeEvents reads the event lines of an AttrEvents value. Lines that do not
-// decode are left out and described in the error; the others are returned.
-func DecodeEvents(s string) ([]event.Event, error) {
+// DecodeEvents reads the event lines of an AttrEvents value, and the workloads they
+// name by cgroup id. Lines that do not decode are left out and described in the
+// error; the others are returned.
+func DecodeEvents(s string) ([]event.Event, map[uint64]podattr.Workload, error) {
 	var (
-		out  []event.Event
-		errs []error
-		bad  int
+		out       []event.Event
+		workloads map[uint64]podattr.Workload
+		errs      []error
+		bad       int
 	)
 	for n, line := range strings.Split(s, "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		e, err := ParseEvent([]byte(line))
+		e, w, err := ParseEvent([]byte(line))
 		if err != nil {
 			if bad++; bad <= maxErrors {
 				errs = append(errs, fmt.Errorf("event line %d: %w", n+1, err))
@@ -363,9 +373,15 @@ func DecodeEvents(s string) ([]event.Event, error) {
 			continue
 		}
 		out = append(out, e)
+		if !w.IsZero() {
+			if workloads == nil {
+				workloads = map[uint64]podattr.Workload{}
+			}
+			workloads[e.CgroupID] = w
+		}
 	}
 	if bad > maxErrors {
 		errs = append(errs, fmt.Errorf("%d more event lines did not decode", bad-maxErrors))
 	}
-	return out, errors.Join(errs...)
+	return out, workloads, errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
@@ -29,12 +30,15 @@ func (c offsetClock) UnixNano(mono uint64) int64 { return int64(mono) + int64(c)
 // keys with the same values, plus the record's timestamp as "time".
 func TestEventLineIsTheLogRecord(t *testing.T) {
 	a := sample()
-	lb := otelconv.NewLogBuilder(noShares{}, offsetClock(a.EventTimeOffset), "test")
+	lb := otelconv.NewLogBuilder(noShares{}, offsetClock(a.EventTimeOffset), "test").WithWorkloads(sampleWorkloads)
 	events := sampleEvents()
 	ld := lb.Build(events, t0)
 	recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	if v, _ := recs.At(0).Attributes().Get(podattr.KeyPodName); v.Str() != "web" {
+		t.Errorf("the record of a request from a pod does not name the pod: %v", recs.At(0).Attributes().AsRaw())
+	}
 	for i := range events {
-		line := AppendEvent(nil, &events[i], a.EventTime)
+		line := AppendEvent(nil, &events[i], sampleWorkloads[events[i].CgroupID], a.EventTime)
 		var got map[string]any
 		if err := json.Unmarshal(line, &got); err != nil {
 			t.Fatalf("event %d: %v: %s", i, err, line)
@@ -60,11 +64,11 @@ func TestEventLinesAreBounded(t *testing.T) {
 		events[i] = sampleEvents()[0]
 		events[i].MessageID = uint64(i)
 	}
-	s := encodeEvents(events, a.EventTime)
+	s := encodeEvents(events, nil, a.EventTime)
 	if len(s) > MaxEventsBytes || len(s) < MaxEventsBytes*9/10 {
 		t.Fatalf("%d bytes for 2000 events, budget %d", len(s), MaxEventsBytes)
 	}
-	got, err := DecodeEvents(s)
+	got, _, err := DecodeEvents(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +77,7 @@ func TestEventLinesAreBounded(t *testing.T) {
 	if last != 1999 || got[0].MessageID != 2000-uint64(len(got)) {
 		t.Fatalf("kept mids %d..%d of 0..1999", got[0].MessageID, last)
 	}
-	if s := encodeEvents(nil, a.EventTime); s != "" {
+	if s := encodeEvents(nil, nil, a.EventTime); s != "" {
 		t.Errorf("no events encode as %q", s)
 	}
 }
@@ -97,17 +101,17 @@ func TestParseEventRejects(t *testing.T) {
 		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.operation.duration":"x"}`:                      "want a number",
 		`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.operation.start_time":"2026-03-01T13:00:00Z"}`: "is after time",
 	} {
-		if _, err := ParseEvent([]byte(line)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := ParseEvent([]byte(line)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", line, err, want)
 		}
 	}
 	// Unknown keys are a newer aod's: ignored.
-	e, err := ParseEvent([]byte(`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"connect","future.key":[1]}`))
+	e, _, err := ParseEvent([]byte(`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"connect","future.key":[1]}`))
 	if err != nil || e.Kind != event.KindConnect || e.EndNs != uint64(t0.UnixNano()) {
 		t.Errorf("%+v %v", e, err)
 	}
 	// Without a start time, the duration gives the start.
-	e, err = ParseEvent([]byte(`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.operation.duration":0.25}`))
+	e, _, err = ParseEvent([]byte(`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_READ","smb.operation.duration":0.25}`))
 	if err != nil || e.Latency() != 250*time.Millisecond {
 		t.Errorf("%+v %v", e, err)
 	}
@@ -116,25 +120,25 @@ func TestParseEventRejects(t *testing.T) {
 func FuzzParseEventJSON(f *testing.F) {
 	a := sample()
 	for _, e := range sampleEvents() {
-		f.Add(AppendEvent(nil, &e, a.EventTime))
+		f.Add(AppendEvent(nil, &e, podattr.Workload{}, a.EventTime))
 	}
 	f.Add([]byte(`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"slow","smb.command":"SMB2_CMD_7","smb.operation.duration":1e300}`))
 	f.Add([]byte(`{"time":"2026-03-01T12:00:00Z","aod.protocol":"smb","aod.event.kind":"error","thread.name":"\u0000x\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"}`))
 	unix := func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }
 	f.Fuzz(func(t *testing.T, line []byte) {
-		e1, err := ParseEvent(line)
+		e1, w1, err := ParseEvent(line)
 		if err != nil {
 			return
 		}
 		// What reads back must write and read again, and be stable from then on
 		// (the first write may normalise, e.g. a name cut inside a UTF-8 sequence).
-		e2, err := ParseEvent(AppendEvent(nil, &e1, unix))
+		e2, w2, err := ParseEvent(AppendEvent(nil, &e1, w1, unix))
 		if err != nil {
 			t.Fatalf("%q read as %+v, which does not read back: %v", line, e1, err)
 		}
-		e3, err := ParseEvent(AppendEvent(nil, &e2, unix))
-		if err != nil || e3 != e2 {
-			t.Fatalf("unstable: %+v then %+v (%v)", e2, e3, err)
+		e3, w3, err := ParseEvent(AppendEvent(nil, &e2, w2, unix))
+		if err != nil || e3 != e2 || w3 != w2 {
+			t.Fatalf("unstable: %+v %+v then %+v %+v (%v)", e2, w2, e3, w3, err)
 		}
 	})
 }
@@ -162,11 +166,11 @@ func BenchmarkDecodeEvents128(b *testing.B) {
 	for i := range events {
 		events[i] = sampleEvents()[i%3]
 	}
-	s := encodeEvents(events, a.EventTime)
+	s := encodeEvents(events, nil, a.EventTime)
 	b.SetBytes(int64(len(s)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := DecodeEvents(s); err != nil {
+		if _, _, err := DecodeEvents(s); err != nil {
 			b.Fatal(err)
 		}
 	}

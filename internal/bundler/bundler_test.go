@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/linuxdiag/aod/internal/config"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/logging/logtest"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/retention"
 )
@@ -100,7 +102,8 @@ var logText = sync.OnceValue(func() []byte {
 })
 
 func sample() anomaly.Anomaly {
-	e := event.Event{Protocol: proto.SMB, Kind: event.KindSlow, Command: 9, StartNs: 1, EndNs: 2_000_000_001, MessageID: 7, Pid: 43, Tgid: 42}
+	e := event.Event{Protocol: proto.SMB, Kind: event.KindSlow, Command: 9, StartNs: 1, EndNs: 2_000_000_001, MessageID: 7, Pid: 43, Tgid: 42,
+		CgroupID: 0x9a7}
 	copy(e.Comm[:], "fio")
 	now := time.Now()
 	// The event completed as the anomaly fired.
@@ -108,6 +111,8 @@ func sample() anomaly.Anomaly {
 		Rule: "count", Reason: "12 requests over 20ms in 1s", DetectedAt: now, Window: time.Second,
 		Count: 12, Limit: 10, Threshold: 20 * time.Millisecond, MaxLatency: 2 * time.Second,
 		TopCommands: []anomaly.Tally{{Value: "SMB2_WRITE", Count: 12}}, Events: []event.Event{e},
+		TopWorkloads:    []anomaly.Tally{{Value: "shop/web/app", Count: 12}},
+		Workloads:       map[uint64]podattr.Workload{0x9a7: {Cgroup: "/kubepods/pod1", PodName: "web", Namespace: "shop", ContainerName: "app"}},
 		EventTimeOffset: now.UnixNano() - int64(e.EndNs)}
 }
 
@@ -284,8 +289,14 @@ func TestCollectManifestAndEvents(t *testing.T) {
 	ai := m.Anomaly
 	if ai.TraceID != "01020300000000000000000000000000" || ai.SpanID != "0405000000000000" || ai.Rule != "count" ||
 		ai.Count != 12 || ai.Limit != 10 || ai.ThresholdS != 0.02 || ai.Events != 1 ||
-		len(ai.TopCommands) != 1 || ai.TopCommands[0] != (Tally{"SMB2_WRITE", 12}) {
+		len(ai.TopCommands) != 1 || ai.TopCommands[0] != (Tally{"SMB2_WRITE", 12}) ||
+		len(ai.TopWorkloads) != 1 || ai.TopWorkloads[0] != (Tally{"shop/web/app", 12}) {
 		t.Fatalf("anomaly %+v", ai)
+	}
+	wantWorkloads := []map[string]string{{"aod.cgroup.id": "0x9a7", "process.linux.cgroup": "/kubepods/pod1",
+		"k8s.pod.name": "web", "k8s.namespace.name": "shop", "k8s.container.name": "app"}}
+	if !reflect.DeepEqual(ai.Workloads, wantWorkloads) {
+		t.Errorf("workloads %v, want %v", ai.Workloads, wantWorkloads)
 	}
 	if !m.Window.Until.After(m.Window.Since) || !m.Window.Since.Equal(a.DetectedAt.Add(-config.Defaults().Collection.Lookback)) {
 		t.Fatalf("window %+v", m.Window)
@@ -293,6 +304,7 @@ func TestCollectManifestAndEvents(t *testing.T) {
 	ev, err := os.ReadFile(filepath.Join(top, "events.jsonl"))
 	completed := `"time":"` + a.DetectedAt.UTC().Format(time.RFC3339Nano) + `"`
 	if err != nil || !strings.Contains(string(ev), `"smb.command":"SMB2_WRITE"`) || !strings.Contains(string(ev), `"thread.name":"fio"`) ||
+		!strings.Contains(string(ev), `"aod.cgroup.id":"0x9a7","process.linux.cgroup":"/kubepods/pod1","k8s.pod.name":"web"`) ||
 		!strings.Contains(string(ev), completed) {
 		t.Fatalf("events.jsonl: %v %s", err, ev)
 	}

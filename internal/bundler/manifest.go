@@ -2,13 +2,17 @@ package bundler
 
 import (
 	"encoding/hex"
+	"maps"
 	"os"
+	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxdiag/aod/internal/actions"
 	"github.com/linuxdiag/aod/internal/anomaly"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/version"
 )
 
@@ -69,6 +73,11 @@ type AnomalyInfo struct {
 	TopProcesses []Tally    `json:"top_processes,omitempty"`
 	TopStatuses  []Tally    `json:"top_statuses,omitempty"`
 	TopServers   []Tally    `json:"top_servers,omitempty"`
+	TopWorkloads []Tally    `json:"top_workloads,omitempty"`
+	// Workloads names the cgroups the triggering requests came from, each with the
+	// attributes the event records give it (aod.cgroup.id, process.linux.cgroup,
+	// k8s.pod.name, container.id, ...), by cgroup id.
+	Workloads []map[string]string `json:"workloads,omitempty"`
 }
 
 // Window is the time range the time-filtered actions covered: from the configured
@@ -110,7 +119,8 @@ func anomalyInfo(a *anomaly.Anomaly) AnomalyInfo {
 		WindowS: a.Window.Seconds(), Count: a.Count, Limit: a.Limit, ThresholdS: a.Threshold.Seconds(),
 		MaxLatencyS: a.MaxLatency.Seconds(), Suppressed: a.Suppressed, Events: len(a.Events),
 		TopCommands: tallies(a.TopCommands), TopShares: tallies(a.TopShares), TopProcesses: tallies(a.TopProcesses),
-		TopStatuses: tallies(a.TopStatuses), TopServers: tallies(a.TopServers)}
+		TopStatuses: tallies(a.TopStatuses), TopServers: tallies(a.TopServers), TopWorkloads: tallies(a.TopWorkloads),
+		Workloads: workloads(a.Workloads)}
 	if a.TraceID != [16]byte{} {
 		info.TraceID = hex.EncodeToString(a.TraceID[:])
 		info.SpanID = hex.EncodeToString(a.SpanID[:])
@@ -120,6 +130,16 @@ func anomalyInfo(a *anomaly.Anomaly) AnomalyInfo {
 		info.FirstEvent = &first
 	}
 	return info
+}
+
+func workloads(m map[uint64]podattr.Workload) []map[string]string {
+	var out []map[string]string
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		attrs := map[string]string{podattr.KeyCgroupID: "0x" + strconv.FormatUint(id, 16)}
+		m[id].Attributes(func(k, v string) { attrs[k] = v })
+		out = append(out, attrs)
+	}
+	return out
 }
 
 // Tally is one entry of a top-N list.

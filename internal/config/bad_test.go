@@ -29,6 +29,11 @@ func markedLine(t *testing.T, yaml string) int {
 const tcpArgs = `["-s", "65536", "-C", "2", "-W", "100"]`
 
 var badCases = []badCase{
+	// workloads
+	{"workloads key misspelt", "workloads:\n  pod_logs_dir: /x # <-\n",
+		"workloads.pod_logs_dir", "cgroup_root, pod_log_dir, container_log_dir, metric_attributes", `did you mean "pod_log_dir"?`},
+	{"metric_attributes not a boolean", "workloads:\n  metric_attributes: pods # <-\n",
+		"workloads.metric_attributes", "true or false", ""},
 	// top level
 	{"unknown top-level key", "watch_intervl_sec: 5 # <-\n",
 		"watch_intervl_sec", "watch_interval_sec, aod_output_dir", `did you mean "watch_interval_sec"?`},

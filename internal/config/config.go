@@ -67,6 +67,7 @@ type Config struct {
 	Collection    Collection
 	Bundle        Bundle
 	Upload        Upload
+	Workloads     Workloads
 }
 
 // Anomalies holds the anomalies: section, one entry per protocol.
@@ -283,6 +284,20 @@ type TLS struct {
 // Prometheus configures the /metrics endpoint; an empty Listen turns it off.
 type Prometheus struct {
 	Listen string // host:port
+}
+
+// Workloads says where aod reads what names the pod, container or systemd unit of a
+// request's issuer (internal/podattr), and whether metrics carry them.
+type Workloads struct {
+	// CgroupRoot is the cgroup v2 hierarchy's mount point; "" finds it in
+	// /proc/self/mountinfo.
+	CgroupRoot      string
+	PodLogDir       string // kubelet's /var/log/pods
+	ContainerLogDir string // kubelet's /var/log/containers
+	// MetricAttributes puts the issuer's namespace, pod and container (or container id,
+	// or systemd unit) on the SMB request metrics: one series per share, command,
+	// status and workload. Off by default: pods multiply the series.
+	MetricAttributes bool
 }
 
 // Detection tunes the detectors beyond what AODv2 exposed.

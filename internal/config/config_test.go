@@ -199,6 +199,7 @@ telemetry:
 detection: {cooldown_sec: 0, latency_ceiling_ms: 0, max_events: 7}
 collection: {timeout_sec: 0.5, lookback_sec: 60, max_output_mb: 0.125, concurrency: 1}
 bundle: {zstd_level: 19, min_free_mb: 0, shutdown_dump: false}
+workloads: {cgroup_root: /host/sys/fs/cgroup, pod_log_dir: /host/pods, container_log_dir: /host/containers, metric_attributes: true}
 `,
 	"excludeonly": `anomalies:
   smb:
@@ -497,5 +498,24 @@ func TestLoadRefusesNonRegularAndHugeFiles(t *testing.T) {
 	}
 	if _, _, err := Load(limit); err != nil {
 		t.Errorf("a file of MaxFileBytes: %v", err)
+	}
+}
+
+func TestWorkloads(t *testing.T) {
+	cfg, _, err := Parse("a.yaml", []byte(roundTripSources["rules and extras"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Workloads{CgroupRoot: "/host/sys/fs/cgroup", PodLogDir: "/host/pods", ContainerLogDir: "/host/containers", MetricAttributes: true}
+	if cfg.Workloads != want {
+		t.Errorf("workloads %+v, want %+v", cfg.Workloads, want)
+	}
+	// Off and the host's places unless asked.
+	cfg, _, err = Parse("b.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Workloads{PodLogDir: "/var/log/pods", ContainerLogDir: "/var/log/containers"}); cfg.Workloads != want {
+		t.Errorf("default workloads %+v, want %+v", cfg.Workloads, want)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/linuxdiag/aod/internal/archive"
+	"github.com/linuxdiag/aod/internal/podattr"
 )
 
 // Top-level keys: AODv2's 2026 form, its 2025 form, and aod's own sections.
@@ -25,7 +26,7 @@ var (
 	topKeys = []string{
 		"watch_interval_sec", "aod_output_dir", "anomalies", "cleanup",
 		"watcher", "guardian", "audit",
-		"telemetry", "detection", "collection", "bundle", "upload",
+		"telemetry", "detection", "collection", "bundle", "upload", "workloads",
 	}
 	cleanupKeys    = []string{"cleanup_interval_sec", "max_log_age_days", "max_total_log_size_mb", "aod_output_dir"}
 	telemetryKeys  = []string{"otlp", "prometheus", "cardinality_limit"}
@@ -35,6 +36,7 @@ var (
 	detectionKeys  = []string{"cooldown_sec", "latency_ceiling_ms", "max_events", "io_filesystems"}
 	collectionKeys = []string{"timeout_sec", "lookback_sec", "max_output_mb", "concurrency"}
 	bundleKeys     = []string{"zstd_level", "min_free_mb", "shutdown_dump"}
+	workloadsKeys  = []string{"cgroup_root", "pod_log_dir", "container_log_dir", "metric_attributes"}
 	auditKeys      = []string{"enabled"}
 )
 
@@ -93,8 +95,9 @@ func Defaults() *Config {
 			MaxOutput:   64 << 20,
 			Concurrency: 4,
 		},
-		Bundle: Bundle{ZstdLevel: archive.DefaultLevel, MinFree: 256 << 20, ShutdownDump: true},
-		Upload: defaultUpload(),
+		Bundle:    Bundle{ZstdLevel: archive.DefaultLevel, MinFree: 256 << 20, ShutdownDump: true},
+		Upload:    defaultUpload(),
+		Workloads: Workloads{PodLogDir: podattr.DefaultPodLogDir, ContainerLogDir: podattr.DefaultContainerLogDir},
 	}
 }
 
@@ -301,6 +304,13 @@ func (d *decoder) document(root *yaml.Node) *Config {
 	}
 	if f, ok := top.get("upload"); ok {
 		d.upload(f, &cfg.Upload)
+	}
+	if f, ok := top.get("workloads"); ok {
+		m := d.mapping(f.key, f.val, f.path, workloadsKeys)
+		d.setPath(m, "cgroup_root", &cfg.Workloads.CgroupRoot)
+		d.setPath(m, "pod_log_dir", &cfg.Workloads.PodLogDir)
+		d.setPath(m, "container_log_dir", &cfg.Workloads.ContainerLogDir)
+		d.setBool(m, "metric_attributes", &cfg.Workloads.MetricAttributes)
 	}
 	d.checkCaptures()
 	return cfg

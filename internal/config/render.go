@@ -66,6 +66,12 @@ func (c *Config) YAML() ([]byte, error) {
 			strNode("shutdown_dump"), boolNode(c.Bundle.ShutdownDump),
 		),
 		strNode("upload"), uploadNode(&c.Upload),
+		strNode("workloads"), mapNode(
+			strNode("cgroup_root"), strNode(c.Workloads.CgroupRoot),
+			strNode("pod_log_dir"), strNode(c.Workloads.PodLogDir),
+			strNode("container_log_dir"), strNode(c.Workloads.ContainerLogDir),
+			strNode("metric_attributes"), boolNode(c.Workloads.MetricAttributes),
+		),
 	)
 	return encode(root)
 }

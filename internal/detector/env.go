@@ -8,6 +8,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/wallclock"
 )
@@ -82,6 +83,9 @@ type Env struct {
 	Protocol proto.Protocol
 	Clock    Clock         // nil: NewSystemClock()
 	Share    ShareResolver // nil: shares are named by their ids
+	// Workload names the workload of a request's cgroup (*podattr.Resolver's Lookup).
+	// nil: anomalies name processes only.
+	Workload func(cgroupID uint64) (podattr.Workload, bool)
 	// NewIDs returns the trace and span ids of a new anomaly span. nil: random ids.
 	NewIDs func() (trace [16]byte, span [8]byte)
 	// Proc is the procfs root the connection detector reads net/tcp and net/tcp6 from.

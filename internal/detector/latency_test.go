@@ -8,6 +8,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 )
@@ -157,14 +158,22 @@ func TestLatencyAnomalyContents(t *testing.T) {
 	clock := &fakeClock{}
 	p := LatencyParams{Commands: allCommands(20 * ms), AcceptableCount: 4, Window: 2 * time.Second, MaxEvents: 3, Cooldown: time.Minute, Ceiling: DefaultCeiling}
 	p.Commands[smb.Write].Threshold = 50 * ms
-	d, err := NewLatency(p, testEnv(clock))
+	env := testEnv(clock)
+	pod := podattr.Workload{Cgroup: "/kubepods/x", PodUID: "u", Namespace: "shop", PodName: "web", ContainerName: "app"}
+	lookups := 0
+	env.Workload = func(id uint64) (podattr.Workload, bool) {
+		lookups++
+		return pod, id == 0x77
+	}
+	d, err := NewLatency(p, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := slow(smb.Read, 300*ms, 80*ms)
 	other.SessionID, other.TreeID, other.Tgid = 9, 3, 77
 	copy(other.Comm[:], "cp\x00")
-	events := []event.Event{slow(smb.Write, 100*ms, 60*ms), slow(smb.Write, 200*ms, 70*ms), other, slow(smb.Write, 400*ms, 55*ms)}
+	fromPod := func(e event.Event) event.Event { e.CgroupID = 0x77; return e }
+	events := []event.Event{slow(smb.Write, 100*ms, 60*ms), fromPod(slow(smb.Write, 200*ms, 70*ms)), other, fromPod(slow(smb.Write, 400*ms, 55*ms))}
 	clock.mono = at(450 * ms)
 	out := d.Process(events, nil)
 	if len(out) != 1 {
@@ -197,6 +206,10 @@ func TestLatencyAnomalyContents(t *testing.T) {
 	check("TopShares", a.TopShares, []anomaly.Tally{{Value: `\\srv\data`, Count: 2}, {Value: "session 0x9 tree 0x3", Count: 1}})
 	check("TopProcesses", a.TopProcesses, []anomaly.Tally{{Value: "fio[42]", Count: 2}, {Value: "cp[77]", Count: 1}})
 	check("TopStatuses", len(a.TopStatuses), 0)
+	// The pod of the two requests from its cgroup, looked up once; the others have none.
+	check("TopWorkloads", a.TopWorkloads, []anomaly.Tally{{Value: "shop/web/app", Count: 2}})
+	check("Workloads", a.Workloads, map[uint64]podattr.Workload{0x77: pod})
+	check("lookups", lookups, 1)
 	for _, s := range []string{"4 SMB requests", "SMB2_READ >= 20ms", "SMB2_WRITE >= 50ms", "acceptable_count 4", "slowest 80ms"} {
 		if !strings.Contains(a.Reason, s) {
 			t.Errorf("Reason %q lacks %q", a.Reason, s)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/linuxdiag/aod/internal/anomaly"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/podattr"
 )
 
 // topN is the length of each "top" list on an anomaly.
@@ -30,7 +31,7 @@ func (env *Env) newAnomaly(typ, rule string, first uint64, events []event.Event)
 		EventTimeOffset: firstTime.UnixNano() - int64(first),
 	}
 	a.TraceID, a.SpanID = env.NewIDs()
-	var commands, shares, processes, statuses tally
+	var commands, shares, processes, statuses, workloads tally
 	for i := range events {
 		e := &events[i]
 		if !isRequest(e.Kind) {
@@ -40,6 +41,9 @@ func (env *Env) newAnomaly(typ, rule string, first uint64, events []event.Event)
 		commands.add(e.Cmd().String())
 		shares.add(env.shareName(e.SessionID, e.TreeID))
 		processes.add(fmt.Sprintf("%s[%d]", e.CommString(), e.Tgid))
+		if w, ok := env.workload(&a, e.CgroupID); ok {
+			workloads.add(w.Name())
+		}
 		if st := e.Failure(); st != "" {
 			statuses.add(st)
 		}
@@ -48,7 +52,27 @@ func (env *Env) newAnomaly(typ, rule string, first uint64, events []event.Event)
 	a.TopShares = shares.top()
 	a.TopProcesses = processes.top()
 	a.TopStatuses = statuses.top()
+	a.TopWorkloads = workloads.top()
 	return a
+}
+
+// workload names a request's cgroup once per anomaly and keeps it in a.Workloads.
+func (env *Env) workload(a *anomaly.Anomaly, cgroupID uint64) (podattr.Workload, bool) {
+	if cgroupID == 0 || env.Workload == nil {
+		return podattr.Workload{}, false
+	}
+	if w, ok := a.Workloads[cgroupID]; ok {
+		return w, true
+	}
+	w, ok := env.Workload(cgroupID)
+	if !ok {
+		return w, false
+	}
+	if a.Workloads == nil {
+		a.Workloads = map[uint64]podattr.Workload{}
+	}
+	a.Workloads[cgroupID] = w
+	return w, true
 }
 
 func (env *Env) shareName(session uint64, tree uint32) string {

@@ -54,14 +54,17 @@ func (k Kind) String() string {
 // Times are CLOCK_MONOTONIC nanoseconds as the kernel's bpf_ktime_get_ns returns them;
 // the receiver converts them to wall-clock time.
 type Event struct {
-	Protocol  proto.Protocol // whose request or connection this is
-	Kind      Kind
-	Command   uint16 // the protocol's command code (SMB2 command); request events only
-	Status    uint32 // the protocol's failure status (NTSTATUS); 0 for a successful slow request
-	Rc        int32  // -errno the kernel mapped the status to (smb3_cmd_err), or connect_err rc
-	Pid       uint32 // thread id that issued the request (captured at smb3_cmd_enter)
-	Tgid      uint32 // process id that issued the request
-	Comm      [16]byte
+	Protocol proto.Protocol // whose request or connection this is
+	Kind     Kind
+	Command  uint16 // the protocol's command code (SMB2 command); request events only
+	Status   uint32 // the protocol's failure status (NTSTATUS); 0 for a successful slow request
+	Rc       int32  // -errno the kernel mapped the status to (smb3_cmd_err), or connect_err rc
+	Pid      uint32 // thread id that issued the request (captured at smb3_cmd_enter)
+	Tgid     uint32 // process id that issued the request
+	Comm     [16]byte
+	// CgroupID is the cgroup v2 id (the cgroup directory's inode number) of the task
+	// that issued the request, 0 if unknown; internal/podattr names its pod or container.
+	CgroupID  uint64
 	SessionID uint64
 	TreeID    uint32
 	MessageID uint64   // SMB mid

@@ -20,6 +20,7 @@ import (
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
 	"github.com/linuxdiag/aod/internal/smb"
@@ -76,6 +77,14 @@ type Config struct {
 	// Prometheus endpoint has the metrics from its first scrape, not one interval
 	// later.
 	CollectAtStart bool
+	// Workloads says where the cgroup tree and kubelet's log folders are, to name the
+	// pod, container or systemd unit of each request's issuer (zero: the host's).
+	Workloads podattr.Options
+	// MetricWorkloads makes the SMB request metrics per workload too: the probes it
+	// loads count per issuer cgroup (a caller's Kernel must be set so itself:
+	// bpf.Probes.SetPerCgroup) and the series name its pod and container, container or
+	// systemd unit.
+	MetricWorkloads bool
 }
 
 func (c Config) withDefaults() Config {
@@ -166,9 +175,10 @@ type Receiver struct {
 	cons Consumers
 	log  *slog.Logger
 
-	names   *cifsproc.ShareNames
-	clients *nfsproc.Clients
-	clock   *wallclock.Converter
+	names     *cifsproc.ShareNames
+	clients   *nfsproc.Clients
+	workloads *podattr.Resolver
+	clock     *wallclock.Converter
 
 	mu       sync.Mutex
 	started  bool
@@ -202,8 +212,13 @@ func New(set Settings, cons Consumers) (*Receiver, error) {
 	r := &Receiver{cfg: cfg, set: set, cons: cons, log: log}
 	r.names = cifsproc.NewShareNames(r.readProc("DebugData"), cfg.NamesInterval)
 	r.clients = nfsproc.NewClients()
+	r.workloads = podattr.New(cfg.Workloads)
 	return r, nil
 }
+
+// Workloads names the cgroups of requests' issuers (event.Event.CgroupID), the same
+// way the receiver names them on its records.
+func (r *Receiver) Workloads() *podattr.Resolver { return r.workloads }
 
 // Names resolves SMB (session id, tree id) pairs to share and server names, the same
 // way the receiver names them; detectors use it to name what they report.
@@ -302,6 +317,9 @@ func (r *Receiver) Start(ctx context.Context) error {
 	r.clock = wallclock.New(time.Minute)
 	r.metrics = otelconv.NewMetrics(r.Resolver(), start, wallclock.BootTime(), r.set.Version)
 	r.metrics.SetCardinalityLimit(r.cfg.CardinalityLimit)
+	if r.cfg.MetricWorkloads {
+		r.metrics.SetWorkloads(r.workloads)
+	}
 	r.reader = ringreader.New(rd, bpf.DecodeEvent, r.cfg.Reader)
 	if r.cfg.CollectAtStart {
 		r.collect(ctx, start)
@@ -359,7 +377,7 @@ func (r *Receiver) loadProbes() (*bpf.Probes, error) {
 			thresholds[i] = bpf.Threshold{Tracked: true}
 		}
 	}
-	err = errors.Join(p.SetThresholds(thresholds), p.SetErrorFilter(r.set.Probes.Errors))
+	err = errors.Join(p.SetThresholds(thresholds), p.SetErrorFilter(r.set.Probes.Errors), p.SetPerCgroup(r.cfg.MetricWorkloads))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("ingest: configure probes: %w", err), p.Close())
 	}
@@ -381,9 +399,10 @@ func (r *Receiver) attach(ctx context.Context) {
 
 // deliver hands each batch of events to the Events and Logs consumers.
 func (r *Receiver) deliver(ctx context.Context) {
-	logs := otelconv.NewLogBuilder(r.Resolver(), r.clock, r.set.Version)
+	logs := otelconv.NewLogBuilder(r.Resolver(), r.clock, r.set.Version).WithWorkloads(r.workloads)
 	r.reader.Deliver(func(batch []event.Event) {
 		r.clock.MaybeRefresh()
+		r.issuerCgroups(batch)
 		if r.cons.Events != nil {
 			r.cons.Events(batch)
 		}
@@ -393,6 +412,18 @@ func (r *Receiver) deliver(ctx context.Context) {
 			}
 		}
 	})
+}
+
+// issuerCgroups fills in the cgroup of requests whose probe could not see it (an NFS
+// RPC that rpciod completed for its owner) from the owner's, read now: the owner is
+// the process that created the RPC, and it rarely changes cgroup while it waits.
+func (r *Receiver) issuerCgroups(batch []event.Event) {
+	for i := range batch {
+		e := &batch[i]
+		if e.CgroupID == 0 && e.Tgid != 0 && (e.Kind == event.KindSlow || e.Kind == event.KindError) {
+			e.CgroupID = r.workloads.CgroupOf(e.Tgid)
+		}
+	}
 }
 
 // Shutdown stops reading, hands the events already read to the consumers and closes

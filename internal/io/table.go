@@ -72,7 +72,6 @@ var Table = &proto.Table{
 		SessionID: KeyMountID,
 		TreeID:    "io.filesystem.magic",
 		MessageID: "io.syscall.number",
-		ConnID:    "io.cgroup.id",
 	},
 	ErrorsHelp: "File system calls that failed, by operation, errno and the mount they hit " +
 		"(the mount their path lookup or file descriptor was on), counted in the kernel.",

@@ -10,6 +10,7 @@ import (
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/errno"
 	"github.com/linuxdiag/aod/internal/event"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
@@ -34,6 +35,7 @@ type Clock interface {
 // use one per goroutine.
 type LogBuilder struct {
 	names   Resolver
+	work    Workloads
 	clock   Clock
 	version string
 	buf     []byte
@@ -43,6 +45,18 @@ type LogBuilder struct {
 // clock; version is the scope version stamped on the records.
 func NewLogBuilder(names Resolver, clock Clock, version string) *LogBuilder {
 	return &LogBuilder{names: names, clock: clock, version: version, buf: make([]byte, 0, 64)}
+}
+
+// Workloads names the workload of a cgroup id; *podattr.Resolver is one.
+type Workloads interface {
+	Lookup(cgroupID uint64) (podattr.Workload, bool)
+}
+
+// WithWorkloads makes the builder name the cgroup, pod, container or unit of each
+// request's issuer with w; without it records carry the cgroup id only.
+func (b *LogBuilder) WithWorkloads(w Workloads) *LogBuilder {
+	b.work = w
+	return b
 }
 
 // Build returns one log record per event, all in one resource and scope, observed at
@@ -128,9 +142,6 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 	}
 	lr.Body().SetStr(string(b.buf))
 
-	if ev.Protocol == proto.IO {
-		attrs.PutStr(k.ConnID, b.hex(ev.ConnID)) // the cgroup
-	}
 	attrs.PutStr(k.SessionID, b.hex(ev.SessionID))
 	attrs.PutStr(k.TreeID, b.hex(uint64(ev.TreeID)))
 	attrs.PutInt(k.MessageID, int64(ev.MessageID))
@@ -139,9 +150,24 @@ func (b *LogBuilder) request(lr plog.LogRecord, ev *event.Event) {
 		attrs.PutInt(AttrTid, int64(ev.Pid))
 		attrs.PutStr(AttrComm, ev.CommString())
 	}
+	b.workload(attrs, ev.CgroupID)
 	if startKnown {
 		b.buf = time.Unix(0, b.clock.UnixNano(ev.StartNs)).UTC().AppendFormat(b.buf[:0], time.RFC3339Nano)
 		attrs.PutStr(k.OpStartTime, string(b.buf))
+	}
+}
+
+// workload names the issuer's cgroup: its id, and what runs in it.
+func (b *LogBuilder) workload(attrs pcommon.Map, cgroupID uint64) {
+	if cgroupID == 0 {
+		return
+	}
+	attrs.PutStr(podattr.KeyCgroupID, b.hex(cgroupID))
+	if b.work == nil {
+		return
+	}
+	if w, ok := b.work.Lookup(cgroupID); ok {
+		w.Attributes(func(k, v string) { attrs.PutStr(k, v) })
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/linuxdiag/aod/internal/cifsproc"
 	"github.com/linuxdiag/aod/internal/latencyhist"
 	"github.com/linuxdiag/aod/internal/nfsproc"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
 )
@@ -61,6 +62,7 @@ type Snapshot struct {
 // from one goroutine: Update with each snapshot, then Build once per form wanted.
 type Metrics struct {
 	names      Resolver
+	work       workloadOf        // nil: series are per share, not per workload
 	start      pcommon.Timestamp // the kernel maps' and the receiver's counters start here
 	statsStart pcommon.Timestamp // default start of the cifs Stats counters
 	version    string
@@ -99,11 +101,22 @@ func (m *Metrics) SetCardinalityLimit(limit int) {
 	m.lat.limit, m.errs.limit = limit, limit
 }
 
+// SetWorkloads makes the request series per workload too: entries the probes count
+// per issuer cgroup (bpf.Probes.SetPerCgroup) go to series with the pod and container
+// (or container, or systemd unit) w names for their cgroup. Call it before the first
+// Update. Without it the series are per share, whatever the probes count.
+func (m *Metrics) SetWorkloads(w Workloads) {
+	m.work = func(id uint64) podattr.Workload {
+		wl, _ := w.Lookup(id)
+		return wl
+	}
+}
+
 // Update folds a snapshot into the state. The snapshot must not change until the next
 // Update.
 func (m *Metrics) Update(s *Snapshot) {
-	m.lat.update(s.Latencies, m.names)
-	m.errs.update(s.Errors, m.names)
+	m.lat.update(s.Latencies, m.names, m.work)
+	m.errs.update(s.Errors, m.names, m.work)
 	m.cum.advance(pcommon.NewTimestampFromTime(s.Time))
 	m.last = s
 	m.now = pcommon.NewTimestampFromTime(s.Time)
@@ -260,6 +273,7 @@ func requestAttrs(attrs pcommon.Map, key requestSeries) {
 	}
 	attrs.PutStr(k.Server, key.server)
 	attrs.PutStr(k.Share, key.share)
+	key.workload.Attributes(attrs.PutStr)
 	// RPC protocols also name the call as OpenTelemetry's RPC conventions do, so the
 	// series join the kernel's per-operation mountstats counters.
 	if t.ONCRPC != nil {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/latencyhist"
 	"github.com/linuxdiag/aod/internal/nfs"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/ringreader"
 	"github.com/linuxdiag/aod/internal/smb"
@@ -707,4 +709,60 @@ func TestNoOverflowBelowTheLimit(t *testing.T) {
 func isOverflow(attrs pcommon.Map) bool {
 	v, ok := attrs.Get(AttrOverflow)
 	return ok && v.Bool()
+}
+
+type fixedWorkloads map[uint64]podattr.Workload
+
+func (f fixedWorkloads) Lookup(id uint64) (podattr.Workload, bool) {
+	w, ok := f[id]
+	return w, ok
+}
+
+// Per-cgroup kernel entries make per-workload series only with SetWorkloads: the pod
+// and container, never the cgroup path; an entry without a cgroup, or one no longer
+// named, stays in the share's series.
+func TestWorkloadSeries(t *testing.T) {
+	names := mapNames{{1, 10}: {Server: "srv", Share: "a"}}
+	work := fixedWorkloads{
+		7: {Cgroup: "/kubepods/x", PodUID: "u1", Namespace: "shop", PodName: "web", ContainerName: "app", ContainerID: strings.Repeat("a", 64)},
+		8: {Cgroup: "/system.slice/backup.service", Unit: "backup.service"},
+	}
+	entries := func() []bpf.HistogramSample {
+		e0, e7, e8, e9 := kernelEntry(1, 10, 8, time.Millisecond), kernelEntry(1, 10, 8, time.Millisecond, time.Millisecond),
+			kernelEntry(1, 10, 8, time.Millisecond), kernelEntry(1, 10, 8, time.Millisecond)
+		e7.CgroupID, e8.CgroupID, e9.CgroupID = 7, 8, 9
+		return []bpf.HistogramSample{e0, e7, e8, e9}
+	}
+	count := func(m *Metrics) map[string]uint64 {
+		m.Update(&Snapshot{Time: t0, Latencies: entries(),
+			Errors: []bpf.ErrorSample{{Protocol: proto.SMB, SessionID: 1, TreeID: 10, Command: 5, Status: 0xc0000034, CgroupID: 7, Count: 3}}})
+		md := m.Build(Exponential)
+		got := map[string]uint64{}
+		dps := findMetric(t, md, smb.Table.Keys.Duration).ExponentialHistogram().DataPoints()
+		for i := range dps.Len() {
+			a := dps.At(i).Attributes()
+			if _, ok := a.Get(podattr.KeyCgroup); ok {
+				t.Errorf("a series carries the cgroup path: %v", a.AsRaw())
+			}
+			pod, _ := a.Get(podattr.KeyPodName)
+			unit, _ := a.Get(podattr.KeyUnit)
+			got[pod.Str()+unit.Str()] += dps.At(i).Count()
+		}
+		errs := findMetric(t, md, smb.Table.Keys.Errors).Sum().DataPoints()
+		if errs.Len() != 1 {
+			t.Fatalf("%d error series", errs.Len())
+		}
+		if c, _ := errs.At(0).Attributes().Get(podattr.KeyContainerName); (m.work != nil) != (c.Str() == "app") {
+			t.Errorf("error series %v", errs.At(0).Attributes().AsRaw())
+		}
+		return got
+	}
+	if got := count(NewMetrics(names, t0, bootTime, "v1")); !maps.Equal(got, map[string]uint64{"": 5}) {
+		t.Errorf("without SetWorkloads: %v, want one series of 5", got)
+	}
+	m := NewMetrics(names, t0, bootTime, "v1")
+	m.SetWorkloads(work)
+	if got := count(m); !maps.Equal(got, map[string]uint64{"": 2, "web": 2, "backup.service": 1}) {
+		t.Errorf("with SetWorkloads: %v, want the share's 2 (no cgroup, unknown cgroup), the pod's 2, the unit's 1", got)
+	}
 }

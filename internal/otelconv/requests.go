@@ -3,6 +3,7 @@ package otelconv
 import (
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/latencyhist"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
@@ -12,6 +13,7 @@ type kernelKey struct {
 	tree     uint32
 	command  uint16
 	status   uint32
+	cgroup   uint64 // the issuers' cgroup when the probes count per cgroup, else 0
 }
 
 // requestSeries names one exported series of the request metrics.
@@ -21,7 +23,24 @@ type requestSeries struct {
 	status   uint32 // failure status (error.type); 0: succeeded
 	server   string
 	share    string
-	overflow bool // the series past the cardinality limit fold into (no other field set)
+	workload podattr.Workload // with Metrics.SetWorkloads: the issuers' (seriesWorkload)
+	overflow bool             // the series past the cardinality limit fold into (no other field set)
+}
+
+// workloadOf names a kernel entry's cgroup for a series: nil or no cgroup, none.
+type workloadOf func(cgroupID uint64) podattr.Workload
+
+// seriesWorkload keeps of w what names a workload across its processes and
+// restarts: the pod (uid, namespace, name) and container name on Kubernetes, else
+// the container (id, runtime), else the systemd unit; never the cgroup path.
+func seriesWorkload(w podattr.Workload) podattr.Workload {
+	switch {
+	case w.PodUID != "":
+		return podattr.Workload{PodUID: w.PodUID, Namespace: w.Namespace, PodName: w.PodName, ContainerName: w.ContainerName}
+	case w.ContainerID != "":
+		return podattr.Workload{ContainerID: w.ContainerID, Runtime: w.Runtime}
+	}
+	return podattr.Workload{Unit: w.Unit}
 }
 
 // seriesSet is one request metric's exported series, in creation order for a stable
@@ -86,11 +105,12 @@ func newLatencies() *latencies {
 	return &latencies{prev: map[kernelKey]*latencyState{}, seriesSet: newSeriesSet[latencyState](), seen: map[kernelKey]bool{}}
 }
 
-func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
+func (l *latencies) update(entries []bpf.HistogramSample, names Resolver, work workloadOf) {
 	clear(l.seen)
 	for i := range entries {
 		e := &entries[i]
-		k := kernelKey{protocol: e.Protocol, session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status}
+		k := kernelKey{protocol: e.Protocol, session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status,
+			cgroup: e.CgroupID}
 		l.seen[k] = true
 		p := l.prev[k]
 		if p == nil {
@@ -107,7 +127,7 @@ func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
 		if e.ZeroCount == p.zero && e.SumNs == p.sumNs && e.Buckets == p.buckets {
 			continue
 		}
-		s := l.seriesFor(k, names)
+		s := l.seriesFor(k, names, work)
 		s.zero += e.ZeroCount - p.zero
 		s.sumNs += e.SumNs - p.sumNs
 		for j := range e.Buckets {
@@ -122,9 +142,18 @@ func (l *latencies) update(entries []bpf.HistogramSample, names Resolver) {
 	}
 }
 
-func (l *latencies) seriesFor(k kernelKey, names Resolver) *latencyState {
+func (l *latencies) seriesFor(k kernelKey, names Resolver, work workloadOf) *latencyState {
+	return l.get(k.series(names, work))
+}
+
+// series names the exported series a kernel entry counts into.
+func (k kernelKey) series(names Resolver, work workloadOf) requestSeries {
 	name, _ := names.Lookup(k.protocol, k.session, k.tree)
-	return l.get(requestSeries{protocol: k.protocol, command: k.command, status: k.status, server: name.Server, share: name.Share})
+	s := requestSeries{protocol: k.protocol, command: k.command, status: k.status, server: name.Server, share: name.Share}
+	if work != nil && k.cgroup != 0 {
+		s.workload = seriesWorkload(work(k.cgroup))
+	}
+	return s
 }
 
 // errorCounts does for the failure map what latencies does for the histograms.
@@ -138,10 +167,11 @@ func newErrorCounts() *errorCounts {
 	return &errorCounts{prev: map[kernelKey]uint64{}, seriesSet: newSeriesSet[uint64](), seen: map[kernelKey]bool{}}
 }
 
-func (c *errorCounts) update(entries []bpf.ErrorSample, names Resolver) {
+func (c *errorCounts) update(entries []bpf.ErrorSample, names Resolver, work workloadOf) {
 	clear(c.seen)
 	for _, e := range entries {
-		k := kernelKey{protocol: e.Protocol, session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status}
+		k := kernelKey{protocol: e.Protocol, session: e.SessionID, tree: e.TreeID, command: e.Command, status: e.Status,
+			cgroup: e.CgroupID}
 		c.seen[k] = true
 		p := c.prev[k]
 		if e.Count < p {
@@ -151,8 +181,7 @@ func (c *errorCounts) update(entries []bpf.ErrorSample, names Resolver) {
 		if e.Count == p {
 			continue
 		}
-		name, _ := names.Lookup(e.Protocol, e.SessionID, e.TreeID)
-		*c.get(requestSeries{protocol: e.Protocol, command: e.Command, status: e.Status, server: name.Server, share: name.Share}) += e.Count - p
+		*c.get(k.series(names, work)) += e.Count - p
 	}
 	for k := range c.prev {
 		if !c.seen[k] {

@@ -41,6 +41,7 @@ type anomalyConnector struct {
 	mu       sync.Mutex // guards everything below
 	set      detector.Sets
 	shares   shareNames
+	work     workloads
 	events   []event.Event
 	found    []anomaly.Anomaly
 	resource pcommon.Resource // of the latest records, for poll-time anomalies
@@ -62,14 +63,16 @@ func newConnector(set connector.Settings, cfg *Config, traces consumer.Traces, m
 		metrics:  metrics,
 		every:    cfg.MetricsInterval,
 		shares:   make(shareNames),
+		work:     make(workloads),
 		resource: pcommon.NewResource(),
 		counter:  anomalypdata.NewCounter(time.Now()),
 	}
 	c.set, err = detector.NewSets(aod, func(proto.Protocol) detector.Env {
 		return detector.Env{
-			Clock: unixClock{},
-			Share: func(session uint64, tree uint32) string { return c.shares.lookup(session, tree) },
-			Proc:  os.DirFS(cfg.ProcRoot),
+			Clock:    unixClock{},
+			Share:    func(session uint64, tree uint32) string { return c.shares.lookup(session, tree) },
+			Workload: c.work.lookup,
+			Proc:     os.DirFS(cfg.ProcRoot),
 		}
 	})
 	if err != nil {
@@ -154,6 +157,7 @@ func (c *anomalyConnector) detect(rl plog.ResourceLogs) []anomaly.Anomaly {
 			}
 			if e.Kind == event.KindSlow || e.Kind == event.KindError {
 				c.shares.learn(lr.Attributes(), e)
+				c.work.learn(lr.Attributes(), e.CgroupID)
 			}
 		}
 	}

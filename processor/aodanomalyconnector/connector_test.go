@@ -24,6 +24,7 @@ import (
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/fixtures"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/processor/aodanomalyconnector/internal/metadata"
@@ -48,15 +49,25 @@ func (names) Lookup(_ proto.Protocol, session uint64, tree uint32) (cifsproc.Nam
 }
 
 // logsOf builds records exactly as the aod receiver does.
+// podCgroup is the cgroup of slow's requests, which the receiver names as podWorkload.
+const podCgroup = 0x77
+
+var podWorkload = podattr.Workload{Cgroup: "/kubepods.slice/x", PodUID: "0b6e5c2f-9d43-4c8e-a2b1-3f1e6d7c8a90",
+	Namespace: "shop", PodName: "web", ContainerName: "app"}
+
+type podNames struct{}
+
+func (podNames) Lookup(id uint64) (podattr.Workload, bool) { return podWorkload, id == podCgroup }
+
 func logsOf(events ...event.Event) plog.Logs {
-	ld := otelconv.NewLogBuilder(names{}, fixedClock{}, "test").Build(events, t0)
+	ld := otelconv.NewLogBuilder(names{}, fixedClock{}, "test").WithWorkloads(podNames{}).Build(events, t0)
 	ld.ResourceLogs().At(0).Resource().Attributes().PutStr("host.name", "client1")
 	return ld
 }
 
 func slow(cmd uint16, end, lat time.Duration) event.Event {
 	e := event.Event{Protocol: proto.SMB, Kind: event.KindSlow, Command: cmd, SessionID: 7, TreeID: 1, Pid: 43, Tgid: 42,
-		MessageID: 99, StartNs: uint64(end - lat), EndNs: uint64(end)}
+		MessageID: 99, StartNs: uint64(end - lat), EndNs: uint64(end), CgroupID: podCgroup}
 	copy(e.Comm[:], "fio")
 	return e
 }
@@ -243,6 +254,13 @@ func TestEventsToAnomalySpans(t *testing.T) {
 	}
 	if got := attrs[anomalypdata.AttrTopProcesses]; !equalSlice(got, "fio[42]=3") {
 		t.Errorf("top processes %v", got)
+	}
+	// The pod the receiver named on the records, on the span and its events.
+	if got := attrs[anomalypdata.AttrTopWorkloads]; !equalSlice(got, "shop/web/app=3") {
+		t.Errorf("top workloads %v", got)
+	}
+	if a, _, err := anomalypdata.FromSpan(span); err != nil || a.Workloads[podCgroup] != podWorkload || a.Events[0].CgroupID != podCgroup {
+		t.Errorf("the span's events name %+v (cgroup %#x), %v; want %+v", a.Workloads, a.Events[0].CgroupID, err, podWorkload)
 	}
 	if span.Name() != "smb.anomaly" || span.TraceID().IsEmpty() || span.SpanID().IsEmpty() ||
 		span.StartTimestamp().AsTime() != t0.Add(1100*ms) {

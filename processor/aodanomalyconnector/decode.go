@@ -10,6 +10,7 @@ import (
 	"github.com/linuxdiag/aod/internal/anomalypdata"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
@@ -69,6 +70,7 @@ func decode(lr plog.LogRecord, e *event.Event) bool {
 		if v, ok := attrs.Get(otelconv.AttrComm); ok {
 			copy(e.Comm[:len(e.Comm)-1], v.Str())
 		}
+		e.CgroupID = hexAttr(attrs, podattr.KeyCgroupID)
 	default:
 		e.ConnID = hexAttr(attrs, k.ConnID)
 		if v, ok := attrs.Get(otelconv.AttrServer); ok {

@@ -7,6 +7,7 @@ import (
 	"github.com/linuxdiag/aod/internal/detector"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/otelconv"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/proto"
 )
 
@@ -42,4 +43,34 @@ func (s shareNames) learn(attrs pcommon.Map, e *event.Event) {
 
 func (s shareNames) lookup(session uint64, tree uint32) string {
 	return detector.UNC(s[treeKey{session, tree}])
+}
+
+// maxWorkloads bounds the workload cache; a node runs far fewer cgroups that do I/O.
+const maxWorkloads = 4096
+
+// workloads remembers what the receiver named each cgroup on request records (the
+// pod, container or unit), to name them on anomalies: the connector may run where
+// the cgroups are not.
+type workloads map[uint64]podattr.Workload
+
+func (m workloads) learn(attrs pcommon.Map, cgroupID uint64) {
+	if cgroupID == 0 {
+		return
+	}
+	w := podattr.FromAttributes(func(k string) string {
+		v, _ := attrs.Get(k)
+		return v.Str()
+	})
+	if w.IsZero() || m[cgroupID] == w {
+		return
+	}
+	if len(m) >= maxWorkloads {
+		clear(m)
+	}
+	m[cgroupID] = w
+}
+
+func (m workloads) lookup(cgroupID uint64) (podattr.Workload, bool) {
+	w, ok := m[cgroupID]
+	return w, ok
 }

@@ -53,9 +53,21 @@ type Config struct {
 	SMB ProtocolConfig `mapstructure:"smb"`
 	// NFS configures what the NFS client (sunrpc, nfs, nfsv4) probes report.
 	NFS ProtocolConfig `mapstructure:"nfs"`
+	// Workloads says where the node's cgroup tree and kubelet's log folders are, which
+	// name the pod, container or systemd unit of each request's issuer, and whether the
+	// SMB request metrics carry them (aod's workloads section).
+	Workloads WorkloadsConfig `mapstructure:"workloads"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// WorkloadsConfig is aod's workloads section; empty paths take the host's places.
+type WorkloadsConfig struct {
+	CgroupRoot       string `mapstructure:"cgroup_root"`
+	PodLogDir        string `mapstructure:"pod_log_dir"`
+	ContainerLogDir  string `mapstructure:"container_log_dir"`
+	MetricAttributes bool   `mapstructure:"metric_attributes"`
 }
 
 // ProtocolConfig selects the requests of one protocol that become log records. Every

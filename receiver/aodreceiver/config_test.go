@@ -58,6 +58,9 @@ func TestConfigFromYAML(t *testing.T) {
 	if cfg.CollectionInterval != 30*time.Second || cfg.Histogram != HistogramExplicit || cfg.FlushInterval != 50*time.Millisecond || cfg.RingBufferBytes != 16<<20 || cfg.CardinalityLimit != 500 {
 		t.Fatalf("%+v", cfg)
 	}
+	if want := (WorkloadsConfig{CgroupRoot: "/host/sys/fs/cgroup", PodLogDir: "/host/var/log/pods", MetricAttributes: true}); cfg.Workloads != want {
+		t.Errorf("workloads %+v, want %+v", cfg.Workloads, want)
+	}
 	th := cfg.SMB.thresholds(smb.Table)
 	for cmd, want := range map[uint16]bpf.Threshold{
 		smb.Read:         {Tracked: true, Latency: 100 * time.Millisecond},

@@ -16,6 +16,7 @@ import (
 	"github.com/linuxdiag/aod/internal/collectorlog"
 	"github.com/linuxdiag/aod/internal/ingest"
 	"github.com/linuxdiag/aod/internal/nfs"
+	"github.com/linuxdiag/aod/internal/podattr"
 	"github.com/linuxdiag/aod/internal/ringreader"
 	"github.com/linuxdiag/aod/internal/smb"
 	"github.com/linuxdiag/aod/receiver/aodreceiver/internal/metadata"
@@ -64,6 +65,9 @@ func start(ctx context.Context, host component.Host, a *aodReceiver) (runner, er
 			Reader:             ringreader.Config{FlushInterval: a.cfg.FlushInterval},
 			StaleAge:           a.cfg.StaleRequestAge,
 			CardinalityLimit:   a.cfg.CardinalityLimit,
+			Workloads: podattr.Options{CgroupRoot: a.cfg.Workloads.CgroupRoot, PodLogDir: a.cfg.Workloads.PodLogDir,
+				ContainerLogDir: a.cfg.Workloads.ContainerLogDir},
+			MetricWorkloads: a.cfg.Workloads.MetricAttributes,
 		},
 		Probes: ingest.ProbeConfig{
 			Options:    bpf.Options{RingBytes: a.cfg.RingBufferBytes},

@@ -219,7 +219,7 @@ func (b *bundle) events(t *testing.T) []event.Event {
 	sc := bufio.NewScanner(bytes.NewReader(b.members["events.jsonl"]))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
-		e, err := anomalypdata.ParseEvent(sc.Bytes())
+		e, _, err := anomalypdata.ParseEvent(sc.Bytes())
 		if err != nil {
 			t.Errorf("%s: events.jsonl: %v", b.name, err)
 			continue

@@ -44,6 +44,7 @@ type testprogReqKey struct {
 	Status    uint32
 	Command   uint16
 	Reserved  [3]uint16
+	CgroupId  uint64
 }
 
 // Names of all BPF objects in the ELF.
