@@ -124,6 +124,8 @@ func TestAnomalyBundleAndUploadReachTheOTLPBackend(t *testing.T) {
 		t.Fatalf("upload record's URL %q; the store created %v", url, created)
 	}
 	tid, sid := anomaly.TraceID(), anomaly.SpanID()
+	t.Logf("the backend got %s %s/%s, %s (child) with %s, and records %s, %s with %s=%s",
+		anomaly.Name(), tid, sid, uploadSpan.Name(), upload.AttrURL, bundler.EventBundle, upload.EventUpload, upload.AttrURL, url)
 	for _, c := range []struct {
 		name       string
 		trace      [16]byte
