@@ -45,12 +45,12 @@ func TestAgentExportsTheUploadRecords(t *testing.T) {
 	}
 	var anomaly, up ptrace.Span
 	telemetrytest.WaitFor(t, time.Minute, "the anomaly and upload spans", func() bool {
-		anomaly, up = spanNamed(f.otlp, "smb.anomaly"), spanNamed(f.otlp, upload.SpanUpload)
+		anomaly, up = f.otlp.Span("smb.anomaly"), f.otlp.Span(upload.SpanUpload)
 		return anomaly != (ptrace.Span{}) && up != (ptrace.Span{})
 	})
 	var rec plog.LogRecord
 	telemetrytest.WaitFor(t, time.Minute, "the upload log record", func() bool {
-		rec = recordNamed(f.otlp, upload.EventUpload)
+		rec = f.otlp.LogRecord(upload.EventUpload)
 		return rec != (plog.LogRecord{})
 	})
 	bundles, _ := filepath.Glob(filepath.Join(f.dir, "batches", "aod_quick_*_smb_latency.tar.zst"))
@@ -72,34 +72,4 @@ func TestAgentExportsTheUploadRecords(t *testing.T) {
 		t.Errorf("upload span %s/%s, record %s/%s; the anomaly span is %s/%s", up.TraceID(), up.ParentSpanID(),
 			rec.TraceID(), rec.SpanID(), anomaly.TraceID(), anomaly.SpanID())
 	}
-}
-
-func spanNamed(s *telemetrytest.OTLPServer, name string) ptrace.Span {
-	for _, td := range s.Traces.AllTraces() {
-		for _, rs := range td.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, sp := range ss.Spans().All() {
-					if sp.Name() == name {
-						return sp
-					}
-				}
-			}
-		}
-	}
-	return ptrace.Span{}
-}
-
-func recordNamed(s *telemetrytest.OTLPServer, event string) plog.LogRecord {
-	for _, ld := range s.Logs.AllLogs() {
-		for _, rl := range ld.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					if lr.EventName() == event {
-						return lr
-					}
-				}
-			}
-		}
-	}
-	return plog.LogRecord{}
 }

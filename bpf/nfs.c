@@ -361,6 +361,28 @@ static __always_inline int nfs_server_xprt(const struct rpc_xprt *xprt)
 	       __builtin_bswap16(sa.port) == nfs_port;
 }
 
+/* report_xprt passes a connection event of xprt (transport id) to the ring: kind,
+ * rc the connect's error, the task that fired it. */
+static __always_inline void report_xprt(__u8 kind, const struct rpc_xprt *xprt, __u32 id, __s32 rc)
+{
+	__u64 pid_tgid;
+	struct event *e;
+
+	e = reserve_record(kind, AOD_PROTO_NFS, bpf_ktime_get_ns());
+	if (!e)
+		return;
+	pid_tgid = bpf_get_current_pid_tgid();
+	e->start_ns = e->end_ns;
+	e->conn_id = id;
+	e->rc = rc;
+	e->pid = (__u32)pid_tgid;
+	e->tgid = pid_tgid >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/* Leaves an empty string if the address cannot be read. */
+	bpf_probe_read_kernel_str(e->server, sizeof(e->server), BPF_CORE_READ(xprt, address_strings[0]));
+	submit_event(e);
+}
+
 /* note_end records how xprt's connection ended (AOD_KIND_LOST or AOD_KIND_CLOSED)
  * and reports it. A connection ends once but its end fires several tracepoints (a
  * server's close forces a disconnect, which schedules the autoclose; the client's own
@@ -368,26 +390,13 @@ static __always_inline int nfs_server_xprt(const struct rpc_xprt *xprt)
  * teardown. */
 static __always_inline int note_end(const struct rpc_xprt *xprt, __u8 end)
 {
-	__u64 pid_tgid;
-	struct event *e;
 	__u32 id;
 
 	if (!nfs_server_xprt(xprt))
 		return 0;
 	id = BPF_CORE_READ(xprt, id);
-	if (bpf_map_update_elem(&nfs_xprt_ends, &id, &end, BPF_NOEXIST))
-		return 0;
-	e = reserve_record(end, AOD_PROTO_NFS, bpf_ktime_get_ns());
-	if (!e)
-		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	e->start_ns = e->end_ns;
-	e->conn_id = id;
-	e->pid = (__u32)pid_tgid;
-	e->tgid = pid_tgid >> 32;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_probe_read_kernel_str(e->server, sizeof(e->server), BPF_CORE_READ(xprt, address_strings[0]));
-	submit_event(e);
+	if (!bpf_map_update_elem(&nfs_xprt_ends, &id, &end, BPF_NOEXIST))
+		report_xprt(end, xprt, id, 0);
 	return 0;
 }
 
@@ -419,8 +428,6 @@ int aod_nfs_connect(struct bpf_raw_tracepoint_args *ctx)
 	const struct rpc_xprt *xprt = (const void *)ctx->args[0];
 	__s32 error = (__s32)ctx->args[2];
 	__u8 kind = AOD_KIND_CONNECT_ERROR, *end;
-	__u64 pid_tgid;
-	struct event *e;
 	__u32 id;
 
 	if (!nfs_server_xprt(xprt))
@@ -436,18 +443,6 @@ int aod_nfs_connect(struct bpf_raw_tracepoint_args *ctx)
 		kind = end && *end == AOD_KIND_LOST ? AOD_KIND_RECONNECT : AOD_KIND_CONNECT;
 	}
 	bpf_map_delete_elem(&nfs_xprt_ends, &id);
-	e = reserve_record(kind, AOD_PROTO_NFS, bpf_ktime_get_ns());
-	if (!e)
-		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	e->start_ns = e->end_ns;
-	e->conn_id = id;
-	e->rc = error;
-	e->pid = (__u32)pid_tgid;
-	e->tgid = pid_tgid >> 32;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	/* Leaves an empty string if the address cannot be read. */
-	bpf_probe_read_kernel_str(e->server, sizeof(e->server), BPF_CORE_READ(xprt, address_strings[0]));
-	submit_event(e);
+	report_xprt(kind, xprt, id, error);
 	return 0;
 }

@@ -102,12 +102,12 @@ func TestAnomalyBundleAndUploadReachTheOTLPBackend(t *testing.T) {
 
 	var anomaly, bundleSpan, uploadSpan ptrace.Span
 	telemetrytest.WaitFor(t, time.Minute, "the anomaly, bundle and upload spans", func() bool {
-		anomaly, bundleSpan, uploadSpan = span(backend, "smb.anomaly"), span(backend, bundler.SpanBundle), span(backend, upload.SpanUpload)
+		anomaly, bundleSpan, uploadSpan = backend.Span("smb.anomaly"), backend.Span(bundler.SpanBundle), backend.Span(upload.SpanUpload)
 		return anomaly != (ptrace.Span{}) && bundleSpan != (ptrace.Span{}) && uploadSpan != (ptrace.Span{})
 	})
 	var bundleLog, uploadLog plog.LogRecord
 	telemetrytest.WaitFor(t, time.Minute, "the bundle and upload log records", func() bool {
-		bundleLog, uploadLog = logRecord(backend, bundler.EventBundle), logRecord(backend, upload.EventUpload)
+		bundleLog, uploadLog = backend.LogRecord(bundler.EventBundle), backend.LogRecord(upload.EventUpload)
 		return bundleLog != (plog.LogRecord{}) && uploadLog != (plog.LogRecord{})
 	})
 
@@ -199,39 +199,6 @@ func sendLogs(t *testing.T, addr string, ld plog.Logs) {
 	if _, err := plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequestFromLogs(ld)); err != nil {
 		t.Fatal(errors.Join(errors.New("sending the event records"), err))
 	}
-}
-
-// span returns the first span called name the backend got, or the zero Span.
-func span(s *telemetrytest.OTLPServer, name string) ptrace.Span {
-	for _, td := range s.Traces.AllTraces() {
-		for _, rs := range td.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, sp := range ss.Spans().All() {
-					if sp.Name() == name {
-						return sp
-					}
-				}
-			}
-		}
-	}
-	return ptrace.Span{}
-}
-
-// logRecord returns the first log record with event name the backend got, or the
-// zero LogRecord.
-func logRecord(s *telemetrytest.OTLPServer, name string) plog.LogRecord {
-	for _, ld := range s.Logs.AllLogs() {
-		for _, rl := range ld.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					if lr.EventName() == name {
-						return lr
-					}
-				}
-			}
-		}
-	}
-	return plog.LogRecord{}
 }
 
 func attr(m map[string]any, k string) string {

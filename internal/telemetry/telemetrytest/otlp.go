@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 )
@@ -81,4 +83,37 @@ func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Span returns the first span called name the server got, or the zero Span.
+func (s *OTLPServer) Span(name string) ptrace.Span {
+	for _, td := range s.Traces.AllTraces() {
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, sp := range ss.Spans().All() {
+					if sp.Name() == name {
+						return sp
+					}
+				}
+			}
+		}
+	}
+	return ptrace.Span{}
+}
+
+// LogRecord returns the first log record with event name event the server got, or
+// the zero LogRecord.
+func (s *OTLPServer) LogRecord(event string) plog.LogRecord {
+	for _, ld := range s.Logs.AllLogs() {
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if lr.EventName() == event {
+						return lr
+					}
+				}
+			}
+		}
+	}
+	return plog.LogRecord{}
 }
