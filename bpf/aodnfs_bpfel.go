@@ -74,6 +74,7 @@ const (
 	aodnfsProgAodNfsDisconnectAuto  = "aod_nfs_disconnect_auto"
 	aodnfsProgAodNfsDisconnectForce = "aod_nfs_disconnect_force"
 	aodnfsProgAodNfsXdrStatus       = "aod_nfs_xdr_status"
+	aodnfsProgAodNfsXprtCreate      = "aod_nfs_xprt_create"
 	aodnfsProgAodRpcError           = "aod_rpc_error"
 	aodnfsProgAodRpcStats           = "aod_rpc_stats"
 	aodnfsVarNfsPort                = "nfs_port"
@@ -130,6 +131,7 @@ type aodnfsProgramSpecs struct {
 	AodNfsDisconnectAuto  *ebpf.ProgramSpec `ebpf:"aod_nfs_disconnect_auto"`
 	AodNfsDisconnectForce *ebpf.ProgramSpec `ebpf:"aod_nfs_disconnect_force"`
 	AodNfsXdrStatus       *ebpf.ProgramSpec `ebpf:"aod_nfs_xdr_status"`
+	AodNfsXprtCreate      *ebpf.ProgramSpec `ebpf:"aod_nfs_xprt_create"`
 	AodRpcError           *ebpf.ProgramSpec `ebpf:"aod_rpc_error"`
 	AodRpcStats           *ebpf.ProgramSpec `ebpf:"aod_rpc_stats"`
 }
@@ -234,6 +236,7 @@ type aodnfsPrograms struct {
 	AodNfsDisconnectAuto  *ebpf.Program `ebpf:"aod_nfs_disconnect_auto"`
 	AodNfsDisconnectForce *ebpf.Program `ebpf:"aod_nfs_disconnect_force"`
 	AodNfsXdrStatus       *ebpf.Program `ebpf:"aod_nfs_xdr_status"`
+	AodNfsXprtCreate      *ebpf.Program `ebpf:"aod_nfs_xprt_create"`
 	AodRpcError           *ebpf.Program `ebpf:"aod_rpc_error"`
 	AodRpcStats           *ebpf.Program `ebpf:"aod_rpc_stats"`
 }
@@ -245,6 +248,7 @@ func (p *aodnfsPrograms) Close() error {
 		p.AodNfsDisconnectAuto,
 		p.AodNfsDisconnectForce,
 		p.AodNfsXdrStatus,
+		p.AodNfsXprtCreate,
 		p.AodRpcError,
 		p.AodRpcStats,
 	)

@@ -157,8 +157,9 @@ struct {
 } nfs_reply_statuses SEC(".maps");
 
 /* Transport id -> how its last connection ended (AOD_KIND_LOST or AOD_KIND_CLOSED), kept until the
- * transport's next connect, which it makes a reconnect or not. LRU: a transport
- * that never connects again (unmounted) ages out. */
+ * transport's next connect, which it makes a reconnect or not. A new transport clears
+ * its id (the kernel reuses the ids of destroyed ones); LRU: a transport that never
+ * connects again (unmounted) ages out. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 256);
@@ -397,6 +398,18 @@ static __always_inline int note_end(const struct rpc_xprt *xprt, __u8 end)
 	id = BPF_CORE_READ(xprt, id);
 	if (!bpf_map_update_elem(&nfs_xprt_ends, &id, &end, BPF_NOEXIST))
 		report_xprt(end, xprt, id, 0);
+	return 0;
+}
+
+SEC("raw_tp/xprt_create")
+int aod_nfs_xprt_create(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* TP_PROTO(const struct rpc_xprt *xprt): a new transport; its id may be that of
+	 * one destroyed after a loss. */
+	const struct rpc_xprt *xprt = (const void *)ctx->args[0];
+	__u32 id = BPF_CORE_READ(xprt, id);
+
+	bpf_map_delete_elem(&nfs_xprt_ends, &id);
 	return 0;
 }
 

@@ -51,7 +51,8 @@ type nfsTracepoint struct {
 // nfsTracepoints are the NFS programs' tracepoints, in the order of NFSProbes.programs:
 // the RPC completion (required), the failures without a request, the NFS status of a
 // failed reply (nfs module: NFSv3; nfsv4 module: NFSv4), then the transport's connects
-// and the ends of its connections (which tell a reconnect from a connect).
+// and the ends of its connections (which tell a reconnect from a connect), and the
+// creation of a transport (whose id may be a destroyed one's).
 var nfsTracepoints = [...]nfsTracepoint{
 	{"rpc_stats_latency", "sunrpc", []protoArg{argPtr, argU64, argU64, argU64}, true}, // task, backlog, rtt, execute
 	{"rpc_call_rpcerror", "sunrpc", []protoArg{argPtr, argU32, argU32}, false},        // task, tk_status, rpc_status
@@ -60,6 +61,7 @@ var nfsTracepoints = [...]nfsTracepoint{
 	{"rpc_socket_connect", "sunrpc", []protoArg{argPtr, argPtr, argU32}, false},       // xprt, socket, error
 	{"xprt_disconnect_force", "sunrpc", []protoArg{argPtr}, false},                    // xprt
 	{"xprt_disconnect_auto", "sunrpc", []protoArg{argPtr}, false},                     // xprt
+	{"xprt_create", "sunrpc", []protoArg{argPtr}, false},                              // xprt
 }
 
 // LoadNFS loads the NFS client programs through the verifier onto p's ring, counters
@@ -265,11 +267,12 @@ func (n *NFSProbes) Errors(dst []ErrorSample) ([]ErrorSample, error) {
 
 // ProgramStats returns each NFS program's kernel statistics by name (aod_rpc_stats,
 // aod_rpc_error, aod_nfs_xdr_status, aod_nfs4_xdr_status, aod_nfs_connect,
-// aod_nfs_disconnect_force, aod_nfs_disconnect_auto); see
+// aod_nfs_disconnect_force, aod_nfs_disconnect_auto, aod_nfs_xprt_create); see
 // Probes.ProgramStats.
 func (n *NFSProbes) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
 	names := [...]string{aodnfsProgAodRpcStats, aodnfsProgAodRpcError, aodnfsProgAodNfsXdrStatus, aodnfsProgAodNfs4XdrStatus,
-		aodnfsProgAodNfsConnect, aodnfsProgAodNfsDisconnectForce, aodnfsProgAodNfsDisconnectAuto}
+		aodnfsProgAodNfsConnect, aodnfsProgAodNfsDisconnectForce, aodnfsProgAodNfsDisconnectAuto,
+		aodnfsProgAodNfsXprtCreate}
 	byName := make(map[string]*ebpf.Program, len(names))
 	for i, p := range n.programs() {
 		byName[names[i]] = p
@@ -281,5 +284,5 @@ func (n *NFSProbes) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
 func (n *NFSProbes) programs() [len(nfsTracepoints)]*ebpf.Program {
 	o := &n.objs
 	return [...]*ebpf.Program{o.AodRpcStats, o.AodRpcError, o.AodNfsXdrStatus, o.AodNfs4XdrStatus, o.AodNfsConnect,
-		o.AodNfsDisconnectForce, o.AodNfsDisconnectAuto}
+		o.AodNfsDisconnectForce, o.AodNfsDisconnectAuto, o.AodNfsXprtCreate}
 }

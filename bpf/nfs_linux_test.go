@@ -387,7 +387,8 @@ func TestNFSSettingsAreChecked(t *testing.T) {
 // the client closed it with requests still awaiting replies; closed after an idle close
 // (the autoclose first, with no request waiting, then the forced disconnect TCP_CLOSE
 // brings). The transport's next connect is a reconnect after a loss, a connect after an
-// idle close; the end is the transport's own, and a connect uses it up. Other RPC
+// idle close; the end is the transport's own, a connect uses it up, and a new transport
+// with the same id starts without it. Other RPC
 // clients' transports (rpcbind on 111) are not reported.
 func TestNFSConnectEvents(t *testing.T) {
 	forEachNFSKernel(t, func(t *testing.T, h *bpftest.NFSHarness) {
@@ -433,6 +434,11 @@ func TestNFSConnectEvents(t *testing.T) {
 		h.Disconnect(x, true, false)
 		expect(event.KindLost, x, 0)
 		connect(x, refused, event.KindConnectError)
+		// A transport lost and destroyed: a new one with its id starts afresh.
+		h.Disconnect(x, true, false)
+		expect(event.KindLost, x, 0)
+		h.CreateTransport(x)
+		connect(x, inProgress, event.KindConnect)
 		h.Disconnect(rpcbind, true, false)
 		h.SocketConnect(rpcbind, 0)
 		evs := h.Events()

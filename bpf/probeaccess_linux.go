@@ -32,6 +32,7 @@ func init() {
 			Connect:       o.AodNfsConnect,
 			ForceClose:    o.AodNfsDisconnectForce,
 			AutoClose:     o.AodNfsDisconnectAuto,
+			Create:        o.AodNfsXprtCreate,
 		}
 	}
 }

@@ -235,6 +235,13 @@ func (h *NFSHarness) Disconnect(r RPC, forced, waiting bool) {
 	h.exec(h.nin.AutoClose, 1)
 }
 
+// CreateTransport runs xprt_create for r's transport: a new transport with its id.
+func (h *NFSHarness) CreateTransport(r RPC) {
+	h.tb.Helper()
+	h.args[0] = h.lay(r) + offXprt
+	h.exec(h.nin.Create, 1)
+}
+
 // SocketConnect runs rpc_socket_connect for r's transport (XprtID, Server, Port),
 // whose connect returned err.
 func (h *NFSHarness) SocketConnect(r RPC, err int32) {

@@ -131,7 +131,7 @@ func checkNFS(t *testing.T, s *nfsScenario) {
 		t.Fatalf("no probe snapshot (log: %s): %v", filepath.Join(dir, "probe.log"), err)
 	}
 	want := []string{"rpc_stats_latency", "rpc_call_rpcerror", "nfs_xdr_status", "nfs4_xdr_status", "rpc_socket_connect",
-		"xprt_disconnect_force", "xprt_disconnect_auto"}
+		"xprt_disconnect_force", "xprt_disconnect_auto", "xprt_create"}
 	if !slices.Equal(p.NFSAttached, want) {
 		t.Errorf("the NFS programs attached to %v, want %v", p.NFSAttached, want)
 	}

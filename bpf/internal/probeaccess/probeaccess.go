@@ -30,9 +30,9 @@ var Of func(p any) Internals
 
 // NFSInternals are the programs of one bpf.NFSProbes, to run as their tracepoints
 // would: rpc_stats_latency, rpc_call_rpcerror, nfs_xdr_status, nfs4_xdr_status,
-// rpc_socket_connect, xprt_disconnect_force, xprt_disconnect_auto.
+// rpc_socket_connect, xprt_disconnect_force, xprt_disconnect_auto, xprt_create.
 type NFSInternals struct {
-	RPCStats, RPCError, NFSXdrStatus, NFS4XdrStatus, Connect, ForceClose, AutoClose *ebpf.Program
+	RPCStats, RPCError, NFSXdrStatus, NFS4XdrStatus, Connect, ForceClose, AutoClose, Create *ebpf.Program
 }
 
 // OfNFS returns the internals of n, a *bpf.NFSProbes; nil where bpf cannot load probes.

@@ -29,7 +29,7 @@ var order = []string{"rpc_task", "rpc_message", "rpc_procinfo", "rpc_clnt", "rpc
 
 // tracepoints are the tracepoints nfs.c attaches to.
 var tracepoints = []string{"rpc_stats_latency", "rpc_call_rpcerror", "nfs_xdr_status", "nfs4_xdr_status", "rpc_socket_connect",
-	"xprt_disconnect_force", "xprt_disconnect_auto"}
+	"xprt_disconnect_force", "xprt_disconnect_auto", "xprt_create"}
 
 // fields are the members nfs.c reads, by structure.
 var fields = map[string][]string{
