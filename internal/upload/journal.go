@@ -110,11 +110,16 @@ func readJournal(path string) ([]record, []string, error) {
 		return nil, nil, fmt.Errorf("upload: state journal: %w", err)
 	}
 	defer f.Close()
+	return parseJournal(f, path)
+}
+
+// parseJournal reads the records of a journal from in; name names it in warnings.
+func parseJournal(in io.Reader, name string) ([]record, []string, error) {
 	var (
 		recs  []record
 		warns []string
 	)
-	r := bufio.NewReaderSize(f, maxLine)
+	r := bufio.NewReaderSize(in, maxLine)
 	for n := 1; ; n++ {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -122,7 +127,7 @@ func readJournal(path string) ([]record, []string, error) {
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = r.ReadSlice('\n')
 			}
-			warns = append(warns, fmt.Sprintf("%s:%d: line too long; ignored", path, n))
+			warns = append(warns, fmt.Sprintf("%s:%d: line too long; ignored", name, n))
 			if err != nil {
 				break
 			}
@@ -130,7 +135,7 @@ func readJournal(path string) ([]record, []string, error) {
 		}
 		if err == io.EOF {
 			if len(line) > 0 {
-				warns = append(warns, fmt.Sprintf("%s:%d: incomplete last line (a crash while writing it); ignored", path, n))
+				warns = append(warns, fmt.Sprintf("%s:%d: incomplete last line (a crash while writing it); ignored", name, n))
 			}
 			break
 		}
@@ -139,7 +144,7 @@ func readJournal(path string) ([]record, []string, error) {
 		}
 		var rec record
 		if err := json.Unmarshal(line, &rec); err != nil || rec.Bundle == "" || rec.Dest == "" || !rec.State.valid() {
-			warns = append(warns, fmt.Sprintf("%s:%d: not a state record; ignored", path, n))
+			warns = append(warns, fmt.Sprintf("%s:%d: not a state record; ignored", name, n))
 			continue
 		}
 		recs = append(recs, rec)
