@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -379,5 +380,49 @@ func TestRPCCompletionsMalformed(t *testing.T) {
 	}
 	if _, err := tr.rpcCompletions(); err == nil || !strings.Contains(err.Error(), "no program and procedure") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestParseFormatsRealKernel(t *testing.T) {
+	data, err := os.ReadFile(fixtures.Path("kernel-6.1/cifs-formats.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parseFormats(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]string{
+		"smb3_reconnect":    {"currmid", "conn_id", "hostname"},
+		"smb3_connect_err":  {"hostname", "conn_id", "dst_addr", "rc"},
+		"smb3_cmd_err":      {"tid", "sesid", "cmd", "mid", "status", "rc"},
+		"smb3_connect_done": {"hostname", "conn_id", "dst_addr"},
+	} {
+		if !slices.Equal(f[name], want) {
+			t.Errorf("%s: fields %v, want %v", name, f[name], want)
+		}
+	}
+	if _, err := parseFormats([]byte("\tfield:int rc;\toffset:8;\tsize:4;\n")); err == nil {
+		t.Error("a field before any tracepoint name: no error")
+	}
+}
+
+func TestSMBConnections(t *testing.T) {
+	for file, want := range map[string][]uint16{
+		"proc/smb-conns/net/tcp":     {37558, 37568},
+		"proc/smb-reconnect/net/tcp": {37568, 37576}, // 37558 is in TIME_WAIT
+	} {
+		data, err := os.ReadFile(fixtures.Path(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := smbConnections(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: local ports %v, want %v", file, got, want)
+		}
 	}
 }

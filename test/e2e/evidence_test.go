@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/procnet"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -341,7 +342,7 @@ func commandCounts(s *cifsproc.Stats) (map[uint16]int64, error) {
 		return nil, fmt.Errorf("want one server in Stats, have %d", len(s.Servers))
 	}
 	if s.Servers[0].JiffiesPerSecond == 0 {
-		return nil, errors.New("Stats has no per-command table (kernel without CONFIG_CIFS_STATS2)")
+		return nil, errNoCommandTable
 	}
 	out := map[uint16]int64{}
 	for _, c := range s.Servers[0].Commands {
@@ -421,4 +422,56 @@ func (t *trace) rpcCompletions() (map[rpcOp]int64, error) {
 		n[r.Op]++
 	}
 	return n, nil
+}
+
+// errNoCommandTable: the kernel was built without CONFIG_CIFS_STATS2 (Debian's 5.10), so
+// Stats counts no request per command and the trace is the only oracle.
+var errNoCommandTable = errors.New("no per-command table in Stats (kernel without CONFIG_CIFS_STATS2)")
+
+// parseFormats reads tracepoint format files, each after a "--- NAME" line (the guest's
+// formats-GROUP.txt, testdata/kernel-*/cifs-formats.txt), into each tracepoint's own
+// fields (the common_* ones left out), in order.
+func parseFormats(data []byte) (map[string][]string, error) {
+	out := map[string][]string{}
+	var name string
+	for n, line := range strings.Split(string(data), "\n") {
+		if s, ok := strings.CutPrefix(line, "--- "); ok {
+			name = strings.TrimSpace(s)
+			out[name] = []string{}
+			continue
+		}
+		decl, ok := strings.CutPrefix(strings.TrimSpace(line), "field:")
+		if !ok {
+			continue
+		}
+		if name == "" {
+			return nil, fmt.Errorf("line %d: a field before the first \"--- NAME\" line", n+1)
+		}
+		decl, _, _ = strings.Cut(decl, ";")
+		f := strings.Fields(decl)
+		if len(f) < 2 {
+			return nil, fmt.Errorf("line %d: field without a name: %q", n+1, line)
+		}
+		field, _, _ := strings.Cut(f[len(f)-1], "[")
+		if !strings.HasPrefix(field, "common_") {
+			out[name] = append(out[name], field)
+		}
+	}
+	return out, nil
+}
+
+// smbConnections returns the local ports of the established TCP connections to port 445
+// in a /proc/net/tcp table.
+func smbConnections(data []byte) ([]uint16, error) {
+	conns, err := procnet.Parse(data, nil)
+	if err != nil {
+		return nil, err
+	}
+	var ports []uint16
+	for _, c := range conns {
+		if c.Remote.Port() == 445 && c.State == procnet.StateEstablished {
+			ports = append(ports, c.Local.Port())
+		}
+	}
+	return ports, nil
 }

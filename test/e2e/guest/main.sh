@@ -27,8 +27,20 @@ uname -r >"$out/kernel-release"
 # The nfs_tasks action reads sunrpc's RPC clients in debugfs, which most systems mount.
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 # The kernel's BTF of the structures the NFS programs read, for their test fixtures
-# (bpf/internal/sunrpcbtf); about 6 MB.
-mkdir -p "$out/btf" && cp /sys/kernel/btf/vmlinux /sys/kernel/btf/sunrpc /sys/kernel/btf/nfs /sys/kernel/btf/nfsv4 "$out/btf/"
+# (bpf/internal/sunrpcbtf); about 6 MB. Kernels before 5.11 have no BTF of modules.
+mkdir -p "$out/btf" && cp /sys/kernel/btf/vmlinux "$out/btf/" &&
+	for m in sunrpc nfs nfsv4 cifs; do [ ! -f "/sys/kernel/btf/$m" ] || cp "/sys/kernel/btf/$m" "$out/btf/"; done
+# The kernel's tracepoint formats and the modules' symbols, for the fixtures the programs are
+# checked against (testdata/kernel-*/): cifs's, sunrpc's and nfs's events, each after a
+# "--- NAME" line.
+for group in cifs sunrpc nfs nfs4; do
+	for f in /sys/kernel/tracing/events/$group/*/format; do
+		[ -f "$f" ] || continue
+		echo "--- $(basename "$(dirname "$f")")"
+		cat "$f"
+	done >"$out/formats-$group.txt"
+done
+grep -E '\[(cifs|sunrpc|nfs|nfsv4)\]$' /proc/kallsyms | awk '{print $2, $3, $4}' >"$out/kallsyms.txt"
 
 # bg_start NAME READY CMD...: starts CMD in the background in $dir, its output in $dir/NAME.log,
 # and waits until the command READY succeeds (or the process dies, or 60 s pass).
@@ -68,10 +80,11 @@ probe_start() {
 }
 
 # The agent, on /host/aod/<scenario>.yaml when the host wrote one (else its embedded default),
-# with a fresh output folder. It is ready once it logged which tracepoints it attached and
-# serves /metrics. At the end its final /metrics and its output folder (bundles) are kept.
+# with a fresh output folder. It is ready once it logged which tracepoints it attached (or, on
+# a kernel they cannot load on, that its NFS probes are not loaded) and serves /metrics. At the
+# end its final /metrics and its output folder (bundles) are kept.
 aod_ready() {
-	grep -q '"msg":"cifs tracepoints"' "$dir/aod.log" && grep -q '"msg":"NFS probes attached"' "$dir/aod.log" &&
+	grep -q '"msg":"cifs tracepoints"' "$dir/aod.log" && grep -qE '"msg":"NFS probes (attached|not loaded)' "$dir/aod.log" &&
 		/host/bin/e2eguest scrape "$metrics_url" >/dev/null
 }
 aod_start() {
