@@ -20,7 +20,7 @@ type kernelRun struct {
 	// noModuleBTF: the kernel has no BTF of its modules (/sys/kernel/btf/sunrpc), which
 	// aod's NFS programs need (5.10).
 	noModuleBTF bool
-	ledger  []string
+	ledger      []string
 }
 
 // readKernel reads the guest's tracepoint formats from its run folder.

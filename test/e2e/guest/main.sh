@@ -34,7 +34,7 @@ mkdir -p "$out/btf" && cp /sys/kernel/btf/vmlinux "$out/btf/" &&
 # checked against (testdata/kernel-*/): cifs's, sunrpc's and nfs's events, each after a
 # "--- NAME" line.
 for group in cifs sunrpc nfs nfs4; do
-	for f in /sys/kernel/tracing/events/$group/*/format; do
+	for f in /sys/kernel/tracing/events/"$group"/*/format; do
 		[ -f "$f" ] || continue
 		echo "--- $(basename "$(dirname "$f")")"
 		cat "$f"
