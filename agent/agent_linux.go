@@ -254,6 +254,7 @@ func (a *Agent) Start(ctx context.Context) error {
 			a.log.Warn("control socket unavailable: aod top and aod snapshot cannot reach this agent", "err", err)
 		default:
 			a.ctl = ctl
+			ctl.SetHooks(a.recv.Hooks)
 			if a.up != nil {
 				ctl.SetUploadStatus(a.up.Status)
 			}
