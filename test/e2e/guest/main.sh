@@ -33,14 +33,20 @@ mkdir -p "$out/btf" && cp /sys/kernel/btf/vmlinux "$out/btf/" &&
 # The kernel's tracepoint formats and the modules' symbols, for the fixtures the programs are
 # checked against (testdata/kernel-*/): cifs's, sunrpc's and nfs's events, each after a
 # "--- NAME" line.
+# Written in the guest's memory first and copied once, with as few processes as can be:
+# under emulation each costs.
+mkdir -p /tmp/formats
 for group in cifs sunrpc nfs nfs4; do
 	for f in /sys/kernel/tracing/events/"$group"/*/format; do
 		[ -f "$f" ] || continue
-		echo "--- $(basename "$(dirname "$f")")"
+		name=${f%/format}
+		echo "--- ${name##*/}"
 		cat "$f"
-	done >"$out/formats-$group.txt"
+	done >"/tmp/formats/formats-$group.txt"
 done
-grep -E '\[(cifs|sunrpc|nfs|nfsv4)\]$' /proc/kallsyms | awk '{print $2, $3, $4}' >"$out/kallsyms.txt"
+grep -E '\[(cifs|sunrpc|nfs|nfsv4)\]$' /proc/kallsyms | awk '{print $2, $3, $4}' >/tmp/formats/kallsyms.txt
+cp /tmp/formats/* "$out/"
+echo "formats_s $(now)" >>"$out/timing"
 
 # bg_start NAME READY CMD...: starts CMD in the background in $dir, its output in $dir/NAME.log,
 # and waits until the command READY succeeds (or the process dies, or 60 s pass).
