@@ -568,7 +568,8 @@ func sum[V int64 | uint64](m map[uint16]V) V {
 }
 
 // checkBaseline: the workload exercised every kind of request, and its only failures are
-// the normal ones (lookups of names about to be created, the end of a listing).
+// the normal ones (lookups of names about to be created, the end of a listing, a read at
+// the end of a file).
 func checkBaseline(t *testing.T, s *scenario) {
 	enters := s.trace.countByCommand("smb3_cmd_enter")
 	for _, c := range []uint16{smb.Create, smb.Close, smb.Read, smb.Write, smb.QueryDirectory, smb.QueryInfo, smb.SetInfo} {
@@ -577,7 +578,10 @@ func checkBaseline(t *testing.T, s *scenario) {
 		}
 	}
 	for _, r := range s.reqs {
-		if r.Failed && r.Status != statusNameNotFound && r.Status != statusNoMoreFiles {
+		// 5.10's client reads past the end of a file it just wrote and cached (a READ at
+		// the end, failing with STATUS_END_OF_FILE); later kernels do not.
+		eofRead := r.Command == smb.Read && r.Status == statusEndOfFile
+		if r.Failed && r.Status != statusNameNotFound && r.Status != statusNoMoreFiles && !eofRead {
 			t.Errorf("%s mid %d failed with %s on healthy traffic", cmdName(r.Command), r.MID, smb.StatusName(r.Status))
 		}
 	}
