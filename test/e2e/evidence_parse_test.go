@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -424,5 +425,61 @@ func TestSMBConnections(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: local ports %v, want %v", file, got, want)
 		}
+	}
+}
+
+// On 5.10, without the per-command table, the per-share counters are the premise: over
+// the e2e baseline, each command's "sent" delta on the share equals smb3_cmd_enter on its
+// tree.
+func TestShareCounts510(t *testing.T) {
+	dir := t.TempDir()
+	for name, file := range map[string]string{"Stats.before": "kernel-5.10/Stats.before", "Stats.after": "kernel-5.10/Stats"} {
+		if err := os.Symlink(fixtures.Path(file), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := readStats(dir, "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := readStats(dir, "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := commandCounts(after); !errors.Is(err, errNoCommandTable) {
+		t.Errorf("5.10 Stats: commandCounts error %v, want errNoCommandTable", err)
+	}
+	dd, err := os.ReadFile(fixtures.Path("kernel-5.10/DebugData"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tids, err := shareTIDs("share", dd)
+	if err != nil || !slices.Equal(tids, []uint32{0x629c5aca}) {
+		t.Fatalf("share tids %#x, %v", tids, err)
+	}
+	tr := readTrace(t, fixtures.Path("kernel-5.10/trace-baseline.txt"))
+	rows, err := shareCounts(before, after, tr, "share", tids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"SMBs": 443, "Creates": 138, "Closes": 138, "Flushes": 21, "Reads": 24, "Writes": 21, "QueryDirectories": 12, "QueryInfos": 36, "SetInfos": 53, "Locks": 0}
+	for _, r := range rows {
+		if r.Stats != r.Trace {
+			t.Errorf("%s: Stats %d, trace %d", r.Label, r.Stats, r.Trace)
+		}
+		if w, ok := want[r.Label]; ok && r.Stats != w {
+			t.Errorf("%s: %d, want %d", r.Label, r.Stats, w)
+		}
+		delete(want, r.Label)
+	}
+	if len(want) > 0 {
+		t.Errorf("no rows for %v", want)
+	}
+	// Another tree's requests are not the share's.
+	if rows, _ := shareCounts(before, after, tr, "share", []uint32{1}); rows[0].Trace != 0 {
+		t.Errorf("tid 1: %d requests", rows[0].Trace)
+	}
+	if _, err := shareCounts(before, after, tr, "nothere", tids); err == nil {
+		t.Error("a share Stats does not list: no error")
 	}
 }

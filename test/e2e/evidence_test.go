@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -474,4 +475,87 @@ func smbConnections(data []byte) ([]uint16, error) {
 		}
 	}
 	return ports, nil
+}
+
+// shareCount is one command's requests on a share's tree: the per-share counter's delta
+// in Stats and the trace's smb3_cmd_enter on the tree.
+type shareCount struct {
+	Label        string // the kernel's label in Stats ("Creates")
+	Command      uint16
+	Stats, Trace int64
+}
+
+// shareCounts compares, for the share named share, the per-share "sent" counters of
+// Stats (printed with or without CONFIG_CIFS_STATS2) over before..after with the
+// smb3_cmd_enter events of t on the share's trees (tids: a reconnect may give the tree a
+// new one), per command but TREE_CONNECT; the first row is the "SMBs" total without the
+// tree connects. It is the premise where Stats has no per-command table (5.10).
+func shareCounts(before, after *cifsproc.Stats, t *trace, share string, tids []uint32) ([]shareCount, error) {
+	find := func(s *cifsproc.Stats) (*cifsproc.ShareStats, error) {
+		for i := range s.Servers {
+			for j := range s.Servers[i].Shares {
+				if sh := &s.Servers[i].Shares[j]; sh.Share == share {
+					return sh, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("no share %q in Stats", share)
+	}
+	b, err := find(before)
+	if err != nil {
+		return nil, err
+	}
+	a, err := find(after)
+	if err != nil {
+		return nil, err
+	}
+	enters := map[uint16]int64{}
+	var total int64
+	for _, e := range t.Events {
+		tid, ok1 := e.field("tid")
+		cmd, ok2 := e.field("cmd")
+		if e.Name == "smb3_cmd_enter" && ok1 && ok2 && slices.Contains(tids, uint32(tid)) {
+			enters[uint16(cmd)]++
+			total++
+		}
+	}
+	sent := func(sh *cifsproc.ShareStats, label string) int64 {
+		for _, c := range sh.CommandCounters {
+			if c.Label == label {
+				return c.Sent
+			}
+		}
+		return 0
+	}
+	// A TREE_CONNECT is sent before the tree has its id: the trace shows it with tid 0,
+	// for whichever tree (IPC$ or the share) it connects. It is left out of the SMBs total
+	// too.
+	treeConnects := sent(a, "TreeConnects") - sent(b, "TreeConnects")
+	out := []shareCount{{Label: "SMBs", Stats: a.SMBs - b.SMBs - treeConnects, Trace: total}}
+	for _, c := range a.CommandCounters {
+		if c.Known && c.Label != "TreeConnects" {
+			out = append(out, shareCount{Label: c.Label, Command: c.Command, Stats: c.Sent - sent(b, c.Label), Trace: enters[c.Command]})
+		}
+	}
+	return out, nil
+}
+
+// shareTIDs returns the tree ids DebugData files list for the share named share.
+func shareTIDs(share string, files ...[]byte) ([]uint32, error) {
+	var tids []uint32
+	for _, data := range files {
+		dd, err := cifsproc.ParseDebugData(data)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range dd.Shares {
+			if s.Share == share && !slices.Contains(tids, s.TreeID) {
+				tids = append(tids, s.TreeID)
+			}
+		}
+	}
+	if len(tids) == 0 {
+		return nil, fmt.Errorf("DebugData lists no share %q", share)
+	}
+	return tids, nil
 }

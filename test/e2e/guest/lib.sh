@@ -124,10 +124,16 @@ mount_share() {
 # no lease renewal of its own while a test runs (it renews after two thirds of a lease without
 # traffic), and the grace period that follows a start is ended at once: no client has state to
 # reclaim, and during it the server refuses OPENs.
+#
+# nfsd keeps its NFSv4 clients through nfsdcld, as Debian's nfs-server.service starts it:
+# kernels built without the legacy client tracking (Debian's 7.x) otherwise wait 30 s for it
+# at start and then refuse to end the grace period (EBUSY).
 nfsd_start() {
 	mount -t tmpfs -o size=64m nfs /srv/nfs || return 1
-	mkdir -p /run/rpcbind /var/lib/nfs/v4recovery
+	mkdir -p /run/rpcbind /var/lib/nfs/v4recovery /var/lib/nfs/nfsdcld /var/lib/nfs/rpc_pipefs
 	rpcbind || return 1
+	mountpoint -q /var/lib/nfs/rpc_pipefs || mount -t rpc_pipefs rpc_pipefs /var/lib/nfs/rpc_pipefs || return 1
+	nfsdcld || return 1
 	mount -t nfsd nfsd /proc/fs/nfsd || return 1
 	echo 3600 >/proc/fs/nfsd/nfsv4leasetime || return 1
 	exportfs -r || return 1
