@@ -341,6 +341,7 @@ func checkAgentCounts(t *testing.T, s *scenario, a *agentRun) {
 		}
 	}
 	t.Logf("aod: %v completed requests, %d in flight, %d bundles", total(got), open, len(a.bundles))
+	s.kernel.note(t, "agent: %v completions per command and %v failures per (command, status) vs the trace; %d in flight vs the trace and Operations (MIDs)", total(got), total2(gotFail), open)
 }
 
 func merge[K comparable](a, b map[K]float64) map[K]bool {
@@ -352,6 +353,14 @@ func merge[K comparable](a, b map[K]float64) map[K]bool {
 		out[k] = true
 	}
 	return out
+}
+
+func total2(m map[[2]string]float64) float64 {
+	var n float64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func total(m map[string]float64) float64 {
@@ -591,6 +600,7 @@ func checkAgentErrors(t *testing.T, s *scenario, a *agentRun) {
 // checkAgentReconnect: losing the server fires the connection anomaly.
 func checkAgentReconnect(t *testing.T, s *scenario, a *agentRun) {
 	b := firedBundle(t, a, "smb", "sockconn")
+	s.kernel.note(t, "agent: connection anomaly %s/%s detected %v after the server stopped", b.manifest.Anomaly.Type, b.manifest.Anomaly.Rule, b.manifest.Anomaly.DetectedAt.Sub(s.phaseWall("stop")).Round(time.Millisecond))
 	if stop := s.phaseWall("stop"); b.manifest.Anomaly.DetectedAt.Before(stop) {
 		t.Errorf("the connection anomaly was detected at %v, before the server stopped (%v)", b.manifest.Anomaly.DetectedAt, stop)
 	}

@@ -117,6 +117,10 @@ func TestE2E(t *testing.T) {
 			for _, name := range scenarios {
 				t.Run(name, func(t *testing.T) {
 					dir := filepath.Join(run, "out", name)
+					if _, smb := checks[name]; !smb && k.nfsUnavailable != "" {
+						k.note(t, "nothing checked: %s", k.nfsUnavailable)
+						t.Fatalf("the scenario needs the NFS server: %s", k.nfsUnavailable)
+					}
 					if name == "io" {
 						if a := loadAgent(t, dir); a != nil {
 							k.note(t, "agent's io_client_errors_total vs the failures e2eguest iofail saw; its io bundles")
@@ -586,6 +590,11 @@ func checkProbe(t *testing.T, s *scenario) {
 		t.Errorf("the probes ignored %d repeated completions, the trace shows %d", c.DoubleCompletions, len(s.unpaired))
 	}
 	t.Logf("probes: %d completions, %d in flight, counters %+v", sum(p.Completions), len(p.InFlight), c)
+	var failed uint64
+	for _, n := range failures {
+		failed += n
+	}
+	s.kernel.note(t, "aod's programs: %d completions per command, %d failures per (command, status), %d in flight, %d chained freed vs the trace", sum(p.Completions), failed, len(p.InFlight), chained)
 	var cost strings.Builder
 	for _, name := range slices.Sorted(maps.Keys(p.Programs)) {
 		if r := p.Programs[name]; r.Runs != 0 {
@@ -638,23 +647,27 @@ func (s *scenario) latencies() map[string][]float64 {
 
 // checkLatency: the median request latency rises by the injected round-trip delay within
 // ±20 %. Absolute latencies mean nothing under emulation; the difference does.
-func checkLatency(t *testing.T, s *scenario) { checkDelayed(t, s.latencies()) }
+func checkLatency(t *testing.T, s *scenario) {
+	delta := checkDelayed(t, s.latencies())
+	s.kernel.note(t, "latency: the trace's median request latency rose by %.1f ms for %.0f ms injected", delta*1e3, injectedRoundTripSecs*1e3)
+}
 
 // checkDelayed: from the clean to the measured phase of lat (latencies in seconds by the
 // phase their requests started in), the median rises by the injected delay ± 20 %.
-func checkDelayed(t *testing.T, lat map[string][]float64) {
+func checkDelayed(t *testing.T, lat map[string][]float64) (delta float64) {
 	t.Helper()
 	clean, delayed := lat["clean"], lat["measured"]
 	if len(clean) < 10 || len(delayed) < 10 {
 		t.Fatalf("too few completed requests to compare: %d clean, %d delayed", len(clean), len(delayed))
 	}
 	mc, md := median(clean), median(delayed)
-	delta := md - mc
+	delta = md - mc
 	t.Logf("median latency %.1f ms clean (%d requests), %.1f ms delayed (%d): +%.1f ms for %.0f ms injected",
 		mc*1e3, len(clean), md*1e3, len(delayed), delta*1e3, injectedRoundTripSecs*1e3)
 	if delta < 0.8*injectedRoundTripSecs || delta > 1.2*injectedRoundTripSecs {
 		t.Errorf("median latency rose by %.1f ms, want %.0f ms ± 20 %%", delta*1e3, injectedRoundTripSecs*1e3)
 	}
+	return delta
 }
 
 // checkErrors: reads to the end of a file fail with STATUS_END_OF_FILE only, and the burst

@@ -20,6 +20,8 @@ type kernelRun struct {
 	// noModuleBTF: the kernel has no BTF of its modules (/sys/kernel/btf/sunrpc), which
 	// aod's NFS programs need (5.10).
 	noModuleBTF bool
+	// nfsUnavailable says why the guest has no NFS server, when it has none.
+	nfsUnavailable string
 	ledger      []string
 }
 
@@ -38,6 +40,9 @@ func readKernel(t *testing.T, name, out string) *kernelRun {
 	}
 	_, err = os.Stat(filepath.Join(out, "btf", "sunrpc"))
 	k.noModuleBTF = os.IsNotExist(err)
+	if data, err := os.ReadFile(filepath.Join(out, "nfs-unavailable")); err == nil {
+		k.nfsUnavailable = strings.TrimSpace(string(data))
+	}
 	return k
 }
 

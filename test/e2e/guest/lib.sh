@@ -132,9 +132,10 @@ nfsd_start() {
 	mount -t tmpfs -o size=64m nfs /srv/nfs || return 1
 	mkdir -p /run/rpcbind /var/lib/nfs/v4recovery /var/lib/nfs/nfsdcld /var/lib/nfs/rpc_pipefs
 	rpcbind || return 1
-	mountpoint -q /var/lib/nfs/rpc_pipefs || mount -t rpc_pipefs rpc_pipefs /var/lib/nfs/rpc_pipefs || return 1
-	nfsdcld || return 1
 	mount -t nfsd nfsd /proc/fs/nfsd || return 1
+	mountpoint -q /var/lib/nfs/rpc_pipefs || mount -t rpc_pipefs rpc_pipefs /var/lib/nfs/rpc_pipefs || return 1
+	ls -lR /var/lib/nfs/rpc_pipefs >/host/out/rpc_pipefs.ls 2>&1
+	nfsdcld -F -d >/host/out/nfsdcld.log 2>&1 &
 	echo 3600 >/proc/fs/nfsd/nfsv4leasetime || return 1
 	exportfs -r || return 1
 	rpc.mountd || return 1
