@@ -22,7 +22,7 @@ type kernelRun struct {
 	noModuleBTF bool
 	// nfsUnavailable says why the guest has no NFS server, when it has none.
 	nfsUnavailable string
-	ledger      []string
+	ledger         []string
 }
 
 // readKernel reads the guest's tracepoint formats from its run folder.
