@@ -130,12 +130,13 @@ mount_share() {
 # at start and then refuse to end the grace period (EBUSY).
 nfsd_start() {
 	mount -t tmpfs -o size=64m nfs /srv/nfs || return 1
-	mkdir -p /run/rpcbind /var/lib/nfs/v4recovery /var/lib/nfs/nfsdcld /var/lib/nfs/rpc_pipefs
+	mkdir -p /run/rpcbind /var/lib/nfs/v4recovery /var/lib/nfs/nfsdcld /run/rpc_pipefs
 	rpcbind || return 1
 	mount -t nfsd nfsd /proc/fs/nfsd || return 1
-	mountpoint -q /var/lib/nfs/rpc_pipefs || mount -t rpc_pipefs rpc_pipefs /var/lib/nfs/rpc_pipefs || return 1
-	ls -lR /var/lib/nfs/rpc_pipefs >/host/out/rpc_pipefs.ls 2>&1
-	nfsdcld -F -d >/host/out/nfsdcld.log 2>&1 &
+	# Where Debian's /etc/nfs.conf has it (pipefs-directory); nfsdcld forks once it watches
+	# its pipe there, as its systemd unit expects.
+	mountpoint -q /run/rpc_pipefs || mount -t rpc_pipefs rpc_pipefs /run/rpc_pipefs || return 1
+	nfsdcld || return 1
 	echo 3600 >/proc/fs/nfsd/nfsv4leasetime || return 1
 	exportfs -r || return 1
 	rpc.mountd || return 1
