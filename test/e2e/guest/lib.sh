@@ -154,7 +154,8 @@ nfsd_stop() {
 # that follows.
 nfsd_threads() {
 	rpc.nfsd 4 || return 1
-	echo Y >/proc/fs/nfsd/v4_end_grace || return 1
+	# 7.x refuses (EBUSY) until its server is set up, which may come after rpc.nfsd returns.
+	until_ok 30 sh -c 'echo Y >/proc/fs/nfsd/v4_end_grace' || return 1
 	until_ok 30 sh -c "ss -Hltn 'sport = :2049' | grep -q ."
 }
 
