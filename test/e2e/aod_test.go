@@ -407,7 +407,10 @@ func firedBundle(t *testing.T, a *agentRun, protocol, typ string) *bundle {
 	}
 	b := found[0]
 	m := b.manifest
-	if len(b.members["events.jsonl"]) == 0 || m.Anomaly.Events == 0 {
+	// A connection the TCP table lost (rule dropped: 5.10, no connection tracepoint) is
+	// no kernel event; every other anomaly has its events.
+	polled := typ == "sockconn" && m.Anomaly.Rule == "dropped"
+	if !polled && (len(b.members["events.jsonl"]) == 0 || m.Anomaly.Events == 0) {
 		t.Errorf("%s holds no triggering events", b.name)
 	}
 	// Every action the manifest says succeeded left its files.

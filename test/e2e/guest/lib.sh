@@ -124,19 +124,11 @@ mount_share() {
 # no lease renewal of its own while a test runs (it renews after two thirds of a lease without
 # traffic), and the grace period that follows a start is ended at once: no client has state to
 # reclaim, and during it the server refuses OPENs.
-#
-# nfsd keeps its NFSv4 clients through nfsdcld, as Debian's nfs-server.service starts it:
-# kernels built without the legacy client tracking (Debian's 7.x) otherwise wait 30 s for it
-# at start and then refuse to end the grace period (EBUSY).
 nfsd_start() {
 	mount -t tmpfs -o size=64m nfs /srv/nfs || return 1
-	mkdir -p /run/rpcbind /var/lib/nfs/v4recovery /var/lib/nfs/nfsdcld /run/rpc_pipefs
+	mkdir -p /run/rpcbind /var/lib/nfs/v4recovery
 	rpcbind || return 1
 	mount -t nfsd nfsd /proc/fs/nfsd || return 1
-	# Where Debian's /etc/nfs.conf has it (pipefs-directory); nfsdcld forks once it watches
-	# its pipe there, as its systemd unit expects.
-	mountpoint -q /run/rpc_pipefs || mount -t rpc_pipefs rpc_pipefs /run/rpc_pipefs || return 1
-	nfsdcld || return 1
 	echo 3600 >/proc/fs/nfsd/nfsv4leasetime || return 1
 	exportfs -r || return 1
 	rpc.mountd || return 1
@@ -154,8 +146,7 @@ nfsd_stop() {
 # that follows.
 nfsd_threads() {
 	rpc.nfsd 4 || return 1
-	# 7.x refuses (EBUSY) until its server is set up, which may come after rpc.nfsd returns.
-	until_ok 30 sh -c 'echo Y >/proc/fs/nfsd/v4_end_grace' || return 1
+	echo Y >/proc/fs/nfsd/v4_end_grace || return 1
 	until_ok 30 sh -c "ss -Hltn 'sport = :2049' | grep -q ."
 }
 
