@@ -325,9 +325,22 @@ func checkAgentCounts(t *testing.T, s *scenario, a *agentRun) {
 			t.Errorf("%s %s: aod counted %v failures, the trace shows %v", k[0], k[1], gotFail[k], failures[k])
 		}
 	}
+	// A request sent a moment before the trace began (an SMB2_ECHO) that a reconnect then
+	// aborted is held by aod and by the test's probe, and is beyond the trace's judgement
+	// (checkProbe): counted as the probe holds it.
+	pre := 0
+	if s.probe != nil && len(s.trace.Events) > 0 {
+		for _, r := range s.probe.InFlight {
+			if float64(r.StartNs)/1e9 < s.trace.Events[0].Time {
+				pre++
+			}
+		}
+	}
+	open += pre
+	aborted += pre
 	inflight := series(final, "aod_requests_in_flight")
 	if len(inflight) != 1 || int(inflight[0].value) != open {
-		t.Errorf("aod reports %v requests in flight, the trace has %d that never completed and were not chained behind a failed member of their compound", inflight, open)
+		t.Errorf("aod reports %v requests in flight, the trace has %d that never completed and were not chained behind a failed member of their compound (and %d started before it)", inflight, open-pre, pre)
 	} else {
 		// The kernel frees the requests a reconnect aborted; aod keeps them until its
 		// age-out sweep, as it sees no end of theirs.
