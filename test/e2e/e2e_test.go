@@ -4,13 +4,13 @@ package e2e
 
 // The end-to-end test: real SMB traffic from the kernel's cifs client to Samba, and NFS
 // traffic from its NFS client to its own NFS server (the nfs scenario), in a qemu
-// guest booting a Debian kernel (6.1 and 6.12), with aod's BPF programs and the agent running
-// beside the workload. Run as root on Debian (it installs qemu, mmdebstrap and cpio when
-// missing):
+// guest booting a Debian kernel (5.10, 6.1, 6.12 and the newest Debian ships), with aod's
+// BPF programs and the agent running beside the workload. Run as root on Debian (it
+// installs qemu, mmdebstrap and cpio when missing):
 //
-//	go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
+//	go test -tags e2e -count=1 -v -timeout 80m ./test/e2e/
 //
-// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound nfs nfslatency nfserrors io reconnect nfsreconnect") narrow a
+// E2E_KERNELS ("5.10 6.1 6.12 newest") and E2E_SCENARIOS (defaultScenarios) narrow a
 // run; E2E_AOD=off leaves the agent out (the kernel-side checks and the test's own probe of
 // aod's BPF programs still run). Guests are cached in .cache/ (see image.sh); each
 // kernel's run folder, with every piece of evidence and the console log, stays in
