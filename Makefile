@@ -96,12 +96,13 @@ collector: otelcol-ocb
 	OTLP_ENDPOINT=localhost:4317 dist/otelcol-aod/otelcol-aod validate --config otel-collector-example.yaml
 
 ## e2e: real SMB traffic from the kernel's cifs client to Samba, and NFS (v3, v4.2)
-## to the guest's kernel NFS server, in qemu guests (kernels 6.1 and 6.12), with the
-## agent inside; then the baseline again with the fallback probes (fexit) in place
-## of the request tracepoints. See test/e2e/README.md.
+## to the guest's kernel NFS server, in qemu guests (Debian kernels 5.10, 6.1, 6.12 and
+## the newest of trixie-backports and sid), with the agent inside; then the baseline
+## again with the fallback probes (fexit) in place of the request tracepoints, on the
+## kernels with the cifs module's BTF it needs (not 5.10). See test/e2e/README.md.
 e2e:
-	$(GO) test -tags e2e -count=1 -v -timeout 60m ./test/e2e/
-	E2E_FALLBACK=1 E2E_SCENARIOS=baseline $(GO) test -tags e2e -count=1 -v -timeout 20m -run TestE2E ./test/e2e/
+	$(GO) test -tags e2e -count=1 -v -timeout 80m ./test/e2e/
+	E2E_FALLBACK=1 E2E_KERNELS="6.1 6.12 newest" E2E_SCENARIOS=baseline $(GO) test -tags e2e -count=1 -v -timeout 20m -run TestE2E ./test/e2e/
 
 ## bench: what aod costs (kernel probes next to a minimal probe, agent CPU at 10k and
 ## 100k requests/s, memory, export payload, replay throughput, anomaly to bundle), as

@@ -260,6 +260,7 @@ func (a *Agent) Start(ctx context.Context) error {
 			a.log.Warn("control socket unavailable: aod top and aod snapshot cannot reach this agent", "err", err)
 		default:
 			a.ctl = ctl
+			ctl.SetHooks(a.recv.Hooks)
 			if a.up != nil {
 				ctl.SetUploadStatus(a.up.Status)
 			}
@@ -493,13 +494,9 @@ func (a *Agent) poll() {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var found []anomaly.Anomaly
-	for {
-		select {
-		case <-a.pollStop:
-			return
-		case <-t.C:
-		}
+	poll := func() {
 		a.mu.Lock()
+		defer a.mu.Unlock()
 		var err error
 		found, err = a.det.Poll(found[:0])
 		if err != nil {
@@ -508,7 +505,18 @@ func (a *Agent) poll() {
 		if len(found) > 0 {
 			a.handle(a.bundler, found)
 		}
-		a.mu.Unlock()
+	}
+	// The first poll only records the connections, at start: a connection lost within
+	// the first interval is then seen at the next poll. On kernels without the
+	// connection tracepoints (5.10) the polls are all the detector has.
+	poll()
+	for {
+		select {
+		case <-a.pollStop:
+			return
+		case <-t.C:
+		}
+		poll()
 	}
 }
 

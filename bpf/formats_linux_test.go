@@ -49,18 +49,42 @@ func formatArgs(t *testing.T, path string) map[string][]protoArg {
 }
 
 // TestProgramsMatchRealTracepointFormats checks the argument layout every program
-// assumes against the format files of real Debian 6.1 and 6.12 kernels with cifs.
+// assumes against the format files of the Debian kernels of the e2e matrix (5.10, 6.1,
+// 6.12, 7.3). Where a kernel lacks a tracepoint or has an older argument list the
+// program cannot attach there; those cases are listed, so a change in either direction
+// (a new kernel dropping a hook, a program changing its layout) fails.
 func TestProgramsMatchRealTracepointFormats(t *testing.T) {
 	var p Probes // only the table's names and argument shapes are used
-	for _, file := range []string{fixtures.Path("kernel-6.1/cifs-formats.txt"), fixtures.Path("kernel-6.12/cifs-formats.txt")} {
+	for _, k := range []struct {
+		kernel string
+		// cannot: the tracepoints the kernel has not (absent) or with other arguments.
+		absent, other []string
+	}{
+		// Debian 5.10: smb3_reconnect is (currmid, hostname), without conn_id (5.11);
+		// the connect events came with 5.11 too.
+		{kernel: "kernel-5.10", absent: []string{"smb3_connect_done", "smb3_connect_err"}, other: []string{"smb3_reconnect"}},
+		{kernel: "kernel-6.1"},
+		{kernel: "kernel-6.12"},
+		{kernel: "kernel-7.3"},
+	} {
+		file := fixtures.Path(k.kernel + "/cifs-formats.txt")
 		formats := formatArgs(t, file)
 		for _, tp := range p.tracepoints() {
 			got, ok := formats[tp.name]
-			if !ok {
+			switch {
+			case tp.required && (slices.Contains(k.absent, tp.name) || slices.Contains(k.other, tp.name)):
+				t.Errorf("%s: the required %s is listed as unusable", file, tp.name)
+			case slices.Contains(k.absent, tp.name):
+				if ok {
+					t.Errorf("%s: has %s, listed as absent", file, tp.name)
+				}
+			case !ok:
 				t.Errorf("%s: no tracepoint %s", file, tp.name)
-				continue
-			}
-			if !slices.Equal(got, tp.args) {
+			case slices.Contains(k.other, tp.name):
+				if slices.Equal(got, tp.args) {
+					t.Errorf("%s: %s has the program's arguments (%s), listed as different", file, tp.name, joinArgs(got))
+				}
+			case !slices.Equal(got, tp.args):
 				t.Errorf("%s: %s has (%s), the program reads (%s)", file, tp.name, joinArgs(got), joinArgs(tp.args))
 			}
 		}

@@ -5,6 +5,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -285,4 +286,16 @@ func (n *NFSProbes) programs() [len(nfsTracepoints)]*ebpf.Program {
 	o := &n.objs
 	return [...]*ebpf.Program{o.AodRpcStats, o.AodRpcError, o.AodNfsXdrStatus, o.AodNfs4XdrStatus, o.AodNfsConnect,
 		o.AodNfsDisconnectForce, o.AodNfsDisconnectAuto, o.AodNfsXprtCreate}
+}
+
+// NFSNotLoaded returns the NFS programs' tracepoints as hooks none of which is attached
+// because LoadNFS failed with err (on 5.10: no BTF of the sunrpc module to relocate the
+// programs' structure reads against).
+func NFSNotLoaded(err error) []HookStatus {
+	reason, _, _ := strings.Cut(fmt.Sprintf("programs not loaded: %v", err), "\n")
+	out := make([]HookStatus, len(nfsTracepoints))
+	for i, tp := range nfsTracepoints {
+		out[i] = HookStatus{Protocol: "nfs", Hook: tp.name, Reason: reason}
+	}
+	return out
 }

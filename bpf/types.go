@@ -316,3 +316,43 @@ type IOErrorSample struct {
 	Errno   uint16
 	Count   uint64
 }
+
+// HookStatus is one hook of aod's programs (a tracepoint, or "fexit/FUNCTION" of the
+// fallback) as the agent reports it: attached, or why not.
+type HookStatus struct {
+	Protocol string `json:"protocol"` // "smb", "nfs"
+	Hook     string `json:"hook"`
+	Attached bool   `json:"attached"`
+	Reason   string `json:"reason,omitempty"` // why it is not attached; empty when it is
+}
+
+// Hooks returns the report as hook statuses of protocol: every tracepoint tried, then
+// the fallback's functions when it was tried.
+func (r AttachReport) Hooks(protocol string) []HookStatus {
+	out := TracepointHooks(protocol, r.Tracepoints)
+	for _, f := range r.Fallback {
+		out = append(out, hookStatus(protocol, "fexit/"+f.Name, f.Attached, f.Err))
+	}
+	return out
+}
+
+// TracepointHooks returns tracepoint statuses (an NFSProbes.Attach report) as hook
+// statuses of protocol.
+func TracepointHooks(protocol string, sts []TracepointStatus) []HookStatus {
+	out := make([]HookStatus, 0, len(sts))
+	for _, t := range sts {
+		out = append(out, hookStatus(protocol, t.Name, t.Attached, t.Err))
+	}
+	return out
+}
+
+func hookStatus(protocol, hook string, attached bool, err error) HookStatus {
+	h := HookStatus{Protocol: protocol, Hook: hook, Attached: attached}
+	if !attached {
+		h.Reason = "not attached"
+		if err != nil {
+			h.Reason = err.Error()
+		}
+	}
+	return h
+}

@@ -21,7 +21,7 @@ import (
 // NFSKernels are the kernels whose sunrpc structure layouts NewNFS can relocate the
 // NFS programs against and lay out fake RPCs in: the Debian kernels of
 // testdata/kernel-<k>/nfs/sunrpc.btf (made by bpf/internal/sunrpcbtf).
-var NFSKernels = []string{"6.1", "6.12"}
+var NFSKernels = []string{"6.1", "6.12", "7.3"}
 
 // NFSSlots is how many RPCs can be laid out at once (RPC.Slot): each slot is one
 // task address, so an RPC in one slot can be left half done while others run.

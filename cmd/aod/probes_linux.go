@@ -18,7 +18,7 @@ import (
 // watchProbes loads aod's probes with cfg's thresholds and hands every slow or failed
 // request to fn until ctx ends: `aod top` when no agent runs. It exports nothing and
 // writes no bundles.
-func watchProbes(ctx context.Context, cfg *config.Config, log *slog.Logger, fn func(control.Record)) error {
+func watchProbes(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks func([]bpf.HookStatus), fn func(control.Record)) error {
 	th, ef := agent.KernelFilters(cfg)
 	nth, nef := agent.NFSKernelFilters(cfg)
 	clock := wallclock.New(time.Minute)
@@ -32,6 +32,8 @@ func watchProbes(ctx context.Context, cfg *config.Config, log *slog.Logger, fn f
 			if err != nil {
 				log.Error("kernel probes not attached", "err", err)
 			}
+			// The SMB programs' hooks, and the NFS programs' when sunrpc was loaded already.
+			hooks(recv.Hooks())
 		},
 	}, ingest.Consumers{Events: func(batch []event.Event) {
 		for i := range batch {

@@ -8,9 +8,11 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/control"
 )
 
@@ -35,7 +37,7 @@ func (c *cli) top(ctx context.Context, args []string) int {
 	v := newTopView(c.stdout, isTerminal(c.stdout))
 	stop := v.summarizeEvery(*every)
 	defer stop()
-	err := control.Watch(ctx, *sock, v.add)
+	err := control.Watch(ctx, *sock, v.hooks, v.add)
 	if errors.Is(err, control.ErrNoAgent) {
 		log, _ := c.logger(c.stderr)
 		cfg, ok := loadLogged(*file, log)
@@ -43,7 +45,7 @@ func (c *cli) top(ctx context.Context, args []string) int {
 			return exitFailure
 		}
 		fmt.Fprintln(c.stderr, "aod: no agent running; attaching aod's own probes (Ctrl-C to stop)")
-		err = watchProbes(ctx, cfg, log, v.add)
+		err = watchProbes(ctx, cfg, log, v.hooks, v.add)
 	}
 	if err != nil && ctx.Err() == nil {
 		fmt.Fprintf(c.stderr, "aod: top: %v\n", err)
@@ -68,6 +70,43 @@ type cmdStats struct {
 
 func newTopView(w io.Writer, tty bool) *topView {
 	return &topView{w: w, tty: tty, stats: map[string]*cmdStats{}}
+}
+
+// hooks prints, once, which hooks of aod's programs are attached and which are not, and
+// why: on an older kernel some are missing, and what they measure is then not shown.
+func (v *topView) hooks(hs []bpf.HookStatus) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fmt.Fprintln(v.w, hooksLine(hs))
+}
+
+// hooksLine is top's first line: "probes: smb 6/6 attached; nfs 0/5 attached, not:
+// rpc_stats_latency (programs not loaded: ...), ...".
+func hooksLine(hs []bpf.HookStatus) string {
+	if len(hs) == 0 {
+		return "probes: none attached yet (waiting for the cifs and sunrpc modules)"
+	}
+	var parts []string
+	for i := 0; i < len(hs); {
+		proto := hs[i].Protocol
+		var attached int
+		var missing []string
+		j := i
+		for ; j < len(hs) && hs[j].Protocol == proto; j++ {
+			if hs[j].Attached {
+				attached++
+			} else {
+				missing = append(missing, fmt.Sprintf("%s (%s)", hs[j].Hook, hs[j].Reason))
+			}
+		}
+		part := fmt.Sprintf("%s %d/%d attached", proto, attached, j-i)
+		if len(missing) > 0 {
+			part += ", not: " + strings.Join(missing, ", ")
+		}
+		parts = append(parts, part)
+		i = j
+	}
+	return "probes: " + strings.Join(parts, "; ")
 }
 
 const topHeader = "TIME          PROCESS          PID      COMMAND               LAT(ms)  STATUS                          SERVER/SHARE OR EXPORT"

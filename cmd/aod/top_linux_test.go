@@ -76,8 +76,10 @@ telemetry: {prometheus: {listen: ""}}
 	}
 	text := out.String()
 	lines := strings.Split(strings.TrimSpace(text), "\n")
-	if !strings.HasPrefix(lines[0], "TIME ") || strings.Count(text, "TIME ") != 1 {
-		t.Errorf("a pipe gets the header once, first:\n%s", text)
+	// First which probes are attached (none: this agent reads a test kernel it did not
+	// attach), then the header.
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "probes: ") || !strings.HasPrefix(lines[1], "TIME ") || strings.Count(text, "TIME ") != 1 {
+		t.Errorf("a pipe gets the probes line and the header once, first:\n%s", text)
 	}
 	if strings.Contains(text, "\x1b[") {
 		t.Errorf("escape sequences in piped output:\n%s", text)

@@ -40,7 +40,7 @@ type DebugData struct {
 var ErrNotDebugData = errors.New("not a /proc/fs/cifs/DebugData listing")
 
 // ParseDebugData extracts every session and tree connection from the text of
-// /proc/fs/cifs/DebugData. Layouts of kernels 5.x to 6.x are accepted; lines it does not
+// /proc/fs/cifs/DebugData. Layouts of kernels 5.10 to 7.x are accepted; lines it does not
 // know are skipped, since each kernel release adds some. Entries it cannot complete
 // (a share without its tid line, a session without its id) are left out and reported
 // in the returned error, next to everything that did parse.
@@ -95,11 +95,17 @@ func (p *debugDataParser) line(raw string) {
 		p.endShare()
 		p.endSession()
 		p.hostname = fieldAfter(rest, "Hostname:")
-	case numbered && indented && (strings.HasPrefix(rest, "Address:") || strings.HasPrefix(rest, "Name:")):
+	case numbered && (strings.HasPrefix(rest, "Address:") || strings.HasPrefix(rest, "Name:")):
 		// "1) Address: 127.0.0.1 Uses: 1 ..." or, when the server sent its OS and domain
 		// names, "1) Name: 127.0.0.1  Domain: ...": both print the session's address.
+		// Indented under its server's "ConnectionId:" line since 5.11; before (5.10),
+		// "1) Name: 127.0.0.1 Uses: 1 ..." at the margin starts a server and its session
+		// at once, with no host name of its own.
 		p.endShare()
 		p.endSession()
+		if !indented {
+			p.hostname = ""
+		}
 		p.inSession = true
 		if strings.HasPrefix(rest, "Address:") {
 			p.sesAddr = fieldAfter(rest, "Address:")

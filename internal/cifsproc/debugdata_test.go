@@ -31,6 +31,8 @@ func TestParseDebugDataRealKernels(t *testing.T) {
 	}{
 		{"kernel-6.1/DebugData", 0xce760632, 0xf2c00e4, 0xe9710cc7, "127.0.0.1"},
 		{"kernel-6.12/DebugData", 0x936c11ff, 0x5022a236, 0x53dfe4a, "127.0.0.1"},
+		// 5.10: the server's and its session's line are one, at the margin.
+		{"kernel-5.10/DebugData", 0xe16d6bfe, 0xd8c2aeb8, 0x629c5aca, "127.0.0.1"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			dd, err := ParseDebugData(readTestdata(t, tc.file))
@@ -138,7 +140,7 @@ func TestSplitUNC(t *testing.T) {
 }
 
 func FuzzParseDebugData(f *testing.F) {
-	for _, name := range []string{"kernel-6.1/DebugData", "kernel-6.12/DebugData", "proc/cifs-multi/fs/cifs/DebugData"} {
+	for _, name := range []string{"kernel-5.10/DebugData", "kernel-6.1/DebugData", "kernel-6.12/DebugData", "proc/cifs-multi/fs/cifs/DebugData"} {
 		f.Add(readTestdata(f, name))
 	}
 	f.Add([]byte("Servers: \n1) ConnectionId: 0x1\n\t1) Address: x\n\t1) \\\\a\\b Mounts\n\ttid:\n"))

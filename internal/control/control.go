@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/proto"
 	"github.com/linuxdiag/aod/internal/upload"
@@ -44,7 +45,10 @@ type Request struct {
 type Reply struct {
 	Bundle string         `json:"bundle,omitempty"`
 	Upload *upload.Status `json:"upload,omitempty"` // OpUploadStatus
-	Error  string         `json:"error,omitempty"`
+	// Hooks opens an OpWatch stream: the agent's probe hooks, attached or not (and why),
+	// for `aod top`'s first line.
+	Hooks []bpf.HookStatus `json:"hooks,omitempty"`
+	Error string           `json:"error,omitempty"`
 }
 
 // ErrUploadOff answers OpUploadStatus when the agent uploads nothing.
@@ -111,6 +115,7 @@ type Server struct {
 	snapshot SnapshotFunc
 	log      *slog.Logger
 	upload   atomic.Pointer[func() upload.Status]
+	hooks    atomic.Pointer[func() []bpf.HookStatus]
 
 	mu       sync.Mutex
 	watchers map[*watcher]struct{}
@@ -164,6 +169,9 @@ func (s *Server) SetUploadStatus(fn func() upload.Status) {
 	}
 	s.upload.Store(&fn)
 }
+
+// SetHooks makes each OpWatch stream open with fn's probe hooks.
+func (s *Server) SetHooks(fn func() []bpf.HookStatus) { s.hooks.Store(&fn) }
 
 // Watching reports whether any client watches, so the agent builds Records only then.
 func (s *Server) Watching() bool { return s.nwatch.Load() > 0 }
@@ -263,7 +271,11 @@ func (s *Server) watch(c net.Conn, enc *json.Encoder) {
 		delete(s.watchers, w)
 		s.mu.Unlock()
 	}()
-	if err := enc.Encode(Reply{}); err != nil {
+	var rep Reply
+	if fn := s.hooks.Load(); fn != nil {
+		rep.Hooks = (*fn)()
+	}
+	if err := enc.Encode(rep); err != nil {
 		return
 	}
 	// A client that hangs up is noticed by the read returning.
@@ -342,8 +354,9 @@ func UploadStatus(ctx context.Context, path string) (upload.Status, error) {
 	return *rep.Upload, nil
 }
 
-// Watch streams the agent's records to fn until ctx ends or the agent goes away.
-func Watch(ctx context.Context, path string, fn func(Record)) error {
+// Watch streams the agent's records to fn until ctx ends or the agent goes away. hooks,
+// when not nil, is first told the agent's probe hooks.
+func Watch(ctx context.Context, path string, hooks func([]bpf.HookStatus), fn func(Record)) error {
 	c, err := dial(ctx, path)
 	if err != nil {
 		return err
@@ -361,6 +374,9 @@ func Watch(ctx context.Context, path string, fn func(Record)) error {
 	}
 	if rep.Error != "" {
 		return errors.New(rep.Error)
+	}
+	if hooks != nil {
+		hooks(rep.Hooks)
 	}
 	for {
 		var r Record

@@ -8,12 +8,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	// The tables name shares as their protocols do (Record.Where).
+	"github.com/linuxdiag/aod/bpf"
 	_ "github.com/linuxdiag/aod/internal/nfs"
 	_ "github.com/linuxdiag/aod/internal/smb"
 )
@@ -104,7 +106,16 @@ func TestWatchReceivesPublishedRecords(t *testing.T) {
 	defer cancel()
 	got := make(chan Record, 10)
 	done := make(chan error, 1)
-	go func() { done <- Watch(ctx, path, func(r Record) { got <- r }) }()
+	wantHooks := []bpf.HookStatus{
+		{Protocol: "smb", Hook: "smb3_cmd_enter", Attached: true},
+		{Protocol: "smb", Hook: "smb3_connect_done", Reason: "not in this kernel: no such file or directory"},
+	}
+	s.SetHooks(func() []bpf.HookStatus { return wantHooks })
+	hooks := make(chan []bpf.HookStatus, 1)
+	go func() { done <- Watch(ctx, path, func(h []bpf.HookStatus) { hooks <- h }, func(r Record) { got <- r }) }()
+	if h := <-hooks; !slices.Equal(h, wantHooks) {
+		t.Errorf("the watch opened with hooks %+v, want %+v", h, wantHooks)
+	}
 	waitWatching(t, s)
 	s.Publish(Record{Kind: "slow", Command: "SMB2_READ", Latency: 0.25, Process: "cp", PID: 7})
 	r := <-got
@@ -123,7 +134,7 @@ func TestSlowWatcherNeverBlocksPublisher(t *testing.T) {
 	defer cancel()
 	block := make(chan struct{})
 	first := make(chan Record, 1)
-	go Watch(ctx, path, func(r Record) {
+	go Watch(ctx, path, nil, func(r Record) {
 		select {
 		case first <- r:
 		default:

@@ -73,7 +73,7 @@ func (r *Receiver) collect(ctx context.Context, now time.Time) {
 
 func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 	st := &r.snapshot
-	s := &otelconv.Snapshot{Time: now}
+	s := &otelconv.Snapshot{Time: now, Hooks: r.Hooks()}
 	var errs []error
 	var err error
 	// Sweep first, so that the counters include this sweep and in-flight excludes it.

@@ -61,6 +61,7 @@ func (r *Receiver) loadNFS(p *bpf.Probes) *bpf.NFSProbes {
 	}
 	if err != nil {
 		r.log.Error("NFS probes not loaded: no NFS RPC is measured", "error", err)
+		r.setHooks(&r.nfsHooks, bpf.NFSNotLoaded(err))
 		return nil
 	}
 	return n
@@ -132,6 +133,7 @@ func (r *Receiver) attachNFS(ctx context.Context, n attacher) {
 			report, err := n.Attach()
 			attached = err == nil
 			r.nfsEnds.Store(attached && reportsEnds(report))
+			r.setHooks(&r.nfsHooks, bpf.TracepointHooks("nfs", report))
 			if err != nil {
 				r.log.Error("NFS probes not attached: no NFS RPC is measured", "error", err)
 			} else {

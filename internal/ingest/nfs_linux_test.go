@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -75,9 +76,20 @@ func TestAttachNFSFollowsModules(t *testing.T) {
 	fake.results <- errors.New("rpc_stats_latency: no such tracepoint")
 	expectCalls(t, fake.calls, "attach")
 	load("nfs")
-	fake.results <- nil
 	expectCalls(t, fake.calls, "attach") // the failed attach left nothing to detach
-	load("nfsv4")
+	// The next attach waits for its result: the hooks are the failed attach's.
+	wantHooks(t, r, bpf.HookStatus{Protocol: "nfs", Hook: "rpc_stats_latency", Reason: "not attached"})
 	fake.results <- nil
-	expectCalls(t, fake.calls, "detach", "attach")
+	load("nfsv4")
+	expectCalls(t, fake.calls, "detach")
+	wantHooks(t, r, bpf.HookStatus{Protocol: "nfs", Hook: "rpc_stats_latency", Attached: true})
+	fake.results <- nil
+	expectCalls(t, fake.calls, "attach")
+}
+
+func wantHooks(t *testing.T, r *Receiver, want ...bpf.HookStatus) {
+	t.Helper()
+	if got := r.Hooks(); !slices.Equal(got, want) {
+		t.Errorf("hooks %+v, want %+v", got, want)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,6 +197,26 @@ type Receiver struct {
 	wg       sync.WaitGroup
 	metrics  *otelconv.Metrics
 	snapshot snapshotState
+
+	hooksMu  sync.Mutex
+	smbHooks []bpf.HookStatus // the last attach of the SMB programs, nil before it
+	nfsHooks []bpf.HookStatus // the last attach (or failed load) of the NFS programs
+}
+
+// Hooks returns the hooks of the programs the receiver loaded, SMB's then NFS's, with
+// whether each is attached and why not: on older kernels some tracepoints are missing
+// or have other arguments (5.10: no smb3_connect_*, no BTF for the NFS programs). Empty
+// until the programs were attached (cifs and sunrpc loaded) or failed to load.
+func (r *Receiver) Hooks() []bpf.HookStatus {
+	r.hooksMu.Lock()
+	defer r.hooksMu.Unlock()
+	return slices.Concat(r.smbHooks, r.nfsHooks)
+}
+
+func (r *Receiver) setHooks(dst *[]bpf.HookStatus, hooks []bpf.HookStatus) {
+	r.hooksMu.Lock()
+	*dst = hooks
+	r.hooksMu.Unlock()
 }
 
 // New checks the settings and prepares a receiver; nothing touches the kernel until
@@ -392,6 +413,7 @@ func (r *Receiver) attach(ctx context.Context) {
 	if err != nil {
 		r.log.Error("SMB request probes not attached: no requests are measured", "error", err)
 	}
+	r.setHooks(&r.smbHooks, report.Hooks("smb"))
 	if r.set.OnAttach != nil {
 		r.set.OnAttach(report, err)
 	}

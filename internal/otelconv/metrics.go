@@ -56,6 +56,8 @@ type Snapshot struct {
 	// unclean parses since start.
 	NFSMounts        []nfsproc.Mount
 	MountStatsErrors uint64
+	// Hooks are the loaded programs' hooks (ingest.Receiver.Hooks), attached or not.
+	Hooks []bpf.HookStatus
 }
 
 // Metrics keeps the cumulative state of the exported metrics between snapshots. Use it

@@ -512,6 +512,11 @@ func TestSelfMetrics(t *testing.T) {
 		InFlight: 12, RingUsed: 1 << 20, RingSize: 8 << 20,
 		Programs:        []ProgramStats{{Name: "aod_cmd_done", RunTime: 1500 * time.Millisecond, RunCount: 42}},
 		DebugDataErrors: 2, StatsErrors: 1,
+		Hooks: []bpf.HookStatus{
+			{Protocol: "smb", Hook: "smb3_cmd_enter", Attached: true},
+			{Protocol: "smb", Hook: "smb3_connect_done", Reason: "not in this kernel"},
+			{Protocol: "nfs", Hook: "rpc_stats_latency", Reason: "programs not loaded"},
+		},
 	})
 	md := m.Build(Exponential)
 	for _, c := range []struct {
@@ -545,6 +550,14 @@ func TestSelfMetrics(t *testing.T) {
 	if dp := numberPoint(t, findMetric(t, md, "aod.requests.in_flight").Gauge().DataPoints()); dp.IntValue() != 12 {
 		t.Errorf("in flight %d", dp.IntValue())
 	}
+	for _, h := range []struct {
+		protocol, hook string
+		want           int64
+	}{{"smb", "smb3_cmd_enter", 1}, {"smb", "smb3_connect_done", 0}, {"nfs", "rpc_stats_latency", 0}} {
+		if dp := numberPoint(t, findMetric(t, md, "aod.bpf.hook.attached").Gauge().DataPoints(), AttrProtocol, h.protocol, AttrHook, h.hook); dp.IntValue() != h.want {
+			t.Errorf("aod.bpf.hook.attached %s %s = %d, want %d", h.protocol, h.hook, dp.IntValue(), h.want)
+		}
+	}
 	if dp := numberPoint(t, findMetric(t, md, "aod.ring.fill").Gauge().DataPoints()); dp.DoubleValue() != 0.125 {
 		t.Errorf("ring fill %v", dp.DoubleValue())
 	}
@@ -555,7 +568,7 @@ func TestSelfMetrics(t *testing.T) {
 	// Without bpf stats enabled, no run-time metrics; without requests, no request metrics.
 	m.Update(&Snapshot{Time: t0.Add(2 * time.Minute)})
 	md = m.Build(Exponential)
-	for _, name := range []string{"aod.bpf.run_time", "aod.bpf.run_count", smb.Table.Keys.Duration, smb.Table.Keys.Errors, "cifs.sessions"} {
+	for _, name := range []string{"aod.bpf.run_time", "aod.bpf.run_count", "aod.bpf.hook.attached", smb.Table.Keys.Duration, smb.Table.Keys.Errors, "cifs.sessions"} {
 		if hasMetric(md, name) {
 			t.Errorf("%s exported without data", name)
 		}

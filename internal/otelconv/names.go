@@ -29,6 +29,7 @@ const (
 	AttrReconnect  = "cifs.reconnect.scope"  // session, share
 	AttrDropReason = "aod.drop.reason"
 	AttrProgram    = "aod.bpf.program"
+	AttrHook       = "aod.bpf.hook" // a tracepoint, or fexit/FUNCTION, of aod.bpf.hook.attached
 	AttrProcFile   = "aod.cifs.file"
 	AttrOverflow   = "otel.metric.overflow" // true on the series past the cardinality limit
 	AttrMetric     = "aod.metric"           // the metric aod.metric.overflow.series counts for

@@ -59,6 +59,16 @@ func (m *Metrics) buildSelf(b *builder, s *Snapshot) {
 			b.counter(runs, p.RunCount, AttrProgram, p.Name)
 		}
 	}
+	if len(s.Hooks) > 0 {
+		hooks := b.gauge("aod.bpf.hook.attached", "1", "1 for each hook (tracepoint or fexit function) of aod's programs that is attached, 0 for one that is not (missing in this kernel, other arguments, or the programs did not load).")
+		for _, h := range s.Hooks {
+			v := int64(0)
+			if h.Attached {
+				v = 1
+			}
+			b.level(hooks, v, AttrProtocol, h.Protocol, AttrHook, h.Hook)
+		}
+	}
 	m.buildOverflow(b)
 	procErrs := b.sum("aod.cifs.proc.errors", "{error}", "Reads of /proc/fs/cifs files that failed or did not parse cleanly.")
 	b.counter(procErrs, s.DebugDataErrors, AttrProcFile, "DebugData")

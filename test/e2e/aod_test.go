@@ -305,7 +305,9 @@ func checkAgentCounts(t *testing.T, s *scenario, a *agentRun) {
 			}
 		case sm.labels["server_address"] != "127.0.0.1":
 			t.Errorf("%s series %v: server not resolved to 127.0.0.1", durationMetric, sm.labels)
-		case share != "share" && !(cmd == "SMB2_TREE_CONNECT" && share == "IPC$"):
+		// The session's IPC$ tree is connected beside the share's and, after a reconnect
+		// (7.x), asked for the server's network interfaces (an IOCTL).
+		case share != "share" && !((cmd == "SMB2_TREE_CONNECT" || cmd == "SMB2_IOCTL") && share == "IPC$"):
 			t.Errorf("%s series %v: share not resolved to \\\\127.0.0.1\\share", durationMetric, sm.labels)
 		}
 	}
@@ -323,9 +325,22 @@ func checkAgentCounts(t *testing.T, s *scenario, a *agentRun) {
 			t.Errorf("%s %s: aod counted %v failures, the trace shows %v", k[0], k[1], gotFail[k], failures[k])
 		}
 	}
+	// A request sent a moment before the trace began (an SMB2_ECHO) that a reconnect then
+	// aborted is held by aod and by the test's probe, and is beyond the trace's judgement
+	// (checkProbe): counted as the probe holds it.
+	pre := 0
+	if s.probe != nil && len(s.trace.Events) > 0 {
+		for _, r := range s.probe.InFlight {
+			if float64(r.StartNs)/1e9 < s.trace.Events[0].Time {
+				pre++
+			}
+		}
+	}
+	open += pre
+	aborted += pre
 	inflight := series(final, "aod_requests_in_flight")
 	if len(inflight) != 1 || int(inflight[0].value) != open {
-		t.Errorf("aod reports %v requests in flight, the trace has %d that never completed and were not chained behind a failed member of their compound", inflight, open)
+		t.Errorf("aod reports %v requests in flight, the trace has %d that never completed and were not chained behind a failed member of their compound (and %d started before it)", inflight, open-pre, pre)
 	} else {
 		// The kernel frees the requests a reconnect aborted; aod keeps them until its
 		// age-out sweep, as it sees no end of theirs.
@@ -341,6 +356,7 @@ func checkAgentCounts(t *testing.T, s *scenario, a *agentRun) {
 		}
 	}
 	t.Logf("aod: %v completed requests, %d in flight, %d bundles", total(got), open, len(a.bundles))
+	s.kernel.note(t, "agent: %v completions per command and %v failures per (command, status) vs the trace; %d in flight vs the trace and Operations (MIDs)", total(got), total2(gotFail), open)
 }
 
 func merge[K comparable](a, b map[K]float64) map[K]bool {
@@ -352,6 +368,14 @@ func merge[K comparable](a, b map[K]float64) map[K]bool {
 		out[k] = true
 	}
 	return out
+}
+
+func total2(m map[[2]string]float64) float64 {
+	var n float64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func total(m map[string]float64) float64 {
@@ -396,7 +420,10 @@ func firedBundle(t *testing.T, a *agentRun, protocol, typ string) *bundle {
 	}
 	b := found[0]
 	m := b.manifest
-	if len(b.members["events.jsonl"]) == 0 || m.Anomaly.Events == 0 {
+	// A connection the TCP table lost (rule dropped: 5.10, no connection tracepoint) is
+	// no kernel event; every other anomaly has its events.
+	polled := typ == "sockconn" && m.Anomaly.Rule == "dropped"
+	if !polled && (len(b.members["events.jsonl"]) == 0 || m.Anomaly.Events == 0) {
 		t.Errorf("%s holds no triggering events", b.name)
 	}
 	// Every action the manifest says succeeded left its files.
@@ -591,6 +618,7 @@ func checkAgentErrors(t *testing.T, s *scenario, a *agentRun) {
 // checkAgentReconnect: losing the server fires the connection anomaly.
 func checkAgentReconnect(t *testing.T, s *scenario, a *agentRun) {
 	b := firedBundle(t, a, "smb", "sockconn")
+	s.kernel.note(t, "agent: connection anomaly %s/%s detected %v after the server stopped", b.manifest.Anomaly.Type, b.manifest.Anomaly.Rule, b.manifest.Anomaly.DetectedAt.Sub(s.phaseWall("stop")).Round(time.Millisecond))
 	if stop := s.phaseWall("stop"); b.manifest.Anomaly.DetectedAt.Before(stop) {
 		t.Errorf("the connection anomaly was detected at %v, before the server stopped (%v)", b.manifest.Anomaly.DetectedAt, stop)
 	}

@@ -4,19 +4,20 @@ package e2e
 
 // The end-to-end test: real SMB traffic from the kernel's cifs client to Samba, and NFS
 // traffic from its NFS client to its own NFS server (the nfs scenario), in a qemu
-// guest booting a Debian kernel (6.1 and 6.12), with aod's BPF programs and the agent running
-// beside the workload. Run as root on Debian (it installs qemu, mmdebstrap and cpio when
-// missing):
+// guest booting a Debian kernel (5.10, 6.1, 6.12 and the newest Debian ships), with aod's
+// BPF programs and the agent running beside the workload. Run as root on Debian (it
+// installs qemu, mmdebstrap and cpio when missing):
 //
-//	go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
+//	go test -tags e2e -count=1 -v -timeout 80m ./test/e2e/
 //
-// E2E_KERNELS ("6.1 6.12") and E2E_SCENARIOS ("baseline latency errors compound nfs nfslatency nfserrors io reconnect nfsreconnect") narrow a
+// E2E_KERNELS ("5.10 6.1 6.12 newest") and E2E_SCENARIOS (defaultScenarios) narrow a
 // run; E2E_AOD=off leaves the agent out (the kernel-side checks and the test's own probe of
 // aod's BPF programs still run). Guests are cached in .cache/ (see image.sh); each
 // kernel's run folder, with every piece of evidence and the console log, stays in
 // .cache/run-<kernel>/ for inspection.
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -64,6 +65,22 @@ var checks = map[string]struct {
 	"reconnect": {checkReconnect, checkAgentReconnect},
 }
 
+// defaultScenarios are the scenarios a kernel runs when E2E_SCENARIOS does not name them: all
+// on 6.1 and 6.12, and on the oldest and the newest kernel a shorter set that keeps the whole
+// CI run within its time: requests, a reconnect, NFS and io on 5.10; requests, delay and a
+// reconnect on the newest, whose nfsd does not start in the bookworm guest (Debian's 7.x has
+// no legacy NFSv4 client tracking and ends no grace period without nfsdcld; see README.md),
+// so its NFS and io scenarios would only report that.
+func defaultScenarios(kernel string) string {
+	switch kernel {
+	case "5.10":
+		return "baseline reconnect nfs io"
+	case "newest":
+		return "baseline latency reconnect"
+	}
+	return "baseline latency errors compound nfs nfslatency nfserrors io reconnect nfsreconnect"
+}
+
 func TestE2E(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the e2e test builds the guest with mmdebstrap as root: run it as root")
@@ -74,14 +91,14 @@ func TestE2E(t *testing.T) {
 	}
 	cache := filepath.Join(here, ".cache")
 	bins := buildGuestBinaries(t, filepath.Join(here, "..", ".."), filepath.Join(cache, "bin"))
-	scenarios := strings.Fields(env("E2E_SCENARIOS", "baseline latency errors compound nfs nfslatency nfserrors io reconnect nfsreconnect"))
-	for _, name := range scenarios {
+	for _, name := range strings.Fields(os.Getenv("E2E_SCENARIOS")) {
 		if _, ok := checks[name]; !ok && nfsChecks[name] == nil && name != "io" {
 			t.Fatalf("E2E_SCENARIOS: no scenario %q (have io, %v and %v)", name, slices.Sorted(maps.Keys(checks)), slices.Sorted(maps.Keys(nfsChecks)))
 		}
 	}
-	for _, kernel := range strings.Fields(env("E2E_KERNELS", "6.1 6.12")) {
+	for _, kernel := range strings.Fields(env("E2E_KERNELS", "5.10 6.1 6.12 newest")) {
 		t.Run(kernel, func(t *testing.T) {
+			scenarios := strings.Fields(env("E2E_SCENARIOS", defaultScenarios(kernel)))
 			start := time.Now()
 			image := strings.TrimSpace(lastLine(runScript(t, here, "image.sh", kernel)))
 			t.Logf("guest image ready in %v: %s", time.Since(start).Round(time.Millisecond), image)
@@ -101,11 +118,18 @@ func TestE2E(t *testing.T) {
 			if w := strings.TrimSpace(string(want)); w == "" || strings.TrimSpace(string(got)) != w {
 				t.Fatalf("the guest ran kernel %q, the image holds %q", got, want)
 			}
+			k := readKernel(t, kernel, filepath.Join(run, "out"))
+			defer k.summary(t)
 			for _, name := range scenarios {
 				t.Run(name, func(t *testing.T) {
 					dir := filepath.Join(run, "out", name)
+					if _, smb := checks[name]; !smb && k.nfsUnavailable != "" {
+						k.note(t, "nothing checked: %s", k.nfsUnavailable)
+						t.Fatalf("the scenario needs the NFS server: %s", k.nfsUnavailable)
+					}
 					if name == "io" {
 						if a := loadAgent(t, dir); a != nil {
+							k.note(t, "agent's io_client_errors_total vs the failures e2eguest iofail saw; its io bundles")
 							checkAgentIO(t, dir, a)
 						} else {
 							t.Error("the io scenario checks the agent, which did not run")
@@ -114,6 +138,7 @@ func TestE2E(t *testing.T) {
 					}
 					if check, ok := nfsChecks[name]; ok {
 						s := loadNFSScenario(t, dir)
+						s.kernel = k
 						a := loadAgent(t, dir)
 						if a != nil {
 							checkShutdownBundle(t, a)
@@ -124,6 +149,7 @@ func TestE2E(t *testing.T) {
 						return
 					}
 					s := loadScenario(t, dir)
+					s.kernel = k
 					checkCommon(t, s)
 					c := checks[name]
 					c.kernel(t, s)
@@ -269,6 +295,9 @@ type scenario struct {
 	phases        []phase
 	before, after *cifsproc.Stats
 	probe         *guestprobe.Snapshot
+	kernel        *kernelRun
+	// missingEvents are the tracepoints the scenario traces that the kernel does not have.
+	missingEvents []string
 }
 
 // phaseWall is the wall-clock time a phase began.
@@ -296,6 +325,7 @@ func readScenarioRun(t *testing.T, dir string) (*trace, []phase) {
 		t.Errorf("scenario script exited with %s (console: %s)", strings.TrimSpace(string(exit)), filepath.Join(dir, "..", "console.log"))
 	}
 	traces, _ := filepath.Glob(filepath.Join(dir, "trace.*"))
+	traces = slices.DeleteFunc(traces, func(f string) bool { return strings.HasSuffix(f, ".missing") })
 	if len(traces) != 1 {
 		t.Fatalf("want one trace file in %s, have %v", dir, traces)
 	}
@@ -326,6 +356,9 @@ func loadScenario(t *testing.T, dir string) *scenario {
 		t.Fatal(err)
 	}
 	s.reqs, s.unpaired = p.Requests, p.Unpaired
+	if data, err := os.ReadFile(filepath.Join(dir, "trace.missing")); err == nil {
+		s.missingEvents = strings.Fields(string(data))
+	}
 	for _, e := range s.trace.Events {
 		if e.Name == "smb3_reconnect" {
 			s.reconnects = append(s.reconnects, e.Time)
@@ -355,7 +388,27 @@ func checkCommon(t *testing.T, s *scenario) {
 	if s.trace.Written != s.trace.InBuffer {
 		t.Errorf("the trace ring lost events: %d written, %d kept", s.trace.Written, s.trace.InBuffer)
 	}
+	if len(s.missingEvents) > 0 {
+		s.kernel.note(t, "not traced, the kernel has no such tracepoint: %s", strings.Join(s.missingEvents, ", "))
+	}
+	enters := s.trace.countByCommand("smb3_cmd_enter")
 	before, err := commandCounts(s.before)
+	if errors.Is(err, errNoCommandTable) {
+		// The premise on what Stats still counts, per share: the requests sent on the
+		// mounted share's tree. Those outside it (NEGOTIATE, SESSION_SETUP, ECHO, IPC$)
+		// have only the trace; completions and failures too.
+		shared := checkShareCounts(t, s)
+		s.kernel.note(t, "requests: %v; per-share Stats delta vs smb3_cmd_enter on the share's tree (%d requests), the %d others and every completion and failure against the trace alone (%d done, %d err)",
+			err, shared, sum(enters)-shared, s.trace.count("smb3_cmd_done"), s.trace.count("smb3_cmd_err"))
+		if sum(enters) == 0 {
+			t.Error("the scenario sent no SMB request")
+		}
+		checkNeverCompleted(t, s)
+		if s.probe != nil {
+			checkProbe(t, s)
+		}
+		return
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +416,6 @@ func checkCommon(t *testing.T, s *scenario) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enters := s.trace.countByCommand("smb3_cmd_enter")
 	var table strings.Builder
 	fmt.Fprintf(&table, "%-22s %8s %8s\n", "command", "Stats", "trace")
 	total := int64(0)
@@ -381,11 +433,46 @@ func checkCommon(t *testing.T, s *scenario) {
 		t.Error("the scenario sent no SMB request")
 	}
 	t.Logf("requests per command, kernel Stats delta vs trace:\n%s", table.String())
+	s.kernel.note(t, "requests: Stats per-command delta vs smb3_cmd_enter (%d requests); the trace is the oracle of completions and failures", total)
 
 	checkNeverCompleted(t, s)
 	if s.probe != nil {
 		checkProbe(t, s)
 	}
+}
+
+// checkShareCounts compares the share's per-command counters in Stats with the trace's
+// requests on its tree, and returns how many requests that was.
+func checkShareCounts(t *testing.T, s *scenario) int64 {
+	t.Helper()
+	var dd [][]byte
+	for _, name := range []string{"before", "after"} {
+		data, err := os.ReadFile(filepath.Join(s.dir, "DebugData."+name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dd = append(dd, data)
+	}
+	tids, err := shareTIDs("share", dd...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := shareCounts(s.before, s.after, s.trace, "share", tids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	fmt.Fprintf(&table, "%-18s %8s %8s\n", "share counter", "Stats", "trace")
+	for _, r := range rows {
+		if r.Stats != 0 || r.Trace != 0 {
+			fmt.Fprintf(&table, "%-18s %8d %8d\n", r.Label, r.Stats, r.Trace)
+		}
+		if r.Stats != r.Trace {
+			t.Errorf("%s on \\\\127.0.0.1\\share (tids %#x): Stats counted %d sent, smb3_cmd_enter fired %d times", r.Label, tids, r.Stats, r.Trace)
+		}
+	}
+	t.Logf("requests on the share's tree, per-share Stats delta vs trace:\n%s", table.String())
+	return rows[0].Trace
 }
 
 // checkNeverCompleted explains every request that started and never completed in the
@@ -426,12 +513,12 @@ func heldInFlight(r *request) bool {
 // as in flight (exactly the ones that never completed: no leak), and no loss.
 func checkProbe(t *testing.T, s *scenario) {
 	p := s.probe
-	want := []string{"smb3_cmd_enter", "smb3_cmd_done", "smb3_cmd_err", "smb3_reconnect", "smb3_connect_done", "smb3_connect_err"}
-	if fallbackForced() {
-		want = []string{"smb3_reconnect", "smb3_connect_done", "smb3_connect_err", "fexit/smb2_mid_entry_alloc", "fexit/map_smb2_to_linux_error"}
-	}
+	want, missing := s.kernel.wantAttached(fallbackForced())
 	if !slices.Equal(p.Attached, want) {
 		t.Errorf("the probes attached to %v, want %v", p.Attached, want)
+	}
+	if len(missing) > 0 {
+		s.kernel.note(t, "aod's programs cannot attach: %s", strings.Join(missing, "; "))
 	}
 	completed := map[uint16]uint64{}
 	failures := map[[2]uint32]uint64{}
@@ -509,6 +596,11 @@ func checkProbe(t *testing.T, s *scenario) {
 		t.Errorf("the probes ignored %d repeated completions, the trace shows %d", c.DoubleCompletions, len(s.unpaired))
 	}
 	t.Logf("probes: %d completions, %d in flight, counters %+v", sum(p.Completions), len(p.InFlight), c)
+	var failed uint64
+	for _, n := range failures {
+		failed += n
+	}
+	s.kernel.note(t, "aod's programs: %d completions per command, %d failures per (command, status), %d in flight, %d chained freed vs the trace", sum(p.Completions), failed, len(p.InFlight), chained)
 	var cost strings.Builder
 	for _, name := range slices.Sorted(maps.Keys(p.Programs)) {
 		if r := p.Programs[name]; r.Runs != 0 {
@@ -518,8 +610,8 @@ func checkProbe(t *testing.T, s *scenario) {
 	t.Logf("program run time (emulated CPU: compare, do not read as absolute):\n%s", cost.String())
 }
 
-func sum(m map[uint16]uint64) uint64 {
-	var n uint64
+func sum[V int64 | uint64](m map[uint16]V) V {
+	var n V
 	for _, v := range m {
 		n += v
 	}
@@ -527,7 +619,8 @@ func sum(m map[uint16]uint64) uint64 {
 }
 
 // checkBaseline: the workload exercised every kind of request, and its only failures are
-// the normal ones (lookups of names about to be created, the end of a listing).
+// the normal ones (lookups of names about to be created, the end of a listing, a read at
+// the end of a file).
 func checkBaseline(t *testing.T, s *scenario) {
 	enters := s.trace.countByCommand("smb3_cmd_enter")
 	for _, c := range []uint16{smb.Create, smb.Close, smb.Read, smb.Write, smb.QueryDirectory, smb.QueryInfo, smb.SetInfo} {
@@ -536,7 +629,10 @@ func checkBaseline(t *testing.T, s *scenario) {
 		}
 	}
 	for _, r := range s.reqs {
-		if r.Failed && r.Status != statusNameNotFound && r.Status != statusNoMoreFiles {
+		// 5.10's client reads past the end of a file it just wrote and cached (a READ at
+		// the end, failing with STATUS_END_OF_FILE); later kernels do not.
+		eofRead := r.Command == smb.Read && r.Status == statusEndOfFile
+		if r.Failed && r.Status != statusNameNotFound && r.Status != statusNoMoreFiles && !eofRead {
 			t.Errorf("%s mid %d failed with %s on healthy traffic", cmdName(r.Command), r.MID, smb.StatusName(r.Status))
 		}
 	}
@@ -557,23 +653,27 @@ func (s *scenario) latencies() map[string][]float64 {
 
 // checkLatency: the median request latency rises by the injected round-trip delay within
 // ±20 %. Absolute latencies mean nothing under emulation; the difference does.
-func checkLatency(t *testing.T, s *scenario) { checkDelayed(t, s.latencies()) }
+func checkLatency(t *testing.T, s *scenario) {
+	delta := checkDelayed(t, s.latencies())
+	s.kernel.note(t, "latency: the trace's median request latency rose by %.1f ms for %.0f ms injected", delta*1e3, injectedRoundTripSecs*1e3)
+}
 
 // checkDelayed: from the clean to the measured phase of lat (latencies in seconds by the
 // phase their requests started in), the median rises by the injected delay ± 20 %.
-func checkDelayed(t *testing.T, lat map[string][]float64) {
+func checkDelayed(t *testing.T, lat map[string][]float64) (delta float64) {
 	t.Helper()
 	clean, delayed := lat["clean"], lat["measured"]
 	if len(clean) < 10 || len(delayed) < 10 {
 		t.Fatalf("too few completed requests to compare: %d clean, %d delayed", len(clean), len(delayed))
 	}
 	mc, md := median(clean), median(delayed)
-	delta := md - mc
+	delta = md - mc
 	t.Logf("median latency %.1f ms clean (%d requests), %.1f ms delayed (%d): +%.1f ms for %.0f ms injected",
 		mc*1e3, len(clean), md*1e3, len(delayed), delta*1e3, injectedRoundTripSecs*1e3)
 	if delta < 0.8*injectedRoundTripSecs || delta > 1.2*injectedRoundTripSecs {
 		t.Errorf("median latency rose by %.1f ms, want %.0f ms ± 20 %%", delta*1e3, injectedRoundTripSecs*1e3)
 	}
+	return delta
 }
 
 // checkErrors: reads to the end of a file fail with STATUS_END_OF_FILE only, and the burst
@@ -631,11 +731,26 @@ func checkCompound(t *testing.T, s *scenario) {
 	}
 }
 
-// checkReconnect: the client lost the connection and made a new one, and both the kernel's
-// counters and its connection tracepoints show it.
+// checkReconnect: the client lost the connection and made a new one: the kernel's counters
+// (Stats), its connection table (/proc/net/tcp: the connection to port 445 before the outage
+// is gone, a new one is up after it) and, where the kernel has them, its connection
+// tracepoints show it.
 func checkReconnect(t *testing.T, s *scenario) {
 	if d := s.after.SessionReconnects - s.before.SessionReconnects; d < 1 {
 		t.Errorf("Stats counted %d session reconnects, want at least 1", d)
+	}
+	var ports [2][]uint16
+	for i, name := range []string{"before", "after"} {
+		data, err := os.ReadFile(filepath.Join(s.dir, "tcp."+name))
+		if err == nil {
+			ports[i], err = smbConnections(data)
+		}
+		if err != nil {
+			t.Fatalf("tcp.%s: %v", name, err)
+		}
+	}
+	if len(ports[0]) != 1 || len(ports[1]) != 1 || ports[0][0] == ports[1][0] {
+		t.Errorf("/proc/net/tcp: connections to port 445 from local ports %v before the outage and %v after it, want one each, on different ports (a new connection)", ports[0], ports[1])
 	}
 	var reconnects, connected int
 	for _, e := range s.trace.Events {
@@ -646,9 +761,16 @@ func checkReconnect(t *testing.T, s *scenario) {
 			connected++
 		}
 	}
-	if reconnects == 0 || connected == 0 {
+	hasConnectDone := !slices.Contains(s.missingEvents, "smb3_connect_done")
+	if reconnects == 0 || (hasConnectDone && connected == 0) {
 		t.Errorf("the trace shows %d smb3_reconnect and %d smb3_connect_done after the server came back, want both", reconnects, connected)
 	}
+	proof := "smb3_reconnect and smb3_connect_done"
+	if !hasConnectDone {
+		proof = "smb3_reconnect (the kernel has no smb3_connect_done)"
+	}
+	s.kernel.note(t, "reconnect: Stats session reconnects %d -> %d, /proc/net/tcp local port %v -> %v, %s",
+		s.before.SessionReconnects, s.after.SessionReconnects, ports[0], ports[1], proof)
 	t.Logf("session reconnects %d -> %d, share reconnects %d -> %d; %d smb3_reconnect, %d smb3_connect_err, %d connects after restart",
 		s.before.SessionReconnects, s.after.SessionReconnects, s.before.ShareReconnects, s.after.ShareReconnects,
 		reconnects, s.trace.count("smb3_connect_err"), connected)

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -379,5 +381,105 @@ func TestRPCCompletionsMalformed(t *testing.T) {
 	}
 	if _, err := tr.rpcCompletions(); err == nil || !strings.Contains(err.Error(), "no program and procedure") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestParseFormatsRealKernel(t *testing.T) {
+	data, err := os.ReadFile(fixtures.Path("kernel-6.1/cifs-formats.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parseFormats(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]string{
+		"smb3_reconnect":    {"currmid", "conn_id", "hostname"},
+		"smb3_connect_err":  {"hostname", "conn_id", "dst_addr", "rc"},
+		"smb3_cmd_err":      {"tid", "sesid", "cmd", "mid", "status", "rc"},
+		"smb3_connect_done": {"hostname", "conn_id", "dst_addr"},
+	} {
+		if !slices.Equal(f[name], want) {
+			t.Errorf("%s: fields %v, want %v", name, f[name], want)
+		}
+	}
+	if _, err := parseFormats([]byte("\tfield:int rc;\toffset:8;\tsize:4;\n")); err == nil {
+		t.Error("a field before any tracepoint name: no error")
+	}
+}
+
+func TestSMBConnections(t *testing.T) {
+	for file, want := range map[string][]uint16{
+		"proc/smb-conns/net/tcp":     {37558, 37568},
+		"proc/smb-reconnect/net/tcp": {37568, 37576}, // 37558 is in TIME_WAIT
+	} {
+		data, err := os.ReadFile(fixtures.Path(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := smbConnections(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: local ports %v, want %v", file, got, want)
+		}
+	}
+}
+
+// On 5.10, without the per-command table, the per-share counters are the premise: over
+// the e2e baseline, each command's "sent" delta on the share equals smb3_cmd_enter on its
+// tree.
+func TestShareCounts510(t *testing.T) {
+	dir := t.TempDir()
+	for name, file := range map[string]string{"Stats.before": "kernel-5.10/Stats.before", "Stats.after": "kernel-5.10/Stats"} {
+		if err := os.Symlink(fixtures.Path(file), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := readStats(dir, "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := readStats(dir, "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := commandCounts(after); !errors.Is(err, errNoCommandTable) {
+		t.Errorf("5.10 Stats: commandCounts error %v, want errNoCommandTable", err)
+	}
+	dd, err := os.ReadFile(fixtures.Path("kernel-5.10/DebugData"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tids, err := shareTIDs("share", dd)
+	if err != nil || !slices.Equal(tids, []uint32{0x629c5aca}) {
+		t.Fatalf("share tids %#x, %v", tids, err)
+	}
+	tr := readTrace(t, fixtures.Path("kernel-5.10/trace-baseline.txt"))
+	rows, err := shareCounts(before, after, tr, "share", tids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"SMBs": 443, "Creates": 138, "Closes": 138, "Flushes": 21, "Reads": 24, "Writes": 21, "QueryDirectories": 12, "QueryInfos": 36, "SetInfos": 53, "Locks": 0}
+	for _, r := range rows {
+		if r.Stats != r.Trace {
+			t.Errorf("%s: Stats %d, trace %d", r.Label, r.Stats, r.Trace)
+		}
+		if w, ok := want[r.Label]; ok && r.Stats != w {
+			t.Errorf("%s: %d, want %d", r.Label, r.Stats, w)
+		}
+		delete(want, r.Label)
+	}
+	if len(want) > 0 {
+		t.Errorf("no rows for %v", want)
+	}
+	// Another tree's requests are not the share's.
+	if rows, _ := shareCounts(before, after, tr, "share", []uint32{1}); rows[0].Trace != 0 {
+		t.Errorf("tid 1: %d requests", rows[0].Trace)
+	}
+	if _, err := shareCounts(before, after, tr, "nothere", tids); err == nil {
+		t.Error("a share Stats does not list: no error")
 	}
 }

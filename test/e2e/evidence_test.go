@@ -12,12 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/linuxdiag/aod/internal/cifsproc"
+	"github.com/linuxdiag/aod/internal/procnet"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -341,7 +343,7 @@ func commandCounts(s *cifsproc.Stats) (map[uint16]int64, error) {
 		return nil, fmt.Errorf("want one server in Stats, have %d", len(s.Servers))
 	}
 	if s.Servers[0].JiffiesPerSecond == 0 {
-		return nil, errors.New("Stats has no per-command table (kernel without CONFIG_CIFS_STATS2)")
+		return nil, errNoCommandTable
 	}
 	out := map[uint16]int64{}
 	for _, c := range s.Servers[0].Commands {
@@ -421,4 +423,139 @@ func (t *trace) rpcCompletions() (map[rpcOp]int64, error) {
 		n[r.Op]++
 	}
 	return n, nil
+}
+
+// errNoCommandTable: the kernel was built without CONFIG_CIFS_STATS2 (Debian's 5.10), so
+// Stats counts no request per command and the trace is the only oracle.
+var errNoCommandTable = errors.New("no per-command table in Stats (kernel without CONFIG_CIFS_STATS2)")
+
+// parseFormats reads tracepoint format files, each after a "--- NAME" line (the guest's
+// formats-GROUP.txt, testdata/kernel-*/cifs-formats.txt), into each tracepoint's own
+// fields (the common_* ones left out), in order.
+func parseFormats(data []byte) (map[string][]string, error) {
+	out := map[string][]string{}
+	var name string
+	for n, line := range strings.Split(string(data), "\n") {
+		if s, ok := strings.CutPrefix(line, "--- "); ok {
+			name = strings.TrimSpace(s)
+			out[name] = []string{}
+			continue
+		}
+		decl, ok := strings.CutPrefix(strings.TrimSpace(line), "field:")
+		if !ok {
+			continue
+		}
+		if name == "" {
+			return nil, fmt.Errorf("line %d: a field before the first \"--- NAME\" line", n+1)
+		}
+		decl, _, _ = strings.Cut(decl, ";")
+		f := strings.Fields(decl)
+		if len(f) < 2 {
+			return nil, fmt.Errorf("line %d: field without a name: %q", n+1, line)
+		}
+		field, _, _ := strings.Cut(f[len(f)-1], "[")
+		if !strings.HasPrefix(field, "common_") {
+			out[name] = append(out[name], field)
+		}
+	}
+	return out, nil
+}
+
+// smbConnections returns the local ports of the established TCP connections to port 445
+// in a /proc/net/tcp table.
+func smbConnections(data []byte) ([]uint16, error) {
+	conns, err := procnet.Parse(data, nil)
+	if err != nil {
+		return nil, err
+	}
+	var ports []uint16
+	for _, c := range conns {
+		if c.Remote.Port() == 445 && c.State == procnet.StateEstablished {
+			ports = append(ports, c.Local.Port())
+		}
+	}
+	return ports, nil
+}
+
+// shareCount is one command's requests on a share's tree: the per-share counter's delta
+// in Stats and the trace's smb3_cmd_enter on the tree.
+type shareCount struct {
+	Label        string // the kernel's label in Stats ("Creates")
+	Command      uint16
+	Stats, Trace int64
+}
+
+// shareCounts compares, for the share named share, the per-share "sent" counters of
+// Stats (printed with or without CONFIG_CIFS_STATS2) over before..after with the
+// smb3_cmd_enter events of t on the share's trees (tids: a reconnect may give the tree a
+// new one), per command but TREE_CONNECT; the first row is the "SMBs" total without the
+// tree connects. It is the premise where Stats has no per-command table (5.10).
+func shareCounts(before, after *cifsproc.Stats, t *trace, share string, tids []uint32) ([]shareCount, error) {
+	find := func(s *cifsproc.Stats) (*cifsproc.ShareStats, error) {
+		for i := range s.Servers {
+			for j := range s.Servers[i].Shares {
+				if sh := &s.Servers[i].Shares[j]; sh.Share == share {
+					return sh, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("no share %q in Stats", share)
+	}
+	b, err := find(before)
+	if err != nil {
+		return nil, err
+	}
+	a, err := find(after)
+	if err != nil {
+		return nil, err
+	}
+	enters := map[uint16]int64{}
+	var total int64
+	for _, e := range t.Events {
+		tid, ok1 := e.field("tid")
+		cmd, ok2 := e.field("cmd")
+		if e.Name == "smb3_cmd_enter" && ok1 && ok2 && slices.Contains(tids, uint32(tid)) {
+			enters[uint16(cmd)]++
+			total++
+		}
+	}
+	sent := func(sh *cifsproc.ShareStats, label string) int64 {
+		for _, c := range sh.CommandCounters {
+			if c.Label == label {
+				return c.Sent
+			}
+		}
+		return 0
+	}
+	// A TREE_CONNECT is sent before the tree has its id: the trace shows it with tid 0,
+	// for whichever tree (IPC$ or the share) it connects. It is left out of the SMBs total
+	// too.
+	treeConnects := sent(a, "TreeConnects") - sent(b, "TreeConnects")
+	out := []shareCount{{Label: "SMBs", Stats: a.SMBs - b.SMBs - treeConnects, Trace: total}}
+	for _, c := range a.CommandCounters {
+		if c.Known && c.Label != "TreeConnects" {
+			out = append(out, shareCount{Label: c.Label, Command: c.Command, Stats: c.Sent - sent(b, c.Label), Trace: enters[c.Command]})
+		}
+	}
+	return out, nil
+}
+
+// shareTIDs returns the tree ids DebugData files list for the share named share.
+func shareTIDs(share string, files ...[]byte) ([]uint32, error) {
+	var tids []uint32
+	for _, data := range files {
+		dd, err := cifsproc.ParseDebugData(data)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range dd.Shares {
+			if s.Share == share && !slices.Contains(tids, s.TreeID) {
+				tids = append(tids, s.TreeID)
+			}
+		}
+	}
+	if len(tids) == 0 {
+		return nil, fmt.Errorf("DebugData lists no share %q", share)
+	}
+	return tids, nil
 }

@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
-# image.sh KERNEL: builds, or finds in the cache, the e2e guest for KERNEL (6.1 or 6.12) and prints
-# the directory that holds its `vmlinuz`, `initrd` and `kernel-version`.
+# image.sh KERNEL: builds, or finds in the cache, the e2e guest for KERNEL and prints the
+# directory that holds its `vmlinuz`, `initrd`, `kernel-version` and `package`. KERNEL is one of
+#
+#	5.10    bullseye-security's newest 5.10 (linux-image-amd64 there: linux-image-5.10.*-amd64)
+#	6.1     bookworm's own kernel (linux-image-amd64)
+#	6.12    bookworm-security's linux-image-6.12-amd64
+#	newest  the newest linux-image-amd64 of trixie-backports and sid, found at every run
 #
 # The guest is made only of Debian packages, from the archives the machine's apt sources name:
 # a bookworm root from mmdebstrap (Samba, cifs-utils, the kernel NFS server and client tools,
 # iproute2, kmod, procps, tcpdump) and the kernel's image and the few module trees the tests need
-# (cifs, nfsd, nfsv3, nfsv4 and their dependencies, sch_netem, virtio-9p). Both parts are cached under .cache/, keyed by a hash of the recipe (this script,
-# lib.sh and image/), so a rerun takes no time; delete .cache/ to rebuild from nothing.
+# (cifs, nfsd, nfsv3, nfsv4 and their dependencies, sch_netem, virtio-9p). 6.1 and 6.12 come from
+# the machine's own apt configuration; 5.10 and newest from suites it does not carry, on the same
+# archives: the one behind its bookworm (debian) and the one behind its bookworm-security
+# (debian-security), with package lists of their own under .cache/apt-KERNEL/. Both parts are
+# cached under .cache/, keyed by a hash of the recipe (this script, lib.sh and image/), and a
+# guest also by the kernel package it holds, so a newer upload of that kernel makes a new guest;
+# a rerun takes no time; delete .cache/ to rebuild from nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 kernel=${1:-}
+# suites: the "archive suite" pairs (debian or debian-security) of the kernels the machine's apt
+# sources do not carry; empty: the machine's own sources.
+suites=()
 case $kernel in
+5.10) meta=linux-image-amd64 pattern='linux-image-5.10.*-amd64' suites=(debian-security:bullseye-security) ;;
 6.1) meta=linux-image-amd64 pattern='linux-image-6.1.0-*-amd64' ;; # bookworm's own kernel
 6.12) meta=linux-image-6.12-amd64 pattern='linux-image-6.12.*-amd64' ;;
-*) die "usage: image.sh 6.1|6.12" ;;
+newest) meta=linux-image-amd64 pattern='linux-image-*-amd64' suites=(debian:trixie-backports debian:sid) ;;
+*) die "usage: image.sh 5.10|6.1|6.12|newest" ;;
 esac
 # Modules the guest loads by name; their dependencies and soft dependencies come along.
 modules=(cifs nfsd nfsv3 nfsv4 sch_netem 9p 9pnet_virtio virtio_pci nls_utf8)
@@ -29,7 +44,71 @@ flock 9
 recipe=$(cat "$here/image.sh" "$here/lib.sh" "$here"/image/* | sha256sum | cut -c1-16)
 rootfs=$cache/rootfs-$recipe.cpio
 out=$cache/guest-$kernel-$recipe
-if [ -f "$out/initrd" ]; then
+
+# archive_uri NAME prints the URI of the machine's Debian archive NAME: debian, the one its
+# bookworm main comes from, or debian-security, the one of its bookworm-security.
+archive_uri() {
+	local release=bookworm
+	[ "$1" = debian-security ] && release=bookworm-security
+	# shellcheck disable=SC2016 # apt fills in the $(FIELD)s
+	apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Created-By: Packages' |
+		awk -v r="$release" '$2 == r && $3 == "main" {print $1; exit}'
+}
+
+# apt_opts: the options that point apt at the kernel's suites, on lists of their own, when the
+# machine's sources do not carry them; empty for the machine's own sources.
+apt_opts=()
+if [ ${#suites[@]} -gt 0 ]; then
+	adir=$cache/apt-$kernel
+	mkdir -p "$adir/lists/partial" "$adir/archives/partial"
+	: >"$adir/sources.list"
+	for s in "${suites[@]}"; do
+		uri=$(archive_uri "${s%%:*}")
+		[ -n "$uri" ] || die "the machine's apt sources name no ${s%%:*} archive (bookworm or bookworm-security main) to take ${s#*:} from"
+		echo "deb $uri ${s#*:} main" >>"$adir/sources.list"
+	done
+	# The suites' own lists, not the machine's; no installed packages. The archives' Release files
+	# are checked against the machine's Debian keyring as usual, but not for expiry: a mirror that
+	# is a snapshot serves sid's Release past its week of validity.
+	apt_opts=(-o "Dir::State::Lists=$adir/lists" -o "Dir::Etc::SourceList=$adir/sources.list"
+		-o Dir::Etc::SourceParts=/dev/null -o "Dir::Cache::Archives=$adir/archives"
+		-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o Dir::State::status=/dev/null
+		-o Acquire::Check-Valid-Until=false)
+	# Every run looks for a newer upload; with the mirror out of reach the last lists serve.
+	apt-get "${apt_opts[@]}" update -qq >/dev/null 2>&1 ||
+		compgen -G "$adir/lists/*Packages*" >/dev/null || die "cannot fetch the package lists of ${suites[*]}"
+fi
+
+# resolve prints "PACKAGE VERSION" of the kernel image behind the newest version of $meta.
+resolve() {
+	local v
+	v=$(apt-cache "${apt_opts[@]}" show "$meta" 2>/dev/null | awk '/^Version: / {print $2}' |
+		sort -u | sort_versions | tail -n 1)
+	[ -n "$v" ] || return 0
+	apt-cache "${apt_opts[@]}" show "$meta=$v" 2>/dev/null |
+		awk -v v="$v" '/^Depends: / {n = split(substr($0, 10), d, /, /); for (i = 1; i <= n; i++) if (d[i] ~ /^linux-image-/) {split(d[i], w, " "); print w[1], v; exit}}'
+}
+# sort_versions sorts Debian version strings, oldest first.
+sort_versions() {
+	local vs=() i j t
+	mapfile -t vs
+	for ((i = 1; i < ${#vs[@]}; i++)); do
+		for ((j = i; j > 0; j--)); do
+			dpkg --compare-versions "${vs[j - 1]}" gt "${vs[j]}" || break
+			t=${vs[j]} vs[j]=${vs[j - 1]} vs[j - 1]=$t
+		done
+	done
+	[ ${#vs[@]} -eq 0 ] || printf '%s\n' "${vs[@]}"
+}
+read -r pkg version < <(resolve) || true
+if [ -z "${pkg:-}" ] && [ ${#suites[@]} -eq 0 ]; then
+	apt-get update -qq
+	read -r pkg version < <(resolve) || true
+fi
+# shellcheck disable=SC2053 # pattern match intended
+[[ -n ${pkg:-} && $pkg == $pattern ]] || die "no $pattern package behind $meta in ${suites[*]:-the configured apt sources}"
+
+if [ -f "$out/initrd" ] && [ "$(cat "$out/package" 2>/dev/null)" = "$pkg=$version" ]; then
 	echo "$out"
 	exit 0
 fi
@@ -75,19 +154,22 @@ if [ ! -f "$rootfs" ]; then
 	log "guest root built in $((SECONDS - start)) s ($(du -m "$rootfs" | cut -f1) MB)"
 fi
 
-log "fetching the $kernel kernel"
+log "fetching the $kernel kernel: $pkg $version"
 start=$SECONDS
-# The meta-package names the current kernel package of that line; apt-get download takes it from
-# the mirror the machine is configured with.
-pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
-if [ -z "$pkg" ]; then
-	apt-get update -qq
-	pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+# Up to 6.x the image package holds the kernel and its modules. From 7.x on it is empty and
+# depends, at the same version, on linux-binary-ABI (vmlinuz, under lib/modules/VERSION/),
+# linux-modules-ABI and linux-base-ABI (modules.builtin, ...), all under usr/lib.
+parts=("$pkg=$version")
+abi=${pkg#linux-image-}
+mapfile -t -O 1 parts < <(apt-cache "${apt_opts[@]}" show "$pkg=$version" |
+	awk -v abi="$abi" -v v="$version" '/^Depends: / {n = split(substr($0, 10), d, /, /); for (i = 1; i <= n; i++) {split(d[i], w, " "); if (w[1] ~ "^linux-(binary|modules|base)-" && substr(w[1], length(w[1]) - length(abi) + 1) == abi) print w[1] "=" v}; exit}')
+(cd "$tmp" && apt-get "${apt_opts[@]}" download -qq -o APT::Sandbox::User=root "${parts[@]}") || die "cannot download ${parts[*]}"
+for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/kernel"; done
+# One layout for depmod and modprobe -d: lib/modules, a link to usr/lib/modules when the
+# packages install there.
+if [ ! -d "$tmp/kernel/lib/modules" ] && [ -d "$tmp/kernel/usr/lib/modules" ]; then
+	ln -s usr/lib "$tmp/kernel/lib"
 fi
-# shellcheck disable=SC2053 # pattern match intended
-[[ -n $pkg && $pkg == $pattern ]] || die "no $pattern package behind $meta in the configured apt sources"
-(cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg") || die "cannot download $pkg"
-dpkg-deb -x "$tmp"/"$pkg"_*.deb "$tmp/kernel"
 kver=$(ls "$tmp/kernel/lib/modules")
 kroot=$tmp/kernel/lib/modules/$kver
 depmod -b "$tmp/kernel" "$kver"
@@ -124,8 +206,11 @@ cp "$kroot"/modules.builtin "$kroot"/modules.builtin.modinfo "$kroot"/modules.or
 depmod -b "$tmp/mods/usr" "$kver"
 
 mkdir -p "$tmp/out"
-cp "$tmp/kernel/boot/vmlinuz-$kver" "$tmp/out/vmlinuz"
+vmlinuz=$tmp/kernel/boot/vmlinuz-$kver
+[ -f "$vmlinuz" ] || vmlinuz=$kroot/vmlinuz
+cp "$vmlinuz" "$tmp/out/vmlinuz"
 echo "$kver" >"$tmp/out/kernel-version"
+echo "$pkg=$version" >"$tmp/out/package"
 # Linux unpacks concatenated cpio archives in order: the shared root, then this kernel's modules.
 {
 	cat "$rootfs"

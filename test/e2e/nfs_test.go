@@ -130,10 +130,19 @@ func checkNFS(t *testing.T, s *nfsScenario) {
 	if err != nil {
 		t.Fatalf("no probe snapshot (log: %s): %v", filepath.Join(dir, "probe.log"), err)
 	}
-	want := []string{"rpc_stats_latency", "rpc_call_rpcerror", "nfs_xdr_status", "nfs4_xdr_status", "rpc_socket_connect",
-		"xprt_disconnect_force", "xprt_disconnect_auto", "xprt_create"}
-	if !slices.Equal(p.NFSAttached, want) {
-		t.Errorf("the NFS programs attached to %v, want %v", p.NFSAttached, want)
+	// A kernel without the BTF of its modules (before 5.11) cannot relocate the programs'
+	// reads of sunrpc's structures: the kernel's own evidence is still compared.
+	progs := p.NFSError == "" || !s.kernel.noModuleBTF
+	s.programs = progs
+	if progs {
+		want := []string{"rpc_stats_latency", "rpc_call_rpcerror", "nfs_xdr_status", "nfs4_xdr_status", "rpc_socket_connect",
+			"xprt_disconnect_force", "xprt_disconnect_auto", "xprt_create"}
+		if !slices.Equal(p.NFSAttached, want) {
+			t.Errorf("the NFS programs attached to %v, want %v (%s)", p.NFSAttached, want, p.NFSError)
+		}
+		s.kernel.note(t, "NFS RPCs: mountstats ops delta vs rpc_stats_latency (the premise) vs aod's NFS programs; failures vs mountstats errors")
+	} else {
+		s.kernel.note(t, "NFS RPCs: mountstats ops delta vs rpc_stats_latency (the premise) only: aod's NFS programs do not load on this kernel, it has no BTF of its modules (sunrpc, nfs: CONFIG_DEBUG_INFO_BTF_MODULES, 5.11) to relocate their reads of struct rpc_task against (%s)", firstLine(p.NFSError))
 	}
 	type key struct {
 		code   uint16
@@ -187,6 +196,9 @@ func checkNFS(t *testing.T, s *nfsScenario) {
 				}
 				continue
 			}
+			if !progs {
+				continue
+			}
 			if completions[code] != ops {
 				t.Errorf("%s %s: the programs measured %d RPCs, mountstats counted %d", v.mount, op.Name, completions[code], ops)
 			}
@@ -210,6 +222,9 @@ func checkNFS(t *testing.T, s *nfsScenario) {
 	}
 	for code, n := range failed {
 		t.Errorf("the programs counted %d failures of %s, which no mount's mountstats lists", n, nfs.Command(code))
+	}
+	if !progs {
+		return
 	}
 	var fails []string
 	for k, n := range failures {

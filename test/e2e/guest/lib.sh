@@ -29,10 +29,13 @@ bundle_written() {
 	until_ok 120 sh -c 'ls /var/log/aod/batches/*.tar.zst >/dev/null'
 }
 
-# snap NAME keeps the kernel's own view of the client: /proc/fs/cifs/Stats and DebugData.
+# snap NAME keeps the kernel's own view of the client: /proc/fs/cifs/Stats and DebugData, and
+# the TCP connections (/proc/net/tcp: the one to port 445 shows a reconnect where no connection
+# tracepoint does).
 snap() {
 	cat /proc/fs/cifs/Stats >"$dir/Stats.$1"
 	cat /proc/fs/cifs/DebugData >"$dir/DebugData.$1"
+	cat /proc/net/tcp >"$dir/tcp.$1"
 }
 
 # nfs_snap NAME keeps the NFS client's own view of its mounts: /proc/self/mountstats.
@@ -57,7 +60,9 @@ quiesce() {
 }
 
 # trace_start EVENT...: records the given tracepoints into a fresh ring buffer: cifs's by name,
-# others as GROUP/NAME (sunrpc/rpc_stats_latency).
+# others as GROUP/NAME (sunrpc/rpc_stats_latency). A tracepoint the kernel does not have (5.10
+# has no smb3_connect_done) is left out and named in $dir/trace.missing, for the host to say
+# what it could not check.
 trace_start() {
 	echo 0 >"$tracing/tracing_on"
 	echo 8192 >"$tracing/buffer_size_kb"
@@ -68,6 +73,10 @@ trace_start() {
 	local e
 	for e in "$@"; do
 		[[ $e == */* ]] || e=cifs/$e
+		if [ ! -e "$tracing/events/$e/enable" ]; then
+			echo "${e#*/}" >>"$dir/trace.missing"
+			continue
+		fi
 		echo 1 >"$tracing/events/$e/enable"
 	done
 	echo 1 >"$tracing/tracing_on"

@@ -16,3 +16,7 @@ phase recovered
 quiesce
 snap after
 trace_stop reconnect
+# The connection anomaly's bundle: from the kernel's reconnect event at once, or, on a
+# kernel without the connection tracepoints (5.10), from the next poll of /proc/net/tcp
+# (every watch interval).
+bundle_written

@@ -91,22 +91,24 @@ func probe(ctx context.Context, opts bpf.Options, ready, out string) error {
 	attached := report.Attached()
 	// The NFS programs too, when the NFS client is there: their tracepoints are in its
 	// modules.
+	// A kernel they cannot load on (5.10) keeps the SMB programs measuring; the snapshot
+	// says why the NFS ones are not there.
 	var (
 		nfs         *bpf.NFSProbes
 		nfsAttached []string
+		nfsErr      error
 	)
 	if _, err := os.Stat("/sys/module/nfs"); err == nil {
-		if nfs, err = p.LoadNFS(bpf.NFSOptions{}); err != nil {
-			return err
-		}
-		defer nfs.Close()
-		statuses, err := nfs.Attach()
-		if err != nil {
-			return err
-		}
-		for _, st := range statuses {
-			if st.Attached {
-				nfsAttached = append(nfsAttached, st.Name)
+		if nfs, nfsErr = p.LoadNFS(bpf.NFSOptions{}); nfsErr == nil {
+			defer nfs.Close()
+			statuses, err := nfs.Attach()
+			if err != nil {
+				return err
+			}
+			for _, st := range statuses {
+				if st.Attached {
+					nfsAttached = append(nfsAttached, st.Name)
+				}
 			}
 		}
 	}
@@ -117,6 +119,9 @@ func probe(ctx context.Context, opts bpf.Options, ready, out string) error {
 	snap, err := guestprobe.Take(p, attached, nfs, nfsAttached)
 	if err != nil {
 		return err
+	}
+	if nfsErr != nil {
+		snap.NFSError = nfsErr.Error()
 	}
 	return snap.Write(out)
 }

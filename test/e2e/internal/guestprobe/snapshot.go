@@ -38,6 +38,9 @@ type Snapshot struct {
 	// NFSFailures are the NFS programs' failure counts per (RPC client, procedure,
 	// status).
 	NFSFailures []NFSCount
+	// NFSError says why the NFS programs were not loaded while the NFS client was there
+	// (5.10: no BTF of the sunrpc module to relocate their reads against).
+	NFSError string `json:",omitempty"`
 }
 
 // NFSCount is a number of RPCs of one RPC client, NFS procedure code (internal/nfs)
