@@ -189,41 +189,43 @@ func (b *LogBuilder) fileOperation(attrs pcommon.Map, ev *event.Event, name cifs
 	}
 }
 
+// connectionRecord is how a connection event's record reads: its event name,
+// severity, and the start of its body (the server follows).
+type connectionRecord struct {
+	name     string
+	severity plog.SeverityNumber
+	text     string
+	body     string
+}
+
+// connectionRecords are the records of the connection kinds; any other kind is a
+// failed connect (connectionFailed), which also carries the error.
+var (
+	connectionRecords = map[event.Kind]connectionRecord{
+		event.KindReconnect: {EventReconnect, plog.SeverityNumberWarn, "WARN", "reconnect to "},
+		event.KindConnect:   {EventConnect, plog.SeverityNumberInfo, "INFO", "connected to "},
+		event.KindLost:      {EventLost, plog.SeverityNumberWarn, "WARN", "connection lost to "},
+		event.KindClosed:    {EventClosed, plog.SeverityNumberInfo, "INFO", "idle connection closed to "},
+	}
+	connectionFailed = connectionRecord{EventConnectError, plog.SeverityNumberError, "ERROR", "connection failed to "}
+)
+
 func (b *LogBuilder) connection(lr plog.LogRecord, ev *event.Event) {
 	k := &proto.TableOf(ev.Protocol).Keys
 	attrs := lr.Attributes()
 	server := ev.ServerString()
-	switch ev.Kind {
-	case event.KindReconnect:
-		lr.SetEventName(EventReconnect)
-		lr.SetSeverityNumber(plog.SeverityNumberWarn)
-		lr.SetSeverityText("WARN")
-		b.buf = append(b.buf[:0], "reconnect to "...)
-	case event.KindConnect:
-		lr.SetEventName(EventConnect)
-		lr.SetSeverityNumber(plog.SeverityNumberInfo)
-		lr.SetSeverityText("INFO")
-		b.buf = append(b.buf[:0], "connected to "...)
-	case event.KindLost:
-		lr.SetEventName(EventLost)
-		lr.SetSeverityNumber(plog.SeverityNumberWarn)
-		lr.SetSeverityText("WARN")
-		b.buf = append(b.buf[:0], "connection lost to "...)
-	case event.KindClosed:
-		lr.SetEventName(EventClosed)
-		lr.SetSeverityNumber(plog.SeverityNumberInfo)
-		lr.SetSeverityText("INFO")
-		b.buf = append(b.buf[:0], "idle connection closed to "...)
-	default:
-		lr.SetEventName(EventConnectError)
-		lr.SetSeverityNumber(plog.SeverityNumberError)
-		lr.SetSeverityText("ERROR")
+	r, ok := connectionRecords[ev.Kind]
+	if !ok {
+		r = connectionFailed
 		attrs.PutInt(k.Rc, int64(ev.Rc))
 		if errno := errno.Name(-ev.Rc); errno != "" {
 			attrs.PutStr(AttrErrorType, errno)
 		}
-		b.buf = append(b.buf[:0], "connection failed to "...)
 	}
+	lr.SetEventName(r.name)
+	lr.SetSeverityNumber(r.severity)
+	lr.SetSeverityText(r.text)
+	b.buf = append(b.buf[:0], r.body...)
 	b.buf = append(b.buf, server...)
 	lr.Body().SetStr(string(b.buf))
 	if server != "" {

@@ -173,6 +173,8 @@ func TestLogRecordForConnectionEvents(t *testing.T) {
 		{Protocol: proto.SMB, Kind: event.KindReconnect, ConnID: 1, Server: srv, EndNs: 15_000_000_000},
 		{Protocol: proto.SMB, Kind: event.KindConnect, ConnID: 2, Server: srv, EndNs: 15_000_000_000},
 		{Protocol: proto.SMB, Kind: event.KindConnectError, ConnID: 3, Server: srv, Rc: -111, EndNs: 15_000_000_000},
+		{Protocol: proto.SMB, Kind: event.KindLost, ConnID: 4, Server: srv, EndNs: 15_000_000_000},
+		{Protocol: proto.SMB, Kind: event.KindClosed, ConnID: 5, Server: srv, EndNs: 15_000_000_000},
 	}
 	ld := NewLogBuilder(testNames, testClock, "v1").Build(evs, testEpoch)
 	recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
@@ -183,6 +185,8 @@ func TestLogRecordForConnectionEvents(t *testing.T) {
 		{EventReconnect, "reconnect", "reconnect to fs1.example.com", plog.SeverityNumberWarn},
 		{EventConnect, "connect", "connected to fs1.example.com", plog.SeverityNumberInfo},
 		{EventConnectError, "connect_error", "connection failed to fs1.example.com", plog.SeverityNumberError},
+		{EventLost, "lost", "connection lost to fs1.example.com", plog.SeverityNumberWarn},
+		{EventClosed, "closed", "idle connection closed to fs1.example.com", plog.SeverityNumberInfo},
 	} {
 		lr := recs.At(i)
 		got := attrsOf(t, lr)
@@ -198,6 +202,11 @@ func TestLogRecordForConnectionEvents(t *testing.T) {
 	}
 	if got := attrsOf(t, recs.At(2)); got[smb.Table.Keys.Rc] != int64(-111) || got[AttrErrorType] != "ECONNREFUSED" {
 		t.Errorf("connect error attrs %v", got)
+	}
+	for _, i := range []int{0, 1, 3, 4} {
+		if got := attrsOf(t, recs.At(i)); got[smb.Table.Keys.Rc] != nil || got[AttrErrorType] != nil {
+			t.Errorf("record %d carries an error: %v", i, got)
+		}
 	}
 }
 
