@@ -324,11 +324,6 @@ func (p *Probes) Counters() (Counters, error) {
 		errs = append(errs, err)
 	}
 	c.AgedOut = p.agedOut.Load()
-	stats, err := p.ProgramStats()
-	errs = append(errs, err)
-	for _, st := range stats {
-		c.ProgramMisses += st.RecursionMisses
-	}
 	return c, errors.Join(errs...)
 }
 

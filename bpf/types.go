@@ -150,9 +150,6 @@ type Counters struct {
 	// before them failed: the client reads no member's result after a failure, so the
 	// kernel never completes them (it frees them right away).
 	ChainReleased uint64
-	// ProgramMisses counts probe runs the kernel skipped because another BPF program
-	// was running on that CPU (kernel 5.12+; 0 before).
-	ProgramMisses uint64
 }
 
 // HistogramSample is one (command, session, tree, NTSTATUS) latency histogram in the

@@ -107,7 +107,7 @@ func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 	s.Reader = r.reader.Stats()
 	s.RingUsed, s.RingSize = r.reader.Fill()
 
-	if s.Programs, err = r.programStats(); err != nil {
+	if s.Programs, s.ProgramsTimed, err = r.programStats(); err != nil {
 		errs = append(errs, err)
 	}
 	if s.Stats, err = r.readStats(); err != nil {
@@ -182,28 +182,34 @@ type programStatser interface {
 // for tests).
 var bpfStatsEnabled = "/proc/sys/kernel/bpf_stats_enabled"
 
-// programStats returns the programs' run time and count, or nil when the kernel does
-// not time BPF programs (kernel.bpf_stats_enabled = 0, the default: timing costs every
-// run a little, so the receiver never turns it on itself).
-func (r *Receiver) programStats() ([]otelconv.ProgramStats, error) {
-	ps, ok := r.kernel.(programStatser)
-	if !ok {
-		return nil, nil
-	}
+// programStats returns every loaded program's statistics, and whether the kernel timed
+// them: run time and count only while kernel.bpf_stats_enabled = 1 (not the default:
+// timing costs every run a little, so the receiver never turns it on itself); skipped
+// runs always.
+func (r *Receiver) programStats() ([]otelconv.ProgramStats, bool, error) {
 	on, err := os.ReadFile(bpfStatsEnabled)
-	if err != nil || strings.TrimSpace(string(on)) != "1" {
-		return nil, nil
-	}
-	stats, err := ps.ProgramStats()
-	if err != nil {
-		return nil, err
+	timed := err == nil && strings.TrimSpace(string(on)) == "1"
+	stats := map[string]*ebpf.ProgramStats{}
+	var errs []error
+	for _, k := range []any{r.kernel, r.nfs, r.io} {
+		ps, ok := k.(programStatser)
+		if !ok {
+			continue
+		}
+		s, err := ps.ProgramStats()
+		errs = append(errs, err)
+		maps.Copy(stats, s)
 	}
 	out := make([]otelconv.ProgramStats, 0, len(stats))
 	for _, name := range slices.Sorted(maps.Keys(stats)) {
 		st := stats[name]
-		out = append(out, otelconv.ProgramStats{Name: name, RunTime: st.Runtime, RunCount: st.RunCount})
+		p := otelconv.ProgramStats{Name: name, Skipped: st.RecursionMisses}
+		if timed {
+			p.RunTime, p.RunCount = st.Runtime, st.RunCount
+		}
+		out = append(out, p)
 	}
-	return out, nil
+	return out, timed, errors.Join(errs...)
 }
 
 // readStats reads /proc/fs/cifs/Stats; a missing file (cifs not loaded) is no error.

@@ -413,6 +413,17 @@ func TestProgramRunTimeOnlyWhileTheKernelTimesPrograms(t *testing.T) {
 		if has(md, "aod.bpf.run_time") != (on == "1\n") || has(md, "aod.bpf.run_count") != (on == "1\n") {
 			t.Fatalf("bpf_stats_enabled=%q: run time exported %v, run count %v", on, has(md, "aod.bpf.run_time"), has(md, "aod.bpf.run_count"))
 		}
+		// Skipped runs are counted whether or not the kernel times programs: none here,
+		// with nothing else running the programs.
+		skipped := metricByName(t, md, "aod.bpf.runs_skipped").Sum().DataPoints()
+		if skipped.Len() != len(runs) {
+			t.Fatalf("bpf_stats_enabled=%q: %d skipped-run counts, want one per program (%d)", on, skipped.Len(), len(runs))
+		}
+		for prog := range runs {
+			if n := intPoint(t, skipped, otelconv.AttrProgram, prog); n != 0 {
+				t.Errorf("%s: %d runs skipped", prog, n)
+			}
+		}
 		if on != "1\n" {
 			continue
 		}

@@ -27,11 +27,16 @@ const (
 	Explicit
 )
 
-// ProgramStats is one BPF program's run statistics (kernel.bpf_stats_enabled).
+// ProgramStats is one BPF program's run statistics.
 type ProgramStats struct {
-	Name     string
+	Name string
+	// RunTime and RunCount are counted only while the kernel times BPF programs
+	// (Snapshot.ProgramsTimed).
 	RunTime  time.Duration
 	RunCount uint64
+	// Skipped counts the runs the kernel skipped because the program was already running
+	// on that CPU (counted always, Linux 5.12+): each is an event the program never saw.
+	Skipped uint64
 }
 
 // Snapshot is one read of everything the metrics are built from.
@@ -41,10 +46,13 @@ type Snapshot struct {
 	Errors    []bpf.ErrorSample
 	Kernel    bpf.Counters
 	InFlight  int            // requests in the kernel's start map
-	Programs  []ProgramStats // nil when kernel.bpf_stats_enabled is off
-	Reader    ringreader.Stats
-	RingUsed  int // unread bytes in the ring buffer
-	RingSize  int
+	Programs  []ProgramStats // every loaded program
+	// ProgramsTimed says the kernel counted the programs' run time and runs
+	// (kernel.bpf_stats_enabled = 1).
+	ProgramsTimed bool
+	Reader        ringreader.Stats
+	RingUsed      int // unread bytes in the ring buffer
+	RingSize      int
 	// Stats is /proc/fs/cifs/Stats, nil when it could not be read (cifs not loaded).
 	Stats *cifsproc.Stats
 	// DebugDataErrors and StatsErrors count failed reads and unclean parses of the two

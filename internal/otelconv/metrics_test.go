@@ -507,10 +507,11 @@ func TestSelfMetrics(t *testing.T) {
 	m := NewMetrics(testNames, t0, bootTime, "v1")
 	m.Update(&Snapshot{
 		Time:     t0.Add(time.Minute),
-		Kernel:   bpf.Counters{EventsEmitted: 100, RingReserveFailures: 3, Orphans: 2, DoubleCompletions: 1, EventsFiltered: 5000, StartCollisions: 4, HistogramMapFull: 6, ErrorMapFull: 7, AgedOut: 9, ProgramMisses: 10, ChainReleased: 11},
+		Kernel:   bpf.Counters{EventsEmitted: 100, RingReserveFailures: 3, Orphans: 2, DoubleCompletions: 1, EventsFiltered: 5000, StartCollisions: 4, HistogramMapFull: 6, ErrorMapFull: 7, AgedOut: 9, ChainReleased: 11},
 		Reader:   ringreader.Stats{Read: 97, DecodeErrors: 1, DroppedQueueFull: 8},
 		InFlight: 12, RingUsed: 1 << 20, RingSize: 8 << 20,
-		Programs:        []ProgramStats{{Name: "aod_cmd_done", RunTime: 1500 * time.Millisecond, RunCount: 42}},
+		Programs:        []ProgramStats{{Name: "aod_cmd_done", RunTime: 1500 * time.Millisecond, RunCount: 42, Skipped: 3}, {Name: "aod_rpc_stats", Skipped: 7}},
+		ProgramsTimed:   true,
 		DebugDataErrors: 2, StatsErrors: 1,
 		Hooks: []bpf.HookStatus{
 			{Protocol: "smb", Hook: "smb3_cmd_enter", Attached: true},
@@ -539,6 +540,8 @@ func TestSelfMetrics(t *testing.T) {
 		{"aod.requests.duplicate_completions", 1, nil},
 		{"aod.requests.chain_released", 11, nil},
 		{"aod.bpf.run_count", 42, []string{AttrProgram, "aod_cmd_done"}},
+		{"aod.bpf.runs_skipped", 3, []string{AttrProgram, "aod_cmd_done"}},
+		{"aod.bpf.runs_skipped", 7, []string{AttrProgram, "aod_rpc_stats"}},
 		{"aod.cifs.proc.errors", 2, []string{AttrProcFile, "DebugData"}},
 		{"aod.cifs.proc.errors", 1, []string{AttrProcFile, "Stats"}},
 	} {
@@ -565,10 +568,19 @@ func TestSelfMetrics(t *testing.T) {
 		t.Errorf("run time %v", dp.DoubleValue())
 	}
 
-	// Without bpf stats enabled, no run-time metrics; without requests, no request metrics.
-	m.Update(&Snapshot{Time: t0.Add(2 * time.Minute)})
+	// Without bpf stats enabled, no run-time metrics but the skipped runs, always counted.
+	m.Update(&Snapshot{Time: t0.Add(2 * time.Minute), Programs: []ProgramStats{{Name: "aod_cmd_done", Skipped: 4}}})
 	md = m.Build(Exponential)
-	for _, name := range []string{"aod.bpf.run_time", "aod.bpf.run_count", "aod.bpf.hook.attached", smb.Table.Keys.Duration, smb.Table.Keys.Errors, "cifs.sessions"} {
+	if hasMetric(md, "aod.bpf.run_time") || hasMetric(md, "aod.bpf.run_count") {
+		t.Error("run time or count exported while the kernel did not time the programs")
+	}
+	if dp := numberPoint(t, findMetric(t, md, "aod.bpf.runs_skipped").Sum().DataPoints(), AttrProgram, "aod_cmd_done"); dp.IntValue() != 4 {
+		t.Errorf("aod_cmd_done skipped %d runs, want 4", dp.IntValue())
+	}
+	// Without programs, no program metrics; without requests, no request metrics.
+	m.Update(&Snapshot{Time: t0.Add(3 * time.Minute)})
+	md = m.Build(Exponential)
+	for _, name := range []string{"aod.bpf.run_time", "aod.bpf.run_count", "aod.bpf.runs_skipped", "aod.bpf.hook.attached", smb.Table.Keys.Duration, smb.Table.Keys.Errors, "cifs.sessions"} {
 		if hasMetric(md, name) {
 			t.Errorf("%s exported without data", name)
 		}

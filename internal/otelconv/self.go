@@ -16,10 +16,14 @@ const (
 	DropHistogramFull  = "histogram_full"  // the histogram map had no room for a new series
 	DropErrorMapFull   = "error_map_full"  // the failure map had no room for a new series
 	DropAgedOut        = "aged_out"        // an in-flight request removed unfinished after the stale age
-	DropProbeSkipped   = "probe_skipped"   // a probe run the kernel skipped (another BPF program was running)
+	DropProbeSkipped   = "probe_skipped"   // a program run the kernel skipped (the program was already running on that CPU)
 )
 
 func (m *Metrics) buildSelf(b *builder, s *Snapshot) {
+	var skipped uint64
+	for _, p := range s.Programs {
+		skipped += p.Skipped
+	}
 	b.counter(b.sum("aod.events.emitted", "{event}", "Records the BPF programs wrote to the ring buffer."), s.Kernel.EventsEmitted)
 	b.counter(b.sum("aod.events.read", "{event}", "Records the receiver read from the ring buffer."), s.Reader.Read)
 	dropped := b.sum("aod.events.dropped", "{event}", "Events or measurements lost, by reason.")
@@ -34,7 +38,7 @@ func (m *Metrics) buildSelf(b *builder, s *Snapshot) {
 		{DropHistogramFull, s.Kernel.HistogramMapFull},
 		{DropErrorMapFull, s.Kernel.ErrorMapFull},
 		{DropAgedOut, s.Kernel.AgedOut},
-		{DropProbeSkipped, s.Kernel.ProgramMisses},
+		{DropProbeSkipped, skipped},
 	} {
 		b.counter(dropped, d.n, AttrDropReason, d.reason)
 	}
@@ -47,6 +51,14 @@ func (m *Metrics) buildSelf(b *builder, s *Snapshot) {
 		b.levelDouble(b.gauge("aod.ring.fill", "1", "Fraction of the ring buffer holding unread records."), float64(s.RingUsed)/float64(s.RingSize))
 	}
 	if len(s.Programs) > 0 {
+		// Per program, so that a lost event can be told apart: a skipped start, completion
+		// or connection end.
+		runsSkipped := b.sum("aod.bpf.runs_skipped", "{run}", "Runs of each BPF program the kernel skipped because the program was already running on that CPU (preempted there: tracepoint programs are preemptible from Linux 7.0, fexit programs always were): the event it would have handled is lost.")
+		for _, p := range s.Programs {
+			b.counter(runsSkipped, p.Skipped, AttrProgram, p.Name)
+		}
+	}
+	if s.ProgramsTimed && len(s.Programs) > 0 {
 		runTime := b.sum("aod.bpf.run_time", "s", "Time the kernel spent running each BPF program (kernel.bpf_stats_enabled).")
 		for _, p := range s.Programs {
 			dp := runTime.AppendEmpty()

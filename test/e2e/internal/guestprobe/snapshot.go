@@ -52,10 +52,12 @@ type NFSCount struct {
 	Count     uint64
 }
 
-// ProgramRuns is one program's total run time and number of runs.
+// ProgramRuns is one program's total run time and number of runs, and the runs the
+// kernel skipped (the program was already running on that CPU).
 type ProgramRuns struct {
 	RunTimeNs uint64
 	Runs      uint64
+	Skipped   uint64
 }
 
 // Failure is the number of failures of one command with one NTSTATUS.
@@ -122,7 +124,7 @@ func Take(p *bpf.Probes, attached []string, nfs *bpf.NFSProbes, nfsAttached []st
 	}
 	s.Programs = map[string]ProgramRuns{}
 	for name, st := range stats {
-		s.Programs[name] = ProgramRuns{RunTimeNs: uint64(st.Runtime), Runs: st.RunCount}
+		s.Programs[name] = ProgramRuns{RunTimeNs: uint64(st.Runtime), Runs: st.RunCount, Skipped: st.RecursionMisses}
 	}
 	return s, nil
 }
