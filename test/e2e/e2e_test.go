@@ -76,9 +76,9 @@ func defaultScenarios(kernel string) string {
 	case "5.10":
 		return "baseline reconnect nfs io"
 	case "newest":
-		return "baseline latency reconnect"
+		return "baseline latency reconnect systemd"
 	}
-	return "baseline latency errors compound nfs nfslatency nfserrors io reconnect nfsreconnect"
+	return "baseline latency errors compound nfs nfslatency nfserrors io reconnect nfsreconnect systemd"
 }
 
 func TestE2E(t *testing.T) {
@@ -92,8 +92,8 @@ func TestE2E(t *testing.T) {
 	cache := filepath.Join(here, ".cache")
 	bins := buildGuestBinaries(t, filepath.Join(here, "..", ".."), filepath.Join(cache, "bin"))
 	for _, name := range strings.Fields(os.Getenv("E2E_SCENARIOS")) {
-		if _, ok := checks[name]; !ok && nfsChecks[name] == nil && name != "io" {
-			t.Fatalf("E2E_SCENARIOS: no scenario %q (have io, %v and %v)", name, slices.Sorted(maps.Keys(checks)), slices.Sorted(maps.Keys(nfsChecks)))
+		if _, ok := checks[name]; !ok && nfsChecks[name] == nil && name != "io" && name != systemdScenario {
+			t.Fatalf("E2E_SCENARIOS: no scenario %q (have io, %s, %v and %v)", name, systemdScenario, slices.Sorted(maps.Keys(checks)), slices.Sorted(maps.Keys(nfsChecks)))
 		}
 	}
 	for _, kernel := range strings.Fields(env("E2E_KERNELS", "5.10 6.1 6.12 newest")) {
@@ -123,6 +123,10 @@ func TestE2E(t *testing.T) {
 			for _, name := range scenarios {
 				t.Run(name, func(t *testing.T) {
 					dir := filepath.Join(run, "out", name)
+					if name == systemdScenario {
+						checkSystemd(t, k, dir)
+						return
+					}
 					if _, smb := checks[name]; !smb && k.nfsUnavailable != "" {
 						k.note(t, "nothing checked: %s", k.nfsUnavailable)
 						t.Fatalf("the scenario needs the NFS server: %s", k.nfsUnavailable)
@@ -249,12 +253,22 @@ func prepareRun(t *testing.T, here, run string, bins map[string]string, scenario
 			t.Fatal(err)
 		}
 	}
-	write("scenarios", strings.Join(scenarios, "\n")+"\n")
+	// main.sh runs the scenarios but systemd, which it hands over to systemd (prepareSystemd).
+	var list strings.Builder
+	for _, s := range scenarios {
+		if s != systemdScenario {
+			list.WriteString(s + "\n")
+		}
+	}
+	write("scenarios", list.String())
 	if fallbackForced() {
 		write("probe-args", "-fallback force\n")
 	}
 	if aod, ok := bins["aod"]; ok {
 		writeAodConfigs(t, aod, filepath.Join(run, "aod"), scenarios)
+		if slices.Contains(scenarios, systemdScenario) {
+			prepareSystemd(t, filepath.Join(here, "..", ".."), run)
+		}
 	}
 }
 

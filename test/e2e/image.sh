@@ -9,7 +9,7 @@
 #
 # The guest is made only of Debian packages, from the archives the machine's apt sources name:
 # a bookworm root from mmdebstrap (Samba, cifs-utils, the kernel NFS server and client tools,
-# iproute2, kmod, procps, tcpdump) and the kernel's image and the few module trees the tests need
+# iproute2, kmod, procps, tcpdump, trace-cmd, and systemd with D-Bus for the systemd scenario) and the kernel's image and the few module trees the tests need
 # (cifs, nfsd, nfsv3, nfsv4 and their dependencies, sch_netem, virtio-9p). 6.1 and 6.12 come from
 # the machine's own apt configuration; 5.10 and newest from suites it does not carry, on the same
 # archives: the one behind its bookworm (debian) and the one behind its bookworm-security
@@ -134,7 +134,7 @@ if [ ! -f "$rootfs" ]; then
 	# is left out: documentation, manuals, translations, and Perl and Samba's Python modules
 	# (only needed to install usrmerge and by samba-tool).
 	mmdebstrap --quiet --variant=essential \
-		--include=mount,mawk,samba,cifs-utils,nfs-kernel-server,iproute2,kmod,procps,tcpdump \
+		--include=mount,mawk,samba,cifs-utils,nfs-kernel-server,iproute2,kmod,procps,tcpdump,trace-cmd,systemd,dbus,init-system-helpers \
 		--dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-exclude=/usr/share/man/*' \
 		--dpkgopt='path-exclude=/usr/share/locale/*' \

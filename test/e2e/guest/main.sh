@@ -149,3 +149,32 @@ done
 echo "done_s $(now)" >>"$out/timing"
 [ -z "${failed:-}" ] || fail "scenarios failed:$failed"
 echo ok >"$out/status"
+
+# The systemd scenario, when the host asked for it (/host/systemd), runs last and under systemd
+# as PID 1: image/init execs systemd when this script leaves /run/e2e-systemd, and systemd runs
+# scenario-systemd.sh as a unit of its boot, then powers off. Samba and the mounts stay as they
+# are; the daemons' own units, and the ones the scenario does not need, are masked so that the
+# boot stays short under emulation.
+if [ -f /host/systemd ]; then
+	units=/run/systemd/system
+	mkdir -p "$units/multi-user.target.wants"
+	cat >"$units/aod-e2e.service" <<-'EOF'
+		[Unit]
+		Description=aod e2e: the systemd scenario
+		SuccessAction=poweroff
+		FailureAction=poweroff
+		[Service]
+		Type=oneshot
+		ExecStart=/bin/bash /host/guest/scenario-systemd.sh
+		TimeoutStartSec=900
+	EOF
+	ln -sf ../aod-e2e.service "$units/multi-user.target.wants/aod-e2e.service"
+	for u in smbd nmbd samba-ad-dc winbind nfs-server nfs-kernel-server nfs-mountd nfs-idmapd \
+		nfsdcld rpcbind rpcbind.socket rpc-statd rpc-statd-notify nfs-blkmap getty.target \
+		systemd-networkd-wait-online e2scrub_all.timer e2scrub_reap; do
+		[[ $u == *.* ]] || u=$u.service
+		ln -sf /dev/null "$units/$u"
+	done
+	echo "systemd_s $(now)" >>"$out/timing"
+	touch /run/e2e-systemd
+fi
