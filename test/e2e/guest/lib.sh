@@ -92,6 +92,20 @@ trace_stop() {
 # drop_caches makes the next reads go to the server instead of the page cache.
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
+# small_requests DIR TAG: a few small SMB requests of each kind on the files f1..f5 in DIR:
+# lookups (of names that exist and, tagged with TAG, of names that do not), appends, and reads
+# past the page cache.
+small_requests() {
+	local i
+	for i in $(seq 1 5); do
+		stat "$1/f$i" >/dev/null
+		stat "$1/absent-$2-$i" >/dev/null 2>&1 || true
+		echo "more $i" >>"$1/f$i"
+	done
+	drop_caches
+	cat "$1"/f* >/dev/null
+}
+
 # until_ok SECONDS CMD...: runs CMD until it succeeds, for at most SECONDS.
 until_ok() {
 	local deadline=$((SECONDS + $1))

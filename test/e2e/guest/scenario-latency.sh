@@ -5,16 +5,6 @@
 # load the guest), is the one the latencies are compared on. Evidence: request tracepoints
 # told apart by the phase marks, and the agent's /metrics at the edges of the compared phases.
 w=$mnt/latency
-small_requests() {
-	local i
-	for i in $(seq 1 5); do
-		stat "$w/f$i" >/dev/null
-		stat "$w/absent-$1-$i" >/dev/null 2>&1 || true
-		echo "more $i" >>"$w/f$i"
-	done
-	drop_caches
-	cat "$w"/f* >/dev/null
-}
 trace_start smb3_cmd_enter smb3_cmd_done smb3_cmd_err
 snap before
 phase setup
@@ -23,18 +13,18 @@ for i in $(seq 1 5); do echo "file $i" >"$w/f$i"; done
 quiesce
 metrics_snap clean-start
 phase clean
-small_requests clean
+small_requests "$w" clean
 quiesce
 metrics_snap clean-end
 phase delayed
 tc qdisc add dev lo root netem delay 50ms
-small_requests delayed
+small_requests "$w" delayed
 quiesce
 bundle_written
 quiesce
 metrics_snap measured-start
 phase measured
-small_requests measured
+small_requests "$w" measured
 quiesce
 metrics_snap measured-end
 tc qdisc del dev lo root

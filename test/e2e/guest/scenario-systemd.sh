@@ -38,6 +38,13 @@ journal_since() {
 failed_once() { [ "$(systemctl show -P Result aod.service)" != success ]; }
 reloaded() { journalctl -u aod.service --no-pager -q --after-cursor "$cursor" | grep -q 'configuration reloaded'; }
 bundle_in_outdir() { ls "$outdir"/batches/*.tar.zst >/dev/null; }
+# captures_started: both captures have started since the last journal_since (a bundle made
+# before then records "capture not running").
+captures_started() {
+	local log
+	log=$(journalctl -u aod.service --no-pager -q --after-cursor "$cursor" | grep 'msg="capture started"')
+	grep -q 'capture=tcpdump' <<<"$log" && grep -q 'capture=trace-cmd' <<<"$log"
+}
 state() { echo "$(systemctl is-enabled aod.service) $(systemctl is-active aod.service)"; }
 main_pid() { systemctl show -P MainPID aod.service; }
 aod_ready() { /host/bin/e2eguest scrape "$metrics_url" >/dev/null; }
@@ -70,20 +77,13 @@ systemctl daemon-reload
 systemctl start aod.service
 echo $? >"$dir/run.exit"
 until_ok 60 aod_ready
+until_ok 60 captures_started
 main_pid >"$dir/run.pid"
 w=$mnt/systemd
 mkdir -p "$w"
 for i in $(seq 1 5); do echo "file $i" >"$w/f$i"; done
 tc qdisc add dev lo root netem delay 50ms
-for round in 1 2 3; do
-	for i in $(seq 1 5); do
-		stat "$w/f$i" >/dev/null
-		stat "$w/absent-$round-$i" >/dev/null 2>&1 || true
-		echo "more $i" >>"$w/f$i"
-	done
-	drop_caches
-	cat "$w"/f* >/dev/null
-done
+for round in 1 2 3; do small_requests "$w" "$round"; done
 until_ok 180 bundle_in_outdir
 tc qdisc del dev lo root
 rm -r "$w"
