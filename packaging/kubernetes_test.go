@@ -11,7 +11,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/applyconfigurations"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
 	"github.com/linuxdiag/aod/internal/config"
@@ -166,4 +169,37 @@ func subset(a, b map[string]string) bool {
 		}
 	}
 	return len(a) > 0
+}
+
+// The same documents against the API's OpenAPI schemas, as the API server validates an
+// object's structure for server-side apply (client-go's copy of the schemas of every
+// built-in type, read with structured-merge-diff): every field declared, every value of its
+// declared type. A document with a field the schema lacks is refused, so the check bites.
+func TestDaemonSetManifestMatchesTheOpenAPISchemas(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("kubernetes", "daemonset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := applyconfigurations.NewTypeConverter(clientscheme.Scheme)
+	validate := func(doc []byte) error {
+		var obj map[string]any
+		if err := yaml.Unmarshal(doc, &obj); err != nil {
+			return err
+		}
+		_, err := tc.ObjectToTyped(&unstructured.Unstructured{Object: obj})
+		return err
+	}
+	docs := bytes.Split(b, []byte("\n---\n"))
+	for i, doc := range docs {
+		if err := validate(doc); err != nil {
+			t.Errorf("document %d does not match its OpenAPI schema: %v", i+1, err)
+		}
+	}
+	bad := bytes.Replace(docs[len(docs)-1], []byte("readOnlyRootFilesystem: true"), []byte("readOnlyRootFilesystem: true\n            readOnlyRootFileSystem: true"), 1)
+	if bytes.Equal(bad, docs[len(docs)-1]) {
+		t.Fatal("the DaemonSet sets no readOnlyRootFilesystem to misspell")
+	}
+	if err := validate(bad); err == nil || !strings.Contains(err.Error(), "readOnlyRootFileSystem") {
+		t.Errorf("a misspelt field passed the schema check: %v", err)
+	}
 }
