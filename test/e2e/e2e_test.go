@@ -561,16 +561,12 @@ func checkProbe(t *testing.T, s *scenario) {
 	for cmd := uint16(0); cmd < smb.NumCommands; cmd++ {
 		gotDone[cmdName(cmd)], wantDone[cmdName(cmd)] = float64(p.Completions[cmd]), float64(completed[cmd])
 	}
-	got := map[[2]uint32]uint64{}
-	for _, f := range p.Failures {
-		got[[2]uint32{uint32(f.Command), f.Status}] += f.Count
-	}
 	gotFail, wantFail := map[string]float64{}, map[string]float64{}
 	for k, n := range failures {
 		wantFail[cmdName(uint16(k[0]))+" "+smb.StatusName(k[1])] += float64(n)
 	}
-	for k, n := range got {
-		gotFail[cmdName(uint16(k[0]))+" "+smb.StatusName(k[1])] += float64(n)
+	for _, f := range p.Failures {
+		gotFail[cmdName(f.Command)+" "+smb.StatusName(f.Status)] += float64(f.Count)
 	}
 	sk.checkCounts(t, s.kernel, "the probes", gotDone, wantDone, gotFail, wantFail, c.Orphans)
 	held := map[[2]uint64]uint16{}
