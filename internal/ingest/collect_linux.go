@@ -92,6 +92,20 @@ func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 	if err = r.readNFS(); err != nil {
 		errs = append(errs, err)
 	}
+	// Right after the NFS probes' counts: RPCs that complete between the two reads
+	// delay binding RPC clients to their mounts (nfsproc.Clients).
+	if s.NFSMounts, err = r.readMountStats(); err != nil {
+		st.nfsErrors++
+		errs = append(errs, err)
+	} else if r.nfs != nil {
+		// Before the metrics are updated, so that the RPCs that bind a client are
+		// counted under its mount.
+		r.clients.Update(rpcCounts(st.nfsHist), s.NFSMounts)
+		if err = r.setV4Order(s.NFSMounts); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.MountStatsErrors = st.nfsErrors
 	// The scope first: a failure on a mount made since the last collection is named.
 	if err = r.refreshIOScope(); err != nil {
 		errs = append(errs, err)
@@ -115,18 +129,6 @@ func (r *Receiver) readSnapshot(now time.Time) *otelconv.Snapshot {
 		errs = append(errs, err)
 	}
 	s.StatsErrors = st.statsErrors
-	if s.NFSMounts, err = r.readMountStats(); err != nil {
-		st.nfsErrors++
-		errs = append(errs, err)
-	} else if r.nfs != nil {
-		// Before the metrics are updated, so that the RPCs that bind a client are
-		// counted under its mount.
-		r.clients.Update(rpcCounts(st.nfsHist), s.NFSMounts)
-		if err = r.setV4Order(s.NFSMounts); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	s.MountStatsErrors = st.nfsErrors
 	ddRead, ddParse, _ := r.names.Errors()
 	s.DebugDataErrors = ddRead + ddParse
 	if len(errs) > 0 {

@@ -47,9 +47,10 @@ type Counts map[uint16]uint64
 // on, a client's per-procedure growth equals its mount's. Update binds a client when
 // exactly one mount name grew by the same non-zero counts since the client was first
 // seen (or last rebased), and drops the binding when no mount of that name remains
-// (client ids are reused). Growth is measured from a fixed base, not between two
-// Updates, so that RPCs completing between the reads of the probes and of mountstats
-// only delay the binding. Clients that serve no mount (the NFSv4 lease client,
+// (client ids are reused). Growth is measured from a fixed base, so that RPCs
+// completing between the reads of the probes and of mountstats at the present Update
+// only delay the binding, and also over the last interval alone, so that such RPCs at
+// the base's Update do not prevent it. Clients that serve no mount (the NFSv4 lease client,
 // NFSACL) stay unbound, rebased every MaxPending Updates. Methods are safe for
 // concurrent use.
 type Clients struct {
@@ -124,7 +125,14 @@ func (c *Clients) Update(clients map[uint64]Counts, mounts []Mount) {
 			p = &pending{tick: prev, counts: c.seen[id]}
 			c.pending[id] = p
 		}
-		if name, ok := c.match(growth(counts, p.counts), c.mounts[p.tick], now, names); ok {
+		name, ok := c.match(growth(counts, p.counts), c.mounts[p.tick], now, names)
+		if !ok && p.tick != prev {
+			// RPCs that completed between the reads of the probes and of mountstats
+			// that made the base skew every comparison with it; the last interval
+			// alone may be clean.
+			name, ok = c.match(growth(counts, c.seen[id]), c.mounts[prev], now, names)
+		}
+		if ok {
 			c.bound[id] = name
 			delete(c.pending, id)
 		} else if c.tick-p.tick >= MaxPending {

@@ -97,6 +97,23 @@ func TestClientsBindDespiteSkew(t *testing.T) {
 	wantBound(t, c, 5, MountName{"10.0.0.1", "/a"}, true)
 }
 
+// TestClientsBindDespiteASkewedBase: a client's first RPCs completed between the reads
+// of the probes and of mountstats, so the mount's counts at the client's base hold them
+// and the client's do not; growth from that base never agrees, an interval does.
+func TestClientsBindDespiteASkewedBase(t *testing.T) {
+	c := NewClients()
+	mounts := []Mount{v3Mount("/mnt/v3", 5), v4Mount("/mnt/a", "/a", nil)} // 5 GETATTRs before the probes loaded
+	c.Update(map[uint64]Counts{}, mounts)
+	mounts[0].Ops[1].Ops = 7 // in mountstats, not yet in the probes' read
+	c.Update(map[uint64]Counts{}, mounts)
+	mounts[0].Ops[1].Ops = 10
+	c.Update(map[uint64]Counts{1: {nfs.V3GetAttr: 5}}, mounts)
+	wantBound(t, c, 1, MountName{}, false)
+	mounts[0].Ops[1].Ops = 14
+	c.Update(map[uint64]Counts{1: {nfs.V3GetAttr: 9}}, mounts)
+	wantBound(t, c, 1, MountName{"10.0.0.2", "/srv"}, true)
+}
+
 // TestClientsRebase: a client that matches no mount (the lease client) is compared from
 // a new base every MaxPending updates, so no mountstats snapshot is kept forever.
 func TestClientsRebase(t *testing.T) {
