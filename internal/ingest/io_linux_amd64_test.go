@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/plog"
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxdiag/aod/bpf"
@@ -69,7 +70,19 @@ func TestIOFailuresReachTheConsumers(t *testing.T) {
 	}
 	io.Detach() // what else fails on tmpfs mounts from now on is not the test's
 
-	waitFor(t, "the four tracked failures", func() bool { return len(c.ioEvents(dir)) >= 4 })
+	// The receiver hands a drain's events to the event consumer, then its log records
+	// to the logs consumer.
+	mountLogs := func() (out []plog.LogRecord) {
+		for _, lr := range logRecords(&c.logs) {
+			if lr.Attributes().AsRaw()[fileio.KeyMountpoint] == dir {
+				out = append(out, lr)
+			}
+		}
+		return out
+	}
+	waitFor(t, "the four tracked failures and their log records", func() bool {
+		return len(c.ioEvents(dir)) >= 4 && len(mountLogs()) >= 4
+	})
 	evs := c.ioEvents(dir)
 	if len(evs) != 4 {
 		t.Fatalf("%d io events of the mount, want 4", len(evs))
@@ -79,20 +92,16 @@ func TestIOFailuresReachTheConsumers(t *testing.T) {
 			t.Errorf("event %+v", ev)
 		}
 	}
-	var found int
-	for _, lr := range logRecords(&c.logs) {
+	recs := mountLogs()
+	for _, lr := range recs {
 		a := lr.Attributes().AsRaw()
-		if a[fileio.KeyMountpoint] != dir {
-			continue
-		}
-		found++
 		if a[fileio.KeyOperation] != "OPEN" || a[otelconv.AttrErrorType] != "ENOENT" || a[fileio.KeyFSType] != "tmpfs" ||
 			a[otelconv.AttrFilePath] != missing || lr.Body().Str() != "OPEN failed: ENOENT on "+dir+" (tmpfs)" {
 			t.Errorf("log record %q %v", lr.Body().Str(), a)
 		}
 	}
-	if found != 4 {
-		t.Errorf("%d log records name the mount, want 4", found)
+	if len(recs) != 4 {
+		t.Errorf("%d log records name the mount, want 4", len(recs))
 	}
 
 	r.collect(context.Background(), time.Now())

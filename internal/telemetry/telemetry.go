@@ -183,7 +183,7 @@ func otlpConfig(o OTLP) (exporter.Factory, map[string]any, error) {
 }
 
 // logBatchTimeout is how long the OTLP logs exporter gathers records into one export
-// request: the receiver hands over a batch per ring drain (every 100 ms at most), and
+// request: the receiver hands over a batch per ring drain (every 200 ms at most), and
 // one request per drain would cost an HTTP or gRPC round trip, with the resource and
 // scope, for a handful of records.
 const logBatchTimeout = time.Second
