@@ -117,7 +117,10 @@ type rpc struct {
 	Execute float64 // seconds from the RPC's start to its completion (the trace prints µs)
 }
 
-// rpcs returns the trace's rpc_stats_latency events in order.
+// rpcs returns the trace's rpc_stats_latency events of the NFS client in order. The
+// guest's NFS server calls back into its client too (program nfs4_cbv1: CB_RECALL_ANY every
+// few seconds on 7.x, ...): those are the server's RPCs, which no mount counts and aod's
+// programs leave out.
 func (t *trace) rpcs() ([]rpc, error) {
 	var out []rpc
 	for _, e := range t.Events {
@@ -132,6 +135,9 @@ func (t *trace) rpcs() ([]rpc, error) {
 		us, ok := e.field("execute")
 		if !ok {
 			return nil, fmt.Errorf("rpc_stats_latency at %.6f: no execute time in %q", e.Time, e.Text)
+		}
+		if w[2] == "nfs4_cbv1" {
+			continue
 		}
 		out = append(out, rpc{At: e.Time, Op: rpcOp{w[2], w[3]}, Execute: float64(us) / 1e6})
 	}

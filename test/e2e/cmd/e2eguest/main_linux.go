@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxdiag/aod/bpf"
+	"github.com/linuxdiag/aod/internal/nfsproc"
 	"github.com/linuxdiag/aod/test/e2e/internal/guestprobe"
 )
 
@@ -101,6 +102,11 @@ func probe(ctx context.Context, opts bpf.Options, ready, out string) error {
 	if _, err := os.Stat("/sys/module/nfs"); err == nil {
 		if nfs, nfsErr = p.LoadNFS(bpf.NFSOptions{}); nfsErr == nil {
 			defer nfs.Close()
+			// The running kernel's NFSv4 procedure order, as the agent learns it from an
+			// NFSv4 mount's mountstats (kernels after 6.12 inserted procedures).
+			if err := setV4Order(nfs); err != nil {
+				return err
+			}
 			statuses, err := nfs.Attach()
 			if err != nil {
 				return err
@@ -138,4 +144,24 @@ func scrape(url string, w io.Writer) error {
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+
+// setV4Order tells the NFS programs the NFSv4 procedure order of the first NFSv4 mount in
+// /proc/self/mountstats, if there is one.
+func setV4Order(nfs *bpf.NFSProbes) error {
+	f, err := os.Open("/proc/self/mountstats")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	mounts, err := nfsproc.Parse("/proc/self/mountstats", f)
+	if err != nil {
+		return err
+	}
+	for i := range mounts {
+		if m := &mounts[i]; m.Version == 4 && len(m.Ops) > 0 {
+			return nfs.SetV4Procedures(m.OpCodes())
+		}
+	}
+	return nil
 }
