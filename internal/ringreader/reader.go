@@ -48,8 +48,8 @@ type Config struct {
 
 // Defaults for Config.
 const (
-	DefaultBatchSize     = 512
-	DefaultQueueLen      = 16
+	DefaultBatchSize = 512
+	DefaultQueueLen  = 16
 	// Every drain wakes the agent's reader, its consumer and the Go runtime's monitor
 	// thread: a drain every 200 ms rather than 100 cost an agent under a steady trickle
 	// of events about half the CPU (make bench, agent_cpu_percent_10k), and keeps
