@@ -50,9 +50,9 @@ type Counts map[uint16]uint64
 // (client ids are reused). Growth is measured from a fixed base, so that RPCs
 // completing between the reads of the probes and of mountstats at the present Update
 // only delay the binding, and also over the last interval alone, so that such RPCs at
-// the base's Update do not prevent it. Clients that serve no mount (the NFSv4 lease client,
-// NFSACL) stay unbound, rebased every MaxPending Updates. Methods are safe for
-// concurrent use.
+// the base's Update do not prevent it. Clients that serve no mount (the NFSv4 lease
+// client, NFSACL) stay unbound, rebased every MaxPending Updates. Methods are safe
+// for concurrent use.
 type Clients struct {
 	mu      sync.Mutex
 	tick    uint64
@@ -127,9 +127,8 @@ func (c *Clients) Update(clients map[uint64]Counts, mounts []Mount) {
 		}
 		name, ok := c.match(growth(counts, p.counts), c.mounts[p.tick], now, names)
 		if !ok && p.tick != prev {
-			// RPCs that completed between the reads of the probes and of mountstats
-			// that made the base skew every comparison with it; the last interval
-			// alone may be clean.
+			// RPCs completing between the two reads at the base's Update skew every
+			// comparison with the base; the last interval alone may be clean.
 			name, ok = c.match(growth(counts, c.seen[id]), c.mounts[prev], now, names)
 		}
 		if ok {
