@@ -82,21 +82,14 @@ func setNFSFilters(n NFSKernel, th *[proto.MaxCommands]bpf.Threshold, ef bpf.Err
 // told: kernels after 6.12 inserted procedures (7.3: ZERO_RANGE at 57), and until the
 // first NFSv4 mount shows the order the probes assume 6.12's.
 func (r *Receiver) setV4Order(mounts []nfsproc.Mount) error {
-	for i := range mounts {
-		m := &mounts[i]
-		if m.Version != 4 || len(m.Ops) == 0 {
-			continue
-		}
-		codes := m.OpCodes()
-		if slices.Equal(codes, r.snapshot.v4Codes) {
-			return nil
-		}
-		if err := r.nfs.SetV4Procedures(codes); err != nil {
-			return err
-		}
-		r.snapshot.v4Codes = codes
+	codes := nfsproc.V4Order(mounts)
+	if codes == nil || slices.Equal(codes, r.snapshot.v4Codes) {
 		return nil
 	}
+	if err := r.nfs.SetV4Procedures(codes); err != nil {
+		return err
+	}
+	r.snapshot.v4Codes = codes
 	return nil
 }
 

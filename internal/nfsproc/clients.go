@@ -32,6 +32,18 @@ func (m *Mount) OpCodes() []uint16 {
 	return codes
 }
 
+// V4Order returns the NFSv4 procedure codes of the first NFSv4 mount that lists its
+// operations: the running kernel's order, which the NFS probes need (kernels after 6.12
+// inserted procedures); nil when no such mount exists.
+func V4Order(mounts []Mount) []uint16 {
+	for i := range mounts {
+		if m := &mounts[i]; m.Version == 4 && len(m.Ops) > 0 {
+			return m.OpCodes()
+		}
+	}
+	return nil
+}
+
 // MountName is what a request metric names an NFS mount by.
 type MountName struct {
 	Server, Export string

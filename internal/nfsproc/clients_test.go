@@ -69,6 +69,16 @@ func TestOpCodes(t *testing.T) {
 	}
 }
 
+func TestV4Order(t *testing.T) {
+	v3, v4 := v3Mount("/m3", 0), v4Mount("/m4", "/", nil)
+	if got := V4Order([]Mount{v3, v4}); len(got) != 5 || got[4] != nfs.V4Open {
+		t.Errorf("V4Order of an NFSv3 and an NFSv4 mount: %v, want the NFSv4 mount's codes", got)
+	}
+	if got := V4Order([]Mount{v3}); got != nil {
+		t.Errorf("V4Order without an NFSv4 mount: %v, want nil", got)
+	}
+}
+
 func TestJoinDeviceInvertsSplitDevice(t *testing.T) {
 	for _, dev := range []string{"127.0.0.1:/", "srv.example:/export/a", "[fd00::1]:/srv/nfs"} {
 		if got := JoinDevice(SplitDevice(dev)); got != dev {

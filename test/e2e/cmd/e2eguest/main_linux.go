@@ -158,10 +158,8 @@ func setV4Order(nfs *bpf.NFSProbes) error {
 	if err != nil {
 		return err
 	}
-	for i := range mounts {
-		if m := &mounts[i]; m.Version == 4 && len(m.Ops) > 0 {
-			return nfs.SetV4Procedures(m.OpCodes())
-		}
+	if codes := nfsproc.V4Order(mounts); codes != nil {
+		return nfs.SetV4Procedures(codes)
 	}
 	return nil
 }
