@@ -24,8 +24,13 @@ const (
 )
 
 // replayStreamOf is what the ring delivers under a persistent fault: slow requests of
-// the busy commands on ten shares, one in ten a failure, 20 µs apart.
+// the busy commands on ten shares, one in ten a failure, 20 µs apart. The records lie
+// back to back in one buffer, each after its 8-byte header, as in the ring's memory;
+// records allocated one by one, scattered over the heap, made decoding wait on memory
+// the ring never makes it wait on.
 func replayStreamOf(n int) [][]byte {
+	const stride = (8 + bpf.EventSize + 7) &^ 7
+	buf := make([]byte, n*stride)
 	statuses := []uint32{0xc0000011, 0xc000000f, statusObjectNameNotFound, 0xc00000b5, 0xc0000022}
 	cmds := []uint16{smb.Read, smb.Write, smb.Create, smb.Close, smb.QueryInfo}
 	raw := make([][]byte, n)
@@ -40,7 +45,7 @@ func replayStreamOf(n int) [][]byte {
 			ev.Kind, ev.Status, ev.Rc = event.KindError, statuses[i/10%len(statuses)], -5
 			ev.StartNs = ev.EndNs - uint64(5*time.Millisecond)
 		}
-		raw[i] = bpf.EncodeEvent(nil, &ev)
+		raw[i] = bpf.EncodeEvent(buf[i*stride+8:], &ev)
 	}
 	return raw
 }
