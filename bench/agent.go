@@ -26,8 +26,8 @@ import (
 )
 
 // agentCommand is the hidden subcommand that runs the agent in a process of its own,
-// so that its CPU time and memory are its own: the same agent.New and Start as
-// `aod run`, with /proc/fs/cifs replaced by the bench's files (agent.Options.ProcDir)
+// so that its CPU time and memory are its own: the same agent.LimitProcs, agent.New
+// and Start as `aod run`, with /proc/fs/cifs replaced by the bench's files (agent.Options.ProcDir)
 // so that the shares the driver's requests name resolve as on a host with mounts.
 const agentCommand = "agent"
 
@@ -40,6 +40,7 @@ func runAgentChild(args []string) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	agent.LimitProcs() // as aod run does
 	cfg, _, err := config.Load(*file)
 	if err != nil {
 		log.Error("configuration", "err", err)

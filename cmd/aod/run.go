@@ -42,7 +42,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	if source == "" {
 		source = configs.DefaultName
 	}
-	log.Info("aod starting", "version", version.Version, "commit", version.Revision(), "config", source)
+	procs := agent.LimitProcs()
+	log.Info("aod starting", "version", version.Version, "commit", version.Revision(), "config", source, "gomaxprocs", procs)
 	cfg, ok := loadLogged(*file, log)
 	if !ok {
 		log.Error("invalid configuration; not starting", "config", source)
