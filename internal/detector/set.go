@@ -70,10 +70,15 @@ func (s *Set) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.Anom
 
 // Poll runs the connection detector's poll, if it is enabled.
 func (s *Set) Poll(out []anomaly.Anomaly) ([]anomaly.Anomaly, error) {
+	return s.poll(out, &tcpTables{})
+}
+
+// poll is Poll with the TCP tables read once for every set of a poll round.
+func (s *Set) poll(out []anomaly.Anomaly, tables *tcpTables) ([]anomaly.Anomaly, error) {
 	if s.Sockconn == nil {
 		return out, nil
 	}
-	return s.Sockconn.Poll(out)
+	return s.Sockconn.poll(out, tables)
 }
 
 // PollInterval is how often to call Poll; 0 when no detector polls.

@@ -57,12 +57,14 @@ func (ss Sets) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.Ano
 	return out
 }
 
-// Poll runs every set's poll; an error of one set does not stop the others.
+// Poll runs every set's poll; an error of one set does not stop the others. Sets
+// that read the same procfs root share one read of its TCP tables.
 func (ss Sets) Poll(out []anomaly.Anomaly) ([]anomaly.Anomaly, error) {
 	var errs []error
+	var tables tcpTables
 	for _, s := range ss {
 		var err error
-		if out, err = s.Poll(out); err != nil {
+		if out, err = s.poll(out, &tables); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.Protocol(), err))
 		}
 	}

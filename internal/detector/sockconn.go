@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -34,7 +35,6 @@ type Sockconn struct {
 	p     SockconnParams
 	ends  bool             // a kernel connection end (KindLost, KindClosed) was seen
 	prev  map[connKey]bool // established connections at the last poll; nil before the first
-	rows  []procnet.Conn   // reused between polls
 	w     window[loss]
 	cd    cooldown
 	stats Stats
@@ -118,12 +118,17 @@ func (s *Sockconn) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly
 // kept, so a failed read never looks like lost connections. It does nothing while the
 // kernel reports the connections' ends (Env.KernelEnds, or one was seen).
 func (s *Sockconn) Poll(out []anomaly.Anomaly) ([]anomaly.Anomaly, error) {
+	return s.poll(out, &tcpTables{})
+}
+
+// poll is Poll with the TCP tables read once for every detector of a poll round.
+func (s *Sockconn) poll(out []anomaly.Anomaly, tables *tcpTables) ([]anomaly.Anomaly, error) {
 	if s.ends || (s.env.KernelEnds != nil && s.env.KernelEnds()) {
 		s.prev = nil // the kernel reports the ends; a later diff starts afresh
 		return out, nil
 	}
 	now := s.env.Clock.Monotonic()
-	cur, err := s.established()
+	cur, err := s.established(tables)
 	if err != nil {
 		return out, err
 	}
@@ -146,34 +151,15 @@ func (s *Sockconn) Poll(out []anomaly.Anomaly) ([]anomaly.Anomaly, error) {
 	return out, nil
 }
 
-// established reads net/tcp and net/tcp6. A missing table (no IPv6) is empty; both
-// missing is an error.
-func (s *Sockconn) established() (map[connKey]bool, error) {
-	s.rows = s.rows[:0]
-	var errs []error
-	read := 0
-	for _, name := range []string{"net/tcp", "net/tcp6"} {
-		data, err := fs.ReadFile(s.env.Proc, name)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err == nil {
-			s.rows, err = procnet.Parse(data, s.rows)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("sockconn: %s: %w", name, err))
-			continue
-		}
-		read++
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	if read == 0 {
-		return nil, errors.New("sockconn: neither net/tcp nor net/tcp6 exists under the proc root")
+// established returns the connections to the server port established now, from the
+// round's TCP tables.
+func (s *Sockconn) established(tables *tcpTables) (map[connKey]bool, error) {
+	rows, err := tables.read(s.env.Proc)
+	if err != nil {
+		return nil, err
 	}
 	cur := make(map[connKey]bool, len(s.prev))
-	for _, r := range s.rows {
+	for _, r := range rows {
 		if r.State == procnet.StateEstablished && r.Remote.Port() == s.p.Port {
 			cur[connKey{r.Local, r.Remote}] = true
 		}
@@ -226,3 +212,53 @@ func (s *Sockconn) add(l loss, out []anomaly.Anomaly) []anomaly.Anomaly {
 }
 
 func isEmpty(s string) bool { return s == "" }
+
+// tcpTables is one read of a procfs root's TCP tables, shared by the connection
+// detectors of one poll round (SMB's and NFS's): every read walks the kernel's whole
+// established-connection hash table, once per address family, and that table's size
+// follows the host's memory (262,144 buckets with 24 GiB), not its connections.
+type tcpTables struct {
+	proc fs.FS // the root rows were read from; nil before the first read
+	rows []procnet.Conn
+	err  error
+}
+
+// read returns the rows of proc's net/tcp and net/tcp6, read once per round for a
+// root the round already read. A missing table (no IPv6) is empty; both missing is
+// an error.
+func (t *tcpTables) read(proc fs.FS) ([]procnet.Conn, error) {
+	if t.proc != nil && sameRoot(t.proc, proc) {
+		return t.rows, t.err
+	}
+	t.proc, t.rows, t.err = proc, t.rows[:0], nil
+	var errs []error
+	read := 0
+	for _, name := range []string{"net/tcp", "net/tcp6"} {
+		data, err := fs.ReadFile(proc, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			t.rows, err = procnet.Parse(data, t.rows)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sockconn: %s: %w", name, err))
+			continue
+		}
+		read++
+	}
+	if len(errs) > 0 {
+		t.err = errors.Join(errs...)
+	} else if read == 0 {
+		t.err = errors.New("sockconn: neither net/tcp nor net/tcp6 exists under the proc root")
+	}
+	return t.rows, t.err
+}
+
+// sameRoot reports whether a and b are the same procfs root: equal values of a
+// comparable type (os.DirFS of one path, one pointer). Roots of other types (a map,
+// as fstest.MapFS) are never taken for the same.
+func sameRoot(a, b fs.FS) bool {
+	ta := reflect.TypeOf(a)
+	return ta == reflect.TypeOf(b) && ta.Comparable() && a == b
+}

@@ -303,3 +303,77 @@ anomalies:
 		t.Errorf("no anomalies: sets %v, %v", empty, err)
 	}
 }
+
+// countingProc counts the files opened under a procfs root.
+type countingProc struct {
+	fs.FS
+	opens int
+}
+
+func (c *countingProc) Open(name string) (fs.File, error) {
+	c.opens++
+	return c.FS.Open(name)
+}
+
+// TestSetsPollReadTheTCPTablesOnce: SMB's and NFS's connection detectors polled in
+// one round read one procfs root's tables once between them, and each still diffs
+// its own server port; sets on different roots read each their own.
+func TestSetsPollReadTheTCPTablesOnce(t *testing.T) {
+	c, _, err := config.Parse("sets.yaml", []byte(`
+watch_interval_sec: 2
+anomalies:
+  smb:
+    sockconn: {tool: ss}
+  nfs:
+    sockconn: {tool: ss}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{}
+	shared := &countingProc{FS: os.DirFS(fixtures.Path("proc/smb-conns"))}
+	sets, err := NewSets(c, func(proto.Protocol) Env {
+		env := testEnv(clock)
+		env.Proc = shared
+		return env
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sets) != 2 {
+		t.Fatalf("%d sets, want SMB's and NFS's", len(sets))
+	}
+	if _, err := sets.Poll(nil); err != nil {
+		t.Fatal(err)
+	}
+	if shared.opens != 2 {
+		t.Fatalf("one poll round opened %d files, want net/tcp and net/tcp6 once", shared.opens)
+	}
+	// A connection to port 445 gone: SMB's detector sees it, NFS's (2049) does not.
+	shared.FS = os.DirFS(fixtures.Path("proc/smb-reconnect"))
+	clock.mono = at(time.Second)
+	out, err := sets.Poll(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Protocol != "smb" || out[0].Rule != RuleDropped || shared.opens != 4 {
+		t.Fatalf("second round: %d opens, anomalies %+v; want 4 opens and SMB's dropped connection", shared.opens, out)
+	}
+
+	var roots []*countingProc
+	apart, err := NewSets(c, func(proto.Protocol) Env {
+		env := testEnv(clock)
+		roots = append(roots, &countingProc{FS: os.DirFS(fixtures.Path("proc/smb-conns"))})
+		env.Proc = roots[len(roots)-1]
+		return env
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apart.Poll(nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 2 || roots[0].opens != 2 || roots[1].opens != 2 {
+		t.Fatalf("sets on two roots: opens %d and %d, want 2 each", roots[0].opens, roots[1].opens)
+	}
+}
