@@ -133,9 +133,9 @@ func TestDaemonSetManifest(t *testing.T) {
 	}
 
 	req, lim := c.Resources.Requests, c.Resources.Limits
-	// bench/README.md: 38 MiB resident when idle.
-	if m := req.Memory(); m.Value() < 38<<20 || lim.Memory().Cmp(*m) <= 0 {
-		t.Errorf("memory request %v, limit %v: want at least the measured 38Mi, and a limit above it", m, lim.Memory())
+	// make bench (bench/README.md): about 50 MiB resident when idle.
+	if m := req.Memory(); m.Value() < 51<<20 || lim.Memory().Cmp(*m) <= 0 {
+		t.Errorf("memory request %v, limit %v: want at least the measured 51Mi, and a limit above it", m, lim.Memory())
 	}
 	if req.Cpu().IsZero() {
 		t.Error("no CPU request")
