@@ -27,8 +27,9 @@ import (
 
 // agentCommand is the hidden subcommand that runs the agent in a process of its own,
 // so that its CPU time and memory are its own: the same agent.LimitProcs, agent.New
-// and Start as `aod run`, with /proc/fs/cifs replaced by the bench's files (agent.Options.ProcDir)
-// so that the shares the driver's requests name resolve as on a host with mounts.
+// and Start as `aod run`, with /proc/fs/cifs replaced by the bench's files
+// (agent.Options.ProcDir) so that the shares the driver's requests name resolve as on
+// a host with mounts.
 const agentCommand = "agent"
 
 func runAgentChild(args []string) int {
