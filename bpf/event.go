@@ -3,6 +3,7 @@ package bpf
 import (
 	"encoding/binary"
 	"errors"
+	"unsafe"
 
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/proto"
@@ -59,30 +60,16 @@ func DecodeEvent(raw []byte, ev *event.Event) error {
 	if len(raw) < EventSize {
 		return ErrShortEvent
 	}
-	raw = raw[:EventSize]
 	kind := event.Kind(raw[offKind])
 	protocol := proto.Protocol(raw[offProtocol])
 	if kind < event.KindSlow || kind > event.KindLast || !protocol.Valid() {
 		return ErrUnknownEvent
 	}
-	le := binary.LittleEndian
-	ev.Protocol = protocol
-	ev.Kind = kind
-	ev.StartNs = le.Uint64(raw[offStartNs:])
-	ev.EndNs = le.Uint64(raw[offEndNs:])
-	ev.SessionID = le.Uint64(raw[offSessionID:])
-	ev.MessageID = le.Uint64(raw[offMid:])
-	ev.ConnID = le.Uint64(raw[offConnID:])
-	ev.Pid = le.Uint32(raw[offPid:])
-	ev.Tgid = le.Uint32(raw[offTgid:])
-	ev.TreeID = le.Uint32(raw[offTreeID:])
-	ev.Status = le.Uint32(raw[offStatus:])
-	ev.Rc = int32(le.Uint32(raw[offRc:]))
-	ev.Command = le.Uint16(raw[offCommand:])
-	ev.CgroupID = le.Uint64(raw[offCgroupID:])
-	// Array conversions: fixed-size moves, no call to memmove.
-	ev.Comm = [len(ev.Comm)]byte(raw[offComm:])
-	ev.Server = [len(ev.Server)]byte(raw[offServer:])
+	// event.Event lies as struct event does (TestEventIsTheRecordsLayout), and every
+	// bit pattern of its fields is a valid value: the record is the event, byte for
+	// byte, in the host's byte order (little-endian: aod's objects are bpfel). One
+	// copy, where decoding field by field took twice as long.
+	*(*[EventSize]byte)(unsafe.Pointer(ev)) = [EventSize]byte(raw)
 	return nil
 }
 

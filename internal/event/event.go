@@ -53,25 +53,29 @@ func (k Kind) String() string {
 // field names are SMB's; other protocols fill the same slots (see each field).
 // Times are CLOCK_MONOTONIC nanoseconds as the kernel's bpf_ktime_get_ns returns them;
 // the receiver converts them to wall-clock time.
+//
+// The fields lie in the order, at the offsets and with the sizes of the ring buffer's
+// record (struct event in bpf/include/aod.h), with no padding, so that bpf.DecodeEvent
+// copies a record in one move; a test in package bpf keeps them so.
 type Event struct {
-	Protocol proto.Protocol // whose request or connection this is
-	Kind     Kind
-	Command  uint16 // the protocol's command code (SMB2 command); request events only
-	Status   uint32 // the protocol's failure status (NTSTATUS); 0 for a successful slow request
-	Rc       int32  // -errno the kernel mapped the status to (smb3_cmd_err), or connect_err rc
-	Pid      uint32 // thread id that issued the request (captured at smb3_cmd_enter)
-	Tgid     uint32 // process id that issued the request
-	Comm     [16]byte
+	StartNs   uint64 // monotonic ns at smb3_cmd_enter (request events)
+	EndNs     uint64 // monotonic ns at completion, or when a connection event fired
+	SessionID uint64
+	MessageID uint64 // SMB mid
+	ConnID    uint64 // connection id (connection events)
+	Pid       uint32 // thread id that issued the request (captured at smb3_cmd_enter)
+	Tgid      uint32 // process id that issued the request
+	TreeID    uint32
+	Status    uint32 // the protocol's failure status (NTSTATUS); 0 for a successful slow request
+	Rc        int32  // -errno the kernel mapped the status to (smb3_cmd_err), or connect_err rc
+	Command   uint16 // the protocol's command code (SMB2 command); request events only
+	Kind      Kind
+	Protocol  proto.Protocol // whose request or connection this is
+	Comm      [16]byte
+	Server    [64]byte // server host name, NUL-terminated (connection events)
 	// CgroupID is the cgroup v2 id (the cgroup directory's inode number) of the task
 	// that issued the request, 0 if unknown; internal/podattr names its pod or container.
-	CgroupID  uint64
-	SessionID uint64
-	TreeID    uint32
-	MessageID uint64   // SMB mid
-	ConnID    uint64   // connection id (connection events)
-	StartNs   uint64   // monotonic ns at smb3_cmd_enter (request events)
-	EndNs     uint64   // monotonic ns at completion, or when a connection event fired
-	Server    [64]byte // server host name, NUL-terminated (connection events)
+	CgroupID uint64
 }
 
 // Cmd returns the request's command as a named value.
