@@ -2,6 +2,8 @@ package detector
 
 import (
 	"fmt"
+	"maps"
+	"math/bits"
 	"slices"
 
 	"github.com/linuxdiag/aod/internal/anomaly"
@@ -12,18 +14,70 @@ import (
 // Errors is AODv2's error anomaly (smbiosnoop) with named rules, each counted on its
 // own sliding window and cooldown. It is not safe for concurrent use.
 type Errors struct {
-	env   Env
-	p     ErrorParams
-	rules []errorRule
-	stats Stats
+	env    Env
+	p      ErrorParams
+	rules  []errorRule
+	groups []ruleGroup
+	stats  Stats
 }
 
 type errorRule struct {
 	ErrorRule
-	statuses []uint32 // sorted
-	errnos   []int32  // sorted
-	w        window[event.Event]
-	cd       cooldown
+	w  window[event.Event]
+	cd cooldown
+}
+
+// ruleGroup indexes up to 64 consecutive rules by the statuses and errnos they name,
+// so that a failure costs one search of each table, not one per rule.
+type ruleGroup struct {
+	first    int      // index of the group's first rule; bit j is rule first+j
+	statuses []uint32 // sorted, distinct: every status a rule of the group names
+	byStatus []uint64 // the rules naming statuses[i]
+	errnos   []int32  // the same for errnos
+	byErrno  []uint64
+	every    uint64 // rules naming neither: every failure is theirs
+}
+
+func newRuleGroup(first int, rules []ErrorRule) ruleGroup {
+	g := ruleGroup{first: first}
+	statuses, errnos := map[uint32]uint64{}, map[int32]uint64{}
+	for j, r := range rules {
+		bit := uint64(1) << j
+		if len(r.Statuses) == 0 && len(r.Errnos) == 0 {
+			g.every |= bit
+		}
+		for _, v := range r.Statuses {
+			statuses[v] |= bit
+		}
+		for _, v := range r.Errnos {
+			errnos[v] |= bit
+		}
+	}
+	g.statuses, g.byStatus = sortedIndex(statuses)
+	g.errnos, g.byErrno = sortedIndex(errnos)
+	return g
+}
+
+func sortedIndex[T uint32 | int32](m map[T]uint64) ([]T, []uint64) {
+	keys := slices.Sorted(maps.Keys(m))
+	bits := make([]uint64, len(keys))
+	for i, k := range keys {
+		bits[i] = m[k]
+	}
+	return keys, bits
+}
+
+// candidates returns the group's rules whose statuses or errnos take a failure,
+// before their commands are looked at.
+func (g *ruleGroup) candidates(status uint32, errno int32) uint64 {
+	set := g.every
+	if i, ok := slices.BinarySearch(g.statuses, status); ok {
+		set |= g.byStatus[i]
+	}
+	if i, ok := slices.BinarySearch(g.errnos, errno); ok {
+		set |= g.byErrno[i]
+	}
+	return set
 }
 
 // NewErrors builds an error detector.
@@ -40,38 +94,18 @@ func NewErrors(p ErrorParams, env Env) (*Errors, error) {
 	for i, r := range p.Rules {
 		d.rules[i] = errorRule{
 			ErrorRule: r,
-			statuses:  sortedOrNil(r.Statuses),
-			errnos:    sortedOrNil(r.Errnos),
 			w:         newWindow[event.Event](p.Window, r.AcceptableCount, min(p.MaxEvents, r.AcceptableCount)),
 			cd:        cooldown{period: uint64(p.Cooldown)},
 		}
 	}
-	return d, nil
-}
-
-func sortedOrNil[T uint32 | int32](v []T) []T {
-	if len(v) == 0 {
-		return nil
+	for first := 0; first < len(p.Rules); first += 64 {
+		d.groups = append(d.groups, newRuleGroup(first, p.Rules[first:min(first+64, len(p.Rules))]))
 	}
-	return slices.Compact(slices.Sorted(slices.Values(v)))
+	return d, nil
 }
 
 // Stats returns the detector's counters.
 func (d *Errors) Stats() Stats { return d.stats }
-
-func (r *errorRule) match(e *event.Event) bool {
-	if !r.Commands.IsEmpty() && !r.Commands.Has(e.Command) {
-		return false
-	}
-	if r.statuses == nil && r.errnos == nil {
-		return true
-	}
-	_, ok := slices.BinarySearch(r.statuses, e.Status)
-	if !ok && r.errnos != nil {
-		_, ok = slices.BinarySearch(r.errnos, -e.Rc)
-	}
-	return ok
-}
 
 // Process runs a batch of events through every rule and appends the anomalies emitted
 // to out. Only failed requests (KindError) count. In steady state it does not allocate.
@@ -86,18 +120,22 @@ func (d *Errors) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.A
 			d.stats.Malformed++
 			continue
 		}
-		for j := range d.rules {
-			r := &d.rules[j]
-			if !r.match(e) {
-				continue
-			}
-			if r.w.late(e.EndNs) {
-				d.stats.Late++
-				continue
-			}
-			d.stats.Counted++
-			if r.w.add(e.EndNs, e) {
-				out = d.detect(r, e.EndNs, out)
+		for g := range d.groups {
+			group := &d.groups[g]
+			// The rules in order, as the anomalies of one event come out in it.
+			for set := group.candidates(e.Status, -e.Rc); set != 0; set &= set - 1 {
+				r := &d.rules[group.first+bits.TrailingZeros64(set)]
+				if !r.Commands.IsEmpty() && !r.Commands.Has(e.Command) {
+					continue
+				}
+				if r.w.late(e.EndNs) {
+					d.stats.Late++
+					continue
+				}
+				d.stats.Counted++
+				if r.w.add(e.EndNs, e) {
+					out = d.detect(r, e.EndNs, out)
+				}
 			}
 		}
 	}

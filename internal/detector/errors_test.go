@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -83,6 +84,35 @@ func TestErrorRules(t *testing.T) {
 				t.Errorf("fired %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// Rules are indexed 64 at a time by what they name; a failure must still count for
+// every rule that takes it, in the rules' order, across those groups.
+func TestErrorRulesBeyondSixtyFour(t *testing.T) {
+	timeout, denied := status("STATUS_IO_TIMEOUT"), status("STATUS_ACCESS_DENIED")
+	var rules []ErrorRule
+	for i := range 70 {
+		// By default each rule names a status of its own that no failure has.
+		rules = append(rules, ErrorRule{Name: fmt.Sprintf("r%d", i), AcceptableCount: 1, Statuses: []uint32{0xC1000000 + uint32(i)}})
+	}
+	rules[2].Statuses = []uint32{timeout}
+	rules[64].Statuses = []uint32{denied, timeout}
+	rules[65].Statuses, rules[65].Commands = []uint32{timeout}, proto.CommandSet{}.With(smb.Write)
+	rules[66].Statuses, rules[66].Commands = nil, proto.CommandSet{}.With(smb.Read)
+	rules[67].Statuses = nil
+	rules[69].Statuses, rules[69].Errnos = nil, []int32{eIO}
+	d, err := NewErrors(ErrorParams{Rules: rules, Window: time.Second}, testEnv(&fakeClock{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := feed(t, d.Process, []event.Event{failed(smb.Read, timeout, eIO, 0)})
+	var names []string
+	for _, f := range got {
+		names = append(names, f.rule)
+	}
+	if want := []string{"r2", "r64", "r66", "r67", "r69"}; !slices.Equal(names, want) {
+		t.Errorf("rules fired %v, want %v", names, want)
 	}
 }
 
