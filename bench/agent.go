@@ -85,15 +85,20 @@ type agentProc struct {
 	promURL   string
 }
 
-// configEdits turn the embedded default configuration into the bench's: output in the
-// temporary tree, Prometheus on a free port, OTLP (plain HTTP, uncompressed so that
-// payloads are measured as built) to the bench's sink, exported every 5 s.
-func benchConfig(outputDir, promAddr, otlpURL string) (string, error) {
+// benchConfig turns the embedded default configuration into the bench's: output in
+// the temporary tree, Prometheus on a free port, OTLP (plain HTTP, uncompressed so
+// that payloads are measured as built) to the bench's sink, exported every
+// exportEvery, or at the configuration's default period when exportEvery is 0.
+func benchConfig(outputDir, promAddr, otlpURL string, exportEvery time.Duration) (string, error) {
+	otlp := "endpoint: " + otlpURL + "\n    protocol: http\n    compression: none"
+	if exportEvery > 0 {
+		otlp += "\n    export_interval_sec: " + strconv.Itoa(int(exportEvery/time.Second))
+	}
 	text := string(configs.Default)
 	for _, e := range []struct{ old, new string }{
 		{"aod_output_dir: /var/log/aod", "aod_output_dir: " + outputDir},
 		{"listen: 127.0.0.1:9464", "listen: " + promAddr},
-		{`endpoint: ""`, "endpoint: " + otlpURL + "\n    protocol: http\n    compression: none\n    export_interval_sec: " + strconv.Itoa(int(exportInterval/time.Second))},
+		{`endpoint: ""`, otlp},
 	} {
 		if strings.Count(text, e.old) != 1 {
 			return "", fmt.Errorf("default configuration: %q is not there once; the bench's edits need updating", e.old)
@@ -103,8 +108,11 @@ func benchConfig(outputDir, promAddr, otlpURL string) (string, error) {
 	return text, nil
 }
 
-// exportInterval is the bench's OTLP export period.
-const exportInterval = 5 * time.Second
+// seriesExportInterval is the OTLP export period of the agent the series phases
+// measure: each phase waits for two exports, which at the default period would add
+// minutes to the run. The other phases' agent exports at the default period, as an
+// agent deployed with an OTLP endpoint does.
+const seriesExportInterval = 5 * time.Second
 
 // freeAddr returns a loopback address with a port free at the time of asking.
 func freeAddr() (string, error) {
@@ -116,16 +124,17 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// startAgent writes the configuration and the proc files (shares named as sharesFile
-// says) and starts the agent child, returning once its Prometheus endpoint answers.
-func startAgent(dir, otlpURL, profile string) (*agentProc, error) {
+// startAgent writes the configuration (exporting OTLP every exportEvery, 0 for the
+// default) and the proc files into dir and starts the agent child, returning once its
+// Prometheus endpoint answers.
+func startAgent(dir, otlpURL, profile string, exportEvery time.Duration) (*agentProc, error) {
 	promAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	p := &agentProc{dir: dir, outputDir: filepath.Join(dir, "out"), procDir: filepath.Join(dir, "cifs"),
 		promURL: "http://" + promAddr + "/metrics"}
-	text, err := benchConfig(p.outputDir, promAddr, otlpURL)
+	text, err := benchConfig(p.outputDir, promAddr, otlpURL, exportEvery)
 	if err != nil {
 		return nil, err
 	}

@@ -79,9 +79,24 @@ func openAgentObjects(pid int) (*kernelObjects, error) {
 	}
 	k.enter, k.done, k.errProg = k.progs["aod_cmd_enter"], k.progs["aod_cmd_done"], k.progs["aod_cmd_err"]
 	if k.enter == nil || k.done == nil || k.errProg == nil {
-		return nil, fmt.Errorf("agent %d holds programs %v, not aod_cmd_enter, aod_cmd_done and aod_cmd_err", pid, k.names())
+		err := fmt.Errorf("agent %d holds programs %v, not aod_cmd_enter, aod_cmd_done and aod_cmd_err", pid, k.names())
+		k.close()
+		return nil, err
 	}
 	return k, nil
+}
+
+// close lets go of the programs and maps, so that a stopped agent's are freed. It may
+// be called more than once.
+func (k *kernelObjects) close() {
+	for name, p := range k.progs {
+		p.Close()
+		delete(k.progs, name)
+	}
+	for _, m := range k.maps {
+		m.m.Close()
+	}
+	k.maps, k.enter, k.done, k.errProg = nil, nil, nil, nil
 }
 
 func (k *kernelObjects) names() []string {

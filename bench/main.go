@@ -21,7 +21,7 @@ func main() {
 	}
 	results := flag.String("results", "bench-results.txt", "file the figures and the machine's description are written to")
 	rate := flag.Duration("rate-duration", rateDuration, "how long each steady request rate is held")
-	profile := flag.String("agent-cpuprofile", "", "write the agent's CPU profile over the whole run to this file")
+	profile := flag.String("agent-cpuprofile", "", "write the CPU profile of the agent the idle, pair, bundle and steady-rate phases measure to this file")
 	flag.Parse()
 	if err := run(*results, *rate, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "aod-bench:", err)

@@ -46,22 +46,14 @@ func run(results string, rateFor time.Duration, profile string) error {
 		return err
 	}
 	defer sink.srv.Close()
-	ag, err := startAgent(dir, sink.url, profile)
+	// The phases up to the steady rates measure an agent exporting at the default
+	// period; the series phases one exporting every seriesExportInterval.
+	ag, k, d, err := startDriven(filepath.Join(dir, "default"), sink.url, profile, 0)
 	if err != nil {
 		return err
 	}
 	defer ag.stop()
-	// The agent serves /metrics before its receiver has loaded the programs.
-	var k *kernelObjects
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if k, err = openAgentObjects(ag.pid()); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		return err
-	}
-	d := newDriver(k)
+	defer k.close()
 
 	if err := memoryIdle(rep, ag, k); err != nil {
 		return err
@@ -94,10 +86,18 @@ func run(results string, rateFor time.Duration, profile string) error {
 		rep.add("kernel_prog_ns_per_pair_"+rate.name, float64(r.kernelTime.Nanoseconds())/float64(r.pairs), "ns")
 		rep.add("otlp_log_bytes_per_s_"+rate.name, float64(sink.takeLogBytes())/secs, "B/s")
 	}
-	if err := seriesPhases(rep, ag, k, d, sink); err != nil {
+	ag.stop()
+	k.close()
+	sag, sk, sd, err := startDriven(filepath.Join(dir, "series"), sink.url, "", seriesExportInterval)
+	if err != nil {
 		return err
 	}
-	ag.stop()
+	defer sag.stop()
+	defer sk.close()
+	if err := seriesPhases(rep, sag, sk, sd, sink); err != nil {
+		return err
+	}
+	sag.stop()
 	for _, size := range []int{64, 1024, 65536} {
 		r, err := replay(size)
 		if err != nil {
@@ -107,6 +107,26 @@ func run(results string, rateFor time.Duration, profile string) error {
 	}
 	rep.add("bench_seconds", time.Since(started).Seconds(), "s")
 	return writeResults(results, machine, rep.figures)
+}
+
+// startDriven starts an agent child (startAgent) and a driver of the programs it
+// loaded. The agent serves /metrics before its receiver has loaded them.
+func startDriven(dir, otlpURL, profile string, exportEvery time.Duration) (*agentProc, *kernelObjects, *driver, error) {
+	ag, err := startAgent(dir, otlpURL, profile, exportEvery)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var k *kernelObjects
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if k, err = openAgentObjects(ag.pid()); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		ag.stop()
+		return nil, nil, nil, err
+	}
+	return ag, k, newDriver(k), nil
 }
 
 // memoryIdle reports the idle agent's resident memory and its kernel maps' memory:
@@ -192,10 +212,10 @@ func seriesPhases(rep *report, ag *agentProc, k *kernelObjects, d *driver, sink 
 		}
 		// Two exports later every series is in both payloads.
 		sent := time.Now()
-		if _, ok := sink.metricsAfter(sent, 3*exportInterval); !ok {
+		if _, ok := sink.metricsAfter(sent, 3*seriesExportInterval); !ok {
 			return errors.New("no OTLP metrics export")
 		}
-		otlp, ok := sink.metricsAfter(time.Now(), 3*exportInterval)
+		otlp, ok := sink.metricsAfter(time.Now(), 3*seriesExportInterval)
 		if !ok {
 			return errors.New("no OTLP metrics export")
 		}
