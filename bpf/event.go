@@ -65,7 +65,7 @@ func DecodeEvent(raw []byte, ev *event.Event) error {
 	if kind < event.KindSlow || kind > event.KindLast || !protocol.Valid() {
 		return ErrUnknownEvent
 	}
-	// event.Event lies as struct event does (TestEventIsTheRecordsLayout), and every
+	// event.Event lies as struct event does (TestEventLayoutMatchesTheKernel), and every
 	// bit pattern of its fields is a valid value: the record is the event, byte for
 	// byte, in the host's byte order (little-endian: aod's objects are bpfel). One
 	// copy, where decoding field by field took twice as long.

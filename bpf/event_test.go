@@ -2,10 +2,8 @@ package bpf
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"testing"
-	"unsafe"
 
 	"github.com/linuxdiag/aod/internal/event"
 	"github.com/linuxdiag/aod/internal/proto"
@@ -47,44 +45,6 @@ func TestDecodeEventRoundTrip(t *testing.T) {
 	dst := make([]byte, 0, 2*EventSize)
 	if out := EncodeEvent(dst, &want); &out[0] != &dst[:1][0] || !bytes.Equal(out, raw) {
 		t.Error("EncodeEvent did not reuse a large enough dst")
-	}
-}
-
-// TestEventIsTheRecordsLayout pins what DecodeEvent's single copy relies on:
-// event.Event has struct event's size, and each field its offset.
-func TestEventIsTheRecordsLayout(t *testing.T) {
-	var e event.Event
-	if unsafe.Sizeof(e) != EventSize {
-		t.Fatalf("event.Event is %d bytes, a record %d", unsafe.Sizeof(e), EventSize)
-	}
-	for _, f := range []struct {
-		name      string
-		got, want uintptr
-	}{
-		{"StartNs", unsafe.Offsetof(e.StartNs), offStartNs},
-		{"EndNs", unsafe.Offsetof(e.EndNs), offEndNs},
-		{"SessionID", unsafe.Offsetof(e.SessionID), offSessionID},
-		{"MessageID", unsafe.Offsetof(e.MessageID), offMid},
-		{"ConnID", unsafe.Offsetof(e.ConnID), offConnID},
-		{"Pid", unsafe.Offsetof(e.Pid), offPid},
-		{"Tgid", unsafe.Offsetof(e.Tgid), offTgid},
-		{"TreeID", unsafe.Offsetof(e.TreeID), offTreeID},
-		{"Status", unsafe.Offsetof(e.Status), offStatus},
-		{"Rc", unsafe.Offsetof(e.Rc), offRc},
-		{"Command", unsafe.Offsetof(e.Command), offCommand},
-		{"Kind", unsafe.Offsetof(e.Kind), offKind},
-		{"Protocol", unsafe.Offsetof(e.Protocol), offProtocol},
-		{"Comm", unsafe.Offsetof(e.Comm), offComm},
-		{"Server", unsafe.Offsetof(e.Server), offServer},
-		{"CgroupID", unsafe.Offsetof(e.CgroupID), offCgroupID},
-	} {
-		if f.got != f.want {
-			t.Errorf("event.Event.%s at offset %d, the record's field at %d", f.name, f.got, f.want)
-		}
-	}
-	// The record is in the host's byte order, which the encoder writes as little-endian.
-	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
-		t.Error("a big-endian host: aod's BPF objects and records are little-endian")
 	}
 }
 

@@ -87,35 +87,43 @@ func TestKernelBucketSearchMatchesLatencyhist(t *testing.T) {
 	}
 }
 
+// TestEventLayoutMatchesTheKernel pins struct event's layout three ways: the bpf2go
+// type (the kernel's), the offsets EncodeEvent writes at, and event.Event, which
+// DecodeEvent fills with one copy of the record.
 func TestEventLayoutMatchesTheKernel(t *testing.T) {
 	var e aodEvent
-	if int(unsafe.Sizeof(e)) != EventSize || binary.Size(e) != EventSize {
-		t.Fatalf("struct event is %d bytes (binary %d), EventSize %d", unsafe.Sizeof(e), binary.Size(e), EventSize)
+	var g event.Event
+	if int(unsafe.Sizeof(e)) != EventSize || binary.Size(e) != EventSize || unsafe.Sizeof(g) != EventSize {
+		t.Fatalf("struct event is %d bytes (binary %d), event.Event %d, EventSize %d", unsafe.Sizeof(e), binary.Size(e), unsafe.Sizeof(g), EventSize)
 	}
 	for _, f := range []struct {
-		name      string
-		got, want uintptr
+		name         string
+		got, gop, at uintptr
 	}{
-		{"start_ns", unsafe.Offsetof(e.StartNs), offStartNs},
-		{"end_ns", unsafe.Offsetof(e.EndNs), offEndNs},
-		{"session_id", unsafe.Offsetof(e.SessionId), offSessionID},
-		{"mid", unsafe.Offsetof(e.Mid), offMid},
-		{"conn_id", unsafe.Offsetof(e.ConnId), offConnID},
-		{"pid", unsafe.Offsetof(e.Pid), offPid},
-		{"tgid", unsafe.Offsetof(e.Tgid), offTgid},
-		{"tree_id", unsafe.Offsetof(e.TreeId), offTreeID},
-		{"status", unsafe.Offsetof(e.Status), offStatus},
-		{"rc", unsafe.Offsetof(e.Rc), offRc},
-		{"command", unsafe.Offsetof(e.Command), offCommand},
-		{"kind", unsafe.Offsetof(e.Kind), offKind},
-		{"protocol", unsafe.Offsetof(e.Protocol), offProtocol},
-		{"comm", unsafe.Offsetof(e.Comm), offComm},
-		{"server", unsafe.Offsetof(e.Server), offServer},
-		{"cgroup_id", unsafe.Offsetof(e.CgroupId), offCgroupID},
+		{"start_ns", unsafe.Offsetof(e.StartNs), unsafe.Offsetof(g.StartNs), offStartNs},
+		{"end_ns", unsafe.Offsetof(e.EndNs), unsafe.Offsetof(g.EndNs), offEndNs},
+		{"session_id", unsafe.Offsetof(e.SessionId), unsafe.Offsetof(g.SessionID), offSessionID},
+		{"mid", unsafe.Offsetof(e.Mid), unsafe.Offsetof(g.MessageID), offMid},
+		{"conn_id", unsafe.Offsetof(e.ConnId), unsafe.Offsetof(g.ConnID), offConnID},
+		{"pid", unsafe.Offsetof(e.Pid), unsafe.Offsetof(g.Pid), offPid},
+		{"tgid", unsafe.Offsetof(e.Tgid), unsafe.Offsetof(g.Tgid), offTgid},
+		{"tree_id", unsafe.Offsetof(e.TreeId), unsafe.Offsetof(g.TreeID), offTreeID},
+		{"status", unsafe.Offsetof(e.Status), unsafe.Offsetof(g.Status), offStatus},
+		{"rc", unsafe.Offsetof(e.Rc), unsafe.Offsetof(g.Rc), offRc},
+		{"command", unsafe.Offsetof(e.Command), unsafe.Offsetof(g.Command), offCommand},
+		{"kind", unsafe.Offsetof(e.Kind), unsafe.Offsetof(g.Kind), offKind},
+		{"protocol", unsafe.Offsetof(e.Protocol), unsafe.Offsetof(g.Protocol), offProtocol},
+		{"comm", unsafe.Offsetof(e.Comm), unsafe.Offsetof(g.Comm), offComm},
+		{"server", unsafe.Offsetof(e.Server), unsafe.Offsetof(g.Server), offServer},
+		{"cgroup_id", unsafe.Offsetof(e.CgroupId), unsafe.Offsetof(g.CgroupID), offCgroupID},
 	} {
-		if f.got != f.want {
-			t.Errorf("field %s at offset %d, DecodeEvent reads %d", f.name, f.got, f.want)
+		if f.got != f.at || f.gop != f.at {
+			t.Errorf("field %s at offset %d, event.Event's at %d, EncodeEvent writes at %d", f.name, f.got, f.gop, f.at)
 		}
+	}
+	// The record is in the host's byte order; EncodeEvent writes little-endian.
+	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		t.Error("a big-endian host: aod's BPF objects and records are little-endian")
 	}
 	if len(e.Comm) != len(event.Event{}.Comm) || len(e.Server) != len(event.Event{}.Server) {
 		t.Error("comm or server sizes differ from event.Event")
