@@ -45,16 +45,30 @@ const processChunk = 256
 
 // Process runs a batch through every set and appends the anomalies emitted to out.
 // It hands the sets processChunk events at a time: the anomalies come chunk by chunk,
-// each chunk's in the order of Set.Process.
+// each chunk's in the order of Set.Process. A set is not handed a chunk without an
+// event of its protocol: a host's events are mostly of one protocol, and each detector
+// of every other set would read every event only to skip it.
 func (ss Sets) Process(batch []event.Event, out []anomaly.Anomaly) []anomaly.Anomaly {
 	for len(batch) > 0 {
 		chunk := batch[:min(len(batch), processChunk)]
+		present := protocolsIn(chunk)
 		for _, s := range ss {
-			out = s.Process(chunk, out)
+			if present&(1<<s.protocol) != 0 {
+				out = s.Process(chunk, out)
+			}
 		}
 		batch = batch[len(chunk):]
 	}
 	return out
+}
+
+// protocolsIn returns the protocols of a chunk's events as a set of bits, 1<<Protocol.
+func protocolsIn(chunk []event.Event) uint64 {
+	var present uint64
+	for i := range chunk {
+		present |= 1 << (chunk[i].Protocol & 63)
+	}
+	return present
 }
 
 // Poll runs every set's poll; an error of one set does not stop the others. Sets
