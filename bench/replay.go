@@ -3,8 +3,10 @@
 package main
 
 import (
+	"encoding/binary"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/linuxdiag/aod/bpf"
 	"github.com/linuxdiag/aod/configs"
@@ -20,8 +22,11 @@ import (
 const (
 	replayEvents  = 1 << 23
 	replayRepeats = 3
-	replayStream  = 1 << 16 // distinct records, replayed with time moving on
+	replayStream  = bpf.DefaultRingBytes / replayStride // the default ring's worth of records
 )
+
+// replayStride is the ring's stride: each record after its 8-byte header, padded to 8.
+const replayStride = (8 + bpf.EventSize + 7) &^ 7
 
 // replayStreamOf is what the ring delivers under a persistent fault: slow requests of
 // the busy commands on ten shares, one in ten a failure, 20 µs apart. The records lie
@@ -29,7 +34,7 @@ const (
 // records allocated one by one, scattered over the heap, made decoding wait on memory
 // the ring never makes it wait on.
 func replayStreamOf(n int) [][]byte {
-	const stride = (8 + bpf.EventSize + 7) &^ 7
+	const stride = replayStride
 	buf := make([]byte, n*stride)
 	statuses := []uint32{0xc0000011, 0xc000000f, statusObjectNameNotFound, 0xc00000b5, 0xc0000022}
 	cmds := []uint16{smb.Read, smb.Write, smb.Create, smb.Close, smb.QueryInfo}
@@ -80,9 +85,7 @@ func replay(size int) (float64, error) {
 			for i := range batch {
 				if pos == len(stream) {
 					elapsed += time.Since(start)
-					if err := moveOn(stream, span); err != nil {
-						return 0, err
-					}
+					moveOn(stream, span)
 					pos, start = 0, time.Now()
 				}
 				if err := bpf.DecodeEvent(stream[pos], &batch[i]); err != nil {
@@ -98,16 +101,15 @@ func replay(size int) (float64, error) {
 	return slices.Max(rates), nil
 }
 
-// moveOn adds span to the start and end times of every record, in place.
-func moveOn(stream [][]byte, span uint64) error {
+// moveOn adds span to every record's start and end times, in place. event.Event
+// lies as the record does (bpf.DecodeEvent copies one into the other), so its fields'
+// offsets are the record's.
+func moveOn(stream [][]byte, span uint64) {
 	var ev event.Event
+	start, end := unsafe.Offsetof(ev.StartNs), unsafe.Offsetof(ev.EndNs)
+	le := binary.LittleEndian
 	for _, raw := range stream {
-		if err := bpf.DecodeEvent(raw, &ev); err != nil {
-			return err
-		}
-		ev.StartNs += span
-		ev.EndNs += span
-		bpf.EncodeEvent(raw, &ev)
+		le.PutUint64(raw[start:], le.Uint64(raw[start:])+span)
+		le.PutUint64(raw[end:], le.Uint64(raw[end:])+span)
 	}
-	return nil
 }
