@@ -34,8 +34,7 @@ const replayStride = (8 + bpf.EventSize + 7) &^ 7
 // records allocated one by one, scattered over the heap, made decoding wait on memory
 // the ring never makes it wait on.
 func replayStreamOf(n int) [][]byte {
-	const stride = replayStride
-	buf := make([]byte, n*stride)
+	buf := make([]byte, n*replayStride)
 	statuses := []uint32{0xc0000011, 0xc000000f, statusObjectNameNotFound, 0xc00000b5, 0xc0000022}
 	cmds := []uint16{smb.Read, smb.Write, smb.Create, smb.Close, smb.QueryInfo}
 	raw := make([][]byte, n)
@@ -50,7 +49,7 @@ func replayStreamOf(n int) [][]byte {
 			ev.Kind, ev.Status, ev.Rc = event.KindError, statuses[i/10%len(statuses)], -5
 			ev.StartNs = ev.EndNs - uint64(5*time.Millisecond)
 		}
-		raw[i] = bpf.EncodeEvent(buf[i*stride+8:], &ev)
+		raw[i] = bpf.EncodeEvent(buf[i*replayStride+8:], &ev)
 	}
 	return raw
 }

@@ -25,9 +25,10 @@ const (
 	DefaultStartEntries     = 65536
 	DefaultHistogramEntries = 4096
 	DefaultErrorEntries     = 4096
-	// DefaultRingBytes holds about 13,100 events (160 bytes each with the ring's header): only slow or failed requests are
-	// recorded, and the reader drains tens of millions a second. The ring is mapped
-	// twice into the agent, so it counts double in its resident memory.
+	// DefaultRingBytes holds about 13,100 events (160 bytes each with the ring's
+	// header): only slow or failed requests are recorded, and the reader drains tens of
+	// millions a second. The ring is mapped twice into the agent, so it counts double in
+	// its resident memory.
 	DefaultRingBytes          = 2 << 20
 	DefaultWakeupEvery        = 64
 	DefaultModulePollInterval = time.Second
