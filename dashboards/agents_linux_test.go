@@ -278,7 +278,7 @@ func (h *host) step() {
 	h.writeStats()
 	// The RPCs go through the probes just before mountstats counts them: the agent
 	// names each RPC client by the mount whose counters grew as the client's did, and
-	// a collection between the two only delays that.
+	// a collection between the two delays that by a collection (settleNFS).
 	for _, l := range h.rpcs {
 		h.runRPCs(l)
 		h.nfs.add(l)

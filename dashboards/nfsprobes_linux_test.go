@@ -68,40 +68,52 @@ func measureNFS(ctx context.Context, t *testing.T, prom *promtest.Server, hosts 
 	return w
 }
 
-// settleNFS waits until Prometheus holds every RPC the hosts' probes measured on a
-// mount, under its export. The agent names an RPC client by the mount whose
+// settleNFS waits until Prometheus holds every RPC the hosts' probes measured, and
+// every export its series. The agent names an RPC client by the mount whose
 // mountstats counters grew as the client's RPCs did, which takes RPCs: while some
-// host has an export with no series yet, a round of traffic runs at each poll. (The
-// series a client had before it was named stays, frozen: the exporter keeps every
-// series it was given for as long as the agent runs.)
+// host has an export with no series yet, a round of traffic runs at each poll. The
+// RPCs a client completed before it was named stay in a series without an export
+// (the exporter keeps every series it was given for as long as the agent runs), so
+// the totals are compared per procedure over every series; a collection that falls
+// between a round's RPCs and its mountstats write delays the naming by a collection,
+// and the RPCs it counted are the frozen series'.
 func settleNFS(ctx context.Context, t *testing.T, prom *promtest.Server, hosts []*host) {
 	t.Helper()
-	prom.WaitFor(t, "every NFS RPC named by its export and scraped", func() (bool, string) {
-		named, err := prom.Query(ctx, `sum by (instance, nfs_share) (nfs_client_operation_duration_seconds_count{nfs_share!=""})`)
+	prom.WaitFor(t, "every NFS RPC scraped and every export named", func() (bool, string) {
+		named, err := prom.Query(ctx, `count by (instance, nfs_share) (nfs_client_operation_duration_seconds_count{nfs_share!=""})`)
 		if err != nil {
 			return false, err.Error()
 		}
-		got := map[[2]string]float64{}
-		for _, s := range named {
-			got[[2]string{string(s.Metric["instance"]), string(s.Metric["nfs_share"])}] = float64(s.Value)
+		all, err := prom.Query(ctx, `sum by (instance, nfs_command) (nfs_client_operation_duration_seconds_count)`)
+		if err != nil {
+			return false, err.Error()
 		}
-		fed := map[[2]string]float64{}
+		gotExports, gotRPCs := map[[2]string]bool{}, map[[2]string]float64{}
+		for _, s := range named {
+			gotExports[[2]string{string(s.Metric["instance"]), string(s.Metric["nfs_share"])}] = true
+		}
+		for _, s := range all {
+			gotRPCs[[2]string{string(s.Metric["instance"]), string(s.Metric["nfs_command"])}] = float64(s.Value)
+		}
+		exports, rpcs := map[[2]string]bool{}, map[[2]string]float64{}
 		for _, h := range hosts {
 			for k, n := range h.fed {
 				if k.share != "" {
-					fed[[2]string{h.name, k.share}] += float64(n)
+					exports[[2]string{h.name, k.share}] = true
 				}
+				rpcs[[2]string{h.name, k.command}] += float64(n)
 			}
 		}
-		if maps.Equal(got, fed) {
-			return true, ""
-		}
-		if len(got) < len(fed) {
+		if !maps.Equal(gotExports, exports) {
 			for _, h := range hosts {
 				h.step()
 			}
+			return false, fmt.Sprintf("exports named %v, fed %v", gotExports, exports)
 		}
-		return false, fmt.Sprintf("named %v, fed %v", got, fed)
+		if !maps.Equal(gotRPCs, rpcs) {
+			return false, fmt.Sprintf("RPCs by procedure scraped %v, fed %v", gotRPCs, rpcs)
+		}
+		return true, ""
 	})
 }
 
