@@ -37,7 +37,7 @@ func (m *memRing) ReadInto(rec *ringbuf.Record) error {
 }
 
 func (m *memRing) SetDeadline(time.Time) {}
-func (m *memRing) AvailableBytes() int   { return 0 }
+func (m *memRing) AvailableBytes() int   { return m.left * len(m.raw) }
 func (m *memRing) Flush() error          { return nil }
 func (m *memRing) BufferSize() int       { return 1 << 23 }
 func (m *memRing) Close() error          { return nil }
