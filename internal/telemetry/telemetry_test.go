@@ -168,3 +168,50 @@ func TestLogsExportedInBatches(t *testing.T) {
 		})
 	}
 }
+
+// A burst of records larger than one request's bound (a storm of slow requests) goes
+// out in requests of at most logBatchRecords records each, so that none exceeds what a
+// receiver takes in one message; no record is lost.
+func TestLogRequestsBounded(t *testing.T) {
+	srv := telemetrytest.StartOTLP(t)
+	ctx := context.Background()
+	s, err := New(ctx, Options{OTLP: OTLP{Endpoint: srv.GRPC, Protocol: ProtocolGRPC, Insecure: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const drains, perDrain = 17, 500 // more than two requests' worth, not a multiple of one
+	const records = drains * perDrain
+	for drain := range drains {
+		ld := plog.NewLogs()
+		recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+		for i := range perDrain {
+			recs.AppendEmpty().Body().SetInt(int64(drain*perDrain + i))
+		}
+		if err := s.ExportLogs(ctx, ld); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	telemetrytest.WaitFor(t, 10*time.Second, "the records", func() bool { return srv.Logs.LogRecordCount() >= records })
+	seen := map[int64]bool{}
+	for i, ld := range srv.Logs.AllLogs() {
+		if n := ld.LogRecordCount(); n > logBatchRecords {
+			t.Errorf("request %d holds %d records, want at most %d", i, n, logBatchRecords)
+		}
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					seen[lr.Body().Int()] = true
+				}
+			}
+		}
+	}
+	if len(seen) != records {
+		t.Errorf("%d distinct records arrived, want %d", len(seen), records)
+	}
+}
