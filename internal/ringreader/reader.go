@@ -131,17 +131,7 @@ func (r *Reader) Run() error {
 	var rec ringbuf.Record
 	var read uint64 // published once per batch, not per event
 	r.src.SetDeadline(time.Now().Add(r.cfg.FlushInterval))
-	worked := false // woken, read or handed off since the reader last yielded
 	for {
-		if worked && r.src.AvailableBytes() == 0 {
-			// The next read waits in a system call: let the consumer run on this
-			// thread first. Otherwise, with one processor (the agent's), the runtime
-			// takes the processor from the waiting reader and wakes another thread to
-			// run the consumer, and its monitor thread polls until that one is done
-			// (make bench, agent_cpu_percent_10k).
-			runtime.Gosched()
-			worked = false
-		}
 		err := r.src.ReadInto(&rec)
 		if err != nil {
 			r.read.Add(read)
@@ -151,7 +141,12 @@ func (r *Reader) Run() error {
 				if len(cur.Events) > 0 {
 					cur = r.handOff(cur)
 				}
-				worked = true
+				// The next read waits in a system call: let the consumer run on this
+				// thread first. Otherwise, with one processor (the agent's), the
+				// runtime takes the processor from the waiting reader and wakes another
+				// thread to run the consumer, and its monitor thread polls until that
+				// one is done (make bench, agent_cpu_percent_10k).
+				runtime.Gosched()
 				r.src.SetDeadline(time.Now().Add(r.cfg.FlushInterval))
 				continue
 			case errors.Is(err, ringbuf.ErrFlushed):
@@ -172,7 +167,6 @@ func (r *Reader) Run() error {
 			}
 		}
 		read++
-		worked = true
 		n := len(cur.Events)
 		cur.Events = cur.Events[:n+1]
 		if err := r.decode(rec.RawSample, &cur.Events[n]); err != nil {
