@@ -104,7 +104,7 @@ e2e:
 	$(GO) test -tags e2e -count=1 -v -timeout 80m ./test/e2e/
 	E2E_FALLBACK=1 E2E_KERNELS="6.1 6.12 newest" E2E_SCENARIOS=baseline $(GO) test -tags e2e -count=1 -v -timeout 20m -run TestE2E ./test/e2e/
 
-## bench: what aod costs (kernel probes next to a minimal probe, agent CPU at 10k and
+## bench: what aod costs (kernel probes next to minimal and floor probes, agent CPU at 10k and
 ## 100k requests/s, memory, export payload, replay throughput, anomaly to bundle), as
 ## `aod-bench <name> <value> <unit>` lines, also written with the machine's description
 ## to $(BENCH_RESULTS). Needs root (BPF); about 4 minutes; figures are read, never

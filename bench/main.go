@@ -1,5 +1,5 @@
-// Command bench measures what aod costs: the kernel probes per request next to a
-// minimal probe, the agent's CPU at steady request rates, its memory, its export
+// Command bench measures what aod costs: the kernel probes per request next to
+// yardsticks, the agent's CPU at steady request rates, its memory, its export
 // payload, its replay throughput and its anomaly-to-bundle time. `make bench` runs it
 // (as root); bench/README.md explains each figure and its goal.
 //

@@ -4,67 +4,91 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
-// pairRuns is how many request pairs kernel_pair_ns and minimal_pair_ns average over.
+// pairRuns is how many request pairs the pair figures average over.
 const pairRuns = 500_000
 
+// pairFigures are the kernel's run time per request pair, in ns: the agent's
+// enter+done pair and yardsticks.c's.
+type pairFigures struct{ aod, minimal, floor, clock float64 }
+
 // pairCost measures the agent's enter+done pair (a successful READ, no event due: the
-// common path) and the minimal pair, interleaved in one loop so that both meet the
-// same cache and frequency conditions, by the kernel's BPF run-time statistics (the
-// test-run syscalls around the programs are not counted; the statistics' own cost per
-// run is, equally in both).
-func pairCost(d *driver) (aodNs, minimalNs float64, err error) {
-	var objs minimalObjects
-	if err := loadMinimalObjects(&objs, nil); err != nil {
-		return 0, 0, fmt.Errorf("load the minimal probe: %w", err)
+// common path) and the yardsticks' pairs, interleaved in one loop so that all meet the
+// same cache and frequency conditions.
+func pairCost(d *driver) (pairFigures, error) {
+	var y yardsticksObjects
+	if err := loadYardsticksObjects(&y, nil); err != nil {
+		return pairFigures{}, fmt.Errorf("load the yardstick probes: %w", err)
 	}
-	defer objs.Close()
-	progs := []*ebpf.Program{d.k.enter, d.k.done, objs.MinimalEnter, objs.MinimalDone}
-	runs := make([]*runner, len(progs))
-	for i, p := range progs {
-		runs[i] = newRunner(p, 4)
+	defer y.Close()
+	ns, err := interleave(
+		[][2]*ebpf.Program{{d.k.enter, d.k.done}, {y.MinimalEnter, y.MinimalDone}, {y.FloorEnter, y.FloorDone}, {y.ClockOnly, y.ClockOnly}},
+		pairRuns, func() uint64 { d.mid++; return d.mid })
+	if err != nil {
+		return pairFigures{}, err
 	}
-	stats := func() (t [4]time.Duration, n [4]uint64, err error) {
-		for i, p := range progs {
+	return pairFigures{aod: ns[0], minimal: ns[1], floor: ns[2], clock: ns[3]}, nil
+}
+
+// interleave runs every pair's enter then done for a READ with a new mid (from
+// nextMid), the pairs in turn, runs times, and returns each pair's mean run time per
+// request by the kernel's BPF run-time statistics: the test-run system calls around
+// the programs are not counted, the statistics' own cost per run is, equally in all.
+// A program may be both ends of a pair, or in several pairs.
+func interleave(pairs [][2]*ebpf.Program, runs int, nextMid func() uint64) ([]float64, error) {
+	uses := map[*ebpf.Program]int{}
+	runners := make([][2]*runner, len(pairs))
+	for i, p := range pairs {
+		runners[i] = [2]*runner{newRunner(p[0], 4), newRunner(p[1], 4)}
+		uses[p[0]]++
+		uses[p[1]]++
+	}
+	stats := func() (map[*ebpf.Program]ebpf.ProgramStats, error) {
+		s := make(map[*ebpf.Program]ebpf.ProgramStats, len(uses))
+		for p := range uses {
 			st, err := p.Stats()
 			if err != nil {
-				return t, n, err
+				return nil, err
 			}
-			t[i], n[i] = st.Runtime, st.RunCount
+			s[p] = *st
 		}
-		return t, n, nil
+		return s, nil
 	}
-	r := request{tree: 1, command: smb.Read}
-	t0, n0, err := stats()
+	s0, err := stats()
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	for range pairRuns {
-		d.mid++
-		for _, run := range runs {
-			a := run.args
-			a[0], a[1], a[2], a[3] = uint64(r.tree), benchSession, uint64(r.command), d.mid
-			if err := run.run(); err != nil {
-				return 0, 0, err
+	for range runs {
+		mid := nextMid()
+		for _, pair := range runners {
+			for _, r := range pair {
+				a := r.args
+				a[0], a[1], a[2], a[3] = 1, benchSession, uint64(smb.Read), mid
+				if err := r.run(); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
-	t1, n1, err := stats()
+	s1, err := stats()
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	var per [4]float64
-	for i := range per {
-		if n1[i]-n0[i] != pairRuns {
-			return 0, 0, fmt.Errorf("statistics counted %d runs of program %d, want %d (are BPF statistics enabled?)", n1[i]-n0[i], i, pairRuns)
+	for p, n := range uses {
+		if got, want := s1[p].RunCount-s0[p].RunCount, uint64(n*runs); got != want {
+			return nil, fmt.Errorf("statistics counted %d runs of %v, want %d (are BPF statistics enabled?)", got, p, want)
 		}
-		per[i] = float64(t1[i]-t0[i]) / pairRuns
 	}
-	return per[0] + per[1], per[2] + per[3], nil
+	ns := make([]float64, len(pairs))
+	for i, pair := range pairs {
+		for _, p := range pair {
+			ns[i] += float64(s1[p].Runtime-s0[p].Runtime) / float64(uses[p]*runs)
+		}
+	}
+	return ns, nil
 }

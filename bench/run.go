@@ -58,13 +58,18 @@ func run(results string, rateFor time.Duration, profile string) error {
 	if err := memoryIdle(rep, ag, k); err != nil {
 		return err
 	}
-	aodNs, minNs, err := pairCost(d)
+	pairs, err := pairCost(d)
 	if err != nil {
 		return err
 	}
-	rep.add("kernel_pair_ns", aodNs, "ns")
-	rep.add("minimal_pair_ns", minNs, "ns")
-	rep.add("kernel_pair_ratio_to_minimal", aodNs/minNs, "ratio")
+	rep.add("kernel_pair_ns", pairs.aod, "ns")
+	rep.add("minimal_pair_ns", pairs.minimal, "ns")
+	rep.add("kernel_pair_ratio_to_minimal", pairs.aod/pairs.minimal, "ratio")
+	rep.add("clock_pair_ns", pairs.clock, "ns")
+	rep.add("clock_pair_ratio_to_minimal", pairs.clock/pairs.minimal, "ratio")
+	rep.add("floor_pair_ns", pairs.floor, "ns")
+	rep.add("floor_pair_ratio_to_minimal", pairs.floor/pairs.minimal, "ratio")
+	rep.add("kernel_pair_ratio_to_floor", pairs.aod/pairs.floor, "ratio")
 
 	if err := anomalyToBundle(rep, ag, d); err != nil {
 		return err

@@ -109,68 +109,6 @@ func benchPair(b *testing.B, failed bool) {
 	}
 }
 
-// BenchmarkPairFloor puts aod's enter+done pair (a successful READ, no event due) next
-// to the least a latency pair can do and to the minimal pair make bench divides by,
-// all run in turn in one loop and timed by the kernel's BPF statistics: floor-ns (the
-// start in an array slot), hash-ns (the start inserted into and deleted from a hash
-// map), minimal-ns (two programs that only bump a per-CPU counter) and clock-ns (two
-// programs that only read the clock). Every figure includes the statistics' own cost
-// per run. aod/minimal is make bench's kernel_pair_ratio_to_minimal; floor/minimal is
-// the lowest that ratio can be on this machine for a probe that measures latency.
-func BenchmarkPairFloor(b *testing.B) {
-	h := bpftest.New(b)
-	tp := testprog.Loaded(b, nil)
-	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
-	if err != nil {
-		b.Skipf("BPF run-time statistics unavailable: %v", err)
-	}
-	defer stats.Close()
-	in := probeaccess.Of(h.Probes())
-	// Two runs of Minimal and of Clock make their pairs.
-	progs := []*ebpf.Program{in.CmdEnter, in.CmdDone, tp.Floor.Enter, tp.Floor.Done, tp.Hash.Enter, tp.Hash.Done,
-		tp.Minimal, tp.Minimal, tp.Clock, tp.Clock}
-	ctx := []uint64{7, 0xabc, uint64(smb.Read), 0}
-	opts := &ebpf.RunOptions{Context: ctx}
-	runTime := func() (t [10]time.Duration) {
-		for i, p := range progs {
-			if i > 0 && p == progs[i-1] {
-				continue // counted with the previous
-			}
-			st, err := p.Stats()
-			if err != nil {
-				b.Fatal(err)
-			}
-			t[i] = st.Runtime
-		}
-		return t
-	}
-	t0 := runTime()
-	b.ResetTimer()
-	for i := range b.N {
-		ctx[3] = uint64(i)
-		for _, p := range progs {
-			if _, err := p.Run(opts); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.StopTimer()
-	t1 := runTime()
-	pair := func(i int) float64 { return float64(t1[i]-t0[i]+t1[i+1]-t0[i+1]) / float64(b.N) }
-	aod, floor, hash, minimal, clock := pair(0), pair(2), pair(4), pair(6), pair(8)
-	b.ReportMetric(aod, "aod-ns")
-	b.ReportMetric(floor, "floor-ns")
-	b.ReportMetric(hash, "hash-ns")
-	b.ReportMetric(minimal, "minimal-ns")
-	b.ReportMetric(clock, "clock-ns")
-	b.ReportMetric(aod/minimal, "aod/minimal")
-	b.ReportMetric(floor/minimal, "floor/minimal")
-	b.ReportMetric(hash/minimal, "hash/minimal")
-	if c := h.Counters(); c.Orphans != 0 || c.EventsFiltered != uint64(b.N) {
-		b.Fatalf("counters %+v: not the paired, filtered path", c)
-	}
-}
-
 // BenchmarkRingDrain measures reading events out of the ring into Go: ReadInto with a
 // reused record, then DecodeEvent. A test-only program fills the production ring
 // (timer stopped); allocs/op is per event.

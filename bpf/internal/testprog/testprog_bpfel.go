@@ -18,58 +18,19 @@ type testprogArenaVal struct {
 	Bytes [16384]uint8
 }
 
-type testprogFloorId struct {
-	_         structs.HostLayout
-	SessionId uint64
-	Mid       uint64
-}
-
-type testprogFloorStart struct {
-	_         structs.HostLayout
-	StartNs   uint64
-	SessionId uint64
-	Mid       uint64
-}
-
-type testprogHistVal struct {
-	_     structs.HostLayout
-	Slots [129]uint64
-	SumNs uint64
-}
-
-type testprogReqKey struct {
-	_         structs.HostLayout
-	SessionId uint64
-	TreeId    uint32
-	Status    uint32
-	Command   uint16
-	Reserved  [3]uint16
-	CgroupId  uint64
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	testprogMapArena              = "arena"
-	testprogMapArenaAddr          = "arena_addr"
-	testprogMapEvents             = "events"
-	testprogMapFloorHist          = "floor_hist"
-	testprogMapFloorMinimalCount  = "floor_minimal_count"
-	testprogMapFloorStartHash     = "floor_start_hash"
-	testprogMapFloorStarts        = "floor_starts"
-	testprogMapRuns               = "runs"
-	testprogProgAodTestArena      = "aod_test_arena"
-	testprogProgAodTestClock      = "aod_test_clock"
-	testprogProgAodTestCount      = "aod_test_count"
-	testprogProgAodTestEmpty      = "aod_test_empty"
-	testprogProgAodTestFill       = "aod_test_fill"
-	testprogProgAodTestFloorDone  = "aod_test_floor_done"
-	testprogProgAodTestFloorEnter = "aod_test_floor_enter"
-	testprogProgAodTestHashDone   = "aod_test_hash_done"
-	testprogProgAodTestHashEnter  = "aod_test_hash_enter"
-	testprogProgAodTestMinimal    = "aod_test_minimal"
-	testprogProgAodTestSlot       = "aod_test_slot"
+	testprogMapArena         = "arena"
+	testprogMapArenaAddr     = "arena_addr"
+	testprogMapEvents        = "events"
+	testprogMapRuns          = "runs"
+	testprogProgAodTestArena = "aod_test_arena"
+	testprogProgAodTestCount = "aod_test_count"
+	testprogProgAodTestEmpty = "aod_test_empty"
+	testprogProgAodTestFill  = "aod_test_fill"
+	testprogProgAodTestSlot  = "aod_test_slot"
 )
 
 // loadTestprog returns the embedded CollectionSpec for testprog.
@@ -114,31 +75,21 @@ type testprogSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type testprogProgramSpecs struct {
-	AodTestArena      *ebpf.ProgramSpec `ebpf:"aod_test_arena"`
-	AodTestClock      *ebpf.ProgramSpec `ebpf:"aod_test_clock"`
-	AodTestCount      *ebpf.ProgramSpec `ebpf:"aod_test_count"`
-	AodTestEmpty      *ebpf.ProgramSpec `ebpf:"aod_test_empty"`
-	AodTestFill       *ebpf.ProgramSpec `ebpf:"aod_test_fill"`
-	AodTestFloorDone  *ebpf.ProgramSpec `ebpf:"aod_test_floor_done"`
-	AodTestFloorEnter *ebpf.ProgramSpec `ebpf:"aod_test_floor_enter"`
-	AodTestHashDone   *ebpf.ProgramSpec `ebpf:"aod_test_hash_done"`
-	AodTestHashEnter  *ebpf.ProgramSpec `ebpf:"aod_test_hash_enter"`
-	AodTestMinimal    *ebpf.ProgramSpec `ebpf:"aod_test_minimal"`
-	AodTestSlot       *ebpf.ProgramSpec `ebpf:"aod_test_slot"`
+	AodTestArena *ebpf.ProgramSpec `ebpf:"aod_test_arena"`
+	AodTestCount *ebpf.ProgramSpec `ebpf:"aod_test_count"`
+	AodTestEmpty *ebpf.ProgramSpec `ebpf:"aod_test_empty"`
+	AodTestFill  *ebpf.ProgramSpec `ebpf:"aod_test_fill"`
+	AodTestSlot  *ebpf.ProgramSpec `ebpf:"aod_test_slot"`
 }
 
 // testprogMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type testprogMapSpecs struct {
-	Arena             *ebpf.MapSpec `ebpf:"arena"`
-	ArenaAddr         *ebpf.MapSpec `ebpf:"arena_addr"`
-	Events            *ebpf.MapSpec `ebpf:"events"`
-	FloorHist         *ebpf.MapSpec `ebpf:"floor_hist"`
-	FloorMinimalCount *ebpf.MapSpec `ebpf:"floor_minimal_count"`
-	FloorStartHash    *ebpf.MapSpec `ebpf:"floor_start_hash"`
-	FloorStarts       *ebpf.MapSpec `ebpf:"floor_starts"`
-	Runs              *ebpf.MapSpec `ebpf:"runs"`
+	Arena     *ebpf.MapSpec `ebpf:"arena"`
+	ArenaAddr *ebpf.MapSpec `ebpf:"arena_addr"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	Runs      *ebpf.MapSpec `ebpf:"runs"`
 }
 
 // testprogVariableSpecs contains global variables before they are loaded into the kernel.
@@ -167,14 +118,10 @@ func (o *testprogObjects) Close() error {
 //
 // It can be passed to loadTestprogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type testprogMaps struct {
-	Arena             *ebpf.Map `ebpf:"arena"`
-	ArenaAddr         *ebpf.Map `ebpf:"arena_addr"`
-	Events            *ebpf.Map `ebpf:"events"`
-	FloorHist         *ebpf.Map `ebpf:"floor_hist"`
-	FloorMinimalCount *ebpf.Map `ebpf:"floor_minimal_count"`
-	FloorStartHash    *ebpf.Map `ebpf:"floor_start_hash"`
-	FloorStarts       *ebpf.Map `ebpf:"floor_starts"`
-	Runs              *ebpf.Map `ebpf:"runs"`
+	Arena     *ebpf.Map `ebpf:"arena"`
+	ArenaAddr *ebpf.Map `ebpf:"arena_addr"`
+	Events    *ebpf.Map `ebpf:"events"`
+	Runs      *ebpf.Map `ebpf:"runs"`
 }
 
 func (m *testprogMaps) Close() error {
@@ -182,10 +129,6 @@ func (m *testprogMaps) Close() error {
 		m.Arena,
 		m.ArenaAddr,
 		m.Events,
-		m.FloorHist,
-		m.FloorMinimalCount,
-		m.FloorStartHash,
-		m.FloorStarts,
 		m.Runs,
 	)
 }
@@ -200,31 +143,19 @@ type testprogVariables struct {
 //
 // It can be passed to loadTestprogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type testprogPrograms struct {
-	AodTestArena      *ebpf.Program `ebpf:"aod_test_arena"`
-	AodTestClock      *ebpf.Program `ebpf:"aod_test_clock"`
-	AodTestCount      *ebpf.Program `ebpf:"aod_test_count"`
-	AodTestEmpty      *ebpf.Program `ebpf:"aod_test_empty"`
-	AodTestFill       *ebpf.Program `ebpf:"aod_test_fill"`
-	AodTestFloorDone  *ebpf.Program `ebpf:"aod_test_floor_done"`
-	AodTestFloorEnter *ebpf.Program `ebpf:"aod_test_floor_enter"`
-	AodTestHashDone   *ebpf.Program `ebpf:"aod_test_hash_done"`
-	AodTestHashEnter  *ebpf.Program `ebpf:"aod_test_hash_enter"`
-	AodTestMinimal    *ebpf.Program `ebpf:"aod_test_minimal"`
-	AodTestSlot       *ebpf.Program `ebpf:"aod_test_slot"`
+	AodTestArena *ebpf.Program `ebpf:"aod_test_arena"`
+	AodTestCount *ebpf.Program `ebpf:"aod_test_count"`
+	AodTestEmpty *ebpf.Program `ebpf:"aod_test_empty"`
+	AodTestFill  *ebpf.Program `ebpf:"aod_test_fill"`
+	AodTestSlot  *ebpf.Program `ebpf:"aod_test_slot"`
 }
 
 func (p *testprogPrograms) Close() error {
 	return _TestprogClose(
 		p.AodTestArena,
-		p.AodTestClock,
 		p.AodTestCount,
 		p.AodTestEmpty,
 		p.AodTestFill,
-		p.AodTestFloorDone,
-		p.AodTestFloorEnter,
-		p.AodTestHashDone,
-		p.AodTestHashEnter,
-		p.AodTestMinimal,
 		p.AodTestSlot,
 	)
 }

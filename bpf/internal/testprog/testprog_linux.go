@@ -22,20 +22,11 @@ type Objects struct {
 	// Count adds one to Runs[0] each time it runs.
 	Count *ebpf.Program
 	Runs  *ebpf.Map
-	// Floor and Hash are the least a latency pair can do (smb3_cmd_enter/done's
-	// arguments), with the start kept in an array slot or in a hash map; Minimal only
-	// bumps a per-CPU counter (bench/minimal.c); Clock only reads the clock.
-	Floor, Hash Pair
-	Minimal     *ebpf.Program
-	Clock       *ebpf.Program
 
 	objs testprogObjects
 	// arena is the arena map's value mapped into memory, once Arena mapped it.
 	arena []byte
 }
-
-// Pair is an enter and a done program.
-type Pair struct{ Enter, Done *ebpf.Program }
 
 // Load loads the test programs. A non-nil events map (the production ring) replaces
 // their own ring, whose size is made to match.
@@ -55,9 +46,6 @@ func Load(events *ebpf.Map) (*Objects, error) {
 	}
 	o.Slot, o.Fill, o.Empty = o.objs.AodTestSlot, o.objs.AodTestFill, o.objs.AodTestEmpty
 	o.Count, o.Runs = o.objs.AodTestCount, o.objs.Runs
-	o.Floor = Pair{o.objs.AodTestFloorEnter, o.objs.AodTestFloorDone}
-	o.Hash = Pair{o.objs.AodTestHashEnter, o.objs.AodTestHashDone}
-	o.Minimal, o.Clock = o.objs.AodTestMinimal, o.objs.AodTestClock
 	return o, nil
 }
 
