@@ -102,6 +102,8 @@ type attacher interface {
 // attachNFS attaches the NFS programs once sunrpc is loaded, and again each time one
 // of the modules is loaded that was not when they were last attached, so that the
 // nfs and nfsv4 status tracepoints are watched from the first mount of each version.
+// It returns once all three are loaded and the programs attached: a raw tracepoint
+// attached to a module's tracepoint holds the module, so nothing can change after.
 func (r *Receiver) attachNFS(ctx context.Context, n attacher) {
 	every := r.set.Probes.Options.ModulePollInterval
 	if every <= 0 {
@@ -133,6 +135,9 @@ func (r *Receiver) attachNFS(ctx context.Context, n attacher) {
 				r.log.Info("NFS probes attached", "tracepoints", attachedNames(report))
 			}
 			seen = now
+		}
+		if attached && seen == [len(nfsModules)]bool{true, true, true} {
+			return
 		}
 		select {
 		case <-ctx.Done():

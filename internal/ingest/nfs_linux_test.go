@@ -47,7 +47,7 @@ func expectCalls(t *testing.T, calls chan string, want ...string) {
 
 // TestAttachNFSFollowsModules: the programs are attached once sunrpc loads, and
 // attached again (detached first, if attached) when nfs and then nfsv4 load, whose
-// status tracepoints were missing before.
+// status tracepoints were missing before; then the modules are no longer polled.
 func TestAttachNFSFollowsModules(t *testing.T) {
 	dir := t.TempDir()
 	old := sysModule
@@ -85,6 +85,11 @@ func TestAttachNFSFollowsModules(t *testing.T) {
 	wantHooks(t, r, bpf.HookStatus{Protocol: "nfs", Hook: "rpc_stats_latency", Attached: true})
 	fake.results <- nil
 	expectCalls(t, fake.calls, "attach")
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("still polling the modules with all three loaded and the programs attached")
+	}
 }
 
 func wantHooks(t *testing.T, r *Receiver, want ...bpf.HookStatus) {
