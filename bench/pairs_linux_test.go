@@ -1,12 +1,12 @@
 package main
 
 import (
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/linuxdiag/aod/bpf/bpftest"
 	"github.com/linuxdiag/aod/internal/smb"
 )
 
@@ -14,9 +14,7 @@ import (
 // checks that each did its work: the minimal pair counted every run, the floor pair
 // paired every request and counted its latency once.
 func TestYardsticks(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("loads BPF programs: run as root")
-	}
+	bpftest.Require(t)
 	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
 	if err != nil {
 		t.Fatalf("enable BPF run-time statistics: %v", err)
