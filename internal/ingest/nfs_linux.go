@@ -136,7 +136,7 @@ func (r *Receiver) attachNFS(ctx context.Context, n attacher) {
 			}
 			seen = now
 		}
-		if attached && seen == [len(nfsModules)]bool{true, true, true} {
+		if attached && !slices.Contains(seen[:], false) {
 			return
 		}
 		select {
